@@ -1,0 +1,284 @@
+"""The digital twin of an overfocused 4D STEM experiment.
+
+A linear model of the instrument maps a detector pixel ``d = (dy, dx)`` recorded at scan
+position ``s = (sy, sx)`` to the specimen point it sees, in scan-pixel units::
+
+    t = s + k · R(θ) · F · (d − c)
+    k = detector_pixel_size · overfocus / ((overfocus + camera_length) · scan_pixel_size)
+
+with ``c = (cy, cx)``, ``R(θ) = [[cos θ, sin θ], [−sin θ, cos θ]]`` acting on (y, x)
+column vectors and ``F = diag(−1, 1)`` when ``flip_y``. ``R(θ)·F`` is the matrix of
+LiberTEM's ``libertem.udf.com.apply_correction(y, x, scan_rotation=θ, flip_y=...)``, so
+a calibrated ``scan_rotation``/``flip_y`` can be given to LiberTEM's centre-of-mass
+analysis unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidParameterError
+from ..units import dimension, from_si, to_si
+
+__all__ = ["TwinParams", "rotation_flip_matrix"]
+
+#: The unit each field is stored in (the API's SI units; angles in degrees).
+PARAM_UNITS: dict[str, str] = {
+    "overfocus": "m",
+    "scan_pixel_size": "m",
+    "camera_length": "m",
+    "detector_pixel_size": "m",
+    "cy": "px",
+    "cx": "px",
+    "scan_rotation": "deg",
+    "flip_y": "",
+    "semiconv": "rad",
+}
+
+_FILE_FORMAT = "napari-emcal twin parameters"
+_FILE_VERSION = 1
+
+
+def rotation_flip_matrix(scan_rotation: float, flip_y: bool) -> np.ndarray:
+    """The 2x2 matrix ``R(θ)·F`` acting on (y, x) column vectors.
+
+    Parameters
+    ----------
+    scan_rotation : float
+        θ in degrees.
+    flip_y : bool
+        Whether ``F = diag(−1, 1)`` (else the identity).
+    """
+    theta = math.radians(scan_rotation)
+    c, s = math.cos(theta), math.sin(theta)
+    rot = np.array([[c, s], [-s, c]])
+    if flip_y:
+        rot = rot @ np.diag([-1.0, 1.0])
+    return rot
+
+
+@dataclass(frozen=True)
+class TwinParams:
+    """Parameters of the overfocus digital twin (SI units, angles in degrees).
+
+    Parameters
+    ----------
+    overfocus : float
+        Distance of the probe crossover above the specimen, in m. Negative values are an
+        underfocus (crossover below the specimen).
+    scan_pixel_size : float
+        Scan step at the specimen, in m.
+    camera_length : float
+        Distance from the specimen to the detector, in m.
+    detector_pixel_size : float
+        Physical size of a detector pixel, in m.
+    cy, cx : float
+        Detector pixel of the beam centre (row, column).
+    scan_rotation : float
+        Rotation between the scan and detector coordinate systems, in degrees.
+    flip_y : bool
+        Whether the detector's y axis is flipped against the scan's.
+    semiconv : float or None
+        Convergence semi-angle in rad. When given, only detector pixels inside the
+        bright-field disk (radius ``semiconv · |overfocus + camera_length| /
+        detector_pixel_size`` pixels around ``(cy, cx)``) contribute.
+
+    Raises
+    ------
+    InvalidParameterError
+        On non-finite values, zero or negative pixel sizes or camera length,
+        ``overfocus == 0`` or ``overfocus == -camera_length``, or a non-positive
+        ``semiconv``.
+    """
+
+    overfocus: float
+    scan_pixel_size: float
+    camera_length: float
+    detector_pixel_size: float
+    cy: float
+    cx: float
+    scan_rotation: float = 0.0
+    flip_y: bool = False
+    semiconv: float | None = None
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            name = field.name
+            value = getattr(self, name)
+            if name == "flip_y":
+                if not isinstance(value, (bool, np.bool_)):
+                    raise InvalidParameterError(f"flip_y must be True or False, got {value!r}.")
+                object.__setattr__(self, name, bool(value))
+                continue
+            if name == "semiconv" and value is None:
+                continue
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise InvalidParameterError(
+                    f"{name} must be a number, got {value!r}."
+                ) from None
+            if not math.isfinite(value):
+                raise InvalidParameterError(f"{name} must be finite, got {value}.")
+            object.__setattr__(self, name, value)
+        for name in ("scan_pixel_size", "camera_length", "detector_pixel_size"):
+            if getattr(self, name) <= 0:
+                raise InvalidParameterError(
+                    f"{name} must be positive (in metres), got {getattr(self, name)}."
+                )
+        if self.overfocus == 0:
+            raise InvalidParameterError(
+                "overfocus must not be 0: at focus the shadow image has no magnification "
+                "to calibrate. Use a positive overfocus or a negative underfocus (in m)."
+            )
+        if self.overfocus + self.camera_length == 0:
+            raise InvalidParameterError(
+                "overfocus must not equal -camera_length: the crossover would sit on the "
+                "detector and the magnification is undefined."
+            )
+        if self.semiconv is not None and self.semiconv <= 0:
+            raise InvalidParameterError(
+                f"semiconv must be positive (in rad) or None, got {self.semiconv}."
+            )
+
+    # -- the mapping ------------------------------------------------------------------
+    @property
+    def magnification(self) -> float:
+        """``k``: scan pixels at the specimen per detector pixel (signed)."""
+        return (
+            self.detector_pixel_size
+            * self.overfocus
+            / ((self.overfocus + self.camera_length) * self.scan_pixel_size)
+        )
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The 2x2 matrix ``k · R(θ) · F`` (scan pixels per detector pixel)."""
+        return self.magnification * rotation_flip_matrix(self.scan_rotation, self.flip_y)
+
+    @property
+    def center(self) -> np.ndarray:
+        """The beam centre ``(cy, cx)`` as an array."""
+        return np.array([self.cy, self.cx])
+
+    @property
+    def disk_radius(self) -> float | None:
+        """Radius of the bright-field disk on the detector in pixels, or None."""
+        if self.semiconv is None:
+            return None
+        return (
+            self.semiconv * abs(self.overfocus + self.camera_length) / self.detector_pixel_size
+        )
+
+    def detector_to_specimen(self, detector_yx, scan_yx) -> np.ndarray:
+        """Specimen position ``t`` (scan pixels) seen by detector pixel(s) at scan position(s).
+
+        Parameters
+        ----------
+        detector_yx : array_like, shape (..., 2)
+            Detector pixel coordinates (row, column).
+        scan_yx : array_like, shape (..., 2)
+            Scan positions in scan pixels; broadcast against ``detector_yx``.
+        """
+        d = np.asarray(detector_yx, dtype=float)
+        s = np.asarray(scan_yx, dtype=float)
+        return s + (d - self.center) @ self.matrix.T
+
+    def specimen_to_detector(self, specimen_yx, scan_yx) -> np.ndarray:
+        """Detector pixel that sees specimen point(s) ``t`` at scan position(s) ``s``.
+
+        The inverse of :meth:`detector_to_specimen`.
+        """
+        t = np.asarray(specimen_yx, dtype=float)
+        s = np.asarray(scan_yx, dtype=float)
+        return self.center + (t - s) @ np.linalg.inv(self.matrix).T
+
+    def bright_field_mask(self, detector_shape: tuple[int, int]) -> np.ndarray | None:
+        """Boolean mask of the detector pixels inside the bright-field disk, or None."""
+        radius = self.disk_radius
+        if radius is None:
+            return None
+        yy, xx = np.ogrid[: detector_shape[0], : detector_shape[1]]
+        return (yy - self.cy) ** 2 + (xx - self.cx) ** 2 <= radius**2
+
+    # -- convenience --------------------------------------------------------------
+    def replace(self, **changes: Any) -> TwinParams:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values keyed by field name (SI units, degrees)."""
+        return dataclasses.asdict(self)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON document :meth:`save` writes: every value with its unit."""
+        return {
+            "format": _FILE_FORMAT,
+            "version": _FILE_VERSION,
+            "parameters": {
+                name: {"value": value, "unit": PARAM_UNITS[name]}
+                for name, value in self.to_dict().items()
+            },
+            "derived": {
+                "magnification_scan_px_per_detector_px": self.magnification,
+                "bright_field_disk_radius_px": self.disk_radius,
+            },
+        }
+
+    @classmethod
+    def from_json_dict(cls, doc: dict[str, Any]) -> TwinParams:
+        """Build parameters from :meth:`to_json_dict`'s document; units are converted."""
+        if not isinstance(doc, dict) or "parameters" not in doc:
+            raise InvalidParameterError(
+                "Not a twin-parameter document: expected a JSON object with 'parameters'."
+            )
+        values: dict[str, Any] = {}
+        for name, entry in doc["parameters"].items():
+            if name not in PARAM_UNITS:
+                raise InvalidParameterError(
+                    f"Unknown twin parameter {name!r}; known: {', '.join(PARAM_UNITS)}."
+                )
+            if isinstance(entry, dict):
+                value, unit = entry.get("value"), entry.get("unit", PARAM_UNITS[name])
+            else:
+                value, unit = entry, PARAM_UNITS[name]
+            values[name] = _convert_to_field_unit(name, value, unit)
+        missing = [f.name for f in dataclasses.fields(cls)
+                   if f.default is dataclasses.MISSING and f.name not in values]
+        if missing:
+            raise InvalidParameterError(f"Missing twin parameters: {', '.join(missing)}.")
+        return cls(**values)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the parameters with their units as JSON."""
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(self.to_json_dict(), fh, indent=2)
+            fh.write("\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TwinParams:
+        """Read parameters written by :meth:`save` (or by hand, with any known units)."""
+        with open(path, encoding="utf-8") as fh:
+            try:
+                doc = json.load(fh)
+            except json.JSONDecodeError as exc:
+                raise InvalidParameterError(f"{os.fspath(path)} is not valid JSON: {exc}") from None
+        return cls.from_json_dict(doc)
+
+
+def _convert_to_field_unit(name: str, value: Any, unit: str) -> Any:
+    if value is None or name == "flip_y":
+        return value
+    target = PARAM_UNITS[name]
+    if unit == target:
+        return value
+    if dimension(unit) != dimension(target):
+        raise InvalidParameterError(f"{name} was given in {unit!r}, which is not a {dimension(target)}.")
+    return from_si(to_si(float(value), unit), target)
