@@ -1,0 +1,14 @@
+from pathlib import Path
+
+import pytest
+
+#: Real instrument files shared beside the project (absent in a user's clone).
+REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+
+
+def real_file(relative: str) -> Path:
+    """Path of a real test file, or skip the test with the reason when it is absent."""
+    path = REAL_DATA / relative
+    if not path.exists():
+        pytest.skip(f"real data file {relative} not available (needs ../shared/data/real)")
+    return path

@@ -1,0 +1,194 @@
+import dask.array as da
+import numpy as np
+import pytest
+from skimage.measure import blur_effect
+
+from napari_emcal.errors import InvalidDataError, InvalidParameterError
+from napari_emcal.overfocus import OUTPUTS, TwinParams, compute, simulate, specimen_on_scan_grid
+from napari_emcal.specimens import detailed_specimen
+
+SCAN = (64, 64)
+DET = (48, 48)
+
+
+def twin(**changes):
+    # k ≈ 0.6 scan px per detector pixel: the shadow spans ~29 scan pixels
+    base = dict(overfocus=1.2e-6, scan_pixel_size=0.5e-9, camera_length=0.2,
+                detector_pixel_size=50e-6, cy=23.5, cx=24.0, scan_rotation=37.0, flip_y=False)
+    return TwinParams(**{**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def specimen():
+    return detailed_specimen((200, 200), feature_size=1.5, seed=3)
+
+
+def covered(params, scan=SCAN):
+    """Scan pixels that every detector pixel reaches (the fully covered region)."""
+    coverage = compute(np.ones(scan + DET, np.float32), params, outputs=["shifted_sum"])["shifted_sum"]
+    return coverage > coverage.max() * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("overfocus", [1.2e-6, -1.2e-6])
+@pytest.mark.parametrize("flip", [False, True])
+def test_shifted_sum_recovers_specimen_and_wrong_params_blur(specimen, overfocus, flip):
+    # a wide shadow (k ≈ 1.1) so that 2° of rotation moves the outer pixels by ~1 px
+    true = twin(overfocus=overfocus * 1.9, flip_y=flip)
+    scan = (96, 96)
+    data = simulate(specimen, scan, DET, true)
+    region = covered(true, scan)
+    assert region.sum() > 100
+    truth = specimen_on_scan_grid(specimen, scan)[region]
+
+    def score(params):
+        image = compute(data, params, outputs=["shifted_sum"])["shifted_sum"]
+        r = np.corrcoef(image[region], truth)[0, 1]
+        ys, xs = np.nonzero(region)
+        crop = image[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        return r, blur_effect(crop)
+
+    r_true, blur_true = score(true)
+    assert r_true > 0.95
+    for wrong in (true.replace(scan_rotation=true.scan_rotation + 2.0), true.replace(flip_y=not flip)):
+        r_wrong, blur_wrong = score(wrong)
+        assert r_wrong < r_true
+        assert blur_wrong > blur_true + 0.01
+
+
+def test_point_is_specimen_on_scan_grid(specimen):
+    p = twin(cy=24.0)
+    data = simulate(specimen, SCAN, DET, p)
+    point = compute(data, p, outputs=["point"])["point"]
+    np.testing.assert_allclose(point, specimen_on_scan_grid(specimen, SCAN), rtol=1e-6)
+    # another detector pixel sees the specimen shifted by the twin's offset
+    other = compute(data, p, point=(30, 24), outputs=["point"])["point"]
+    np.testing.assert_allclose(other, data[:, :, 30, 24])
+
+
+def test_selected_matches_point_when_twin_is_right(specimen):
+    p = twin(cy=24.0)
+    data = simulate(specimen, SCAN, DET, p)
+    images = compute(data, p, select=(30, 34))
+    footprint = images["selected"] > 0
+    r = np.corrcoef(images["selected"][footprint], images["point"][footprint])[0, 1]
+    assert r > 0.97
+    wrong = compute(data, p.replace(flip_y=True), select=(30, 34))["selected"]
+    r_wrong = np.corrcoef(wrong[footprint], images["point"][footprint])[0, 1]
+    assert r_wrong < 0.6
+
+
+def test_aperture_sum_and_sum(specimen):
+    p = twin(semiconv=8e-3)
+    data = simulate(specimen, SCAN, DET, p)
+    images = compute(data, p)
+    np.testing.assert_allclose(images["aperture_sum"], data.sum(axis=(0, 1), dtype=np.float64))
+    # the bright-field disk is the only lit part of the aperture image
+    mask = p.bright_field_mask(DET)
+    assert images["aperture_sum"][~mask].max() == 0
+    # sum = aperture_sum mapped at the scan centre: its integral scales with 1/k²
+    k = abs(p.magnification)
+    assert images["sum"].sum() * 1 == pytest.approx(images["aperture_sum"].sum() * k**2, rel=0.05)
+
+
+def test_semiconv_limits_contributing_pixels(specimen):
+    p = twin(semiconv=6e-3)
+    data = simulate(specimen, SCAN, DET, p)
+    noisy = data.copy()
+    noisy[..., ~p.bright_field_mask(DET)] = 1e6  # outside the disk: ignored by shifted_sum
+    a = compute(data, p, outputs=["shifted_sum"])["shifted_sum"]
+    b = compute(noisy, p, outputs=["shifted_sum"])["shifted_sum"]
+    np.testing.assert_allclose(a, b)
+
+
+@pytest.fixture(scope="module")
+def noisy_counts(specimen):
+    p = twin(semiconv=9e-3)
+    return p, simulate(specimen, (20, 18), (48, 48), p, dose=4000, seed=7)
+
+
+def test_numpy_memmap_dask_and_libertem_agree(noisy_counts, tmp_path):
+    from libertem.api import Context
+
+    from napari_emcal.overfocus import OverfocusUDF
+
+    p, data = noisy_counts
+    reference = compute(data, p)
+    path = tmp_path / "data.npy"
+    np.save(path, data.astype(">u4"))  # big-endian on disk
+    variants = {
+        "float32": data.astype(np.float32),
+        "memmap big-endian": np.load(path, mmap_mode="r"),
+        "dask odd chunks": da.from_array(data, chunks=(3, 7, 48, 13)),
+    }
+    ctx = Context.make_with("inline")
+    ds = ctx.load("memory", data=data, sig_dims=2, num_partitions=5)
+    variants["libertem inline"] = {k: np.asarray(v) for k, v in ctx.run_udf(ds, OverfocusUDF(twin=p)).items()}
+    for name, variant in variants.items():
+        images = variant if isinstance(variant, dict) else compute(variant, p)
+        assert set(images) == set(OUTPUTS), name
+        for key in OUTPUTS:
+            np.testing.assert_allclose(images[key], reference[key], rtol=1e-12, atol=1e-9,
+                                       err_msg=f"{name}: {key}")
+
+
+def test_small_blocks_give_the_same_result(noisy_counts, monkeypatch):
+    import napari_emcal.overfocus.images as images_mod
+
+    p, data = noisy_counts
+    reference = compute(data, p)
+    monkeypatch.setattr(images_mod, "BLOCK_BYTES", 1)  # one scan row per block
+    chunked = compute(data, p)
+    for key in OUTPUTS:
+        np.testing.assert_allclose(chunked[key], reference[key], rtol=1e-12, atol=1e-9)
+
+
+def test_outputs_restricts_and_progress_reports(noisy_counts):
+    p, data = noisy_counts
+    seen = []
+    images = compute(data, p, outputs=["point", "aperture_sum"], progress=seen.append)
+    assert set(images) == {"point", "aperture_sum"}
+    assert seen[-1] == pytest.approx(1.0)
+
+
+def test_progress_can_cancel(noisy_counts, monkeypatch):
+    import napari_emcal.overfocus.images as images_mod
+    from napari_emcal.errors import Cancelled
+
+    monkeypatch.setattr(images_mod, "BLOCK_BYTES", 1)
+    p, data = noisy_counts
+
+    def stop(fraction):
+        if fraction > 0.3:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        compute(data, p, progress=stop)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (4, 8, 8), (2, 2, 2, 8, 8)])
+def test_wrong_dimensionality_is_refused(shape):
+    with pytest.raises(InvalidDataError, match="4D"):
+        compute(np.zeros(shape), twin())
+
+
+def test_empty_and_non_numeric_arrays_are_refused():
+    with pytest.raises(InvalidDataError, match="empty"):
+        compute(np.zeros((0, 4, 8, 8)), twin())
+    with pytest.raises(InvalidDataError, match="dtype"):
+        compute(np.zeros((2, 2, 8, 8), dtype=complex), twin())
+    with pytest.raises(InvalidDataError, match="4D array"):
+        compute([[1, 2]], twin())
+
+
+def test_bad_params_and_positions_are_refused():
+    data = np.zeros((4, 5, 48, 48), np.float32)
+    with pytest.raises(InvalidParameterError, match="overfocus must be finite"):
+        compute(data, twin(overfocus=float("nan")))
+    with pytest.raises(InvalidParameterError, match="params must be a TwinParams"):
+        compute(data, {"overfocus": 1e-6})
+    with pytest.raises(InvalidParameterError, match=r"select=\(4, 0\) is outside the scan"):
+        compute(data, twin(), select=(4, 0))
+    with pytest.raises(InvalidParameterError, match="outside the detector"):
+        compute(data, twin(), point=(-1, 3))
+    with pytest.raises(InvalidParameterError, match="Unknown output"):
+        compute(data, twin(), outputs=["sharp"])
