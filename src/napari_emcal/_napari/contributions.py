@@ -1,0 +1,77 @@
+"""npe2 contributions: reader, sample data, widgets and menu actions (thin glue)."""
+
+from __future__ import annotations
+
+from napari.utils.notifications import show_info, show_warning
+
+from ..errors import InvalidDataError
+from ..io.readers import format_of, open_4d, sample_contrast_limits
+
+
+# -- reader ---------------------------------------------------------------------------
+def get_reader(path):
+    """npe2 reader: a callable for 4D STEM files this plugin opens, else None."""
+    if isinstance(path, list):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    if format_of(path) is None:
+        return None
+    return read_4d
+
+
+def read_4d(path):
+    """Open a 4D STEM file lazily as one Dask-backed image layer."""
+    if isinstance(path, list):
+        path = path[0]
+    try:
+        ds = open_4d(path)
+    except InvalidDataError as exc:
+        show_warning(str(exc))
+        raise
+    for note in ds.notes:
+        show_info(note)
+    return [_layer_data(ds.data, ds.metadata)]
+
+
+def _layer_data(data, metadata, name=None):
+    from pathlib import Path
+
+    kwargs = {
+        "name": name or Path(metadata["source"]).stem,
+        "metadata": {"emcal": metadata},
+        "contrast_limits": sample_contrast_limits(data),
+        "axis_labels": ("scan_y", "scan_x", "det_y", "det_x"),
+    }
+    scan_step = metadata.get("scan_step")
+    if scan_step:
+        kwargs["scale"] = [scan_step[0] * 1e9, scan_step[1] * 1e9, 1.0, 1.0]
+        kwargs["units"] = ("nm", "nm", "pixel", "pixel")
+    return (data, kwargs, "image")
+
+
+# -- sample data ------------------------------------------------------------------------
+def sample_overfocus_grating():
+    """Overfocused 4D STEM, simulated grating (known parameters in the metadata)."""
+    from ..samples import overfocus_grating
+
+    data, metadata = overfocus_grating()
+    return [_layer_data(data, metadata, name="overfocus grating (simulated)")]
+
+
+# -- menu actions -----------------------------------------------------------------------
+def calibrate_overfocus(viewer):
+    """Dock the overfocus widget on the active 4D image layer."""
+    layer = viewer.layers.selection.active
+    if layer is None or getattr(layer, "ndim", 0) != 4:
+        show_warning("Select a 4D STEM image layer (scan_y, scan_x, det_y, det_x) first.")
+        return None
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
+    widget.set_layer(layer)
+    return widget
+
+
+def make_overfocus_widget(napari_viewer):
+    from ..overfocus._qt.widget import OverfocusWidget
+
+    return OverfocusWidget(napari_viewer)

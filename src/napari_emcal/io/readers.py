@@ -1,0 +1,346 @@
+"""Lazy readers of 4D STEM files: a Dask array ``(scan_y, scan_x, det_y, det_x)`` and metadata.
+
+Opening a file never reads its pixel data: NumPy files are memory-mapped, HDF5 datasets
+wrapped by Dask, and the instrument formats read by RosettaSciIO with ``lazy=True``.
+
+Metadata structure (``Dataset4D.metadata``, also ``layer.metadata["emcal"]``), SI units,
+``None`` where the file does not say:
+
+==========================  =========================================================
+``source``                  path of the file opened
+``format``                  short format name (``"npy"``, ``"mib"``, ``"hdf5"``, ...)
+``scan_step``               ``[y, x]`` scan step at the specimen, m
+``detector_pixel_size``     ``[y, x]`` physical detector pixel size, m
+``camera_length``           m
+``beam_energy``             eV
+``dwell_time``              time per scan position (frame), s
+``scan_shape_guessed``      True when the file did not state the scan shape
+==========================  =========================================================
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from ..errors import InvalidDataError
+
+__all__ = ["Dataset4D", "FORMATS", "guess_scan_shape", "open_4d", "reshape_scan", "sample_contrast_limits"]
+
+#: File endings this module opens, by format name.
+FORMATS = {
+    "npy": (".npy",),
+    "mib": (".mib", ".hdr"),
+    "hdf5": (".h5", ".hdf5", ".hdf", ".nxs"),
+    "blockfile": (".blo",),
+    "empad": (".xml",),
+    "dm": (".dm4", ".dm3"),
+    "zarr": (".zarr",),
+}
+
+#: Frames per Dask chunk along each scan axis when the file has no chunking of its own.
+SCAN_CHUNK = 16
+
+
+@dataclass
+class Dataset4D:
+    """A lazily opened 4D STEM dataset."""
+
+    data: da.Array
+    metadata: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def empty_metadata(path, fmt) -> dict[str, Any]:
+    return {"source": os.fspath(path), "format": fmt, "scan_step": None,
+            "detector_pixel_size": None, "camera_length": None, "beam_energy": None,
+            "dwell_time": None, "scan_shape_guessed": False}
+
+
+def format_of(path) -> str | None:
+    """The format name for a path, or None if it is not a 4D format this module reads."""
+    p = Path(path)
+    name = p.name.lower()
+    if p.is_dir():
+        return "zarr" if (p / ".zarray").exists() or (p / "zarr.json").exists() or name.endswith(".zarr") else None
+    for fmt, endings in FORMATS.items():
+        if name.endswith(endings):
+            return fmt
+    return None
+
+
+def guess_scan_shape(n_frames: int) -> tuple[int, int]:
+    """The most plausible 2D scan for ``n_frames`` frames: the most square factorisation."""
+    if n_frames <= 0:
+        raise InvalidDataError("No frames to arrange into a scan.")
+    best = (1, n_frames)
+    for ny in range(1, int(math.isqrt(n_frames)) + 1):
+        if n_frames % ny == 0:
+            best = (ny, n_frames // ny)
+    return best
+
+
+def reshape_scan(data: da.Array, scan_shape) -> da.Array:
+    """Rearrange the frames of a (scan..., dy, dx) array into ``scan_shape``."""
+    scan_shape = tuple(int(v) for v in scan_shape)
+    n = int(np.prod(data.shape[:-2]))
+    if len(scan_shape) != 2 or min(scan_shape) <= 0 or scan_shape[0] * scan_shape[1] != n:
+        raise InvalidDataError(
+            f"Cannot arrange {n} frames into a scan of {scan_shape}: the product must be {n}."
+        )
+    flat = data.reshape((n,) + tuple(data.shape[-2:]))
+    out = flat.reshape(scan_shape + tuple(data.shape[-2:]))
+    return out.rechunk(_frame_chunks(out.shape))
+
+
+def _frame_chunks(shape):
+    return (min(SCAN_CHUNK, shape[0]), min(SCAN_CHUNK, shape[1]), shape[2], shape[3])
+
+
+def sample_contrast_limits(data, n_frames: int = 8) -> tuple[float, float]:
+    """Contrast limits from a few frames spread over the scan (never the whole array)."""
+    sy, sx = data.shape[:2]
+    idx = np.linspace(0, sy * sx - 1, min(n_frames, sy * sx)).astype(int)
+    frames = [np.asarray(data[i // sx, i % sx]) for i in idx]
+    values = np.concatenate([f.ravel() for f in frames]).astype(np.float64)
+    lo, hi = np.percentile(values, [0.5, 99.9]) if values.size else (0.0, 1.0)
+    if not hi > lo:
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def open_4d(path, *, scan_shape=None, dataset: str | None = None) -> Dataset4D:
+    """Open a 4D STEM file lazily.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.npy``, Merlin ``.mib``/``.hdr``, HDF5 (generic or DECTRIS ARINA master),
+        NanoMegas ``.blo``, EMPAD ``.xml``, ``.dm4``/``.dm3`` or a Zarr directory.
+    scan_shape : (int, int), optional
+        Arrange the frames into this scan (overrides what the file says or the guess).
+    dataset : str, optional
+        For HDF5 files with several 3D/4D datasets: the one to open (default the largest).
+
+    Raises
+    ------
+    InvalidDataError
+        If the file is missing, of an unknown format, truncated or corrupt, or holds no
+        3D/4D dataset.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InvalidDataError(f"No such file: {path}")
+    fmt = format_of(path)
+    if fmt is None:
+        raise InvalidDataError(
+            f"{path.name}: not a 4D STEM format napari-emcal reads "
+            f"({', '.join(e for es in FORMATS.values() for e in es)})."
+        )
+    reader = {"npy": _open_npy, "hdf5": _open_hdf5, "zarr": _open_zarr}.get(fmt, _open_rsciio)
+    try:
+        ds = reader(path, fmt, dataset) if fmt == "hdf5" else reader(path, fmt)
+    except InvalidDataError:
+        raise
+    except Exception as exc:  # the libraries' own errors for corrupt or truncated files
+        raise InvalidDataError(f"Could not read {path.name} as {fmt}: {exc}") from exc
+    return _arrange(ds, scan_shape)
+
+
+def _arrange(ds: Dataset4D, scan_shape) -> Dataset4D:
+    data = ds.data
+    if data.ndim not in (3, 4):
+        raise InvalidDataError(
+            f"{Path(ds.metadata['source']).name}: expected 3D or 4D data, got shape {data.shape}."
+        )
+    if scan_shape is not None:
+        data = reshape_scan(data, scan_shape)
+        ds.metadata["scan_shape_guessed"] = False
+    elif data.ndim == 3 or ds.metadata["scan_shape_guessed"]:
+        guess = guess_scan_shape(int(np.prod(data.shape[:-2])))
+        data = reshape_scan(data, guess)
+        ds.metadata["scan_shape_guessed"] = True
+        ds.notes.append(
+            f"{Path(ds.metadata['source']).name}: the file does not state the scan shape; "
+            f"opened as {guess[0]} x {guess[1]}. Change it with 'Scan shape' in the overfocus "
+            "widget or open_4d(..., scan_shape=(ny, nx))."
+        )
+    elif any(len(c) == 1 and data.shape[i] > SCAN_CHUNK for i, c in enumerate(data.chunks[:2])) \
+            or len(data.chunks[2]) > 1 or len(data.chunks[3]) > 1:
+        data = data.rechunk(_frame_chunks(data.shape))
+    ds.data = data
+    return ds
+
+
+# -- formats ---------------------------------------------------------------------------
+def _open_npy(path: Path, fmt: str) -> Dataset4D:
+    array = np.load(path, mmap_mode="r")
+    data = da.from_array(array, chunks=_frame_chunks(array.shape) if array.ndim == 4
+                         else (SCAN_CHUNK**2,) + array.shape[1:])
+    return Dataset4D(data, empty_metadata(path, fmt))
+
+
+def _open_zarr(path: Path, fmt: str) -> Dataset4D:
+    data = da.from_zarr(os.fspath(path))
+    return Dataset4D(data, empty_metadata(path, fmt))
+
+
+def _hdf5_candidates(h5file) -> list[tuple[str, tuple, Any]]:
+    import h5py
+
+    found = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.ndim in (3, 4) and obj.dtype.kind in "iuf":
+            found.append((name, obj.shape, obj))
+
+    h5file.visititems(visit)
+    # external links (ARINA-style master files) are not visited by visititems
+    for group_name in ("entry/data",):
+        if group_name in h5file:
+            for key in h5file[group_name]:
+                obj = h5file[group_name].get(key)
+                if isinstance(obj, h5py.Dataset) and obj.ndim in (3, 4):
+                    name = f"{group_name}/{key}"
+                    if all(n != name for n, _, _ in found):
+                        found.append((name, obj.shape, obj))
+    return found
+
+
+def _open_hdf5(path: Path, fmt: str, dataset: str | None) -> Dataset4D:
+    import h5py
+    import hdf5plugin  # noqa: F401  (registers bitshuffle/LZ4 filters for DECTRIS files)
+
+    h5file = h5py.File(path, "r")
+    if "entry/data" in h5file and "entry/instrument/detector" in h5file:
+        return _open_dectris_master(path, h5file)
+    candidates = _hdf5_candidates(h5file)
+    if not candidates:
+        h5file.close()
+        raise InvalidDataError(
+            f"{path.name} holds no 3D or 4D numeric dataset: nothing to open as 4D STEM."
+        )
+    notes = []
+    if dataset is not None:
+        chosen = [c for c in candidates if c[0] == dataset.strip("/")]
+        if not chosen:
+            raise InvalidDataError(
+                f"{path.name} has no 3D/4D dataset {dataset!r}; found: "
+                f"{', '.join(c[0] for c in candidates)}."
+            )
+        name, shape, obj = chosen[0]
+    else:
+        name, shape, obj = max(candidates, key=lambda c: int(np.prod(c[1])))
+        if len(candidates) > 1:
+            notes.append(
+                f"{path.name} holds several 3D/4D datasets; opened the largest, '{name}'. "
+                f"Others: {', '.join(c[0] for c in candidates if c[0] != name)}."
+            )
+    chunks = obj.chunks or None
+    if chunks is None or obj.ndim == 4:
+        chunks = _frame_chunks(shape) if obj.ndim == 4 else (SCAN_CHUNK**2,) + shape[1:]
+    data = da.from_array(obj, chunks=chunks)
+    metadata = empty_metadata(path, fmt)
+    metadata["dataset"] = name
+    return Dataset4D(data, metadata, notes)
+
+
+def _open_dectris_master(path: Path, h5file) -> Dataset4D:
+    """DECTRIS (ARINA, EIGER) NeXus master file whose frames live in linked data files."""
+    group = h5file["entry/data"]
+    parts = []
+    for key in sorted(group):
+        try:
+            obj = group[key]
+        except KeyError:  # a linked data file that is missing
+            raise InvalidDataError(
+                f"{path.name}: linked data file for '{key}' is missing; keep the "
+                "*_data_*.h5 files beside the master file."
+            ) from None
+        parts.append(da.from_array(obj, chunks=(SCAN_CHUNK**2,) + obj.shape[1:]))
+    if not parts:
+        raise InvalidDataError(f"{path.name}: the master file links no data.")
+    det = h5file["entry/instrument/detector"]
+
+    def value(key):
+        return float(det[key][()]) if key in det else None
+
+    metadata = empty_metadata(path, "dectris")
+    size_y, size_x = value("y_pixel_size"), value("x_pixel_size")
+    if size_y and size_x:
+        metadata["detector_pixel_size"] = [size_y, size_x]
+    distance = value("detector_distance")
+    metadata["camera_length"] = distance if distance else None  # 0 means "not entered"
+    metadata["beam_energy"] = value("detectorSpecific/photon_energy")
+    metadata["dwell_time"] = value("frame_time")
+    metadata["detector_max_count"] = value("saturation_value")
+    metadata["scan_shape_guessed"] = True
+    return Dataset4D(da.concatenate(parts, axis=0), metadata)
+
+
+def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
+    import importlib
+
+    module = {"mib": "rsciio.quantumdetector", "blockfile": "rsciio.blockfile",
+              "empad": "rsciio.empad", "dm": "rsciio.digitalmicrograph"}[fmt]
+    if fmt == "mib" and path.suffix.lower() == ".hdr":
+        path = path.with_suffix(".mib")
+    reader = importlib.import_module(module).file_reader
+    signals = reader(os.fspath(path), lazy=True)
+    signals = [s for s in signals if getattr(s["data"], "ndim", 0) in (3, 4)]
+    if not signals:
+        raise InvalidDataError(f"{path.name} holds no 3D or 4D data.")
+    signal = max(signals, key=lambda s: int(np.prod(s["data"].shape)))
+    data = signal["data"]
+    if not isinstance(data, da.Array):
+        data = da.from_array(data, chunks="auto")
+    metadata = empty_metadata(path, fmt)
+    _fill_from_rsciio(metadata, signal)
+    # Merlin .hdr files carry no scan shape: RosettaSciIO guesses one.
+    if fmt == "mib":
+        metadata["scan_shape_guessed"] = True
+        _check_mib_complete(path, data)
+    return Dataset4D(data, metadata)
+
+
+def _check_mib_complete(path: Path, data) -> None:
+    """A truncated .mib reads as fewer frames without error: compare with the .hdr."""
+    import re
+
+    hdr = path.with_suffix(".hdr")
+    if not hdr.exists():
+        return
+    match = re.search(rb"Frames in Acquisition \(Number\):\s*(\d+)", hdr.read_bytes())
+    expected = int(match.group(1)) if match else None
+    found = int(np.prod(data.shape[:-2]))
+    if expected and found < expected:
+        raise InvalidDataError(
+            f"{path.name} is truncated: {hdr.name} announces {expected} frames, the file holds "
+            f"{found}. Copy the file again from the acquisition computer."
+        )
+
+
+_LENGTH = {"m": 1.0, "mm": 1e-3, "µm": 1e-6, "um": 1e-6, "nm": 1e-9, "Å": 1e-10, "A": 1e-10, "pm": 1e-12}
+
+
+def _fill_from_rsciio(metadata: dict, signal: dict) -> None:
+    nav = [a for a in signal.get("axes", []) if a.get("navigate")]
+    if len(nav) == 2 and all(a.get("units") in _LENGTH for a in nav):
+        metadata["scan_step"] = [float(a["scale"]) * _LENGTH[a["units"]] for a in nav]
+    inst = signal.get("metadata", {}).get("Acquisition_instrument", {})
+    tem = inst.get("TEM", {})
+    if "dwell_time" in inst:
+        metadata["dwell_time"] = float(inst["dwell_time"])
+    if "beam_energy" in tem:
+        metadata["beam_energy"] = float(tem["beam_energy"]) * 1e3  # keV -> eV
+    if "camera_length" in tem:
+        metadata["camera_length"] = float(tem["camera_length"]) * 1e-3  # mm -> m
+    detector = tem.get("Detector", {}).get("Diffraction", {}) if isinstance(tem.get("Detector"), dict) else {}
+    if "exposure_time" in detector and metadata["dwell_time"] is None:
+        metadata["dwell_time"] = float(detector["exposure_time"])

@@ -1,0 +1,462 @@
+"""The "Overfocus calibration" dock widget: twin controls, live layers, full passes.
+
+Glue only: widget values -> :class:`TwinParams` -> :func:`compute` in a worker thread ->
+layer data. The newest parameter change wins: changes are debounced, at most one worker
+runs, and a result computed for parameters that have changed since is dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from magicgui import widgets
+from napari.layers import Image
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
+
+from ...errors import Cancelled, EmcalError
+from ...io.readers import reshape_scan
+from ..images import OUTPUTS, compute
+from ..preview import reduce_data, reduce_params
+from ..sharpness import blur
+from ..twin import TwinParams
+
+__all__ = ["OverfocusWidget"]
+
+#: Layer-name suffixes of the output images (DESIGN.md).
+SUFFIX = {name: f" · {name}" for name in OUTPUTS}
+DEBOUNCE_MS = 120
+
+
+def _is_4d_image(layer) -> bool:
+    return isinstance(layer, Image) and layer.ndim == 4 and not layer.rgb
+
+
+class OverfocusWidget(widgets.Container):
+    """Tune the digital twin of an overfocused 4D STEM dataset and watch it sharpen."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self._worker = None
+        self._suspend = False
+        self._pending = False
+        self._generation = 0
+        self._preview_cache: tuple | None = None
+        self._select: tuple[int, int] | None = None
+        self._point: tuple[int, int] | None = None
+        self._full_worker = None
+        self._cancel_full = False
+        self.last_images: dict[str, np.ndarray] = {}
+        self.last_params: TwinParams | None = None
+
+        self.layer = widgets.ComboBox(label="4D dataset", choices=self._layer_choices)
+        self.scan_shape = widgets.LineEdit(label="Scan shape", value="",
+                                           tooltip="ny, nx: rearrange the frames into this scan")
+        self.overfocus = widgets.FloatSpinBox(label="Overfocus (µm)", value=1.0, min=-1e5,
+                                              max=1e5, step=0.01, tooltip="negative = underfocus")
+        self.camera_length = widgets.FloatSpinBox(label="Camera length (mm)", value=150.0,
+                                                  min=-1e6, max=1e6, step=1.0)
+        self.scan_step = widgets.FloatSpinBox(label="Scan step (nm)", value=1.0, min=-1e6,
+                                              max=1e6, step=0.01)
+        self.detector_pixel = widgets.FloatSpinBox(label="Detector pixel (µm)", value=55.0,
+                                                   min=-1e6, max=1e6, step=0.1)
+        self.scan_rotation = widgets.FloatSpinBox(label="Scan rotation (°)", value=0.0,
+                                                  min=-180.0, max=180.0, step=0.01)
+        self.rotation_slider = widgets.FloatSlider(label="", value=0.0, min=-180.0, max=180.0,
+                                                   step=0.01, readout=False)
+        self.flip_y = widgets.CheckBox(label="Flip Y", value=False)
+        self.cy = widgets.FloatSpinBox(label="Beam centre y (px)", value=0.0, min=-1e5, max=1e5,
+                                       step=0.1)
+        self.cx = widgets.FloatSpinBox(label="Beam centre x (px)", value=0.0, min=-1e5, max=1e5,
+                                       step=0.1)
+        self.semiconv = widgets.FloatSpinBox(label="Semi-conv. (mrad)", value=0.0, min=0.0,
+                                             max=1e4, step=0.1, tooltip="0 = use every pixel")
+        self.preview = widgets.CheckBox(label="Preview (reduced data)", value=True)
+        self.detector_bin = widgets.SpinBox(label="Detector bin", value=1, min=1, max=64)
+        self.scan_every = widgets.SpinBox(label="Scan: every n-th", value=1, min=1, max=64)
+        self.full_button = widgets.PushButton(text="Full-resolution pass")
+        self.cancel_button = widgets.PushButton(text="Cancel", enabled=False)
+        self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)
+        self.save_button = widgets.PushButton(text="Save parameters…")
+        self.load_button = widgets.PushButton(text="Load parameters…")
+        self.libertem_button = widgets.PushButton(text="Copy for LiberTEM")
+        self.sharpness = widgets.Label(label="Blur (0 = sharp)", value="—")
+        self.status = widgets.Label(label="", value="")
+        self.extend([
+            self.layer, self.scan_shape, self.overfocus, self.camera_length, self.scan_step,
+            self.detector_pixel, self.scan_rotation, self.rotation_slider, self.flip_y, self.cy,
+            self.cx, self.semiconv, self.preview, self.detector_bin, self.scan_every,
+            self.full_button, self.cancel_button, self.progress, self.save_button,
+            self.load_button, self.libertem_button, self.sharpness, self.status,
+        ])
+
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.update_now)
+
+        for w in (self.overfocus, self.camera_length, self.scan_step, self.detector_pixel,
+                  self.flip_y, self.cy, self.cx, self.semiconv):
+            w.changed.connect(self.schedule_update)
+        self.scan_rotation.changed.connect(self._rotation_from_box)
+        self.rotation_slider.changed.connect(self._rotation_from_slider)
+        for w in (self.preview, self.detector_bin, self.scan_every):
+            w.changed.connect(self._preview_settings_changed)
+        self.layer.changed.connect(self._layer_changed)
+        self.scan_shape.changed.connect(self._reshape)
+        self.full_button.changed.connect(self.run_full)
+        self.cancel_button.changed.connect(self.cancel_full)
+        self.save_button.changed.connect(self._save_dialog)
+        self.load_button.changed.connect(self._load_dialog)
+        self.libertem_button.changed.connect(self.copy_for_libertem)
+        self.viewer.layers.events.inserted.connect(self._refresh_choices)
+        self.viewer.layers.events.removed.connect(self._refresh_choices)
+        self._layer_changed()
+
+    # -- layers --------------------------------------------------------------------------
+    def _layer_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self.viewer.layers if _is_4d_image(layer)]
+
+    def _refresh_choices(self, event=None):
+        self.layer.reset_choices()
+
+    def set_layer(self, layer) -> None:
+        """Work on ``layer`` (a 4D image layer)."""
+        if not _is_4d_image(layer):
+            self._error(f"'{getattr(layer, 'name', layer)}' is not a 4D image layer "
+                        "(scan_y, scan_x, det_y, det_x); pick a 4D STEM dataset.")
+            return
+        self._refresh_choices()
+        self.layer.value = layer
+
+    def _layer_changed(self, event=None):
+        layer = self.layer.value
+        self._preview_cache = None
+        self._select = self._point = None
+        if layer is None:
+            self.status.value = "Open a 4D STEM dataset (File > Open, or a sample)."
+            return
+        self.scan_shape.changed.disconnect(self._reshape)
+        self.scan_shape.value = f"{layer.data.shape[0]}, {layer.data.shape[1]}"
+        self.scan_shape.changed.connect(self._reshape)
+        self._prefill(layer)
+        self.schedule_update()
+
+    def _prefill(self, layer) -> None:
+        """Fill the controls from what the file says (layer.metadata['emcal'])."""
+        md = layer.metadata.get("emcal", {})
+        det_shape = layer.data.shape[2:]
+        self._suspend = True
+        try:
+            nominal = md.get("nominal")
+            if nominal:
+                self.set_params(TwinParams.from_json_dict(nominal), update=False)
+            else:
+                if md.get("scan_step"):
+                    self.scan_step.value = md["scan_step"][1] * 1e9
+                if md.get("detector_pixel_size"):
+                    self.detector_pixel.value = md["detector_pixel_size"][1] * 1e6
+                if md.get("camera_length"):
+                    self.camera_length.value = md["camera_length"] * 1e3
+                self.cy.value = (det_shape[0] - 1) / 2
+                self.cx.value = (det_shape[1] - 1) / 2
+        finally:
+            self._suspend = False
+        big = layer.data.shape[2] * layer.data.shape[3] > 256 * 256
+        self.detector_bin.value = 2 if big else 1
+
+    def _reshape(self, event=None):
+        layer = self.layer.value
+        if layer is None:
+            return
+        try:
+            shape = tuple(int(v) for v in self.scan_shape.value.replace("x", ",").split(","))
+            import dask.array as da
+
+            data = layer.data if isinstance(layer.data, da.Array) else da.from_array(layer.data)
+            layer.data = reshape_scan(data, shape)
+        except (ValueError, EmcalError) as exc:
+            self._error(f"Scan shape: {exc}")
+            return
+        self._preview_cache = None
+        self._select = self._point = None
+        self.schedule_update()
+
+    def output_layer(self, name: str):
+        """The output layer ``<source> · name``, or None."""
+        layer = self.layer.value
+        key = f"{layer.name}{SUFFIX[name]}" if layer is not None else None
+        return self.viewer.layers[key] if key in self.viewer.layers else None
+
+    # -- parameters ---------------------------------------------------------------------
+    def params(self) -> TwinParams:
+        """The twin parameters the controls show (SI units)."""
+        return TwinParams(
+            overfocus=self.overfocus.value * 1e-6,
+            scan_pixel_size=self.scan_step.value * 1e-9,
+            camera_length=self.camera_length.value * 1e-3,
+            detector_pixel_size=self.detector_pixel.value * 1e-6,
+            cy=self.cy.value, cx=self.cx.value,
+            scan_rotation=self.scan_rotation.value, flip_y=self.flip_y.value,
+            semiconv=self.semiconv.value * 1e-3 if self.semiconv.value > 0 else None,
+        )
+
+    def set_params(self, params: TwinParams, *, update: bool = True) -> None:
+        """Show ``params`` in the controls (and recompute)."""
+        suspended, self._suspend = self._suspend, True
+        try:
+            self.overfocus.value = params.overfocus * 1e6
+            self.scan_step.value = params.scan_pixel_size * 1e9
+            self.camera_length.value = params.camera_length * 1e3
+            self.detector_pixel.value = params.detector_pixel_size * 1e6
+            self.cy.value, self.cx.value = params.cy, params.cx
+            self.scan_rotation.value = _wrap_angle(params.scan_rotation)
+            self.flip_y.value = params.flip_y
+            self.semiconv.value = 0.0 if params.semiconv is None else params.semiconv * 1e3
+        finally:
+            self._suspend = suspended
+        if update:
+            self.schedule_update()
+
+    def _rotation_from_box(self, value):
+        if not math.isclose(self.rotation_slider.value, value, abs_tol=1e-9):
+            with self.rotation_slider.changed.blocked():
+                self.rotation_slider.value = value
+        self.schedule_update()
+
+    def _rotation_from_slider(self, value):
+        if not math.isclose(self.scan_rotation.value, value, abs_tol=1e-9):
+            self.scan_rotation.value = value  # triggers _rotation_from_box
+
+    def _preview_settings_changed(self, event=None):
+        self._preview_cache = None
+        self.schedule_update()
+
+    # -- live updates -------------------------------------------------------------------
+    def schedule_update(self, event=None) -> None:
+        """Recompute after a short pause (parameter changes arrive in bursts)."""
+        if self._suspend:
+            return
+        self._generation += 1
+        self._timer.start()
+
+    def _preview_input(self, layer, params):
+        """(data, params, factors) for the live update: reduced in preview mode."""
+        bin_, every = (self.detector_bin.value, self.scan_every.value) if self.preview.value else (1, 1)
+        key = (id(layer.data), bin_, every)
+        if self._preview_cache is None or self._preview_cache[0] != key:
+            if (bin_, every) == (1, 1) and isinstance(layer.data, np.ndarray):
+                reduced = layer.data
+            else:
+                reduced = reduce_data(layer.data, bin_, every)
+            self._preview_cache = (key, reduced)
+        return self._preview_cache[1], reduce_params(params, bin_, every), (bin_, every)
+
+    def update_now(self) -> None:
+        """Start a worker for the current parameters, or queue one behind the running one."""
+        layer = self.layer.value
+        if layer is None:
+            return
+        try:
+            params = self.params()
+        except EmcalError as exc:
+            self._error(str(exc))
+            return
+        if self._worker is not None:
+            self._pending = True
+            return
+        generation = self._generation
+        select, point = self._select, self._point
+
+        def work():
+            data, reduced_params, (bin_, every) = self._preview_input(layer, params)
+            sel = None if select is None else (min(select[0] // every, data.shape[0] - 1),
+                                               min(select[1] // every, data.shape[1] - 1))
+            pt = None if point is None else (min(point[0] // bin_, data.shape[2] - 1),
+                                             min(point[1] // bin_, data.shape[3] - 1))
+            images = compute(data, reduced_params, select=sel, point=pt)
+            return images, reduced_params, data.shape[2:], (bin_, every)
+
+        worker = create_worker(work)
+        worker.returned.connect(lambda result: self._show(result, generation, params))
+        worker.errored.connect(lambda exc: self._error(str(exc)))
+        worker.finished.connect(self._worker_finished)
+        self._worker = worker
+        self.status.value = "computing…"
+        worker.start()
+
+    def _worker_finished(self):
+        self._worker = None
+        if self._pending:
+            self._pending = False
+            self.update_now()
+
+    def _show(self, result, generation, params, label=None):
+        images, used_params, det_shape, factors = result
+        if generation != self._generation:
+            return  # parameters changed meanwhile: the newer request will draw
+        self.last_images, self.last_params = images, params
+        value = blur(images["shifted_sum"], used_params, det_shape)
+        self.sharpness.value = f"{value:.4f}"
+        reduced = factors != (1, 1)
+        self.status.value = label or (
+            f"preview: detector bin {factors[0]}, every {factors[1]} scan position(s)"
+            if reduced else "full resolution")
+        self._update_layers(images, factors)
+
+    def _update_layers(self, images, factors):
+        layer = self.layer.value
+        scan_scale = np.asarray(layer.scale[:2]) * factors[1]
+        det_scale = np.asarray(layer.scale[2:]) * factors[0]
+        for name, image in images.items():
+            scale = det_scale if name == "aperture_sum" else scan_scale
+            existing = self.output_layer(name)
+            if existing is not None:
+                existing.data = image
+                existing.scale = scale
+                existing.reset_contrast_limits()
+                continue
+            new = self.viewer.add_image(image, name=f"{layer.name}{SUFFIX[name]}", scale=scale,
+                                        metadata={"emcal": {"role": name, "source": layer.name}})
+            if name == "point":
+                new.mouse_drag_callbacks.append(self._clicked_point_image)
+            elif name == "aperture_sum":
+                new.mouse_drag_callbacks.append(self._clicked_aperture)
+
+    # -- clicks -------------------------------------------------------------------------
+    def _clicked_point_image(self, layer, event):
+        y, x = np.round(layer.world_to_data(event.position)[-2:]).astype(int)
+        every = self.scan_every.value if self.preview.value else 1
+        self.select_frame((y * every, x * every))
+
+    def _clicked_aperture(self, layer, event):
+        y, x = np.round(layer.world_to_data(event.position)[-2:]).astype(int)
+        bin_ = self.detector_bin.value if self.preview.value else 1
+        self.select_point((y * bin_, x * bin_))
+
+    def select_frame(self, scan_yx) -> None:
+        """Use the frame at scan position ``scan_yx`` for ``selected``."""
+        shape = self.layer.value.data.shape[:2]
+        if not (0 <= scan_yx[0] < shape[0] and 0 <= scan_yx[1] < shape[1]):
+            return
+        self._select = tuple(int(v) for v in scan_yx)
+        self.schedule_update()
+
+    def select_point(self, detector_yx) -> None:
+        """Use detector pixel ``detector_yx`` for ``point``."""
+        shape = self.layer.value.data.shape[2:]
+        if not (0 <= detector_yx[0] < shape[0] and 0 <= detector_yx[1] < shape[1]):
+            return
+        self._point = tuple(int(v) for v in detector_yx)
+        self.schedule_update()
+
+    # -- full-resolution pass ----------------------------------------------------------
+    def run_full(self, event=None):
+        """Compute all images at full resolution in a worker, with progress and cancel."""
+        layer = self.layer.value
+        if layer is None or self._full_worker is not None:
+            return
+        try:
+            params = self.params()
+        except EmcalError as exc:
+            self._error(str(exc))
+            return
+        self._cancel_full = False
+        self._full_fraction = 0.0
+        generation = self._generation
+        select, point, data = self._select, self._point, layer.data
+
+        def work():
+            def report(fraction):
+                if self._cancel_full:
+                    raise Cancelled
+                self._full_fraction = fraction  # read by the GUI thread's timer
+
+            images = compute(data, params, select=select, point=point, progress=report)
+            return images, params, data.shape[2:], (1, 1)
+
+        worker = create_worker(work)
+        worker.returned.connect(lambda r: self._show(r, generation, params, "full resolution"))
+        worker.errored.connect(self._full_errored)
+        worker.finished.connect(self._full_finished)
+        self._full_worker = worker
+        self.cancel_button.enabled = True
+        self.progress.value = 0
+        self.status.value = "full-resolution pass…"
+        self._progress_timer = QTimer()
+        self._progress_timer.timeout.connect(self._poll_progress)
+        self._progress_timer.start(100)
+        worker.start()
+
+    def _poll_progress(self):
+        self.progress.value = int(100 * self._full_fraction)
+
+    def cancel_full(self, event=None):
+        self._cancel_full = True
+
+    def _full_errored(self, exc):
+        if isinstance(exc, Cancelled):
+            self.status.value = "full-resolution pass cancelled"
+        else:
+            self._error(str(exc))
+
+    def _full_finished(self):
+        self._full_worker = None
+        self.cancel_button.enabled = False
+        self.progress.value = 100 if not self._cancel_full else 0
+        self._progress_timer.stop()
+
+    # -- files and clipboard -------------------------------------------------------------
+    def save_params(self, path) -> None:
+        self.params().save(path)
+        self.status.value = f"saved {Path(path).name}"
+
+    def load_params(self, path) -> None:
+        try:
+            self.set_params(TwinParams.load(path))
+        except (EmcalError, OSError) as exc:
+            self._error(f"Could not load {Path(path).name}: {exc}")
+
+    def _save_dialog(self, event=None):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(None, "Save twin parameters", "twin.json", "JSON (*.json)")
+        if path:
+            try:
+                self.save_params(path)
+            except (EmcalError, OSError) as exc:
+                self._error(str(exc))
+
+    def _load_dialog(self, event=None):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(None, "Load twin parameters", "", "JSON (*.json)")
+        if path:
+            self.load_params(path)
+
+    def libertem_text(self) -> str:
+        p = self.params()
+        return f"scan_rotation={p.scan_rotation:.4f}, flip_y={p.flip_y}, cy={p.cy:.3f}, cx={p.cx:.3f}"
+
+    def copy_for_libertem(self, event=None) -> str:
+        """Put LiberTEM centre-of-mass arguments on the clipboard (and return them)."""
+        text = self.libertem_text()
+        from qtpy.QtWidgets import QApplication
+
+        QApplication.clipboard().setText(text)
+        self.status.value = f"copied: {text}"
+        show_info(f"Copied for LiberTEM CoM: {text}")
+        return text
+
+    def _error(self, message: str) -> None:
+        self.status.value = f"⚠ {message}"
+        show_error(message)
+
+
+def _wrap_angle(angle: float) -> float:
+    return (angle + 180.0) % 360.0 - 180.0
+
