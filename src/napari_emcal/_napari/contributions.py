@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from napari.viewer import Viewer
 from napari.utils.notifications import show_info, show_warning
 
 from ..errors import InvalidDataError
@@ -60,7 +61,7 @@ def sample_overfocus_grating():
 
 
 # -- menu actions -----------------------------------------------------------------------
-def calibrate_overfocus(viewer):
+def calibrate_overfocus(viewer: Viewer):
     """Dock the overfocus widget on the active 4D image layer."""
     layer = viewer.layers.selection.active
     if layer is None or getattr(layer, "ndim", 0) != 4:
@@ -70,8 +71,3 @@ def calibrate_overfocus(viewer):
     widget.set_layer(layer)
     return widget
 
-
-def make_overfocus_widget(napari_viewer):
-    from ..overfocus._qt.widget import OverfocusWidget
-
-    return OverfocusWidget(napari_viewer)

@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+
+from napari_emcal.overfocus import TwinParams, compute
+from napari_emcal.overfocus.sharpness import blur
+
+pytestmark = pytest.mark.gui
+
+
+def _wait(qtbot, widget, timeout=20000):
+    """Wait until no worker runs and no update is queued."""
+    qtbot.waitUntil(lambda: widget._worker is None and not widget._timer.isActive()
+                    and not widget._pending, timeout=timeout)
+
+
+@pytest.fixture
+def sample(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)  # shown (on Xvfb when headless) so screenshots render
+    viewer.open_sample("napari-emcal", "overfocus_grating")
+    layer = viewer.layers[0]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
+    widget.set_layer(layer)
+    widget.preview.value = False
+    _wait(qtbot, widget)
+    return viewer, layer, widget
+
+
+def test_sample_opens_lazily_described(sample):
+    viewer, layer, widget = sample
+    assert layer.data.shape == (48, 48, 64, 64)
+    md = layer.metadata["emcal"]
+    assert md["ground_truth"]["parameters"]["scan_rotation"]["value"] == 83.0
+    assert widget.scan_step.value == pytest.approx(1.0)  # prefilled from metadata (nm)
+
+
+def test_layers_created_once_and_updated_in_place(sample, qtbot):
+    viewer, layer, widget = sample
+    names = [f"{layer.name} · {n}" for n in ("point", "selected", "shifted_sum", "sum", "aperture_sum")]
+    assert all(n in viewer.layers for n in names)
+    shifted = viewer.layers[names[2]]
+    assert shifted.data.shape == (48, 48)
+    assert viewer.layers[names[4]].data.shape == (64, 64)
+    before = shifted.data.copy()
+    widget.scan_rotation.value = 40.0
+    widget.flip_y.value = True
+    _wait(qtbot, widget)
+    assert len(viewer.layers) == 6  # nothing duplicated
+    assert viewer.layers[names[2]] is shifted
+    assert not np.allclose(shifted.data, before)
+    expected = compute(layer.data, widget.params(), outputs=["shifted_sum"])["shifted_sum"]
+    np.testing.assert_allclose(shifted.data, expected)
+
+
+def test_true_parameters_are_sharper(sample, qtbot):
+    viewer, layer, widget = sample
+    wrong_blur = float(widget.sharpness.value)
+    truth = TwinParams.from_json_dict(layer.metadata["emcal"]["ground_truth"])
+    widget.set_params(truth)
+    _wait(qtbot, widget)
+    assert float(widget.sharpness.value) < wrong_blur - 0.05
+    assert widget.params().scan_rotation == pytest.approx(83.0)
+    assert float(widget.sharpness.value) == pytest.approx(
+        blur(compute(layer.data, truth)["shifted_sum"], truth, (64, 64)), abs=1e-4)
+
+
+def test_preview_is_marked_and_fast_path_consistent(sample, qtbot):
+    viewer, layer, widget = sample
+    widget.detector_bin.value = 2
+    widget.preview.value = True
+    _wait(qtbot, widget)
+    assert "preview" in widget.status.value
+    assert widget.output_layer("aperture_sum").data.shape == (32, 32)
+    widget.run_full()
+    qtbot.waitUntil(lambda: widget._full_worker is None, timeout=20000)
+    assert widget.status.value == "full resolution"
+    assert widget.output_layer("aperture_sum").data.shape == (64, 64)
+    assert widget.progress.value == 100
+
+
+def test_clicks_choose_frame_and_point(sample, qtbot):
+    viewer, layer, widget = sample
+    widget.select_frame((5, 7))
+    widget.select_point((40, 30))
+    _wait(qtbot, widget)
+    expected = compute(layer.data, widget.params(), select=(5, 7), point=(40, 30),
+                       outputs=["point", "selected"])
+    np.testing.assert_allclose(widget.output_layer("point").data, expected["point"])
+    np.testing.assert_allclose(widget.output_layer("selected").data, expected["selected"])
+
+
+def test_bad_input_gives_message_and_widget_keeps_working(sample, qtbot):
+    viewer, layer, widget = sample
+    widget.camera_length.value = 0.0
+    qtbot.wait(300)
+    assert "camera_length must be positive" in widget.status.value
+    widget.camera_length.value = 150.0
+    _wait(qtbot, widget)
+    assert "⚠" not in widget.status.value
+    image2d = viewer.add_image(np.zeros((8, 8)), name="flat")
+    widget.set_layer(image2d)
+    assert "not a 4D image layer" in widget.status.value
+    assert widget.layer.value is layer
+
+
+def test_save_load_and_libertem(sample, tmp_path, qtbot):
+    viewer, layer, widget = sample
+    widget.scan_rotation.value = -12.34
+    widget.save_params(tmp_path / "p.json")
+    widget.scan_rotation.value = 0.0
+    widget.load_params(tmp_path / "p.json")
+    assert widget.scan_rotation.value == pytest.approx(-12.34)
+    assert widget.copy_for_libertem().startswith("scan_rotation=-12.3400, flip_y=False")
+    widget.load_params(tmp_path / "missing.json")
+    assert "Could not load" in widget.status.value
+    _wait(qtbot, widget)
+
+
+def test_menu_action_docks_on_active_layer(make_napari_viewer, qtbot):
+    from napari_emcal._napari.contributions import calibrate_overfocus
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((4, 4, 8, 8), np.float32), name="tiny")
+    widget = calibrate_overfocus(viewer)
+    assert widget.layer.value.name == "tiny"
+    _wait(qtbot, widget)
+    viewer.add_image(np.zeros((8, 8)), name="flat")
+    assert calibrate_overfocus(viewer) is None
+
+
+def test_screenshot_is_not_blank(sample, qtbot):
+    viewer, layer, widget = sample
+    for other in viewer.layers:
+        other.visible = other.name.endswith("shifted_sum")
+    viewer.reset_view()
+    qtbot.wait(100)
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    assert shot.ndim == 3 and shot[..., :3].std() > 5
