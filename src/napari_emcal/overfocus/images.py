@@ -117,7 +117,6 @@ class OverfocusAccumulator:
     The heavy work is :func:`~napari_emcal.overfocus.kernels.splat_frames`; this class
     owns the accumulators and picks ``point``/``selected`` out of the blocks it sees, so
     that the same code serves :func:`compute`, Dask blocks and LiberTEM partitions.
-    Accumulators of separate passes over disjoint frames combine with :meth:`merge`.
     """
 
     def __init__(self, params: TwinParams, scan_shape, detector_shape, *, select=None,
@@ -172,16 +171,6 @@ class OverfocusAccumulator:
         elif self._aperture:
             self._aperture_acc[0] += frames.reshape(n, -1).sum(axis=0, dtype=np.float64)
         self.frames_seen += n
-
-    def merge(self, other: OverfocusAccumulator) -> None:
-        """Combine with an accumulator of the same set-up that saw other frames."""
-        self._shifted[0] += other._shifted.sum(axis=0)
-        self._aperture_acc[0] += other._aperture_acc.sum(axis=0)
-        if self._point is not None:
-            self._point += other._point
-        if other._selected_frame is not None:
-            self._selected_frame = other._selected_frame
-        self.frames_seen += other.frames_seen
 
     # -- results ---------------------------------------------------------------
     def shifted_sum(self) -> np.ndarray:
