@@ -44,10 +44,43 @@ def test_hdf5_largest_dataset_and_choice(tmp_path):
     assert ds.data.shape == (3, 4, 16, 16)
     assert ds.metadata["scan_shape_guessed"]
     assert any("several" in n for n in ds.notes) and any("scan shape" in n for n in ds.notes)
+    assert ds.metadata["datasets"] == ["a/small", "b/frames"]
     ds = open_4d(path, dataset="a/small")
     assert ds.data.shape == (2, 2, 4, 4)
     ds = open_4d(path, scan_shape=(2, 6))
     assert ds.data.shape == (2, 6, 16, 16)
+
+
+def test_empad_xml_and_raw(tmp_path):
+    """EMPAD: 128 x 130 float32 frames (two footer rows dropped); scan size in the name."""
+    frames = np.random.default_rng(0).random((3, 4, 130, 128)).astype("<f4")
+    frames.tofile(tmp_path / "scan_x4_y3.raw")
+    (tmp_path / "acq.xml").write_text(
+        '<?xml version="1.0"?><root><raw_file filename="scan_x4_y3.raw"/>'
+        '<iom_measurements><full_scan_field_of_view x="2e-08" scale_factor="0.72"/>'
+        "</iom_measurements></root>")
+    ds = open_4d(tmp_path / "acq.xml")
+    assert ds.data.shape == (3, 4, 128, 128) and ds.data.dtype == np.float32
+    assert ds.data.chunksize[2:] == (128, 128)
+    assert not ds.metadata["scan_shape_guessed"]
+    # field of view 20 nm / 0.72 over the 4 positions of the longer scan axis
+    assert ds.metadata["scan_step"] == pytest.approx([20e-9 / 0.72 / 4] * 2)
+    np.testing.assert_array_equal(ds.data[1, 2].compute(), frames[1, 2, :128])
+
+
+def test_zarr_directory(tmp_path):
+    import dask.array as da
+
+    data = np.random.default_rng(0).integers(0, 1000, (5, 6, 12, 10)).astype(np.uint16)
+    da.from_array(data, chunks=(2, 3, 12, 10)).to_zarr(str(tmp_path / "scan.zarr"))
+    ds = open_4d(tmp_path / "scan.zarr")
+    assert ds.metadata["format"] == "zarr" and ds.data.shape == data.shape
+    assert ds.data.chunksize == (2, 3, 12, 10)  # the store's own chunks, whole frames
+    np.testing.assert_array_equal(ds.data.compute(), data)
+    flat = tmp_path / "flat.zarr"
+    da.from_array(data.reshape(30, 12, 10), chunks=(7, 12, 10)).to_zarr(str(flat))
+    ds = open_4d(flat)
+    assert ds.data.shape == (5, 6, 12, 10) and ds.metadata["scan_shape_guessed"]
 
 
 def test_hdf5_without_3d_or_4d_data_is_refused(tmp_path):

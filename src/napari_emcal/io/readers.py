@@ -15,6 +15,8 @@ Metadata structure (``Dataset4D.metadata``, also ``layer.metadata["emcal"]``), S
 ``beam_energy``             eV
 ``dwell_time``              time per scan position (frame), s
 ``scan_shape_guessed``      True when the file did not state the scan shape
+``dataset``, ``datasets``   HDF5 only: the dataset opened and all 3D/4D datasets found
+``detector_max_count``      DECTRIS only: the count at which pixels saturate
 ==========================  =========================================================
 """
 
@@ -87,7 +89,12 @@ def guess_scan_shape(n_frames: int) -> tuple[int, int]:
 
 
 def reshape_scan(data: da.Array, scan_shape) -> da.Array:
-    """Rearrange the frames of a (scan..., dy, dx) array into ``scan_shape``."""
+    """Rearrange the frames of a (scan..., dy, dx) array into ``scan_shape`` (lazily).
+
+    NumPy arrays are wrapped by Dask first, so nothing is copied.
+    """
+    if not isinstance(data, da.Array):
+        data = da.from_array(data, chunks=(1,) * (data.ndim - 2) + tuple(data.shape[-2:]))
     scan_shape = tuple(int(v) for v in scan_shape)
     n = int(np.prod(data.shape[:-2]))
     if len(scan_shape) != 2 or min(scan_shape) <= 0 or scan_shape[0] * scan_shape[1] != n:
@@ -248,6 +255,7 @@ def _open_hdf5(path: Path, fmt: str, dataset: str | None) -> Dataset4D:
     data = da.from_array(obj, chunks=chunks)
     metadata = empty_metadata(path, fmt)
     metadata["dataset"] = name
+    metadata["datasets"] = [c[0] for c in candidates]
     return Dataset4D(data, metadata, notes)
 
 

@@ -8,9 +8,12 @@ same instrument, so the preview shows the same specimen at a coarser sampling.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..errors import InvalidParameterError
+from .images import iter_blocks, validate_4d
 from .twin import TwinParams
 
 __all__ = ["reduce_data", "reduce_params"]
@@ -22,22 +25,42 @@ def _check_factor(name, value) -> int:
     return int(value)
 
 
-def reduce_data(data, detector_bin: int = 1, scan_step: int = 1) -> np.ndarray:
+def reduce_data(data, detector_bin: int = 1, scan_step: int = 1, *,
+                progress: Callable[[float], object] | None = None) -> np.ndarray:
     """Subsample the scan by ``scan_step`` and sum ``detector_bin`` x ``detector_bin`` pixels.
 
-    Reads only the scan positions kept. Detector edges that do not fill a whole bin are
-    dropped. Returns float32 in memory.
+    Reads only the scan positions kept, block by block (NumPy, memmap or Dask data).
+    Detector edges that do not fill a whole bin are dropped.
+
+    Parameters
+    ----------
+    progress : callable, optional
+        Called with the fraction done (0..1] after each block; it may raise
+        :class:`~napari_emcal.errors.Cancelled` to stop.
+
+    Returns
+    -------
+    ndarray, float32, shape ``(ceil(sy / scan_step), ceil(sx / scan_step), dy // b, dx // b)``
     """
     b = _check_factor("detector_bin", detector_bin)
     s = _check_factor("scan_step", scan_step)
-    sub = data[::s, ::s]
-    dy, dx = (sub.shape[2] // b) * b, (sub.shape[3] // b) * b
+    (sy, sx), (dy, dx) = validate_4d(data)
+    dy, dx = (dy // b) * b, (dx // b) * b
     if dy == 0 or dx == 0:
         raise InvalidParameterError(f"detector_bin={b} is larger than the detector {data.shape[2:]}.")
-    sub = np.asarray(sub[:, :, :dy, :dx], dtype=np.float32)
-    if b > 1:
-        sub = sub.reshape(sub.shape[0], sub.shape[1], dy // b, b, dx // b, b).sum(axis=(3, 5))
-    return sub
+    sub = data[::s, ::s, :dy, :dx]
+    out = np.empty(sub.shape[:2] + (dy // b, dx // b), np.float32)
+    total = sub.shape[0] * sub.shape[1]
+    done = 0
+    for frames, yy, xx in iter_blocks(sub):
+        frames = frames.astype(np.float32, copy=False)
+        if b > 1:
+            frames = frames.reshape(len(frames), dy // b, b, dx // b, b).sum(axis=(2, 4))
+        out[yy, xx] = frames
+        done += len(frames)
+        if progress is not None:
+            progress(done / total)
+    return out
 
 
 def reduce_params(params: TwinParams, detector_bin: int = 1, scan_step: int = 1) -> TwinParams:

@@ -9,8 +9,8 @@ pytestmark = pytest.mark.gui
 
 def _wait(qtbot, widget, timeout=20000):
     """Wait until no worker runs and no update is queued."""
-    qtbot.waitUntil(lambda: widget._worker is None and not widget._timer.isActive()
-                    and not widget._pending, timeout=timeout)
+    qtbot.waitUntil(lambda: widget._worker is None and widget._long_worker is None
+                    and not widget._timer.isActive() and not widget._pending, timeout=timeout)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_preview_is_marked_and_fast_path_consistent(sample, qtbot):
     assert "preview" in widget.status.value
     assert widget.output_layer("aperture_sum").data.shape == (32, 32)
     widget.run_full()
-    qtbot.waitUntil(lambda: widget._full_worker is None, timeout=20000)
+    _wait(qtbot, widget)
     assert widget.status.value == "full resolution"
     assert widget.output_layer("aperture_sum").data.shape == (64, 64)
     assert widget.progress.value == 100
@@ -135,3 +135,90 @@ def test_screenshot_is_not_blank(sample, qtbot):
     qtbot.wait(100)
     shot = viewer.screenshot(canvas_only=True, flash=False)
     assert shot.ndim == 3 and shot[..., :3].std() > 5
+
+
+def _lazy_layer(viewer, sample_layer, chunks):
+    import dask.array as da
+
+    data = da.from_array(np.asarray(sample_layer.data), chunks=chunks)
+    return viewer.add_image(data, name="lazy", metadata=sample_layer.metadata,
+                            contrast_limits=(0, 10))
+
+
+def test_full_pass_can_be_cancelled(sample, qtbot):
+    viewer, layer, widget = sample
+    lazy = _lazy_layer(viewer, layer, (1, 48, 64, 64))  # 48 blocks: many progress reports
+    widget.set_layer(lazy)
+    _wait(qtbot, widget)
+    before = widget.output_layer("shifted_sum").data.copy()
+    widget.scan_rotation.value = 10.0
+    _wait(qtbot, widget)
+    changed = widget.output_layer("shifted_sum").data.copy()
+    assert not np.allclose(changed, before)
+    widget.run_full()
+    assert widget.cancel_button.enabled
+    widget.cancel()
+    _wait(qtbot, widget)
+    assert "cancelled" in widget.status.value
+    assert widget.progress.value == 0 and not widget.cancel_button.enabled
+    np.testing.assert_array_equal(widget.output_layer("shifted_sum").data, changed)
+    widget.run_full()  # the widget keeps working
+    _wait(qtbot, widget)
+    assert widget.status.value == "full resolution" and widget.progress.value == 100
+
+
+def test_preview_of_lazy_data_is_read_with_progress(sample, qtbot):
+    viewer, layer, widget = sample
+    lazy = _lazy_layer(viewer, layer, (4, 48, 64, 64))
+    widget.set_layer(lazy)
+    widget.preview.value = True
+    widget.detector_bin.value = 2
+    widget.scan_every.value = 2
+    _wait(qtbot, widget)
+    assert widget.progress.value == 100
+    assert widget.output_layer("shifted_sum").data.shape == (24, 24)
+    reduced = widget._preview_cache[1]
+    from napari_emcal.overfocus.preview import reduce_data
+
+    np.testing.assert_array_equal(reduced, reduce_data(layer.data, 2, 2))
+
+
+def test_hdf5_with_several_datasets_can_switch(make_napari_viewer, qtbot, tmp_path):
+    import h5py
+
+    path = tmp_path / "two.h5"
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        f["big"] = rng.random((6, 6, 16, 16)).astype(np.float32)
+        f["small"] = rng.random((4, 5, 8, 8)).astype(np.float32)
+    viewer = make_napari_viewer()
+    viewer.open(str(path), plugin="napari-emcal")
+    layer = viewer.layers[0]
+    widget = calibrate_overfocus_widget(viewer)
+    assert not widget.dataset.native.isHidden() and widget.dataset.value == "big"
+    widget.dataset.value = "small"
+    _wait(qtbot, widget)
+    assert layer.data.shape == (4, 5, 8, 8)
+    assert layer.metadata["emcal"]["dataset"] == "small"
+    assert widget.scan_shape.value == "4, 5"
+    assert widget.output_layer("shifted_sum").data.shape == (4, 5)
+
+
+def calibrate_overfocus_widget(viewer):
+    from napari_emcal._napari.contributions import calibrate_overfocus
+
+    viewer.layers.selection.active = viewer.layers[0]
+    return calibrate_overfocus(viewer)
+
+
+def test_scan_shape_can_be_changed(sample, qtbot):
+    viewer, layer, widget = sample
+    original = np.asarray(layer.data)
+    widget.scan_shape.value = "24, 96"
+    _wait(qtbot, widget)
+    assert layer.data.shape == (24, 96, 64, 64)
+    np.testing.assert_array_equal(np.asarray(layer.data[1, 2]), original[2, 2])  # frame 1*96+2 = 2*48+2
+    assert widget.output_layer("shifted_sum").data.shape == (24, 96)
+    widget.scan_shape.value = "5, 5"
+    assert "product must be 2304" in widget.status.value
+    assert layer.data.shape == (24, 96, 64, 64)  # unchanged

@@ -50,12 +50,16 @@ class OverfocusWidget(widgets.Container):
         self._preview_cache: tuple | None = None
         self._select: tuple[int, int] | None = None
         self._point: tuple[int, int] | None = None
-        self._full_worker = None
-        self._cancel_full = False
+        self._long_worker = None  # the one long task (preview read, full pass) running
+        self._cancel_requested = False
+        self._fraction = 0.0
         self.last_images: dict[str, np.ndarray] = {}
         self.last_params: TwinParams | None = None
 
         self.layer = widgets.ComboBox(label="4D dataset", choices=self._layer_choices)
+        self.dataset = widgets.ComboBox(label="HDF5 dataset", choices=self._dataset_choices,
+                                        visible=False,
+                                        tooltip="the file holds several 3D/4D datasets")
         self.scan_shape = widgets.LineEdit(label="Scan shape", value="",
                                            tooltip="ny, nx: rearrange the frames into this scan")
         self.overfocus = widgets.FloatSpinBox(label="Overfocus (µm)", value=1.0, min=-1e5,
@@ -89,14 +93,14 @@ class OverfocusWidget(widgets.Container):
         self.sharpness = widgets.Label(label="Blur (0 = sharp)", value="—")
         self.status = widgets.Label(label="", value="")
         self.extend([
-            self.layer, self.scan_shape, self.overfocus, self.camera_length, self.scan_step,
+            self.layer, self.dataset, self.scan_shape, self.overfocus, self.camera_length, self.scan_step,
             self.detector_pixel, self.scan_rotation, self.rotation_slider, self.flip_y, self.cy,
             self.cx, self.semiconv, self.preview, self.detector_bin, self.scan_every,
             self.full_button, self.cancel_button, self.progress, self.save_button,
             self.load_button, self.libertem_button, self.sharpness, self.status,
         ])
 
-        self._timer = QTimer()
+        self._timer = QTimer(self.native)  # parented: it dies with the widget
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.update_now)
@@ -110,8 +114,9 @@ class OverfocusWidget(widgets.Container):
             w.changed.connect(self._preview_settings_changed)
         self.layer.changed.connect(self._layer_changed)
         self.scan_shape.changed.connect(self._reshape)
+        self.dataset.changed.connect(self._dataset_changed)
         self.full_button.changed.connect(self.run_full)
-        self.cancel_button.changed.connect(self.cancel_full)
+        self.cancel_button.changed.connect(self.cancel)
         self.save_button.changed.connect(self._save_dialog)
         self.load_button.changed.connect(self._load_dialog)
         self.libertem_button.changed.connect(self.copy_for_libertem)
@@ -122,6 +127,11 @@ class OverfocusWidget(widgets.Container):
     # -- layers --------------------------------------------------------------------------
     def _layer_choices(self, _widget=None):
         return [(layer.name, layer) for layer in self.viewer.layers if _is_4d_image(layer)]
+
+    def _dataset_choices(self, _widget=None) -> list[str]:
+        """The 3D/4D datasets of the layer's HDF5 file (empty for other formats)."""
+        layer = self.layer.value if hasattr(self, "layer") else None
+        return list(layer.metadata.get("emcal", {}).get("datasets") or []) if layer else []
 
     def _refresh_choices(self, event=None):
         self.layer.reset_choices()
@@ -142,9 +152,15 @@ class OverfocusWidget(widgets.Container):
         if layer is None:
             self.status.value = "Open a 4D STEM dataset (File > Open, or a sample)."
             return
-        self.scan_shape.changed.disconnect(self._reshape)
-        self.scan_shape.value = f"{layer.data.shape[0]}, {layer.data.shape[1]}"
-        self.scan_shape.changed.connect(self._reshape)
+        with self.scan_shape.changed.blocked():
+            self.scan_shape.value = f"{layer.data.shape[0]}, {layer.data.shape[1]}"
+        md = layer.metadata.get("emcal", {})
+        datasets = self._dataset_choices()
+        with self.dataset.changed.blocked():
+            self.dataset.reset_choices()
+            if md.get("dataset") in datasets:
+                self.dataset.value = md["dataset"]
+        self.dataset.visible = len(datasets) > 1
         self._prefill(layer)
         self.schedule_update()
 
@@ -179,16 +195,35 @@ class OverfocusWidget(widgets.Container):
             return
         try:
             shape = tuple(int(v) for v in self.scan_shape.value.replace("x", ",").split(","))
-            import dask.array as da
-
-            data = layer.data if isinstance(layer.data, da.Array) else da.from_array(layer.data)
-            layer.data = reshape_scan(data, shape)
+            layer.data = reshape_scan(layer.data, shape)
         except (ValueError, EmcalError) as exc:
             self._error(f"Scan shape: {exc}")
             return
         self._preview_cache = None
         self._select = self._point = None
         self.schedule_update()
+
+    def _dataset_changed(self, name=None):
+        """Re-open the layer's HDF5 file on another of its 3D/4D datasets (lazily)."""
+        from ...io.readers import open_4d, sample_contrast_limits
+
+        layer = self.layer.value
+        md = layer.metadata.get("emcal", {}) if layer is not None else {}
+        if not name or name == md.get("dataset"):
+            return
+        try:
+            ds = open_4d(md["source"], dataset=name)
+            limits = sample_contrast_limits(ds.data)
+        except EmcalError as exc:
+            self._error(str(exc))
+            return
+        for note in ds.notes:
+            if "several" not in note:
+                show_info(note)
+        layer.metadata = {**layer.metadata, "emcal": ds.metadata}
+        layer.data = ds.data
+        layer.contrast_limits = limits
+        self._layer_changed()
 
     def output_layer(self, name: str):
         """The output layer ``<source> · name``, or None."""
@@ -256,17 +291,33 @@ class OverfocusWidget(widgets.Container):
         self._generation += 1
         self._timer.start()
 
-    def _preview_input(self, layer, params):
-        """(data, params, factors) for the live update: reduced in preview mode."""
-        bin_, every = (self.detector_bin.value, self.scan_every.value) if self.preview.value else (1, 1)
-        key = (id(layer.data), bin_, every)
-        if self._preview_cache is None or self._preview_cache[0] != key:
-            if (bin_, every) == (1, 1) and isinstance(layer.data, np.ndarray):
-                reduced = layer.data
-            else:
-                reduced = reduce_data(layer.data, bin_, every)
-            self._preview_cache = (key, reduced)
-        return self._preview_cache[1], reduce_params(params, bin_, every), (bin_, every)
+    def _factors(self) -> tuple[int, int]:
+        """(detector bin, scan every n-th) of the live updates."""
+        return (self.detector_bin.value, self.scan_every.value) if self.preview.value else (1, 1)
+
+    def _live_data(self, layer):
+        """The data live updates compute from, or None while it must first be read.
+
+        Without reduction that is the layer's own (possibly lazy) array; a reduced copy is
+        read once per layer and setting, as a long task with progress and cancel.
+        """
+        factors = self._factors()
+        if factors == (1, 1):
+            return layer.data
+        key = (id(layer.data), factors)
+        if self._preview_cache is not None and self._preview_cache[0] == key:
+            return self._preview_cache[1]
+        data = layer.data
+
+        def read(report):
+            return key, reduce_data(data, *factors, progress=report)
+
+        def done(result):
+            self._preview_cache = result
+            self.update_now()
+
+        self._run_long("reading preview data", read, done)
+        return None
 
     def update_now(self) -> None:
         """Start a worker for the current parameters, or queue one behind the running one."""
@@ -277,11 +328,15 @@ class OverfocusWidget(widgets.Container):
         if self._worker is not None:
             self._pending = True
             return
+        data = self._live_data(layer)
+        if data is None:
+            return  # update_now runs again once the preview data are read
         generation = self._generation
         select, point = self._select, self._point
+        bin_, every = self._factors()
+        reduced_params = reduce_params(params, bin_, every)
 
         def work():
-            data, reduced_params, (bin_, every) = self._preview_input(layer, params)
             sel = None if select is None else (min(select[0] // every, data.shape[0] - 1),
                                                min(select[1] // every, data.shape[1] - 1))
             pt = None if point is None else (min(point[0] // bin_, data.shape[2] - 1),
@@ -289,10 +344,11 @@ class OverfocusWidget(widgets.Container):
             images = compute(data, reduced_params, select=sel, point=pt)
             return images, reduced_params, data.shape[2:], (bin_, every)
 
-        worker = create_worker(work)
-        worker.returned.connect(lambda result: self._show(result, generation, params))
-        worker.errored.connect(lambda exc: self._error(str(exc)))
-        worker.finished.connect(self._worker_finished)
+        # errors are connected at creation: otherwise the worker re-raises them in Qt
+        worker = create_worker(work, _connect={
+            "returned": lambda result: self._show(result, generation, params),
+            "errored": lambda exc: self._error(str(exc)),
+            "finished": self._worker_finished}, _start_thread=False)
         self._worker = worker
         self.status.value = "computing…"
         worker.start()
@@ -362,59 +418,76 @@ class OverfocusWidget(widgets.Container):
         self._point = tuple(int(v) for v in detector_yx)
         self.schedule_update()
 
+    # -- long tasks: progress bar and cancel ----------------------------------------------
+    def _run_long(self, label: str, work, on_result) -> bool:
+        """Run ``work(report)`` in a worker with progress and cancel; one at a time.
+
+        ``report(fraction)`` records progress for the progress bar and raises
+        :class:`Cancelled` once the user has pressed Cancel. Returns False (and starts
+        nothing) while another long task runs.
+        """
+        if self._long_worker is not None:
+            return False
+        self._cancel_requested = False
+        self._fraction = 0.0
+
+        def run():
+            def report(fraction):
+                if self._cancel_requested:
+                    raise Cancelled
+                self._fraction = fraction  # read by the GUI thread's timer
+
+            return work(report)
+
+        worker = create_worker(run, _connect={
+            "returned": on_result, "errored": lambda exc: self._long_errored(exc, label),
+            "finished": self._long_finished}, _start_thread=False)
+        self._long_worker = worker
+        self.cancel_button.enabled = True
+        self.progress.value = 0
+        self.status.value = f"{label}…"
+        self._progress_timer = QTimer(self.native)
+        self._progress_timer.timeout.connect(self._poll_progress)
+        self._progress_timer.start(100)
+        worker.start()
+        return True
+
+    def _poll_progress(self):
+        self.progress.value = int(100 * self._fraction)
+
+    def cancel(self, event=None):
+        """Stop the running long task at its next progress report."""
+        self._cancel_requested = True
+
+    def _long_errored(self, exc, label):
+        if isinstance(exc, Cancelled):
+            self.status.value = f"{label}: cancelled (the layers keep the last result)"
+        else:
+            self._error(str(exc))
+
+    def _long_finished(self):
+        self._long_worker = None
+        self.cancel_button.enabled = False
+        self.progress.value = 0 if self._cancel_requested else 100
+        self._progress_timer.stop()
+
     # -- full-resolution pass ----------------------------------------------------------
     def run_full(self, event=None):
         """Compute all images at full resolution in a worker, with progress and cancel."""
         layer = self.layer.value
-        if layer is None or self._full_worker is not None:
-            return
         params = self._valid_params()
-        if params is None:
+        if layer is None or params is None:
             return
-        self._cancel_full = False
-        self._full_fraction = 0.0
         generation = self._generation
         select, point, data = self._select, self._point, layer.data
 
-        def work():
-            def report(fraction):
-                if self._cancel_full:
-                    raise Cancelled
-                self._full_fraction = fraction  # read by the GUI thread's timer
-
+        def work(report):
             images = compute(data, params, select=select, point=point, progress=report)
             return images, params, data.shape[2:], (1, 1)
 
-        worker = create_worker(work)
-        worker.returned.connect(lambda r: self._show(r, generation, params, "full resolution"))
-        worker.errored.connect(self._full_errored)
-        worker.finished.connect(self._full_finished)
-        self._full_worker = worker
-        self.cancel_button.enabled = True
-        self.progress.value = 0
-        self.status.value = "full-resolution pass…"
-        self._progress_timer = QTimer()
-        self._progress_timer.timeout.connect(self._poll_progress)
-        self._progress_timer.start(100)
-        worker.start()
-
-    def _poll_progress(self):
-        self.progress.value = int(100 * self._full_fraction)
-
-    def cancel_full(self, event=None):
-        self._cancel_full = True
-
-    def _full_errored(self, exc):
-        if isinstance(exc, Cancelled):
-            self.status.value = "full-resolution pass cancelled"
-        else:
-            self._error(str(exc))
-
-    def _full_finished(self):
-        self._full_worker = None
-        self.cancel_button.enabled = False
-        self.progress.value = 100 if not self._cancel_full else 0
-        self._progress_timer.stop()
+        if not self._run_long("full-resolution pass", work,
+                              lambda r: self._show(r, generation, params, "full resolution")):
+            self.status.value = "another task is running: cancel it first"
 
     # -- files and clipboard -------------------------------------------------------------
     def save_params(self, path) -> None:
