@@ -1,0 +1,541 @@
+"""Automatic calibration of the twin: direct estimate, then refinement to the sharpest image.
+
+The physics used (DESIGN.md): detector pixel ``d`` at scan position ``s`` sees the
+specimen at ``t = s + M (d − c)`` with ``M = k · R(θ) · F``. So the *point image* of a
+detector region (the sum of its pixels over the scan) is the specimen shifted by
+``M (d_i − c)``: two regions' point images differ by the shift ``M (d_j − d_i)``. This is
+the parallax of tilt-corrected bright-field STEM.
+
+1. **Direct estimate** (:func:`estimate`). Bin the detector into regions inside the
+   bright-field disk, measure the shift between the point images of neighbouring regions
+   by phase correlation, and fit the 2x2 matrix ``M`` to all shifts by robust least
+   squares. ``det M < 0`` means ``flip_y``; the rotation and ``|k|`` follow from a polar
+   decomposition. No start value of rotation or flip is needed. The beam centre is the
+   centroid of the bright-field disk.
+2. **Refinement** (:func:`calibrate`). Maximise the sharpness of ``shifted_sum``, which is
+   the sum of the point images shifted back by ``M (d_i − c)``. The shifts are applied
+   exactly in Fourier space (no interpolation, so no bias towards whole-pixel shifts),
+   and the sharpness is the mean spectral coherence of the shifted images: for each
+   spatial frequency ``q``, ``|Σ_i F_i(q) e^{2πi q·M(d_i − c)}|² / (n Σ_i |F_i(q)|²)``,
+   which is 1 where all regions agree and about ``1/n`` for noise. Its maximum sits at
+   the true ``M`` whatever the specimen's spectrum. A coarse detector binning is used
+   first, then a fine one (the binning blurs each region's point image symmetrically
+   about its intensity centroid, so it lowers the peak but does not move it).
+
+``shifted_sum`` does not depend on the beam centre except for a translation, so the
+centre comes from the bright-field disk, not from the sharpness. ``k`` and a rotation by
+180° cannot be told apart by the data (over- and underfocus look alike), so the sign of
+the start's overfocus is kept.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage, optimize
+
+from ..errors import CalibrationFailedError, InvalidParameterError
+from .images import validate_4d
+from .preview import reduce_data
+from .twin import TwinParams, rotation_flip_matrix
+
+__all__ = ["CalibrationResult", "FREE_PARAMETERS", "calibrate", "estimate"]
+
+#: Parameters :func:`calibrate` can determine.
+FREE_PARAMETERS = ("scan_rotation", "flip_y", "overfocus", "cy", "cx")
+#: At most this many scan positions per axis are used (a central crop: same scan step).
+MAX_SCAN = 128
+#: Regions across the bright-field disk diameter for the direct estimate.
+ESTIMATE_REGIONS = 12
+#: A shift measured between two regions must agree with the fit to this many scan pixels.
+INLIER_PX = 0.75
+#: Region pairs the refinement uses at most (memory: about 17 kB each at 64 x 64).
+MAX_PAIRS = 6000
+#: Below this pair-averaged correlation at the optimum the data do not determine the twin.
+MIN_SCORE = 0.2
+
+Progress = Callable[[float, "TwinParams | None"], object]
+
+
+@dataclass
+class CalibrationResult:
+    """Outcome of :func:`calibrate`.
+
+    Attributes
+    ----------
+    params : TwinParams
+        The calibrated parameters.
+    score : float
+        Mean spectral coherence of ``shifted_sum`` at ``params`` (0..1, higher is sharper;
+        about ``1 / n_regions`` for data without a common specimen).
+    n_evaluations : int
+        Number of sharpness evaluations.
+    history : list of (TwinParams, float)
+        Every evaluated parameter set and its score, in order.
+    estimate : TwinParams
+        The direct estimate the refinement started from.
+    start : TwinParams
+        The start given.
+    details : dict
+        Diagnostics: the fitted matrix, inlier count and residual of the direct
+        estimate, detector binnings used, region counts, time taken (s).
+    """
+
+    params: TwinParams
+    score: float
+    n_evaluations: int
+    history: list[tuple[TwinParams, float]]
+    estimate: TwinParams
+    start: TwinParams
+    details: dict = field(default_factory=dict)
+
+
+# -- reading ---------------------------------------------------------------------------
+#: Frames (spread over the scan) averaged to find the bright-field disk.
+DISK_FRAMES = 64
+
+
+@dataclass
+class _Disk:
+    """The bright-field disk in full detector pixels."""
+
+    mean_frame: np.ndarray  # (dy, dx) float64, mean of DISK_FRAMES frames
+    mask: np.ndarray  # bool (dy, dx)
+    center: np.ndarray  # (cy, cx), intensity centroid
+    radius: float
+
+
+def _central_crop(data):
+    """At most MAX_SCAN x MAX_SCAN scan positions from the middle (same scan step)."""
+    sy, sx = data.shape[:2]
+    y0, x0 = max(0, (sy - MAX_SCAN) // 2), max(0, (sx - MAX_SCAN) // 2)
+    return data[y0:y0 + MAX_SCAN, x0:x0 + MAX_SCAN]
+
+
+def _find_disk(data) -> _Disk:
+    """Bright-field disk of the mean of a few frames spread over the scan."""
+    sy, sx = data.shape[:2]
+    idx = np.unique(np.linspace(0, sy * sx - 1, min(DISK_FRAMES, sy * sx)).astype(int))
+    mean = np.zeros(data.shape[2:], np.float64)
+    for i in idx:
+        mean += np.asarray(data[i // sx, i % sx], dtype=np.float64)
+    mean /= len(idx)
+    smooth = ndimage.gaussian_filter(mean, 1.0)
+    lo, hi = np.percentile(smooth, [5, 99.5])
+    if not hi > lo:
+        raise CalibrationFailedError("The frames are uniform: there is no bright-field disk.")
+    mask = smooth > lo + 0.5 * (hi - lo)
+    labels, n = ndimage.label(mask)
+    if n > 1:  # keep the largest bright region
+        sizes = ndimage.sum(mask, labels, range(1, n + 1))
+        mask = labels == 1 + int(np.argmax(sizes))
+    center = np.array(ndimage.center_of_mass(np.where(mask, mean, 0.0)))
+    return _Disk(mean, mask, center, math.sqrt(mask.sum() / math.pi))
+
+
+# -- regions and their point images ------------------------------------------------------
+@dataclass
+class _Regions:
+    """Point images of detector regions (windowed, normalised) and their centroids."""
+
+    images: np.ndarray  # (n, sy, sx) float64, zero mean, unit variance
+    centroids: np.ndarray  # (n, 2) full detector pixels, intensity weighted
+    grid: np.ndarray  # (n, 2) region index (row, column)
+    size: int  # full detector pixels per region side
+
+
+def _regions(data, disk: _Disk, size: int, progress=None) -> _Regions:
+    """Point images of ``size x size`` detector regions that lie mostly inside the disk.
+
+    One pass over (a central crop of) the data, summing each region's pixels.
+    """
+    dy, dx = data.shape[2:]
+    ny, nx = (dy // size) * size, (dx // size) * size
+    gy, gx = ny // size, nx // size
+    mask = disk.mask[:ny, :nx]
+    keep = np.argwhere(mask.reshape(gy, size, gx, size).mean(axis=(1, 3)) >= 0.75)
+    if len(keep) < 6:
+        raise CalibrationFailedError(
+            "The bright-field disk covers too few detector pixels to measure parallax "
+            f"({len(keep)} regions of {size} x {size} px)."
+        )
+    weights = (disk.mean_frame[:ny, :nx] * mask).reshape(gy, size, gx, size)
+    yy, xx = np.mgrid[:ny, :nx]
+    w = weights.sum(axis=(1, 3))[keep[:, 0], keep[:, 1]]
+    cy = (yy.reshape(gy, size, gx, size) * weights).sum(axis=(1, 3))[keep[:, 0], keep[:, 1]]
+    cx = (xx.reshape(gy, size, gx, size) * weights).sum(axis=(1, 3))[keep[:, 0], keep[:, 1]]
+    binned = reduce_data(_central_crop(data), size, 1, progress=progress)
+    images = np.moveaxis(binned[:, :, keep[:, 0], keep[:, 1]], -1, 0).astype(np.float64)
+    images -= images.mean(axis=(1, 2), keepdims=True)
+    scale = images.std(axis=(1, 2), keepdims=True)
+    images /= np.where(scale > 0, scale, 1.0)
+    return _Regions(images, np.stack([cy / w, cx / w], axis=1), keep, size)
+
+
+# -- direct estimate ------------------------------------------------------------------
+def _pairs(grid: np.ndarray, reach: int) -> np.ndarray:
+    """Index pairs (i, j) of regions at most ``reach`` grid steps apart, each pair once."""
+    index = {tuple(g): n for n, g in enumerate(grid)}
+    pairs = []
+    for n, (i, j) in enumerate(grid):
+        for di in range(0, reach + 1):
+            for dj in range(-reach, reach + 1):
+                if (di, dj) > (0, 0) and (m := index.get((i + di, j + dj))) is not None:
+                    pairs.append((n, m))
+    return np.array(pairs, dtype=int).reshape(-1, 2)
+
+
+def _hann(n: int, centre: np.ndarray, width: float) -> np.ndarray:
+    """Hann windows of ``width`` px centred at ``centre`` (m,) on a grid of n px: (m, n)."""
+    u = np.arange(n)[None, :] - centre[:, None]
+    return np.where(np.abs(u) < width / 2, 0.5 * (1 + np.cos(2 * np.pi * u / width)), 0.0)
+
+
+def _cross_spectra(regions: _Regions, pairs: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Cross spectra ``F_i · conj(F_j)`` of each pair, windowed on their common region.
+
+    ``P_j(s) = P_i(s + δ)`` with ``δ = M (d_j − d_i)``. Each image is windowed around
+    where the pair's common specimen region lies, using the ``predicted`` shifts δ, so
+    that both windows cover the same specimen: the correlation peak is then not pulled
+    towards zero shift by the window (only by the error of the prediction).
+    """
+    sy, sx = regions.images.shape[1:]
+    reach = np.abs(predicted).max(axis=0) if len(predicted) else np.zeros(2)
+    width = np.maximum([sy / 2, sx / 2], np.array([sy, sx]) - reach)
+    centre = np.array([(sy - 1) / 2, (sx - 1) / 2])
+    out = np.empty((len(pairs), sy, sx // 2 + 1), np.complex128)
+    for start in range(0, len(pairs), 256):
+        sl = slice(start, start + 256)
+        p, half = pairs[sl], predicted[sl] / 2
+        wi = _hann(sy, centre[0] + half[:, 0], width[0])[:, :, None] * \
+            _hann(sx, centre[1] + half[:, 1], width[1])[:, None, :]
+        wj = _hann(sy, centre[0] - half[:, 0], width[0])[:, :, None] * \
+            _hann(sx, centre[1] - half[:, 1], width[1])[:, None, :]
+        fi = np.fft.rfft2(regions.images[p[:, 0]] * wi)
+        fj = np.fft.rfft2(regions.images[p[:, 1]] * wj)
+        out[sl] = fi * np.conj(fj)
+    return out
+
+
+def _peak_shifts(cross: np.ndarray, shape) -> np.ndarray:
+    """Position of the cross-correlation peak of each cross spectrum (sub-pixel), (n, 2).
+
+    ``irfft2(F_i conj(F_j))(τ) = Σ_s P_i(s + τ) P_j(s)`` peaks at ``τ = δ``; a parabola
+    through the peak and its neighbours gives the sub-pixel position.
+    """
+    sy, sx = shape
+    shifts = np.empty((len(cross), 2))
+    for start in range(0, len(cross), 256):
+        corr = np.fft.irfft2(cross[start:start + 256], s=(sy, sx))
+        for k, c in enumerate(corr):
+            py, px = np.unravel_index(int(np.argmax(c)), c.shape)
+            shifts[start + k] = (py + _vertex(c[(py - 1) % sy, px], c[py, px], c[(py + 1) % sy, px]),
+                                 px + _vertex(c[py, (px - 1) % sx], c[py, px], c[py, (px + 1) % sx]))
+    shifts[:, 0] = (shifts[:, 0] + sy / 2) % sy - sy / 2
+    shifts[:, 1] = (shifts[:, 1] + sx / 2) % sx - sx / 2
+    return shifts
+
+
+def _vertex(a: float, b: float, c: float) -> float:
+    denom = a - 2 * b + c
+    return 0.0 if denom >= 0 else float(np.clip(0.5 * (a - c) / denom, -0.5, 0.5))
+
+
+def _fit_matrix(dd: np.ndarray, ds: np.ndarray):
+    """Robust least squares ``ds ≈ M dd``: (M, inlier mask, rms residual in scan px)."""
+    inliers = np.ones(len(dd), bool)
+    for _ in range(10):
+        if inliers.sum() < 3:
+            break
+        mt, *_ = np.linalg.lstsq(dd[inliers], ds[inliers], rcond=None)
+        residual = np.linalg.norm(ds - dd @ mt, axis=1)
+        mad = np.median(residual[inliers])
+        new = residual <= max(INLIER_PX, 3.0 * 1.4826 * mad) if mad > 0 else residual <= INLIER_PX
+        new &= residual <= 3 * INLIER_PX
+        if np.array_equal(new, inliers):
+            break
+        inliers = new
+    mt, *_ = np.linalg.lstsq(dd[inliers], ds[inliers], rcond=None)
+    residual = np.linalg.norm(ds - dd @ mt, axis=1)
+    rms = float(np.sqrt(np.mean(residual[inliers] ** 2))) if inliers.any() else float("inf")
+    return mt.T, inliers, rms
+
+
+def decompose(matrix: np.ndarray, overfocus_sign: float = 1.0):
+    """``(|k|·sign, scan_rotation °, flip_y)`` of the closest ``k · R(θ) · F`` to ``matrix``.
+
+    ``k`` takes ``overfocus_sign``; a negative ``k`` turns the rotation by 180°.
+    """
+    flip = bool(np.linalg.det(matrix) < 0)
+    m = matrix @ np.diag([-1.0, 1.0]) if flip else matrix  # = k R(θ)
+    # k R(θ) = k [[c, s], [-s, c]]: the similarity part of m
+    a = 0.5 * (m[0, 0] + m[1, 1])
+    b = 0.5 * (m[0, 1] - m[1, 0])
+    k = math.hypot(a, b)
+    theta = math.degrees(math.atan2(b, a))
+    if overfocus_sign < 0:
+        k, theta = -k, theta + 180.0
+    return k, (theta + 180.0) % 360.0 - 180.0, flip
+
+
+def overfocus_for_magnification(k: float, params: TwinParams) -> float:
+    """The overfocus (m) that gives magnification ``k`` with the other lengths of ``params``.
+
+    Inverts ``k = p · f / ((f + L) · s)``: ``f = k s L / (p − k s)``.
+    """
+    s, p, L = params.scan_pixel_size, params.detector_pixel_size, params.camera_length
+    denom = p - k * s
+    if denom == 0:
+        raise CalibrationFailedError("The measured magnification puts the crossover on the detector.")
+    return k * s * L / denom
+
+
+class _PairCoherence:
+    """Sharpness of ``shifted_sum`` as a function of ``M``, from pairs of point images.
+
+    The power of the shifted sum ``Σ_i P_i(s − M(d_i − c))`` is ``Σ_i |P_i|²`` (constant)
+    plus ``2 Σ_{i<j}`` the cross-correlation of ``P_i`` and ``P_j`` at the shift
+    ``M(d_j − d_i)``. This keeps the pairs whose images overlap well, windows each pair on
+    its common specimen region, and evaluates each cross-correlation at the exact,
+    continuous shift from the cross spectrum (band-limited interpolation: no bias towards
+    whole-pixel shifts, unlike nearest-neighbour or bilinear resampling). The score is the
+    correlation coefficient averaged over pairs: 1 when all agree, about 0 for noise.
+    """
+
+    def __init__(self, regions: _Regions, pairs: np.ndarray, predicted: np.ndarray):
+        sy, sx = regions.images.shape[1:]
+        cross = _cross_spectra(regions, pairs, predicted)
+        self.qy, self.qx = np.fft.fftfreq(sy), np.fft.rfftfreq(sx)
+        # rfft: columns other than 0 and Nyquist stand for two frequencies
+        wx = np.where((self.qx == 0) | (self.qx == 0.5), 1.0, 2.0)
+        self.weighted = (cross * wx).astype(np.complex64)
+        self.norm = float(np.sum(np.abs(cross) * wx))
+        self.dd = regions.centroids[pairs[:, 1]] - regions.centroids[pairs[:, 0]]
+
+    def __call__(self, matrix: np.ndarray) -> float:
+        delta = self.dd @ np.asarray(matrix).T
+        ey = np.exp(2j * np.pi * delta[:, :1] * self.qy[None, :]).astype(np.complex64)
+        ex = np.exp(2j * np.pi * delta[:, 1:] * self.qx[None, :]).astype(np.complex64)
+        rows = np.einsum("pyx,px->py", self.weighted, ex)
+        return float(np.real(np.sum(rows * ey)) / self.norm)
+
+
+# -- the public functions ---------------------------------------------------------------
+def _check_free(free) -> frozenset[str]:
+    free = frozenset([free] if isinstance(free, str) else free)
+    unknown = free - set(FREE_PARAMETERS)
+    if unknown:
+        raise InvalidParameterError(
+            f"Cannot calibrate {', '.join(sorted(unknown))}; free parameters are chosen "
+            f"from {', '.join(FREE_PARAMETERS)}.")
+    return free
+
+
+def _region_size(disk: _Disk, start: TwinParams, scan_shape) -> int:
+    """Detector pixels per region side: about ESTIMATE_REGIONS across the disk, and small
+    enough that neighbouring regions' images are shifted by at most 1/8 of the scan."""
+    size = max(1, round(2 * disk.radius / ESTIMATE_REGIONS))
+    limit = min(scan_shape) / 8 / max(abs(start.magnification), 1e-12)
+    return max(1, min(size, int(limit)))
+
+
+def _usable(pairs, predicted, scan_shape) -> np.ndarray:
+    """Pairs whose predicted shift leaves enough common area (60 % per axis)."""
+    return np.all(np.abs(predicted) <= 0.4 * np.asarray(scan_shape), axis=1)
+
+
+class _Calibration:
+    """The state shared by the direct estimate and the refinement."""
+
+    def __init__(self, data, start: TwinParams, free: frozenset[str], progress):
+        validate_4d(data)
+        if not isinstance(start, TwinParams):
+            raise InvalidParameterError(f"start must be a TwinParams, got {type(start).__name__}.")
+        self.start, self.free, self.progress = start, free, progress
+        self.t0 = time.perf_counter()
+        self.data = data
+        self.disk = _find_disk(data)
+        scan_shape = _central_crop(data).shape[:2]
+        size = _region_size(self.disk, start, scan_shape)
+        self.regions = _regions(data, self.disk, size,
+                                progress=lambda f: self.report(0.7 * f, None))
+        self.scan_shape = self.regions.images.shape[1:]
+        self.details: dict = {"region_size_px": size, "regions": len(self.regions.images)}
+
+    def report(self, fraction: float, params: TwinParams | None) -> None:
+        if self.progress is not None:
+            self.progress(min(1.0, fraction), params)
+
+    # the twin <-> matrix, honouring which parameters are free
+    def params_for(self, matrix: np.ndarray) -> TwinParams:
+        sign = 1.0 if self.start.overfocus > 0 else -1.0
+        flip = decompose(matrix, sign)[2] if "flip_y" in self.free else self.start.flip_y
+        m = matrix @ np.diag([-1.0, 1.0]) if flip else matrix
+        a, b = 0.5 * (m[0, 0] + m[1, 1]), 0.5 * (m[0, 1] - m[1, 0])
+        k, theta = sign * math.hypot(a, b), math.degrees(math.atan2(b, a))
+        if sign < 0:
+            theta += 180.0
+        changes = {"flip_y": flip}
+        if "scan_rotation" in self.free:
+            changes["scan_rotation"] = (theta + 180.0) % 360.0 - 180.0
+        if "overfocus" in self.free:
+            changes["overfocus"] = overfocus_for_magnification(k, self.start)
+        if "cy" in self.free:
+            changes["cy"] = float(self.disk.center[0])
+        if "cx" in self.free:
+            changes["cx"] = float(self.disk.center[1])
+        return self.start.replace(**changes)
+
+    def direct(self) -> TwinParams:
+        """Fit ``M`` to the shifts between neighbouring regions' point images."""
+        grid, centroids = self.regions.grid, self.regions.centroids
+        matrix = np.zeros((2, 2))
+        pairs = _pairs(grid, 2)
+        for iteration in range(4):
+            if iteration:  # with a first fit, longer baselines and re-centred windows
+                pairs = _pairs(grid, 4)
+            dd = centroids[pairs[:, 1]] - centroids[pairs[:, 0]]
+            predicted = dd @ matrix.T
+            ok = _usable(pairs, predicted, self.scan_shape)
+            pairs, dd, predicted = pairs[ok], dd[ok], predicted[ok]
+            if len(pairs) < 6:
+                break
+            shifts = _peak_shifts(_cross_spectra(self.regions, pairs, predicted), self.scan_shape)
+            matrix, inliers, rms = _fit_matrix(dd, shifts)
+            self.report(0.7 + 0.025 * (iteration + 1), None)
+        fraction = float(inliers.mean()) if len(pairs) >= 6 else 0.0
+        self.details.update(matrix=matrix.tolist(), pairs=int(len(pairs)),
+                            inlier_fraction=fraction, rms_residual_px=rms if fraction else None)
+        if fraction < 0.5 or not np.isfinite(matrix).all() or not np.any(matrix):
+            raise CalibrationFailedError(
+                "The images seen by different parts of the bright-field disk do not agree on "
+                f"a shift ({fraction:.0%} of {len(pairs)} region pairs consistent): the data "
+                "show no specimen detail the twin can be fitted to (featureless or noise)."
+            )
+        self.matrix = matrix
+        return self.params_for(matrix)
+
+    def refine(self, estimate: TwinParams, history: list) -> tuple[TwinParams, float]:
+        """Maximise the pair coherence over the free rotation and magnification."""
+        names = [n for n in ("scan_rotation", "overfocus") if n in self.free]
+        current = estimate
+        # (regions half as large were tried: their images are less blurred but noisier,
+        # and the result was no more accurate at modest doses)
+        regions = self.regions
+        grid, centroids = regions.grid, regions.centroids
+        pairs = _pairs(grid, 4)
+        dd = centroids[pairs[:, 1]] - centroids[pairs[:, 0]]
+        score = float("nan")
+        for round_ in range(2):  # the second round re-centres the windows on the optimum
+            predicted = dd @ current.matrix.T
+            ok = np.flatnonzero(_usable(pairs, predicted, self.scan_shape))
+            if len(ok) > MAX_PAIRS:
+                ok = np.sort(np.random.default_rng(0).choice(ok, MAX_PAIRS, replace=False))
+            coherence = _PairCoherence(regions, pairs[ok], predicted[ok])
+            self.details["refinement_pairs"] = int(len(ok))
+
+            def params_at(x):
+                changes = {}
+                if "scan_rotation" in names:
+                    changes["scan_rotation"] = float(x[names.index("scan_rotation")])
+                if "overfocus" in names:
+                    k = math.copysign(math.exp(x[names.index("overfocus")] / 100.0),
+                                      estimate.magnification)
+                    changes["overfocus"] = overfocus_for_magnification(k, estimate)
+                return current.replace(**changes)
+
+            def cost(x):
+                params = params_at(x)
+                value = coherence(params.matrix)
+                history.append((params, value))
+                self.report(0.8 + 0.2 * min(1.0, len(history) / 100), params)
+                return -value
+
+            x0 = []
+            if "scan_rotation" in names:
+                x0.append(current.scan_rotation)
+            if "overfocus" in names:
+                x0.append(100.0 * math.log(abs(current.magnification)))
+            if not x0:
+                score = coherence(current.matrix)
+                history.append((current, score))
+                break
+            # steps: 0.3° and 0.5 % (the estimate is closer than that)
+            simplex = [x0] + [[v + (0.3 if names[i] == "scan_rotation" else 0.5) * (i == j)
+                               for i, v in enumerate(x0)] for j in range(len(x0))]
+            result = optimize.minimize(cost, x0, method="Nelder-Mead", options={
+                "initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-8, "maxfev": 200})
+            current, score = params_at(result.x), -float(result.fun)
+        wrapped = (current.scan_rotation + 180.0) % 360.0 - 180.0
+        return current.replace(scan_rotation=wrapped), score
+
+
+def estimate(data, start: TwinParams, *, free=("scan_rotation", "flip_y", "overfocus"),
+             progress: Progress | None = None) -> TwinParams:
+    """Direct estimate of rotation, handedness and overfocus from parallax (no search).
+
+    Needs no start value of ``scan_rotation`` or ``flip_y``; from ``start`` it takes the
+    lengths that stay fixed (scan step, camera length, detector pixel size), the sign of
+    the overfocus, and any parameter not in ``free``. See :func:`calibrate`.
+
+    Raises
+    ------
+    CalibrationFailedError
+        When the data cannot determine the parameters.
+    """
+    return _Calibration(data, start, _check_free(free), progress).direct()
+
+
+def calibrate(data, start: TwinParams, *, free=("scan_rotation", "flip_y", "overfocus"),
+              progress: Progress | None = None) -> CalibrationResult:
+    """Find the twin parameters that make ``shifted_sum`` sharpest.
+
+    Parameters
+    ----------
+    data : array_like, shape (scan_y, scan_x, det_y, det_x)
+        NumPy, memory-mapped or Dask data. One pass over (at most the central
+        128 x 128 scan positions of) it, plus 64 frames to find the bright-field disk.
+    start : TwinParams
+        Known lengths (scan step, camera length, detector pixel size) and the starting
+        point. Only the sign of ``start.overfocus`` matters (over- and underfocus cannot
+        be told apart from the data: they differ by a 180° rotation).
+    free : sequence of str
+        Parameters to determine, from ``"scan_rotation"``, ``"flip_y"``, ``"overfocus"``,
+        ``"cy"``, ``"cx"``. The beam centre comes from the bright-field disk's centroid
+        (the sharpness of ``shifted_sum`` does not depend on it). The others keep the
+        values of ``start``.
+    progress : callable, optional
+        ``progress(fraction, params)``, called often: ``fraction`` done (0..1] and the
+        best parameters so far (None while reading). It may raise
+        :class:`~napari_emcal.errors.Cancelled` to stop.
+
+    Returns
+    -------
+    CalibrationResult
+
+    Raises
+    ------
+    CalibrationFailedError
+        When the data cannot determine the parameters (featureless specimen, noise, no
+        bright-field disk); the message says why.
+    InvalidParameterError
+        For an unknown free parameter or a ``start`` that is not a TwinParams.
+    """
+    run = _Calibration(data, start, _check_free(free), progress)
+    first = run.direct()
+    run.report(0.8, first)
+    history: list[tuple[TwinParams, float]] = []
+    params, score = run.refine(first, history)
+    if not score >= MIN_SCORE:
+        raise CalibrationFailedError(
+            f"The sharpest twin found still leaves the images of different detector regions "
+            f"unrelated (correlation {score:.2f} < {MIN_SCORE}): the data do not determine "
+            "the parameters."
+        )
+    run.details["seconds"] = time.perf_counter() - run.t0
+    run.report(1.0, params)
+    return CalibrationResult(params, score, len(history), history, first, start, run.details)
