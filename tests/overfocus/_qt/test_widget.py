@@ -222,3 +222,48 @@ def test_scan_shape_can_be_changed(sample, qtbot):
     widget.scan_shape.value = "5, 5"
     assert "product must be 2304" in widget.status.value
     assert layer.data.shape == (24, 96, 64, 64)  # unchanged
+
+
+def test_optimise_ends_at_the_calibrated_values(sample, qtbot):
+    viewer, layer, widget = sample
+    truth = TwinParams.from_json_dict(layer.metadata["emcal"]["ground_truth"])
+    start = widget.params()  # the nominal parameters: 0°, no flip, 1.3 µm
+    assert start.scan_rotation == 0.0 and not start.flip_y
+    widget.run_calibration(refine=True)
+    _wait(qtbot, widget, timeout=60000)
+    p = widget.params()
+    assert p.flip_y and p.scan_rotation == pytest.approx(83.0, abs=0.1)
+    assert p.overfocus == pytest.approx(truth.overfocus, rel=5e-3)
+    assert (p.cy, p.cx) == (pytest.approx(32.0, abs=0.3), pytest.approx(31.5, abs=0.3))
+    assert widget.last_calibration.params.scan_rotation == pytest.approx(p.scan_rotation, abs=0.01)
+    assert "optimised" in widget.calibration_status.value and widget.progress.value == 100
+    expected = compute(layer.data, p, outputs=["shifted_sum"])["shifted_sum"]
+    np.testing.assert_allclose(widget.output_layer("shifted_sum").data, expected, rtol=1e-5)
+    widget.revert_calibration()
+    _wait(qtbot, widget)
+    assert widget.params().scan_rotation == 0.0 and not widget.params().flip_y
+    widget.run_calibration(refine=False)
+    _wait(qtbot, widget, timeout=60000)
+    widget.accept_calibration()
+    assert widget.params().flip_y and not widget.revert_button.enabled
+
+
+def test_calibration_failure_and_cancel_change_nothing(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    noise = np.random.default_rng(0).poisson(5.0, (24, 24, 32, 32)).astype(np.float32)
+    viewer.add_image(noise, name="noise")
+    from napari_emcal._napari.contributions import calibrate_overfocus
+
+    widget = calibrate_overfocus(viewer)
+    _wait(qtbot, widget)
+    before = widget.params()
+    widget.run_calibration()
+    _wait(qtbot, widget, timeout=60000)
+    assert "⚠ The images seen by different parts" in widget.status.value
+    assert widget.calibration_status.value.startswith("failed")
+    assert widget.params() == before
+    widget.run_calibration()
+    widget.cancel()
+    _wait(qtbot, widget, timeout=60000)
+    assert widget.calibration_status.value == "cancelled"
+    assert widget.params() == before

@@ -19,6 +19,7 @@ from qtpy.QtCore import QTimer
 
 from ...errors import Cancelled, EmcalError
 from ...io.readers import reshape_scan
+from ..calibrate import calibrate, estimate
 from ..images import OUTPUTS, compute
 from ..preview import reduce_data, reduce_params
 from ..sharpness import blur
@@ -53,6 +54,9 @@ class OverfocusWidget(widgets.Container):
         self._long_worker = None  # the one long task (preview read, full pass) running
         self._cancel_requested = False
         self._fraction = 0.0
+        self._live_params: TwinParams | None = None  # best so far, shown while calibrating
+        self._before_calibration: TwinParams | None = None
+        self.last_calibration = None
         self.last_images: dict[str, np.ndarray] = {}
         self.last_params: TwinParams | None = None
 
@@ -84,6 +88,15 @@ class OverfocusWidget(widgets.Container):
         self.preview = widgets.CheckBox(label="Preview (reduced data)", value=True)
         self.detector_bin = widgets.SpinBox(label="Detector bin", value=1, min=1, max=64)
         self.scan_every = widgets.SpinBox(label="Scan: every n-th", value=1, min=1, max=64)
+        self.fit_centre = widgets.CheckBox(label="Fit beam centre", value=True,
+                                           tooltip="take cy, cx from the bright-field disk")
+        self.estimate_button = widgets.PushButton(
+            text="Estimate", tooltip="rotation, flip and overfocus from parallax (seconds)")
+        self.optimise_button = widgets.PushButton(
+            text="Optimise", tooltip="estimate, then refine to the sharpest shifted_sum")
+        self.accept_button = widgets.PushButton(text="Accept", enabled=False)
+        self.revert_button = widgets.PushButton(text="Revert", enabled=False)
+        self.calibration_status = widgets.Label(label="Calibration", value="—")
         self.full_button = widgets.PushButton(text="Full-resolution pass")
         self.cancel_button = widgets.PushButton(text="Cancel", enabled=False)
         self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)
@@ -96,7 +109,8 @@ class OverfocusWidget(widgets.Container):
             self.layer, self.dataset, self.scan_shape, self.overfocus, self.camera_length, self.scan_step,
             self.detector_pixel, self.scan_rotation, self.rotation_slider, self.flip_y, self.cy,
             self.cx, self.semiconv, self.preview, self.detector_bin, self.scan_every,
-            self.full_button, self.cancel_button, self.progress, self.save_button,
+            self.fit_centre, self.estimate_button, self.optimise_button, self.accept_button,
+            self.revert_button, self.calibration_status, self.full_button, self.cancel_button, self.progress, self.save_button,
             self.load_button, self.libertem_button, self.sharpness, self.status,
         ])
 
@@ -116,6 +130,10 @@ class OverfocusWidget(widgets.Container):
         self.scan_shape.changed.connect(self._reshape)
         self.dataset.changed.connect(self._dataset_changed)
         self.full_button.changed.connect(self.run_full)
+        self.estimate_button.changed.connect(lambda: self.run_calibration(refine=False))
+        self.optimise_button.changed.connect(lambda: self.run_calibration(refine=True))
+        self.accept_button.changed.connect(self.accept_calibration)
+        self.revert_button.changed.connect(self.revert_calibration)
         self.cancel_button.changed.connect(self.cancel)
         self.save_button.changed.connect(self._save_dialog)
         self.load_button.changed.connect(self._load_dialog)
@@ -454,16 +472,24 @@ class OverfocusWidget(widgets.Container):
 
     def _poll_progress(self):
         self.progress.value = int(100 * self._fraction)
+        live, self._live_params = self._live_params, None
+        if live is not None:
+            self.set_params(live)  # the controls and layers follow the calibration
 
     def cancel(self, event=None):
         """Stop the running long task at its next progress report."""
         self._cancel_requested = True
 
     def _long_errored(self, exc, label):
+        self._live_params = None
+        if self._before_calibration is not None and not self.accept_button.enabled:
+            self.revert_calibration()  # a calibration that did not finish changes nothing
         if isinstance(exc, Cancelled):
             self.status.value = f"{label}: cancelled (the layers keep the last result)"
         else:
             self._error(str(exc))
+        if label in ("optimising the twin", "estimating the twin"):
+            self.calibration_status.value = "cancelled" if isinstance(exc, Cancelled) else "failed: see the message"
 
     def _long_finished(self):
         self._long_worker = None
@@ -488,6 +514,60 @@ class OverfocusWidget(widgets.Container):
         if not self._run_long("full-resolution pass", work,
                               lambda r: self._show(r, generation, params, "full resolution")):
             self.status.value = "another task is running: cancel it first"
+
+    # -- automatic calibration -------------------------------------------------------------
+    def run_calibration(self, refine: bool = True) -> None:
+        """Estimate (and with ``refine``, optimise) the twin in a worker; live, cancellable."""
+        layer = self.layer.value
+        start = self._valid_params()
+        if layer is None or start is None:
+            return
+        free = ("scan_rotation", "flip_y", "overfocus") + (("cy", "cx") if self.fit_centre.value else ())
+        data = layer.data
+
+        def work(report):
+            def progress(fraction, params):
+                report(fraction)
+                if params is not None:
+                    self._live_params = params
+
+            if refine:
+                return calibrate(data, start, free=free, progress=progress)
+            return estimate(data, start, free=free, progress=progress)
+
+        label = "optimising the twin" if refine else "estimating the twin"
+        if self._run_long(label, work, self._calibrated):
+            self._before_calibration = start
+        else:
+            self.status.value = "another task is running: cancel it first"
+
+    def _calibrated(self, result) -> None:
+        self._live_params = None
+        params = result if isinstance(result, TwinParams) else result.params
+        self.last_calibration = result
+        self.set_params(params)
+        self.accept_button.enabled = self.revert_button.enabled = True
+        summary = (f"rotation {params.scan_rotation:.3f}°, flip {params.flip_y}, "
+                   f"overfocus {params.overfocus * 1e6:.4g} µm")
+        if isinstance(result, TwinParams):
+            self.calibration_status.value = f"estimate: {summary}. Accept, Revert or Optimise."
+        else:
+            self.calibration_status.value = (f"optimised ({result.n_evaluations} evaluations, "
+                                 f"correlation {result.score:.3f}): {summary}. Accept or Revert.")
+
+    def accept_calibration(self, event=None) -> None:
+        """Keep the calibrated parameters."""
+        self._before_calibration = None
+        self.accept_button.enabled = self.revert_button.enabled = False
+        self.calibration_status.value = "accepted"
+
+    def revert_calibration(self, event=None) -> None:
+        """Go back to the parameters from before the calibration."""
+        if self._before_calibration is not None and self._before_calibration != self.params():
+            self.set_params(self._before_calibration)
+        self._before_calibration = None
+        self.accept_button.enabled = self.revert_button.enabled = False
+        self.calibration_status.value = "reverted to the parameters before the calibration"
 
     # -- files and clipboard -------------------------------------------------------------
     def save_params(self, path) -> None:
