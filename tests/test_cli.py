@@ -31,3 +31,30 @@ def test_missing_parameters_give_a_clear_error(tmp_path, capsys):
     np.save(tmp_path / "d.npy", np.zeros((2, 2, 8, 8), np.float32))
     assert main(["overfocus", str(tmp_path / "d.npy")]) == 2
     assert "--params" in capsys.readouterr().err
+
+
+def test_calibrate_prints_and_writes_the_calibrated_parameters(tmp_path, capsys):
+    data, metadata = overfocus_grating()
+    np.save(tmp_path / "d.npy", data)
+    start = TwinParams.from_json_dict(metadata["nominal"])  # 0°, no flip, 1.3 µm
+    start.save(tmp_path / "start.json")
+    out_json = tmp_path / "cal" / "twin.json"
+    assert main(["overfocus", str(tmp_path / "d.npy"), "--params", str(tmp_path / "start.json"),
+                 "--calibrate", "--free", "scan_rotation", "flip_y", "overfocus", "cy", "cx",
+                 "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "calibrated in" in out and str(out_json) in out
+    calibrated = TwinParams.load(out_json)
+    assert calibrated.flip_y and abs(calibrated.scan_rotation - 83.0) < 0.1
+    assert abs(calibrated.overfocus / 1.5e-6 - 1) < 5e-3
+    assert f"{calibrated.scan_rotation:.3f}°" in out
+
+
+def test_calibrate_failure_is_an_error_not_an_answer(tmp_path, capsys):
+    np.save(tmp_path / "n.npy", np.random.default_rng(0).poisson(4.0, (24, 24, 32, 32)).astype(np.uint16))
+    TwinParams(overfocus=1e-6, scan_pixel_size=1e-9, camera_length=0.15, detector_pixel_size=55e-6,
+               cy=15.5, cx=15.5).save(tmp_path / "p.json")
+    assert main(["overfocus", str(tmp_path / "n.npy"), "--params", str(tmp_path / "p.json"),
+                 "--calibrate", "--json", str(tmp_path / "c.json")]) == 2
+    assert "featureless or noise" in capsys.readouterr().err
+    assert not (tmp_path / "c.json").exists()

@@ -74,6 +74,31 @@ def _write_image(path: Path, image: np.ndarray) -> None:
     tifffile.imwrite(path, np.asarray(image, dtype=np.float32))
 
 
+def _calibrate(data, start, args):
+    """Run the automatic calibration, print the result and write it as JSON."""
+    from .overfocus import calibrate
+
+    shown = [-1]
+
+    def progress(fraction, params):
+        percent = int(100 * fraction)
+        if percent // 10 > shown[0]:
+            shown[0] = percent // 10
+            print(f"  calibrating… {percent:3d} %", file=sys.stderr, flush=True)
+
+    result = calibrate(data, start, free=args.free, progress=progress)
+    print(f"calibrated in {result.details['seconds']:.1f} s ({result.n_evaluations} evaluations, "
+          f"pair correlation {result.score:.3f}; direct estimate: rotation "
+          f"{result.estimate.scan_rotation:.3f}°, overfocus {result.estimate.overfocus * 1e6:.4f} µm):")
+    print(_format_params(result.params))
+    path = Path(args.json) if args.json else (
+        Path(args.out) / "calibrated.json" if args.out else Path("calibrated.json"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result.params.save(path)
+    print(f"wrote       {path}")
+    return result.params
+
+
 def cmd_overfocus(args) -> int:
     from .overfocus import TwinParams, compute
     from .overfocus.sharpness import blur
@@ -87,8 +112,10 @@ def cmd_overfocus(args) -> int:
         params = params_from_metadata(metadata)
     print(f"dataset     {metadata.get('source', args.source)}")
     print(f"shape       scan {data.shape[:2]}, detector {data.shape[2:]}, {data.dtype}")
-    print("twin parameters:")
+    print("twin parameters:" if not args.calibrate else "start parameters:")
     print(_format_params(params))
+    if args.calibrate:
+        params = _calibrate(data, params, args)
     t0 = time.perf_counter()
     images = compute(data, params)
     seconds = time.perf_counter() - t0
@@ -126,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder to write the images (TIFF) and parameters to")
     p.add_argument("--scan-shape", type=int, nargs=2, metavar=("NY", "NX"),
                    help="arrange the frames into this scan")
+    p.add_argument("--calibrate", action="store_true",
+                   help="find rotation, flip and overfocus (and --free ones) automatically")
+    p.add_argument("--free", nargs="+", default=["scan_rotation", "flip_y", "overfocus"],
+                   choices=["scan_rotation", "flip_y", "overfocus", "cy", "cx"],
+                   help="parameters --calibrate determines (default: %(default)s)")
+    p.add_argument("--json", metavar="PATH",
+                   help="where --calibrate writes the parameters (default: OUT/calibrated.json "
+                        "or ./calibrated.json)")
     p.set_defaults(func=cmd_overfocus)
     return parser
 
