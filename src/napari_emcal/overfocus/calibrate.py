@@ -6,21 +6,22 @@ detector region (the sum of its pixels over the scan) is the specimen shifted by
 ``M (d_i − c)``: two regions' point images differ by the shift ``M (d_j − d_i)``. This is
 the parallax of tilt-corrected bright-field STEM.
 
-1. **Direct estimate** (:func:`estimate`). Bin the detector into regions inside the
-   bright-field disk, measure the shift between the point images of neighbouring regions
-   by phase correlation, and fit the 2x2 matrix ``M`` to all shifts by robust least
-   squares. ``det M < 0`` means ``flip_y``; the rotation and ``|k|`` follow from a polar
-   decomposition. No start value of rotation or flip is needed. The beam centre is the
-   centroid of the bright-field disk.
-2. **Refinement** (:func:`calibrate`). Maximise the sharpness of ``shifted_sum``, which is
-   the sum of the point images shifted back by ``M (d_i − c)``. The shifts are applied
-   exactly in Fourier space (no interpolation, so no bias towards whole-pixel shifts),
-   and the sharpness is the mean spectral coherence of the shifted images: for each
-   spatial frequency ``q``, ``|Σ_i F_i(q) e^{2πi q·M(d_i − c)}|² / (n Σ_i |F_i(q)|²)``,
-   which is 1 where all regions agree and about ``1/n`` for noise. Its maximum sits at
-   the true ``M`` whatever the specimen's spectrum. A coarse detector binning is used
-   first, then a fine one (the binning blurs each region's point image symmetrically
-   about its intensity centroid, so it lowers the peak but does not move it).
+1. **Direct estimate** (:func:`estimate`). Sum the detector into regions inside the
+   bright-field disk, measure the shift between the point images of nearby regions by
+   cross-correlation, and fit the 2x2 matrix ``M`` to all shifts by robust least squares.
+   Each pair is windowed on its common specimen region (predicted by the previous fit),
+   so the window does not pull the peaks towards zero shift. ``det M < 0`` means
+   ``flip_y``; the rotation and ``|k|`` follow from the similarity part of ``M``. No start
+   value of rotation or flip is needed. The beam centre is the centre of the disk.
+2. **Refinement** (:func:`calibrate`). Maximise the sharpness of ``shifted_sum``, the sum
+   of the point images shifted back by ``M (d_i − c)``. Its power is a constant plus the
+   cross-correlations of all pairs at their predicted shifts; the refinement maximises
+   the pair-averaged correlation coefficient, each evaluated at the exact, continuous
+   shift from the cross spectrum (no interpolation, so no bias towards whole-pixel
+   shifts as nearest-neighbour or bilinear sampling would give), with Nelder-Mead over
+   rotation and ``log k``, then once more with the windows re-centred on the optimum.
+   Summing a region blurs its point image symmetrically about the region's intensity
+   centroid, which lowers the peak but does not move it.
 
 ``shifted_sum`` does not depend on the beam centre except for a translation, so the
 centre comes from the bright-field disk, not from the sharpness. ``k`` and a rotation by
@@ -105,7 +106,7 @@ class _Disk:
 
     mean_frame: np.ndarray  # (dy, dx) float64, mean of DISK_FRAMES frames
     mask: np.ndarray  # bool (dy, dx)
-    center: np.ndarray  # (cy, cx), intensity centroid
+    center: np.ndarray  # (cy, cx), centroid of the disk mask
     radius: float
 
 
@@ -133,14 +134,15 @@ def _find_disk(data) -> _Disk:
     if n > 1:  # keep the largest bright region
         sizes = ndimage.sum(mask, labels, range(1, n + 1))
         mask = labels == 1 + int(np.argmax(sizes))
-    center = np.array(ndimage.center_of_mass(np.where(mask, mean, 0.0)))
+    # the disk's geometric centre: an intensity centroid would follow the specimen's shadow
+    center = np.array(ndimage.center_of_mass(mask))
     return _Disk(mean, mask, center, math.sqrt(mask.sum() / math.pi))
 
 
 # -- regions and their point images ------------------------------------------------------
 @dataclass
 class _Regions:
-    """Point images of detector regions (windowed, normalised) and their centroids."""
+    """Point images of detector regions (zero mean, unit variance) and their centroids."""
 
     images: np.ndarray  # (n, sy, sx) float64, zero mean, unit variance
     centroids: np.ndarray  # (n, 2) full detector pixels, intensity weighted
