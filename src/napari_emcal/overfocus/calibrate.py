@@ -267,14 +267,14 @@ def _fit_matrix(dd: np.ndarray, ds: np.ndarray):
     return mt.T, inliers, rms
 
 
-def decompose(matrix: np.ndarray, overfocus_sign: float = 1.0):
-    """``(|k|·sign, scan_rotation °, flip_y)`` of the closest ``k · R(θ) · F`` to ``matrix``.
+def decompose(matrix: np.ndarray, overfocus_sign: float = 1.0, flip_y: bool | None = None):
+    """``(k, scan_rotation °, flip_y)`` of the closest ``k · R(θ) · F`` to ``matrix``.
 
-    ``k`` takes ``overfocus_sign``; a negative ``k`` turns the rotation by 180°.
+    ``flip_y`` is the sign of ``det(matrix)`` unless given. ``k`` takes the sign
+    ``overfocus_sign``; a negative ``k`` turns the rotation by 180°.
     """
-    flip = bool(np.linalg.det(matrix) < 0)
-    m = matrix @ np.diag([-1.0, 1.0]) if flip else matrix  # = k R(θ)
-    # k R(θ) = k [[c, s], [-s, c]]: the similarity part of m
+    flip = bool(np.linalg.det(matrix) < 0) if flip_y is None else bool(flip_y)
+    m = matrix @ np.diag([-1.0, 1.0]) if flip else matrix  # ≈ k R(θ) = k [[c, s], [-s, c]]
     a = 0.5 * (m[0, 0] + m[1, 1])
     b = 0.5 * (m[0, 1] - m[1, 0])
     k = math.hypot(a, b)
@@ -359,7 +359,6 @@ class _Calibration:
             raise InvalidParameterError(f"start must be a TwinParams, got {type(start).__name__}.")
         self.start, self.free, self.progress = start, free, progress
         self.t0 = time.perf_counter()
-        self.data = data
         self.disk = _find_disk(data)
         scan_shape = _central_crop(data).shape[:2]
         size = _region_size(self.disk, start, scan_shape)
@@ -375,15 +374,11 @@ class _Calibration:
     # the twin <-> matrix, honouring which parameters are free
     def params_for(self, matrix: np.ndarray) -> TwinParams:
         sign = 1.0 if self.start.overfocus > 0 else -1.0
-        flip = decompose(matrix, sign)[2] if "flip_y" in self.free else self.start.flip_y
-        m = matrix @ np.diag([-1.0, 1.0]) if flip else matrix
-        a, b = 0.5 * (m[0, 0] + m[1, 1]), 0.5 * (m[0, 1] - m[1, 0])
-        k, theta = sign * math.hypot(a, b), math.degrees(math.atan2(b, a))
-        if sign < 0:
-            theta += 180.0
+        k, theta, flip = decompose(matrix, sign,
+                                   None if "flip_y" in self.free else self.start.flip_y)
         changes = {"flip_y": flip}
         if "scan_rotation" in self.free:
-            changes["scan_rotation"] = (theta + 180.0) % 360.0 - 180.0
+            changes["scan_rotation"] = theta
         if "overfocus" in self.free:
             changes["overfocus"] = overfocus_for_magnification(k, self.start)
         if "cy" in self.free:
