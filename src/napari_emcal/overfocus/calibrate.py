@@ -42,7 +42,7 @@ from scipy import ndimage, optimize
 from ..errors import CalibrationFailedError, InvalidParameterError
 from .images import validate_4d
 from .preview import reduce_data
-from .twin import TwinParams, rotation_flip_matrix
+from .twin import TwinParams, wrap_angle
 
 __all__ = ["CalibrationResult", "FREE_PARAMETERS", "calibrate", "estimate"]
 
@@ -256,8 +256,8 @@ def _fit_matrix(dd: np.ndarray, ds: np.ndarray):
         mt, *_ = np.linalg.lstsq(dd[inliers], ds[inliers], rcond=None)
         residual = np.linalg.norm(ds - dd @ mt, axis=1)
         mad = np.median(residual[inliers])
-        new = residual <= max(INLIER_PX, 3.0 * 1.4826 * mad) if mad > 0 else residual <= INLIER_PX
-        new &= residual <= 3 * INLIER_PX
+        # within 3 robust sigmas, but never stricter than INLIER_PX or looser than 3x it
+        new = residual <= min(3 * INLIER_PX, max(INLIER_PX, 3.0 * 1.4826 * mad))
         if np.array_equal(new, inliers):
             break
         inliers = new
@@ -281,7 +281,7 @@ def decompose(matrix: np.ndarray, overfocus_sign: float = 1.0, flip_y: bool | No
     theta = math.degrees(math.atan2(b, a))
     if overfocus_sign < 0:
         k, theta = -k, theta + 180.0
-    return k, (theta + 180.0) % 360.0 - 180.0, flip
+    return k, wrap_angle(theta), flip
 
 
 def overfocus_for_magnification(k: float, params: TwinParams) -> float:
@@ -467,8 +467,7 @@ class _Calibration:
             result = optimize.minimize(cost, x0, method="Nelder-Mead", options={
                 "initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-8, "maxfev": 200})
             current, score = params_at(result.x), -float(result.fun)
-        wrapped = (current.scan_rotation + 180.0) % 360.0 - 180.0
-        return current.replace(scan_rotation=wrapped), score
+        return current.replace(scan_rotation=wrap_angle(current.scan_rotation)), score
 
 
 def estimate(data, start: TwinParams, *, free=("scan_rotation", "flip_y", "overfocus"),

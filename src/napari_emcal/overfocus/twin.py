@@ -46,6 +46,11 @@ _FILE_FORMAT = "napari-emcal twin parameters"
 _FILE_VERSION = 1
 
 
+def wrap_angle(angle: float) -> float:
+    """``angle`` in degrees, wrapped into [-180, 180)."""
+    return (angle + 180.0) % 360.0 - 180.0
+
+
 def rotation_flip_matrix(scan_rotation: float, flip_y: bool) -> np.ndarray:
     """The 2x2 matrix ``R(θ)·F`` acting on (y, x) column vectors.
 

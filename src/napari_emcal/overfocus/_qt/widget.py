@@ -23,7 +23,7 @@ from ..calibrate import calibrate, estimate
 from ..images import OUTPUTS, compute
 from ..preview import reduce_data, reduce_params
 from ..sharpness import blur
-from ..twin import TwinParams
+from ..twin import TwinParams, wrap_angle
 
 __all__ = ["OverfocusWidget"]
 
@@ -106,12 +106,13 @@ class OverfocusWidget(widgets.Container):
         self.sharpness = widgets.Label(label="Blur (0 = sharp)", value="—")
         self.status = widgets.Label(label="", value="")
         self.extend([
-            self.layer, self.dataset, self.scan_shape, self.overfocus, self.camera_length, self.scan_step,
-            self.detector_pixel, self.scan_rotation, self.rotation_slider, self.flip_y, self.cy,
-            self.cx, self.semiconv, self.preview, self.detector_bin, self.scan_every,
-            self.fit_centre, self.estimate_button, self.optimise_button, self.accept_button,
-            self.revert_button, self.calibration_status, self.full_button, self.cancel_button, self.progress, self.save_button,
-            self.load_button, self.libertem_button, self.sharpness, self.status,
+            self.layer, self.dataset, self.scan_shape, self.overfocus, self.camera_length,
+            self.scan_step, self.detector_pixel, self.scan_rotation, self.rotation_slider,
+            self.flip_y, self.cy, self.cx, self.semiconv, self.preview, self.detector_bin,
+            self.scan_every, self.fit_centre, self.estimate_button, self.optimise_button,
+            self.accept_button, self.revert_button, self.calibration_status, self.full_button,
+            self.cancel_button, self.progress, self.save_button, self.load_button,
+            self.libertem_button, self.sharpness, self.status,
         ])
 
         self._timer = QTimer(self.native)  # parented: it dies with the widget
@@ -148,7 +149,7 @@ class OverfocusWidget(widgets.Container):
 
     def _dataset_choices(self, _widget=None) -> list[str]:
         """The 3D/4D datasets of the layer's HDF5 file (empty for other formats)."""
-        layer = self.layer.value if hasattr(self, "layer") else None
+        layer = self.layer.value
         return list(layer.metadata.get("emcal", {}).get("datasets") or []) if layer else []
 
     def _refresh_choices(self, event=None):
@@ -279,7 +280,7 @@ class OverfocusWidget(widgets.Container):
             self.camera_length.value = params.camera_length * 1e3
             self.detector_pixel.value = params.detector_pixel_size * 1e6
             self.cy.value, self.cx.value = params.cy, params.cx
-            self.scan_rotation.value = _wrap_angle(params.scan_rotation)
+            self.scan_rotation.value = wrap_angle(params.scan_rotation)
             self.flip_y.value = params.flip_y
             self.semiconv.value = 0.0 if params.semiconv is None else params.semiconv * 1e3
         finally:
@@ -437,11 +438,12 @@ class OverfocusWidget(widgets.Container):
         self.schedule_update()
 
     # -- long tasks: progress bar and cancel ----------------------------------------------
-    def _run_long(self, label: str, work, on_result) -> bool:
+    def _run_long(self, label: str, work, on_result, on_error=None) -> bool:
         """Run ``work(report)`` in a worker with progress and cancel; one at a time.
 
         ``report(fraction)`` records progress for the progress bar and raises
-        :class:`Cancelled` once the user has pressed Cancel. Returns False (and starts
+        :class:`Cancelled` once the user has pressed Cancel. ``on_error(exc)``, if given,
+        runs after the error or cancellation has been reported. Returns False (and starts
         nothing) while another long task runs.
         """
         if self._long_worker is not None:
@@ -458,7 +460,7 @@ class OverfocusWidget(widgets.Container):
             return work(report)
 
         worker = create_worker(run, _connect={
-            "returned": on_result, "errored": lambda exc: self._long_errored(exc, label),
+            "returned": on_result, "errored": lambda exc: self._long_errored(exc, label, on_error),
             "finished": self._long_finished}, _start_thread=False)
         self._long_worker = worker
         self.cancel_button.enabled = True
@@ -480,16 +482,13 @@ class OverfocusWidget(widgets.Container):
         """Stop the running long task at its next progress report."""
         self._cancel_requested = True
 
-    def _long_errored(self, exc, label):
-        self._live_params = None
-        if self._before_calibration is not None and not self.accept_button.enabled:
-            self.revert_calibration()  # a calibration that did not finish changes nothing
+    def _long_errored(self, exc, label, on_error=None):
         if isinstance(exc, Cancelled):
             self.status.value = f"{label}: cancelled (the layers keep the last result)"
         else:
             self._error(str(exc))
-        if label in ("optimising the twin", "estimating the twin"):
-            self.calibration_status.value = "cancelled" if isinstance(exc, Cancelled) else "failed: see the message"
+        if on_error is not None:
+            on_error(exc)
 
     def _long_finished(self):
         self._long_worker = None
@@ -536,7 +535,7 @@ class OverfocusWidget(widgets.Container):
             return estimate(data, start, free=free, progress=progress)
 
         label = "optimising the twin" if refine else "estimating the twin"
-        if self._run_long(label, work, self._calibrated):
+        if self._run_long(label, work, self._calibrated, self._calibration_stopped):
             self._before_calibration = start
         else:
             self.status.value = "another task is running: cancel it first"
@@ -554,6 +553,13 @@ class OverfocusWidget(widgets.Container):
         else:
             self.calibration_status.value = (f"optimised ({result.n_evaluations} evaluations, "
                                  f"correlation {result.score:.3f}): {summary}. Accept or Revert.")
+
+    def _calibration_stopped(self, exc) -> None:
+        """A calibration that failed or was cancelled changes nothing."""
+        self._live_params = None
+        self.revert_calibration()
+        self.calibration_status.value = ("cancelled" if isinstance(exc, Cancelled)
+                                         else "failed: see the message")
 
     def accept_calibration(self, event=None) -> None:
         """Keep the calibrated parameters."""
@@ -615,7 +621,4 @@ class OverfocusWidget(widgets.Container):
         self.status.value = f"⚠ {message}"
         show_error(message)
 
-
-def _wrap_angle(angle: float) -> float:
-    return (angle + 180.0) % 360.0 - 180.0
 
