@@ -8,6 +8,7 @@ bash scripts/setup-env.sh
 py="$root/.venv/bin/python"
 if [[ -z "${DISPLAY:-}" && -z "${WAYLAND_DISPLAY:-}" ]]; then
   echo "No display found: running the overfocus calibration headless (emcal CLI)."
-  exec "$root/.venv/bin/emcal" overfocus sample --out "$root/.emcal-out" "$@"
+  exec "$root/.venv/bin/emcal" overfocus sample --calibrate --free scan_rotation flip_y overfocus cy cx \
+    --out "$root/.emcal-out" "$@"
 fi
 exec "$py" -m napari_emcal.demo "$@"
