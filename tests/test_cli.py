@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import tifffile
 
 from napari_emcal.cli import main
@@ -58,3 +59,30 @@ def test_calibrate_failure_is_an_error_not_an_answer(tmp_path, capsys):
                  "--calibrate", "--json", str(tmp_path / "c.json")]) == 2
     assert "featureless or noise" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()
+
+
+def test_pixel_size_of_the_sample(tmp_path, capsys):
+    from napari_emcal.samples import grating_image
+
+    path = tmp_path / "result.json"
+    assert main(["pixel-size", "sample", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    truth = grating_image()[1]["ground_truth"]
+    document = json.loads(path.read_text())
+    assert document["found"] and document["magnification"] == 3600
+    assert document["pixel_size_nm"] == pytest.approx(truth["pixel_size_nm"], rel=2e-3)
+    assert "pixel size  4.13" in out
+
+
+def test_pixel_size_of_a_file_and_no_lattice(tmp_path, capsys):
+    import tifffile
+
+    from napari_emcal.grating import lattice_image
+
+    tifffile.imwrite(tmp_path / "g.tif", lattice_image((512, 512), spacing_px=32.0, dose=50,
+                                                       seed=2).astype(np.uint16))
+    assert main(["pixel-size", str(tmp_path / "g.tif"), "--spacing-nm", "100"]) == 0
+    assert "pixel size  3.125 nm" in capsys.readouterr().out
+    np.save(tmp_path / "noise.npy", np.random.default_rng(1).normal(size=(256, 256)))
+    assert main(["pixel-size", str(tmp_path / "noise.npy")]) == 2
+    assert "no lattice found" in capsys.readouterr().err

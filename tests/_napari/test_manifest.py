@@ -9,7 +9,9 @@ def test_manifest_is_registered_and_valid():
     pm = npe2.PluginManager.instance()
     pm.discover()
     manifest = pm.get_manifest("napari-emcal")
-    assert {w.display_name for w in manifest.contributions.widgets} >= {"Overfocus calibration"}
+    assert {w.display_name for w in manifest.contributions.widgets} >= {
+        "Overfocus calibration", "Grating pixel size"}
+    assert {s.key for s in manifest.contributions.sample_data} >= {"grating_image"}
     assert manifest.contributions.sample_data[0].key == "overfocus_grating"
 
 

@@ -60,6 +60,15 @@ def sample_overfocus_grating():
     return [_layer_data(data, metadata, name="overfocus grating (simulated)")]
 
 
+def sample_grating_image():
+    """Cross-grating replica image (simulated); its true pixel size is in the metadata."""
+    from ..samples import grating_image
+
+    image, metadata = grating_image()
+    return [(image, {"name": "cross grating (simulated)", "metadata": {"emcal": metadata}},
+             "image")]
+
+
 # -- menu actions -----------------------------------------------------------------------
 def calibrate_overfocus(viewer: Viewer):
     """Dock the overfocus widget on the active 4D image layer."""
@@ -71,3 +80,15 @@ def calibrate_overfocus(viewer: Viewer):
     widget.set_layer(layer)
     return widget
 
+
+
+def find_pixel_size_grating(viewer: Viewer):
+    """Dock the grating widget on the active image layer and measure it."""
+    layer = viewer.layers.selection.active
+    if layer is None or getattr(layer, "rgb", True) or layer.ndim < 2:
+        show_warning("Select a greyscale image layer of a calibration grating first.")
+        return None
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
+    widget.set_layer(layer)
+    widget.run()
+    return widget

@@ -57,7 +57,7 @@ class PixelSizeTable:
 
     def add(self, result: PixelSizeResult, *, magnification: float | None = None,
             image: str = "") -> int:
-        """Add a measurement; returns its row index.
+        """Add a measurement; returns its row index (rows stay in order of magnification).
 
         Raises
         ------
@@ -82,16 +82,23 @@ class PixelSizeTable:
                "magnification": float("nan") if magnification is None else float(magnification),
                "angle_deg": float(angle_deg), "mode": str(mode), "quality": float(quality),
                "binning": int(binning)}
-        index = len(self._rows)
-        self._rows.loc[index] = row
-        return index
+        self._rows.loc[len(self._rows)] = row
+        return self._sort(new=len(self._rows) - 1)
+
+    def _sort(self, new: int | None = None) -> int | None:
+        """Keep rows in order of magnification (unknown last); the new row's position."""
+        order = self._rows["magnification"].to_numpy()
+        positions = np.argsort(np.where(np.isnan(order), np.inf, order), kind="stable")
+        self._rows = self._rows.iloc[positions].reset_index(drop=True)
+        return None if new is None else int(np.flatnonzero(positions == new)[0])
 
     def set_magnification(self, index: int, magnification: float | None) -> None:
-        """Enter or correct the nominal magnification of a row."""
+        """Enter or correct the nominal magnification of a row (the rows are re-sorted)."""
         if magnification is not None and not (np.isfinite(magnification) and magnification > 0):
             raise InvalidParameterError(f"magnification must be positive; got {magnification}")
         self._rows.loc[index, "magnification"] = (
             float("nan") if magnification is None else float(magnification))
+        self._sort()
 
     def remove(self, index: int) -> None:
         """Delete a row."""
@@ -99,9 +106,8 @@ class PixelSizeTable:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """All rows with the derived columns, sorted by magnification (unknown last)."""
-        rows = self._rows.sort_values("magnification", kind="stable", na_position="last")
-        rows = rows.reset_index(drop=True).copy()
+        """All rows with the derived columns, in order of magnification (unknown last)."""
+        rows = self._rows.copy()
         rows["relative_rotation_deg"] = np.nan
         rows["rotation_ambiguous"] = False
         known = rows.index[rows["magnification"].notna() & rows["angle_deg"].notna()]

@@ -1,0 +1,344 @@
+"""The "Grating pixel size" dock widget: run the finder, show its autocorrelation, keep a table.
+
+Glue only: widget values -> :func:`find_pixel_size` in a worker thread -> layers and a
+:class:`PixelSizeTable`. The autocorrelation layer is placed so that its world coordinates
+are lags in pixels of the source image; the peaks and the marker use the same coordinates.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from magicgui import widgets
+from napari.layers import Image
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error
+from qtpy.QtGui import QColor
+
+from ...errors import EmcalError
+from ...io.images import find_magnification
+from ..find import MODES, PixelSizeResult, find_pixel_size
+from ..table import PixelSizeTable
+
+__all__ = ["GratingWidget"]
+
+SERIES_COLOURS = ("#ff5050", "#50a0ff", "#ffd24a")  # first direction, second, elsewhere
+OUTLIER_COLOUR = "#7a3a00"
+
+
+def _is_image(layer) -> bool:
+    return isinstance(layer, Image) and not layer.rgb and layer.ndim >= 2
+
+
+class GratingWidget(widgets.Container):
+    """Pixel size and grid angle of an image of a calibration grating, and a session table."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.table = PixelSizeTable()
+        self.result: PixelSizeResult | None = None
+        self._result_layer = None  # the image layer the result belongs to
+        self._worker = None
+
+        self.layer = widgets.ComboBox(label="Image", choices=self._layer_choices)
+        self.mode = widgets.ComboBox(label="Specimen", choices=list(MODES), value="grating")
+        self.spacing = widgets.FloatSpinBox(
+            label="Spacing (nm)", value=0.0, min=0.0, max=1e7, step=0.01,
+            tooltip="0 = the specimen's own (grating 462.96 nm); needed for 'lattice'")
+        self.mesh = widgets.FloatSpinBox(label="Mesh (per inch)", value=400.0, min=1.0,
+                                         max=1e5, step=50.0, visible=False)
+        self.binned_size = widgets.SpinBox(label="Working size (px)", value=0, min=0,
+                                           max=16384, step=128, tooltip="0 = automatic")
+        self.run_button = widgets.PushButton(text="Find pixel size")
+        self.marker_button = widgets.PushButton(
+            text="Try again from marker", enabled=False,
+            tooltip="click a peak in the autocorrelation layer first")
+        self.apply_button = widgets.PushButton(text="Apply to layer", enabled=False,
+                                               tooltip="set the image layer's scale (nm)")
+        self.result_label = widgets.Label(label="Result", value="—")
+        self.magnification = widgets.FloatSpinBox(
+            label="Magnification", value=0.0, min=0.0, max=1e9, step=100.0,
+            tooltip="nominal magnification of this image (read from metadata when recorded)")
+        self.add_button = widgets.PushButton(text="Add to table", enabled=False)
+        self.table_widget = widgets.Table(value=self._table_value())
+        self.remove_button = widgets.PushButton(text="Remove selected row")
+        self.export_button = widgets.PushButton(text="Export CSV…")
+        self.import_button = widgets.PushButton(text="Import CSV…")
+        self.status = widgets.Label(label="", value="")
+        self.extend([self.layer, self.mode, self.spacing, self.mesh, self.binned_size,
+                     self.run_button, self.marker_button, self.apply_button, self.result_label,
+                     self.magnification, self.add_button, self.table_widget, self.remove_button,
+                     self.export_button, self.import_button, self.status])
+
+        self.mode.changed.connect(self._mode_changed)
+        self.layer.changed.connect(self._layer_changed)
+        self.run_button.changed.connect(lambda: self.run())
+        self.marker_button.changed.connect(lambda: self.run(use_marker=True))
+        self.apply_button.changed.connect(lambda: self.apply_to_layer())
+        self.add_button.changed.connect(lambda: self.add_to_table())
+        self.remove_button.changed.connect(self._remove_selected)
+        self.export_button.changed.connect(self._export_dialog)
+        self.import_button.changed.connect(self._import_dialog)
+        self.viewer.layers.events.inserted.connect(self._refresh_choices)
+        self.viewer.layers.events.removed.connect(self._refresh_choices)
+        self._layer_changed()
+
+    # -- inputs ---------------------------------------------------------------------------
+    def _layer_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self.viewer.layers if _is_image(layer)
+                and not layer.name.endswith(" · autocorrelation")]
+
+    def _refresh_choices(self, event=None):
+        self.layer.reset_choices()
+
+    def set_layer(self, layer) -> None:
+        """Choose the image to measure (e.g. from the menu action)."""
+        self._refresh_choices()
+        self.layer.value = layer
+
+    def _layer_changed(self, event=None):
+        layer = self.layer.value
+        if layer is None:
+            return
+        magnification = find_magnification(layer.metadata)
+        if magnification:
+            self.magnification.value = magnification
+
+    def _mode_changed(self, mode=None):
+        self.mesh.visible = self.mode.value == "mesh"
+
+    def _image(self, layer) -> np.ndarray:
+        """The 2D plane of the layer that the viewer shows."""
+        data = layer.data[0] if layer.multiscale else layer.data
+        if layer.ndim > 2:
+            step = self.viewer.dims.current_step[-layer.ndim:-2]
+            index = tuple(min(int(s), n - 1) for s, n in zip(step, data.shape[:-2]))
+            data = data[index]
+        return np.asarray(data)
+
+    # -- running --------------------------------------------------------------------------
+    @property
+    def marker(self) -> tuple[float, float] | None:
+        """The lag (dy, dx) in image pixels that the user clicked, or None."""
+        layer = self._find_layer(" · marker")
+        if layer is None or len(layer.data) == 0:
+            return None
+        return tuple(float(v) for v in layer.data[-1][-2:])
+
+    def run(self, use_marker: bool = False) -> bool:
+        """Measure the chosen layer in a worker; False when there is nothing to run."""
+        layer = self.layer.value
+        if layer is None:
+            self._error("Choose an image layer first.")
+            return False
+        if self._worker is not None:
+            self.status.value = "still measuring the previous image…"
+            return False
+        marker = self.marker if use_marker else None
+        if use_marker and marker is None:
+            self._error("Click a peak in the autocorrelation layer to place the marker first.")
+            return False
+        kwargs = {"mode": self.mode.value, "marker": marker,
+                  "spacing_nm": self.spacing.value or None,
+                  "mesh": self.mesh.value if self.mode.value == "mesh" else None,
+                  "binned_size": self.binned_size.value or None}
+        image = self._image(layer)
+
+        def work():
+            return find_pixel_size(image, **kwargs)
+
+        self._worker = create_worker(work, _connect={
+            "returned": lambda result: self._show(layer, result),
+            "errored": lambda exc: self._error(str(exc)),
+            "finished": self._finished}, _start_thread=False)
+        self.run_button.enabled = self.marker_button.enabled = False
+        self.status.value = f"measuring {layer.name}…"
+        self._worker.start()
+        return True
+
+    def _finished(self):
+        self._worker = None
+        self.run_button.enabled = True
+        self.marker_button.enabled = self._find_layer(" · autocorrelation") is not None
+
+    def _show(self, layer, result: PixelSizeResult) -> None:
+        self.result, self._result_layer = result, layer
+        self._update_layers(layer, result)
+        self.apply_button.enabled = self.add_button.enabled = result.found
+        if result.found:
+            a, b = result.spacing_px
+            self.result_label.value = (
+                f"{result.pixel_size_nm:.5g} nm/px, grid angle {result.angle_deg:.2f}°\n"
+                f"spacing {a:.3f} / {b:.3f} px over {result.intervals[0]} / "
+                f"{result.intervals[1]} intervals, {result.angle_between_deg:.2f}° apart\n"
+                f"binning {result.binning}, {result.quality:.0%} of lattice peaks found, "
+                f"residual {result.residual_px:.2f} px")
+            self.status.value = "done"
+        else:
+            self.result_label.value = "no lattice found"
+            self.status.value = (f"{result.message}. Click a lattice peak in the "
+                                 "autocorrelation and 'Try again from marker'.")
+
+    def _update_layers(self, layer, result: PixelSizeResult) -> None:
+        binning = result.binning
+        translate = -np.asarray(result.origin, float) * binning
+        acf = self._upsert(" · autocorrelation", layer, "image", result.autocorrelation,
+                           scale=(binning, binning), translate=translate, colormap="magma",
+                           contrast_limits=_display_limits(result.autocorrelation))
+        if self._clicked not in acf.mouse_drag_callbacks:
+            acf.mouse_drag_callbacks.append(self._clicked)
+        colours = [SERIES_COLOURS[s] for s in result.peak_series]
+        sizes = np.full(len(result.peaks), 3.0 * binning)
+        peaks, start = result.peaks, result.start_peak
+        if start is not None:  # the starting peak, larger
+            peaks = np.vstack([[start], peaks]) if len(peaks) else np.array([start])
+            colours = ["#ffffff", *colours]
+            sizes = np.concatenate([[8.0 * binning], sizes])
+        self._upsert(" · lattice peaks", layer, "points", np.reshape(peaks, (-1, 2)),
+                     face_color=colours or "white", size=sizes, border_width=0)
+        self.viewer.layers.selection.active = acf
+
+    def _find_layer(self, suffix: str):
+        layer = self._result_layer or self.layer.value
+        if layer is None:
+            return None
+        name = f"{layer.name}{suffix}"
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def _upsert(self, suffix, layer, kind, data, **kwargs):
+        """Update the output layer in place, or create it once."""
+        name = f"{layer.name}{suffix}"
+        if name in self.viewer.layers:
+            target = self.viewer.layers[name]
+            target.data = data
+            for key, value in kwargs.items():
+                if key not in ("face_color", "size", "border_width", "colormap"):
+                    setattr(target, key, value)
+            if kind == "points":
+                target.face_color = kwargs["face_color"]
+                target.size = kwargs["size"]
+            return target
+        add = self.viewer.add_image if kind == "image" else self.viewer.add_points
+        return add(data, name=name, **kwargs)
+
+    def _clicked(self, layer, event):
+        """A click on the autocorrelation places the marker (a lag in image pixels)."""
+        if event.type != "mouse_press":
+            return
+        lag = np.asarray(event.position[-2:], float)
+        source = self._result_layer or self.layer.value
+        if source is None:
+            return
+        self.set_marker(source, lag)
+
+    def set_marker(self, layer, lag) -> None:
+        """Place the marker at a lag (dy, dx) in image pixels of ``layer``'s autocorrelation."""
+        marker = self._find_layer(" · marker")
+        data = np.reshape(np.asarray(lag, float), (1, 2))
+        if marker is None:
+            scale = self.result.binning if self.result else 1
+            self.viewer.add_points(data, name=f"{layer.name} · marker", symbol="cross",
+                                   face_color="#00ff7f", size=10.0 * scale)
+        else:
+            marker.data = data
+        self.marker_button.enabled = self._worker is None
+        self.status.value = f"marker at lag ({lag[0]:.1f}, {lag[1]:.1f}) px"
+
+    # -- results --------------------------------------------------------------------------
+    def apply_to_layer(self) -> None:
+        """Set the measured layer's pixel size (its last two axes) in nm."""
+        if self.result is None or not self.result.found or self._result_layer is None:
+            self._error("Find the pixel size first.")
+            return
+        layer = self._result_layer
+        scale = list(layer.scale)
+        scale[-2:] = [self.result.pixel_size_nm] * 2
+        layer.scale = scale
+        units = list(layer.units)
+        units[-2:] = ["nm", "nm"]
+        layer.units = units
+        self.viewer.reset_view()
+        self.status.value = f"{layer.name}: {self.result.pixel_size_nm:.5g} nm per pixel"
+
+    def add_to_table(self) -> int | None:
+        """Add the current result with the typed magnification; returns the row index."""
+        if self.result is None or not self.result.found:
+            self._error("Find the pixel size first.")
+            return None
+        magnification = self.magnification.value or None
+        index = self.table.add(self.result, magnification=magnification,
+                               image=self._result_layer.name if self._result_layer else "")
+        self.refresh_table()
+        return index
+
+    def _table_value(self) -> dict:
+        frame = self.table.frame
+        shown = frame.astype(object).where(frame.notna(), "")
+        return {"data": shown.values.tolist(), "columns": list(frame.columns)}
+
+    def refresh_table(self) -> None:
+        """Redraw the table; outlier products and ambiguous rotations are highlighted."""
+        frame = self.table.frame
+        self.table_widget.value = self._table_value()
+        native = self.table_widget.native
+        for row in range(len(frame)):
+            flagged = bool(frame.at[row, "product_outlier"] or frame.at[row, "rotation_ambiguous"])
+            for column in range(len(frame.columns)):
+                item = native.item(row, column)
+                if item is not None and flagged:
+                    item.setBackground(QColor(OUTLIER_COLOUR))
+        outliers = int(frame["product_outlier"].sum())
+        if outliers:
+            self.status.value = (f"{outliers} row(s) with pixel size x magnification off the "
+                                 "median: check the magnification entered")
+
+    def _remove_selected(self, event=None):
+        rows = {index.row() for index in self.table_widget.native.selectedIndexes()}
+        for row in sorted(rows, reverse=True):  # the widget shows the table's own order
+            self.table.remove(row)
+        self.refresh_table()
+
+    def export_csv(self, path) -> None:
+        self.table.to_csv(path)
+        self.status.value = f"table saved to {path}"
+
+    def import_csv(self, path) -> None:
+        try:
+            self.table = PixelSizeTable.from_csv(path)
+        except EmcalError as exc:
+            self._error(str(exc))
+            return
+        self.refresh_table()
+        self.status.value = f"{len(self.table)} row(s) read from {path}"
+
+    def _export_dialog(self, event=None):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self.native, "Export pixel sizes", "pixel_sizes.csv",
+                                              "CSV (*.csv)")
+        if path:
+            self.export_csv(Path(path))
+
+    def _import_dialog(self, event=None):
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "Import pixel sizes", "",
+                                              "CSV (*.csv)")
+        if path:
+            self.import_csv(Path(path))
+
+    def _error(self, message: str) -> None:
+        self.status.value = message
+        show_error(message)
+
+
+def _display_limits(image: np.ndarray) -> tuple[float, float]:
+    """Contrast limits that show the lattice peaks, not only the central one."""
+    values = image[image != 0]
+    if values.size == 0:
+        return (0.0, 1.0)
+    low, high = np.percentile(values, [1, 99.9])
+    return (float(low), float(max(high, low + 1e-6)))
+

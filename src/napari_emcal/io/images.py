@@ -1,0 +1,120 @@
+"""2D images from files, with the calibration metadata microscopes record.
+
+Maintained readers do the parsing: NumPy for ``.npy``, RosettaSciIO for TIFF (including
+FEI/Thermo and other vendor tags), DigitalMicrograph, Velox/EMD, TIA, MRC and TVIPS.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidDataError
+
+__all__ = ["find_magnification", "open_image"]
+
+_RSCIIO = {".tif": "rsciio.tiff", ".tiff": "rsciio.tiff", ".dm3": "rsciio.digitalmicrograph",
+           ".dm4": "rsciio.digitalmicrograph", ".emd": "rsciio.emd", ".ser": "rsciio.tia",
+           ".emi": "rsciio.tia", ".mrc": "rsciio.mrc"}
+
+
+def open_image(path) -> tuple[np.ndarray, dict[str, Any]]:
+    """The first 2D image of a file, and its metadata.
+
+    Returns
+    -------
+    image : ndarray (ny, nx)
+    metadata : dict
+        ``source``, ``pixel_size_nm`` (when the file is calibrated in a length unit, else
+        absent), ``magnification`` (nominal, when recorded) and ``original_metadata``.
+
+    Raises
+    ------
+    InvalidDataError
+        Unknown extension, unreadable file, or no 2D image in it.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            image = np.load(path, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise InvalidDataError(f"cannot read {path}: {exc}") from exc
+        return _plane(np.asarray(image), path), {"source": str(path)}
+    if suffix not in _RSCIIO:
+        raise InvalidDataError(
+            f"{path.name}: unknown image format; use .npy, {', '.join(sorted(_RSCIIO))}")
+    try:
+        signals = importlib.import_module(_RSCIIO[suffix]).file_reader(str(path))
+    except Exception as exc:  # the readers raise many types for broken files
+        raise InvalidDataError(f"cannot read {path}: {exc}") from exc
+    images = [s for s in signals if np.ndim(s["data"]) >= 2]
+    if not images:
+        raise InvalidDataError(f"{path.name} holds no image")
+    signal = images[0]
+    metadata: dict[str, Any] = {"source": str(path),
+                                "original_metadata": signal.get("original_metadata", {})}
+    axes = [a for a in signal.get("axes", []) if a.get("navigate") is False] or signal.get("axes", [])
+    scale = _nm_per_unit(axes[-1]) if axes else None
+    if scale:
+        metadata["pixel_size_nm"] = scale
+    magnification = find_magnification(signal.get("metadata", {})) or find_magnification(
+        metadata["original_metadata"])
+    if magnification:
+        metadata["magnification"] = magnification
+    return _plane(np.asarray(signal["data"]), path), metadata
+
+
+def _plane(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.ndim < 2:
+        raise InvalidDataError(f"{path.name} holds no 2D image (shape {array.shape})")
+    while array.ndim > 2:
+        array = array[0]
+    return array
+
+
+_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "Å": 0.1, "A": 0.1, "pm": 1e-3, "mm": 1e6, "m": 1e9}
+
+
+def _nm_per_unit(axis: dict) -> float | None:
+    factor = _NM.get(str(axis.get("units", "")).strip())
+    scale = axis.get("scale")
+    if factor is None or not scale or not np.isfinite(scale) or scale <= 0:
+        return None
+    return float(scale) * factor
+
+
+MAGNIFICATION_KEYS = ("magnification", "indicatedmagnification", "nominalmagnification",
+                      "actualmagnification", "stemmagnification")
+
+
+def find_magnification(metadata) -> float | None:
+    """The nominal magnification recorded anywhere in nested metadata, or None.
+
+    Looks for keys such as ``magnification``, ``Magnification``, ``Indicated Magnification``
+    ``NominalMagnification`` or ``StemMagnification`` (DigitalMicrograph, Velox, SerialEM,
+    TVIPS, HyperSpy-style).
+    """
+    stack = [metadata]
+    while stack:
+        node = stack.pop(0)  # breadth first: the shallowest, most general entry wins
+        if isinstance(node, dict):
+            for key, value in node.items():
+                name = str(key).lower().replace(" ", "").replace("_", "")
+                if name in MAGNIFICATION_KEYS:
+                    if isinstance(value, dict):  # Velox: {"type": "double", "value": ...}
+                        value = value.get("value")
+                    try:
+                        number = float(value)
+                    except (TypeError, ValueError):
+                        continue
+                    if np.isfinite(number) and number > 0:
+                        return number
+                elif isinstance(value, (dict, list)):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    return None
