@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from ..errors import InvalidDataError, InvalidParameterError
 from .autocorrelation import (Autocorrelation, bin_image, bright_region, estimate_period,
@@ -240,7 +241,7 @@ def find_pixel_size(image, *, mode: str = "grating", spacing_nm: float | None = 
         if marker is None:
             shape = "rectangular" if rectangular else "square"
             reason = (f"no peaks of the autocorrelation form a {shape} lattice (featureless or "
-                      f"non-periodic image?); nearest candidate: {reason}")
+                      f"non-periodic image?); best candidate: {reason}")
         return _failure(f"no lattice found: {reason}", mode, known, binning, acf,
                         start=best["start"])
     return _success(best, mode, known, binning, acf, rectangular)
@@ -293,8 +294,6 @@ def _start_candidates(acf: Autocorrelation, max_candidates: int = 8) -> list[np.
     ends = [r for r in range(1, limit) if profile[r] <= 0
             or (profile[r] <= profile[r - 1] and profile[r] <= profile[r + 1])]
     r_min = ends[0] if ends else 2
-    from scipy import ndimage
-
     upper = (yy > oy) | ((yy == oy) & (xx > ox))  # one of each centro-symmetric pair
     maxima = (image == ndimage.maximum_filter(image, size=3)) & acf.valid & upper
     maxima &= (radius > max(r_min, MIN_SPACING_PX)) & (radius < limit - 2)

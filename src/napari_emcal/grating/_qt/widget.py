@@ -109,14 +109,14 @@ class GratingWidget(widgets.Container):
     def _mode_changed(self, mode=None):
         self.mesh.visible = self.mode.value == "mesh"
 
-    def _image(self, layer) -> np.ndarray:
-        """The 2D plane of the layer that the viewer shows."""
+    def _plane(self, layer):
+        """The 2D plane of the layer that the viewer shows (still lazy for Dask data)."""
         data = layer.data[0] if layer.multiscale else layer.data
         if layer.ndim > 2:
             step = self.viewer.dims.current_step[-layer.ndim:-2]
             index = tuple(min(int(s), n - 1) for s, n in zip(step, data.shape[:-2]))
             data = data[index]
-        return np.asarray(data)
+        return data
 
     # -- running --------------------------------------------------------------------------
     @property
@@ -144,10 +144,10 @@ class GratingWidget(widgets.Container):
                   "spacing_nm": self.spacing.value or None,
                   "mesh": self.mesh.value if self.mode.value == "mesh" else None,
                   "binned_size": self.binned_size.value or None}
-        image = self._image(layer)
+        plane = self._plane(layer)
 
-        def work():
-            return find_pixel_size(image, **kwargs)
+        def work():  # reading a lazy plane happens here, off the GUI thread
+            return find_pixel_size(np.asarray(plane), **kwargs)
 
         self._worker = create_worker(work, _connect={
             "returned": lambda result: self._show(layer, result),
