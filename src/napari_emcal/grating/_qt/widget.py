@@ -62,7 +62,7 @@ class GratingWidget(widgets.Container):
             label="Magnification", value=0.0, min=0.0, max=1e9, step=100.0,
             tooltip="nominal magnification of this image (read from metadata when recorded)")
         self.add_button = widgets.PushButton(text="Add to table", enabled=False)
-        self.table_widget = widgets.Table(value=self._table_value())
+        self.table_widget = widgets.Table(value=_table_value(self.table.frame))
         self.remove_button = widgets.PushButton(text="Remove selected row")
         self.export_button = widgets.PushButton(text="Export CSV…")
         self.import_button = widgets.PushButton(text="Import CSV…")
@@ -273,15 +273,10 @@ class GratingWidget(widgets.Container):
         self.refresh_table()
         return index
 
-    def _table_value(self) -> dict:
-        frame = self.table.frame
-        shown = frame.astype(object).where(frame.notna(), "")
-        return {"data": shown.values.tolist(), "columns": list(frame.columns)}
-
     def refresh_table(self) -> None:
         """Redraw the table; outlier products and ambiguous rotations are highlighted."""
         frame = self.table.frame
-        self.table_widget.value = self._table_value()
+        self.table_widget.value = _table_value(frame)
         native = self.table_widget.native
         for row in range(len(frame)):
             flagged = bool(frame.at[row, "product_outlier"] or frame.at[row, "rotation_ambiguous"])
@@ -332,6 +327,12 @@ class GratingWidget(widgets.Container):
     def _error(self, message: str) -> None:
         self.status.value = message
         show_error(message)
+
+
+def _table_value(frame) -> dict:
+    """magicgui Table contents of a table frame (missing values shown empty)."""
+    shown = frame.astype(object).where(frame.notna(), "")
+    return {"data": shown.values.tolist(), "columns": list(frame.columns)}
 
 
 def _display_limits(image: np.ndarray) -> tuple[float, float]:
