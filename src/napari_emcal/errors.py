@@ -24,3 +24,8 @@ class CalibrationFailedError(EmcalError, RuntimeError):
 
 class Cancelled(EmcalError):
     """A long computation was cancelled by its caller."""
+
+
+class CalibrationWarning(UserWarning):
+    """A result was computed, but from less than the user asked for (e.g. a table lookup
+    outside the calibrated range returns the nearest calibration, not an extrapolation)."""

@@ -1,0 +1,377 @@
+"""High-defocus calibrations at several defocus values and beam settings, and their lookup.
+
+Pure computation (pandas): the widget shows and edits it, scripts use it directly.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CalibrationWarning, InvalidDataError, InvalidParameterError
+from .measure import HighDefocusResult
+
+__all__ = ["Added", "HighDefocusTable"]
+
+#: Columns, in order. ``intensity`` is whatever the microscope calls its beam intensity
+#: (C2 %, SerialEM's Intensity, an illuminated-area setting): only compared, never converted.
+COLUMNS = ("defocus_um", "intensity", "spot", "probe", "scale", "rotation_deg", "score",
+           "date", "near_image", "far_image")
+REQUIRED = ("defocus_um", "scale", "rotation_deg")
+_TEXT = ("probe", "date", "near_image", "far_image")
+
+
+@dataclass(frozen=True)
+class Added:
+    """Where :meth:`HighDefocusTable.add` put a calibration.
+
+    Attributes
+    ----------
+    index : int
+        Row of the new calibration (rows are kept sorted).
+    replaced : dict or None
+        The earlier calibration at nearly the same defocus and beam setting that the new
+        one replaced, or None.
+    """
+
+    index: int
+    replaced: dict[str, Any] | None
+
+    @property
+    def message(self) -> str:
+        """A sentence for the user."""
+        if self.replaced is None:
+            return f"added as row {self.index + 1}"
+        old = self.replaced
+        return (f"replaced the calibration at {old['defocus_um']:g} µm, intensity "
+                f"{_text(old['intensity'])} (scale {old['scale']:.4f}, rotation "
+                f"{old['rotation_deg']:.2f}°, {old['date']})")
+
+
+class HighDefocusTable:
+    """Scale and rotation of the defocused image at several defocus values and beam settings.
+
+    One row per calibration: ``defocus_um`` (µm, negative = underfocus), ``intensity``,
+    ``spot`` (spot size), ``probe`` (probe mode, e.g. ``"nano"``/``"micro"``), ``scale``,
+    ``rotation_deg`` (as :class:`~napari_emcal.highdefocus.HighDefocusResult`), ``score``,
+    ``date`` (ISO 8601) and the two image names.
+
+    Parameters
+    ----------
+    defocus_tolerance : float
+        Relative difference of defocus under which a new calibration replaces an old one
+        of the same probe, spot and intensity (at least 0.5 µm).
+    intensity_tolerance : float
+        Relative difference of intensity under which two settings count as the same.
+    """
+
+    def __init__(self, defocus_tolerance: float = 0.02, intensity_tolerance: float = 0.01):
+        for name, value in (("defocus_tolerance", defocus_tolerance),
+                            ("intensity_tolerance", intensity_tolerance)):
+            if not (np.isfinite(value) and value >= 0):
+                raise InvalidParameterError(f"{name} must be >= 0; got {value}")
+        self.defocus_tolerance = float(defocus_tolerance)
+        self.intensity_tolerance = float(intensity_tolerance)
+        self._rows = pd.DataFrame({c: pd.Series(dtype=object if c in _TEXT else "float64")
+                                   for c in COLUMNS})
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """A copy of the rows, sorted by probe, spot, intensity and defocus."""
+        return self._rows.copy()
+
+    # -- editing ------------------------------------------------------------------------
+    def add(self, defocus_um: float, scale: float, rotation_deg: float, *,
+            intensity: float | None = None, spot: float | None = None, probe: str = "",
+            score: float = float("nan"), date: str | None = None, near_image: str = "",
+            far_image: str = "") -> Added:
+        """Add a calibration; one at nearly the same defocus and setting is replaced.
+
+        Raises
+        ------
+        InvalidParameterError
+            Defocus zero or not finite, scale not positive, rotation not finite.
+        """
+        row = _row(defocus_um=defocus_um, scale=scale, rotation_deg=rotation_deg,
+                   intensity=intensity, spot=spot, probe=probe, score=score,
+                   date=date or datetime.now().isoformat(timespec="seconds"),
+                   near_image=near_image, far_image=far_image)
+        same = self._same_setting(row)
+        replaced = None
+        if same is not None:
+            replaced = self._rows.loc[same].to_dict()
+            self._rows = self._rows.drop(same).reset_index(drop=True)
+        self._rows.loc[len(self._rows)] = row
+        return Added(index=self._sort(new=len(self._rows) - 1), replaced=replaced)
+
+    def add_result(self, result: HighDefocusResult, defocus_um: float, **setting) -> Added:
+        """Add a measurement (its scale, rotation and score) at ``defocus_um``."""
+        return self.add(defocus_um, result.scale, result.rotation_deg, score=result.score,
+                        **setting)
+
+    def update(self, index: int, **values) -> int:
+        """Correct entries of a row (e.g. an edit in the widget); returns its new index.
+
+        Raises
+        ------
+        InvalidParameterError
+            An unknown column or an invalid value (the row is left as it was).
+        """
+        unknown = [c for c in values if c not in COLUMNS]
+        if unknown:
+            raise InvalidParameterError(f"unknown column(s) {', '.join(unknown)}")
+        if not 0 <= index < len(self._rows):
+            raise InvalidParameterError(f"no row {index}; the table has {len(self)} rows")
+        merged = {**self._rows.loc[index].to_dict(), **values}
+        self._rows.loc[index] = _row(**merged)
+        return self._sort(new=index)
+
+    def remove(self, index: int) -> None:
+        """Delete a row."""
+        self._rows = self._rows.drop(index).reset_index(drop=True)
+
+    def _same_setting(self, row: dict) -> int | None:
+        """Index of a row with the same probe/spot and nearly the same intensity and defocus."""
+        for index, other in self._rows.iterrows():
+            if (other["probe"] == row["probe"] and _same(other["spot"], row["spot"], 0.0)
+                    and _same(other["intensity"], row["intensity"], self.intensity_tolerance)
+                    and abs(other["defocus_um"] - row["defocus_um"])
+                    <= max(0.5, self.defocus_tolerance * abs(row["defocus_um"]))):
+                return int(index)
+        return None
+
+    def _sort(self, new: int | None = None) -> int | None:
+        keys = self._rows.assign(_order=np.arange(len(self._rows)))
+        keys = keys.sort_values(["probe", "spot", "intensity", "defocus_um", "_order"],
+                                na_position="last", kind="stable")
+        order = keys["_order"].to_numpy()
+        self._rows = self._rows.iloc[order].reset_index(drop=True)
+        return None if new is None else int(np.flatnonzero(order == new)[0])
+
+    # -- lookup ---------------------------------------------------------------------------
+    def interpolate(self, defocus_um: float, intensity: float | None = None,
+                    spot: float | None = None, probe: str | None = None) -> tuple[float, float]:
+        """Scale and rotation (degrees) expected at a defocus and beam setting.
+
+        Rules: only rows of the same probe mode; the nearest calibrated spot size; between
+        calibrated defocus values linear; between focus and the nearest calibrated defocus
+        linear from (scale 1, rotation 0); beyond the largest calibrated defocus (or on the
+        other side of focus from every calibration) the nearest values, with a
+        :class:`~napari_emcal.errors.CalibrationWarning` that they are not extrapolated;
+        between calibrated intensities linear, outside them the nearest intensity (warned).
+
+        Parameters
+        ----------
+        defocus_um : float
+            Defocus in µm (negative = underfocus), as in the table.
+        intensity, spot, probe : optional
+            The beam setting. Each may be left out when the table has only one value of it.
+
+        Raises
+        ------
+        InvalidDataError
+            The table is empty.
+        InvalidParameterError
+            Defocus not finite; no row of that probe mode; a setting left out that the table
+            has several values of.
+        """
+        if not np.isfinite(defocus_um):
+            raise InvalidParameterError(f"defocus must be finite; got {defocus_um}")
+        if len(self._rows) == 0:
+            raise InvalidDataError("the high-defocus table is empty: measure and accept a "
+                                   "calibration first")
+        rows = self._rows
+        probes = sorted(set(rows["probe"]))
+        if probe is None:
+            if len(probes) > 1:
+                raise InvalidParameterError(f"the table has several probe modes "
+                                            f"({', '.join(map(repr, probes))}); say which")
+            probe = probes[0]
+        rows = rows[rows["probe"] == probe]
+        if rows.empty:
+            raise InvalidParameterError(f"no calibration for probe mode {probe!r}; "
+                                        f"calibrated: {', '.join(map(repr, probes))}")
+        rows = self._nearest_spot(rows, spot)
+        return self._between_intensities(rows, float(defocus_um), intensity)
+
+    def _nearest_spot(self, rows: pd.DataFrame, spot) -> pd.DataFrame:
+        known = rows[rows["spot"].notna()]
+        if known.empty:  # spot sizes not recorded: all rows are one setting
+            return rows
+        spots = np.unique(known["spot"].to_numpy())
+        if spot is None or _missing(spot):
+            if len(spots) > 1:
+                raise InvalidParameterError(f"the table has several spot sizes "
+                                            f"({', '.join(f'{s:g}' for s in spots)}); say which")
+            return known
+        nearest = spots[np.argmin(np.abs(spots - float(spot)))]
+        if nearest != float(spot):
+            warnings.warn(f"spot size {spot:g} is not calibrated; using spot {nearest:g}",
+                          CalibrationWarning, stacklevel=3)
+        return known[known["spot"] == nearest]
+
+    def _between_intensities(self, rows: pd.DataFrame, defocus: float, intensity):
+        settings = _settings(rows["intensity"].to_numpy(), self.intensity_tolerance)
+        if len(settings) == 1:
+            value, members = settings[0]
+            if (intensity is not None and not _missing(intensity) and not _missing(value)
+                    and not _same(value, float(intensity), self.intensity_tolerance)):
+                warnings.warn(f"intensity {intensity:g} is not calibrated; using the only "
+                              f"calibrated intensity {value:g}", CalibrationWarning,
+                              stacklevel=3)
+            return self._along_defocus(rows.iloc[members], defocus)
+        if intensity is None or _missing(intensity):
+            values = ", ".join(_text(v) for v, _ in settings)
+            raise InvalidParameterError(f"the table has several intensities ({values}); "
+                                        "say which")
+        intensity = float(intensity)
+        known = [(v, m) for v, m in settings if not _missing(v)]
+        values = np.array([v for v, _ in known])
+        if intensity <= values[0] or intensity >= values[-1]:
+            value, members = known[0] if intensity <= values[0] else known[-1]
+            if not _same(value, intensity, self.intensity_tolerance):
+                warnings.warn(f"intensity {intensity:g} is outside the calibrated range "
+                              f"{values[0]:g}-{values[-1]:g}; using {value:g}, not "
+                              "extrapolated", CalibrationWarning, stacklevel=3)
+            return self._along_defocus(rows.iloc[members], defocus)
+        upper = int(np.searchsorted(values, intensity))
+        (v0, m0), (v1, m1) = known[upper - 1], known[upper]
+        low = np.array(self._along_defocus(rows.iloc[m0], defocus))
+        high = np.array(self._along_defocus(rows.iloc[m1], defocus))
+        fraction = (intensity - v0) / (v1 - v0)
+        scale, rotation = low + fraction * (high - low)
+        return float(scale), float(rotation)
+
+    @staticmethod
+    def _along_defocus(rows: pd.DataFrame, defocus: float) -> tuple[float, float]:
+        """Piecewise linear in defocus on one side of focus, anchored at (0, 1, 0)."""
+        if defocus == 0:
+            return 1.0, 0.0
+        side = rows[np.sign(rows["defocus_um"]) == np.sign(defocus)]
+        if side.empty:
+            warnings.warn(f"nothing is calibrated on the {'under' if defocus < 0 else 'over'}"
+                          "focus side; scale 1 and rotation 0 assumed", CalibrationWarning,
+                          stacklevel=4)
+            return 1.0, 0.0
+        side = side.groupby(side["defocus_um"].abs()).mean(numeric_only=True)
+        distance = np.concatenate([[0.0], side.index.to_numpy()])
+        scales = np.concatenate([[1.0], side["scale"].to_numpy()])
+        rotations = np.concatenate([[0.0], side["rotation_deg"].to_numpy()])
+        if abs(defocus) > distance[-1]:
+            warnings.warn(f"defocus {defocus:g} µm is beyond the largest calibrated "
+                          f"({math.copysign(distance[-1], defocus):g} µm); the values there "
+                          "are used, not extrapolated", CalibrationWarning, stacklevel=4)
+        return (float(np.interp(abs(defocus), distance, scales)),
+                float(np.interp(abs(defocus), distance, rotations)))
+
+    # -- CSV ------------------------------------------------------------------------------
+    def to_csv(self, path) -> None:
+        """Write every column; :meth:`from_csv` reads it back."""
+        self._rows.to_csv(Path(path), index=False)
+
+    @classmethod
+    def from_csv(cls, path, **tolerances) -> HighDefocusTable:
+        """Read a table written by :meth:`to_csv` (or by hand with at least the required
+        columns ``defocus_um``, ``scale``, ``rotation_deg``). Every row is kept.
+
+        Raises
+        ------
+        InvalidDataError
+            The file cannot be read, has unknown columns or lacks a required one (named in
+            the message), or a row has invalid values (its line number is given).
+        """
+        try:
+            data = pd.read_csv(Path(path), dtype={c: str for c in _TEXT})
+        except (OSError, ValueError) as exc:
+            raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
+        unknown = [c for c in data.columns if c not in COLUMNS]
+        if unknown:
+            raise InvalidDataError(f"{path}: unknown column(s) {', '.join(unknown)}; expected "
+                                   f"{', '.join(COLUMNS)}")
+        missing = [c for c in REQUIRED if c not in data.columns]
+        if missing:
+            raise InvalidDataError(f"{path}: missing column(s) {', '.join(missing)}")
+        table = cls(**tolerances)
+        for line, record in enumerate(data.to_dict("records"), start=2):
+            values = {k: v for k, v in record.items() if not _missing(v)}
+            try:
+                table._rows.loc[len(table._rows)] = _row(**values)
+            except (InvalidParameterError, TypeError, ValueError) as exc:
+                raise InvalidDataError(f"{path}, line {line}: {exc}") from exc
+        table._sort()
+        return table
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _row(*, defocus_um, scale, rotation_deg, intensity=None, spot=None, probe="",
+         score=float("nan"), date="", near_image="", far_image="") -> dict[str, Any]:
+    """A validated row."""
+    defocus_um, scale, rotation_deg = (_number(defocus_um, "defocus"), _number(scale, "scale"),
+                                       _number(rotation_deg, "rotation"))
+    if not math.isfinite(defocus_um) or defocus_um == 0:
+        raise InvalidParameterError(f"defocus must be a non-zero number of µm; got {defocus_um} "
+                                    "(at focus the scale is 1 and the rotation 0 by definition)")
+    if not (math.isfinite(scale) and scale > 0):
+        raise InvalidParameterError(f"scale must be positive; got {scale}")
+    if not math.isfinite(rotation_deg):
+        raise InvalidParameterError(f"rotation must be finite; got {rotation_deg}")
+    spot_value = float("nan") if spot is None else _number(spot, "spot size")
+    if not _missing(spot_value) and spot_value <= 0:
+        raise InvalidParameterError(f"spot size must be positive; got {spot}")
+    return {"defocus_um": defocus_um,
+            "intensity": float("nan") if intensity is None else _number(intensity, "intensity"),
+            "spot": spot_value, "probe": "" if _missing(probe) else str(probe).strip(),
+            "scale": scale, "rotation_deg": rotation_deg,
+            "score": float("nan") if score is None else _number(score, "score"),
+            "date": "" if _missing(date) else str(date),
+            "near_image": "" if _missing(near_image) else str(near_image),
+            "far_image": "" if _missing(far_image) else str(far_image)}
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, str) and not value.strip():
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"{name} must be a number; got {value!r}") from exc
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip())
+
+
+def _same(a: float, b: float, tolerance: float) -> bool:
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
+    return abs(a - b) <= tolerance * max(abs(a), abs(b)) + 1e-12
+
+
+def _settings(values: np.ndarray, tolerance: float) -> list[tuple[float, np.ndarray]]:
+    """Group row positions by intensity (values within ``tolerance`` are one setting).
+
+    Returns (representative value, positions) in increasing intensity, unknown last.
+    """
+    order = sorted(range(len(values)), key=lambda i: (math.isnan(values[i]), values[i]))
+    groups: list[tuple[float, list[int]]] = []
+    for i in order:
+        if groups and _same(groups[-1][0], values[i], tolerance):
+            groups[-1][1].append(i)
+        else:
+            groups.append((values[i], [i]))
+    return [(value, np.asarray(members)) for value, members in groups]
+
+
+def _text(value) -> str:
+    return "unknown" if _missing(value) else f"{value:g}"
