@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InvalidDataError
 
-__all__ = ["find_magnification", "open_image"]
+__all__ = ["find_magnification", "find_number", "find_text", "open_image"]
 
 _RSCIIO = {".tif": "rsciio.tiff", ".tiff": "rsciio.tiff", ".dm3": "rsciio.digitalmicrograph",
            ".dm4": "rsciio.digitalmicrograph", ".emd": "rsciio.emd", ".ser": "rsciio.tia",
@@ -98,23 +98,62 @@ def find_magnification(metadata) -> float | None:
     ``NominalMagnification`` or ``StemMagnification`` (DigitalMicrograph, Velox, SerialEM,
     TVIPS, HyperSpy-style).
     """
-    stack = [metadata]
-    while stack:
-        node = stack.pop(0)  # breadth first: the shallowest, most general entry wins
-        if isinstance(node, dict):
-            for key, value in node.items():
-                name = str(key).lower().replace(" ", "").replace("_", "")
-                if name in MAGNIFICATION_KEYS:
-                    if isinstance(value, dict):  # Velox: {"type": "double", "value": ...}
-                        value = value.get("value")
-                    try:
-                        number = float(value)
-                    except (TypeError, ValueError):
-                        continue
-                    if np.isfinite(number) and number > 0:
-                        return number
+    return find_number(metadata, MAGNIFICATION_KEYS, positive=True)
+
+
+def find_number(metadata, keys, *, positive: bool = False) -> float | None:
+    """The first finite number stored under one of ``keys`` in nested metadata, or None.
+
+    Keys match whatever their case, spaces and underscores (``"spotsize"`` matches
+    ``"Spot Size"`` and ``"spot_size"``); the shallowest entry wins, and ``keys`` earlier in
+    the list win at the same depth. Velox-style ``{"value": ...}`` wrappers are unwrapped.
+    """
+    def number(value):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return None
+        return value if np.isfinite(value) and (value > 0 or not positive) else None
+
+    return _find(metadata, keys, number)
+
+
+def find_text(metadata, keys) -> str | None:
+    """Like :func:`find_number` for a non-empty text (or a number, given as text)."""
+    def text(value):
+        if isinstance(value, (dict, list)) or value is None:
+            return None
+        value = str(value).strip()
+        return value or None
+
+    return _find(metadata, keys, text)
+
+
+def _normalised(key) -> str:
+    return str(key).lower().replace(" ", "").replace("_", "").replace(".", "")
+
+
+def _find(metadata, keys, convert):
+    wanted = {name: rank for rank, name in enumerate(keys)}
+    level = [metadata]
+    while level:  # breadth first: the shallowest, most general entry wins
+        best = None
+        deeper = []
+        for node in level:
+            items = node.items() if isinstance(node, dict) else ()
+            if isinstance(node, list):
+                deeper.extend(v for v in node if isinstance(v, (dict, list)))
+            for key, value in items:
+                rank = wanted.get(_normalised(key))
+                if rank is not None:
+                    if isinstance(value, dict) and "value" in value:  # Velox
+                        value = value["value"]
+                    converted = convert(value)
+                    if converted is not None and (best is None or rank < best[0]):
+                        best = (rank, converted)
                 elif isinstance(value, (dict, list)):
-                    stack.append(value)
-        elif isinstance(node, list):
-            stack.extend(v for v in node if isinstance(v, (dict, list)))
+                    deeper.append(value)
+        if best is not None:
+            return best[1]
+        level = deeper
     return None

@@ -7,15 +7,13 @@ are lags in pixels of the source image; the peaks and the marker use the same co
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from magicgui import widgets
-from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
 from qtpy.QtGui import QColor
 
+from ..._qt.common import displayed_plane, is_greyscale_image, open_path, save_path, table_value
 from ...errors import EmcalError
 from ...io.images import find_magnification
 from ..find import MODES, PixelSizeResult, find_pixel_size
@@ -25,10 +23,6 @@ __all__ = ["GratingWidget"]
 
 SERIES_COLOURS = ("#ff5050", "#50a0ff", "#ffd24a")  # first direction, second, elsewhere
 OUTLIER_COLOUR = "#7a3a00"
-
-
-def _is_image(layer) -> bool:
-    return isinstance(layer, Image) and not layer.rgb and layer.ndim >= 2
 
 
 class GratingWidget(widgets.Container):
@@ -62,7 +56,7 @@ class GratingWidget(widgets.Container):
             label="Magnification", value=0.0, min=0.0, max=1e9, step=100.0,
             tooltip="nominal magnification of this image (read from metadata when recorded)")
         self.add_button = widgets.PushButton(text="Add to table", enabled=False)
-        self.table_widget = widgets.Table(value=_table_value(self.table.frame))
+        self.table_widget = widgets.Table(value=table_value(self.table.frame))
         self.remove_button = widgets.PushButton(text="Remove selected row")
         self.export_button = widgets.PushButton(text="Export CSV…")
         self.import_button = widgets.PushButton(text="Import CSV…")
@@ -87,7 +81,7 @@ class GratingWidget(widgets.Container):
 
     # -- inputs ---------------------------------------------------------------------------
     def _layer_choices(self, _widget=None):
-        return [(layer.name, layer) for layer in self.viewer.layers if _is_image(layer)
+        return [(layer.name, layer) for layer in self.viewer.layers if is_greyscale_image(layer)
                 and not layer.name.endswith(" · autocorrelation")]
 
     def _refresh_choices(self, event=None):
@@ -108,15 +102,6 @@ class GratingWidget(widgets.Container):
 
     def _mode_changed(self, mode=None):
         self.mesh.visible = self.mode.value == "mesh"
-
-    def _plane(self, layer):
-        """The 2D plane of the layer that the viewer shows (still lazy for Dask data)."""
-        data = layer.data[0] if layer.multiscale else layer.data
-        if layer.ndim > 2:
-            step = self.viewer.dims.current_step[-layer.ndim:-2]
-            index = tuple(min(int(s), n - 1) for s, n in zip(step, data.shape[:-2]))
-            data = data[index]
-        return data
 
     # -- running --------------------------------------------------------------------------
     @property
@@ -144,7 +129,7 @@ class GratingWidget(widgets.Container):
                   "spacing_nm": self.spacing.value or None,
                   "mesh": self.mesh.value if self.mode.value == "mesh" else None,
                   "binned_size": self.binned_size.value or None}
-        plane = self._plane(layer)
+        plane = displayed_plane(self.viewer, layer)
 
         def work():  # reading a lazy plane happens here, off the GUI thread
             return find_pixel_size(np.asarray(plane), **kwargs)
@@ -276,7 +261,7 @@ class GratingWidget(widgets.Container):
     def refresh_table(self) -> None:
         """Redraw the table; outlier products and ambiguous rotations are highlighted."""
         frame = self.table.frame
-        self.table_widget.value = _table_value(frame)
+        self.table_widget.value = table_value(frame)
         native = self.table_widget.native
         for row in range(len(frame)):
             flagged = bool(frame.at[row, "product_outlier"] or frame.at[row, "rotation_ambiguous"])
@@ -309,30 +294,18 @@ class GratingWidget(widgets.Container):
         self.status.value = f"{len(self.table)} row(s) read from {path}"
 
     def _export_dialog(self, event=None):
-        from qtpy.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getSaveFileName(self.native, "Export pixel sizes", "pixel_sizes.csv",
-                                              "CSV (*.csv)")
+        path = save_path(self.native, "Export pixel sizes", "pixel_sizes.csv")
         if path:
-            self.export_csv(Path(path))
+            self.export_csv(path)
 
     def _import_dialog(self, event=None):
-        from qtpy.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getOpenFileName(self.native, "Import pixel sizes", "",
-                                              "CSV (*.csv)")
+        path = open_path(self.native, "Import pixel sizes")
         if path:
-            self.import_csv(Path(path))
+            self.import_csv(path)
 
     def _error(self, message: str) -> None:
         self.status.value = message
         show_error(message)
-
-
-def _table_value(frame) -> dict:
-    """magicgui Table contents of a table frame (missing values shown empty)."""
-    shown = frame.astype(object).where(frame.notna(), "")
-    return {"data": shown.values.tolist(), "columns": list(frame.columns)}
 
 
 def _display_limits(image: np.ndarray) -> tuple[float, float]:

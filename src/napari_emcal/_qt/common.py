@@ -1,0 +1,46 @@
+"""Small pieces every dock widget needs: layer choices, the displayed plane, tables, files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari.layers import Image
+
+__all__ = ["displayed_plane", "is_greyscale_image", "open_path", "save_path", "table_value"]
+
+
+def is_greyscale_image(layer) -> bool:
+    """An image layer the tools can measure: not RGB, at least 2D."""
+    return isinstance(layer, Image) and not layer.rgb and layer.ndim >= 2
+
+
+def displayed_plane(viewer, layer):
+    """The 2D plane of ``layer`` the viewer shows (still lazy for Dask data)."""
+    data = layer.data[0] if layer.multiscale else layer.data
+    if layer.ndim > 2:
+        step = viewer.dims.current_step[-layer.ndim:-2]
+        index = tuple(min(int(s), n - 1) for s, n in zip(step, data.shape[:-2]))
+        data = data[index]
+    return data
+
+
+def table_value(frame) -> dict:
+    """magicgui ``Table`` contents of a pandas frame (missing values shown empty)."""
+    shown = frame.astype(object).where(frame.notna(), "")
+    return {"data": shown.values.tolist(), "columns": list(frame.columns)}
+
+
+def save_path(parent, title: str, default: str, filters: str = "CSV (*.csv)") -> Path | None:
+    """Ask for a file to write; None when the user cancels."""
+    from qtpy.QtWidgets import QFileDialog
+
+    path, _ = QFileDialog.getSaveFileName(parent, title, default, filters)
+    return Path(path) if path else None
+
+
+def open_path(parent, title: str, filters: str = "CSV (*.csv)") -> Path | None:
+    """Ask for a file to read; None when the user cancels."""
+    from qtpy.QtWidgets import QFileDialog
+
+    path, _ = QFileDialog.getOpenFileName(parent, title, "", filters)
+    return Path(path) if path else None
