@@ -25,9 +25,12 @@ def displayed_plane(viewer, layer):
 
 
 def table_value(frame) -> dict:
-    """magicgui ``Table`` contents of a pandas frame (missing values shown empty)."""
+    """magicgui ``Table`` contents of a pandas frame (missing values shown empty, rows
+    numbered from 1). All three keys are needed: without ``index`` magicgui would read the
+    dict as {column: values}."""
     shown = frame.astype(object).where(frame.notna(), "")
-    return {"data": shown.values.tolist(), "columns": list(frame.columns)}
+    return {"data": shown.values.tolist(), "index": list(range(1, len(frame) + 1)),
+            "columns": list(frame.columns)}
 
 
 def save_path(parent, title: str, default: str, filters: str = "CSV (*.csv)") -> Path | None:

@@ -107,7 +107,10 @@ def test_table_add_highlight_export_import(make_napari_viewer, qtbot, tmp_path):
     assert frame["magnification"].tolist() == [5000, 10000, 20000]
     assert frame["product_outlier"].tolist() == [False, False, True]
     shown = widget.table_widget.native
-    assert shown.rowCount() == 3
+    assert shown.rowCount() == 3 and shown.columnCount() == len(frame.columns)
+    assert widget.table_widget.column_headers == tuple(frame.columns)
+    column = list(frame.columns).index("magnification")
+    assert [float(shown.item(row, column).text()) for row in range(3)] == [5000, 10000, 20000]
     highlighted = shown.item(2, 0).background().color().name()
     assert highlighted != shown.item(0, 0).background().color().name()
     path = tmp_path / "table.csv"
