@@ -69,6 +69,17 @@ def sample_grating_image():
              "image")]
 
 
+def sample_high_defocus_pair():
+    """High-defocus pair (simulated): near focus and -150 µm, truth in the metadata."""
+    from ..samples import high_defocus_pair
+
+    (near, near_metadata), (far, far_metadata) = high_defocus_pair()
+    return [(near, {"name": "near focus (simulated)", "metadata": {"emcal": near_metadata}},
+             "image"),
+            (far, {"name": "defocus -150 µm (simulated)", "metadata": {"emcal": far_metadata},
+                   "visible": False}, "image")]
+
+
 # -- menu actions -----------------------------------------------------------------------
 def calibrate_overfocus(viewer: Viewer):
     """Dock the overfocus widget on the active 4D image layer."""
@@ -81,7 +92,6 @@ def calibrate_overfocus(viewer: Viewer):
     return widget
 
 
-
 def find_pixel_size_grating(viewer: Viewer):
     """Dock the grating widget on the active image layer and measure it."""
     layer = viewer.layers.selection.active
@@ -91,4 +101,24 @@ def find_pixel_size_grating(viewer: Viewer):
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
     widget.set_layer(layer)
     widget.run()
+    return widget
+
+
+def measure_high_defocus(viewer: Viewer):
+    """Dock the high-defocus widget on the selected pair of image layers."""
+    from .._qt.common import is_greyscale_image
+
+    images = [layer for layer in viewer.layers.selection if is_greyscale_image(layer)]
+    active = viewer.layers.selection.active
+    if not images:
+        show_warning("Select the near-focus and the defocused image layers first.")
+        return None
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "High-defocus mag")
+    if len(images) >= 2:
+        from ..highdefocus._qt.widget import order_by_defocus
+
+        widget.set_images(*order_by_defocus(images[:2]))
+    else:  # one image selected: it is the defocused one
+        widget.set_images(widget.near.value if widget.near.value is not active else None, active)
+    widget.status.value = "draw a line on each image ('Draw line on …'), then Measure"
     return widget

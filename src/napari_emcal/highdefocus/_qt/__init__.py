@@ -1,0 +1,1 @@
+"""Qt dock widget of the high-defocus tool (napari glue)."""

@@ -1,0 +1,66 @@
+"""Scale and rotation against defocus, with the table's interpolation curve (matplotlib)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+
+from ...errors import EmcalError
+from ..table import HighDefocusTable
+
+__all__ = ["CalibrationPlot"]
+
+
+class CalibrationPlot:
+    """Two small axes in the dock: scale and rotation against defocus (µm)."""
+
+    def __init__(self):
+        self.figure = Figure(figsize=(4.0, 3.6), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(260)
+        self.scale_axes, self.rotation_axes = self.figure.subplots(2, 1, sharex=True)
+
+    def update(self, table: HighDefocusTable, *, intensity=None, spot=None, probe=None,
+               pending: tuple[float, float, float] | None = None) -> str:
+        """Redraw the table's points, the curve for the given setting and a pending result.
+
+        Returns why the curve is missing ("" when it is drawn).
+        """
+        frame = table.frame
+        axes = (self.scale_axes, self.rotation_axes)
+        for ax in axes:
+            ax.clear()
+            ax.grid(alpha=0.3)
+        self.scale_axes.set_ylabel("scale")
+        self.rotation_axes.set_ylabel("rotation (°)")
+        self.rotation_axes.set_xlabel("defocus (µm)")
+        shown = frame if probe is None else frame[frame["probe"] == probe]
+        for ax, column in zip(axes, ("scale", "rotation_deg")):
+            ax.plot(shown["defocus_um"], shown[column], "o", color="#1f77b4", ms=5,
+                    label="calibrated")
+        why = ""
+        defocus = np.concatenate([[0.0], shown["defocus_um"].to_numpy(),
+                                  [pending[0]] if pending else []])
+        if len(shown):
+            span = np.linspace(min(defocus.min(), 0) * 1.15, max(defocus.max(), 0) * 1.15, 121)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # beyond the range: flat, as documented
+                    curve = np.array([table.interpolate(d, intensity, spot, probe) for d in span])
+            except EmcalError as exc:
+                why = str(exc)
+            else:
+                self.scale_axes.plot(span, curve[:, 0], "-", color="#ff7f0e", label="interpolated")
+                self.rotation_axes.plot(span, curve[:, 1], "-", color="#ff7f0e")
+        if pending:
+            self.scale_axes.plot(pending[0], pending[1], "s", mfc="none", color="#d62728", ms=8,
+                                 label="this measurement")
+            self.rotation_axes.plot(pending[0], pending[2], "s", mfc="none", color="#d62728",
+                                    ms=8)
+        if len(shown) or pending:
+            self.scale_axes.legend(fontsize="x-small", loc="best")
+        self.canvas.draw_idle()
+        return why

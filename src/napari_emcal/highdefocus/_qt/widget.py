@@ -1,0 +1,446 @@
+"""The "High-defocus mag" dock widget: lines on two Shapes layers -> measure -> judge -> table.
+
+Glue only: the lines drawn on ``<image> · line`` Shapes layers and the two image planes go
+to :func:`measure` in a worker thread; the defocused image mapped back onto the near-focus
+one appears as ``<defocused> · aligned`` to judge by blending or flipping; accepted results
+go into a :class:`HighDefocusTable` shown as an editable table and a plot.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from magicgui import widgets
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import QTimer
+
+from ..._qt.common import displayed_plane, is_greyscale_image, open_path, save_path, table_value
+from ...errors import CalibrationWarning, EmcalError, InvalidParameterError
+from ...io.images import find_number, find_text
+from ..measure import HighDefocusResult, aligned_far, line_estimate, measure
+from ..table import COLUMNS, HighDefocusTable
+
+__all__ = ["HighDefocusWidget", "defocus_um_from_metadata"]
+
+LINE_SUFFIX = " · line"
+ALIGNED_SUFFIX = " · aligned"
+LINE_COLOURS = {"near": "#ffd24a", "far": "#4ad2ff"}
+
+
+def defocus_um_from_metadata(metadata) -> float | None:
+    """Defocus in µm recorded in layer metadata (``defocus_um``, or SerialEM's ``Defocus``
+    in µm; values below 0.01 in magnitude are taken as metres, as Velox stores them)."""
+    value = find_number(metadata, ("defocusum",))
+    if value is not None:
+        return value
+    value = find_number(metadata, ("defocus",))
+    if value is not None and abs(value) < 1e-2:
+        value *= 1e6
+    return value
+
+
+class HighDefocusWidget(widgets.Container):
+    """Magnification and rotation of a defocused image relative to near focus, and a table."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.table = HighDefocusTable()
+        self.result: HighDefocusResult | None = None
+        self._measured: tuple | None = None  # (near layer, far layer) of the result
+        self._stale = False  # the lines changed after the measurement
+        self._worker = None
+        self._refreshing = False
+
+        self.near = widgets.ComboBox(label="Near focus", choices=self._image_choices)
+        self.far = widgets.ComboBox(label="Defocused", choices=self._image_choices)
+        self.draw_near = widgets.PushButton(text="Draw line on near-focus image")
+        self.draw_far = widgets.PushButton(text="Draw line on defocused image")
+        self.lines_label = widgets.Label(label="Lines", value="draw one line on each image, "
+                                         "between the same two features, in the same order")
+        self.refine = widgets.CheckBox(text="Refine by image correlation", value=True)
+        self.measure_button = widgets.PushButton(text="Measure")
+        self.result_label = widgets.Label(label="Result", value="—")
+        self.blend = widgets.FloatSlider(label="Blend", value=0.5, min=0.0, max=1.0, step=0.05,
+                                         tooltip="opacity of the aligned defocused image")
+        self.flip_button = widgets.PushButton(text="Flip aligned / near focus", enabled=False)
+        self.defocus = widgets.FloatSpinBox(label="Defocus (µm)", value=-100.0, min=-1e5,
+                                            max=1e5, step=10.0,
+                                            tooltip="of the defocused image; negative = under")
+        self.intensity = widgets.LineEdit(label="Intensity", value="",
+                                          tooltip="beam intensity as the microscope shows it "
+                                          "(C2 %, Intensity, illuminated area); empty = unknown")
+        self.spot = widgets.SpinBox(label="Spot size", value=0, min=0, max=20,
+                                    tooltip="0 = unknown")
+        self.probe = widgets.LineEdit(label="Probe mode", value="",
+                                      tooltip="e.g. micro, nano, LM; empty = unknown")
+        self.accept_button = widgets.PushButton(text="Accept into table", enabled=False)
+        self.reject_button = widgets.PushButton(text="Reject", enabled=False)
+        self.table_widget = widgets.Table(value=table_value(self.table.frame))
+        self.remove_button = widgets.PushButton(text="Remove selected row")
+        self.export_button = widgets.PushButton(text="Export CSV…")
+        self.import_button = widgets.PushButton(text="Import CSV…")
+        self.status = widgets.Label(label="", value="")
+        self.extend([self.near, self.far, self.draw_near, self.draw_far, self.lines_label,
+                     self.refine, self.measure_button, self.result_label, self.blend,
+                     self.flip_button, self.defocus, self.intensity, self.spot, self.probe,
+                     self.accept_button, self.reject_button, self.table_widget,
+                     self.remove_button, self.export_button, self.import_button, self.status])
+        from .plot import CalibrationPlot  # matplotlib only once the widget is built
+
+        self.plot = CalibrationPlot()
+        self.native.layout().addWidget(self.plot.canvas)
+
+        self.draw_near.changed.connect(lambda: self.start_line("near"))
+        self.draw_far.changed.connect(lambda: self.start_line("far"))
+        self.measure_button.changed.connect(lambda: self.run())
+        self.blend.changed.connect(self._blend_changed)
+        self.flip_button.changed.connect(lambda: self.flip())
+        self.accept_button.changed.connect(lambda: self.accept())
+        self.reject_button.changed.connect(lambda: self.reject())
+        self.far.changed.connect(self._far_changed)
+        for field in (self.intensity, self.spot, self.probe, self.defocus):
+            field.changed.connect(self.refresh_plot)
+        self.remove_button.changed.connect(self._remove_selected)
+        self.export_button.changed.connect(self._export_dialog)
+        self.import_button.changed.connect(self._import_dialog)
+        self.table_widget.native.itemChanged.connect(self._cell_edited)
+        self.viewer.layers.events.inserted.connect(self._refresh_choices)
+        self.viewer.layers.events.removed.connect(self._refresh_choices)
+        self._default_pair()
+        self.refresh_table()
+
+    # -- images and lines -----------------------------------------------------------------
+    def _image_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self.viewer.layers
+                if is_greyscale_image(layer) and not layer.name.endswith(ALIGNED_SUFFIX)]
+
+    def _refresh_choices(self, event=None):
+        self.near.reset_choices()
+        self.far.reset_choices()
+
+    def _default_pair(self):
+        """Two images: the one with the smaller recorded |defocus| is the near-focus one."""
+        images = [layer for _, layer in self._image_choices()]
+        if len(images) >= 2:
+            self.set_images(*order_by_defocus(images[-2:]))
+
+    def set_images(self, near, far) -> None:
+        """Choose the near-focus and the defocused image layers (None leaves one as it is)."""
+        self._refresh_choices()
+        if near is not None:
+            self.near.value = near
+        if far is not None:
+            self.far.value = far
+        self._far_changed()
+
+    def _far_changed(self, event=None):
+        layer = self.far.value
+        if layer is None:
+            return
+        metadata = layer.metadata
+        defocus = defocus_um_from_metadata(metadata)
+        if defocus:
+            self.defocus.value = defocus
+        intensity = find_number(metadata, ("intensity", "c2intensity", "illuminatedarea"))
+        if intensity is not None:
+            self.intensity.value = f"{intensity:g}"
+        spot = find_number(metadata, ("spot", "spotsize", "spotindex"), positive=True)
+        if spot is not None:
+            self.spot.value = int(round(spot))
+        probe = find_text(metadata, ("probe", "probemode"))
+        if probe is not None:
+            self.probe.value = probe
+
+    def line_layer(self, which: str, create: bool = False):
+        """The Shapes layer for the ``"near"`` or ``"far"`` image's line (made on request)."""
+        image = self.near.value if which == "near" else self.far.value
+        if image is None:
+            return None
+        name = f"{image.name}{LINE_SUFFIX}"
+        if name in self.viewer.layers:
+            return self.viewer.layers[name]
+        if not create:
+            return None
+        layer = self.viewer.add_shapes(ndim=2, name=name, shape_type="line",
+                                       edge_color=LINE_COLOURS[which], edge_width=3,
+                                       scale=image.scale[-2:], translate=image.translate[-2:])
+        layer.events.data.connect(self._lines_changed)
+        return layer
+
+    def start_line(self, which: str) -> None:
+        """Show that image alone with its line layer, ready to draw a line."""
+        image = self.near.value if which == "near" else self.far.value
+        other = self.far.value if which == "near" else self.near.value
+        if image is None:
+            self._error("Choose the near-focus and the defocused image layers first.")
+            return
+        if other is not None and other is not image:
+            other.visible = False
+            other_line = self.line_layer("far" if which == "near" else "near")
+            if other_line is not None:
+                other_line.visible = False
+        aligned = self._aligned_layer()
+        if aligned is not None:
+            aligned.visible = False
+        image.visible = True
+        layer = self.line_layer(which, create=True)
+        layer.visible = True
+        self.viewer.layers.selection.active = layer
+        layer.mode = "add_line"
+        self.status.value = (f"draw a line on {image.name} from the first feature to the "
+                             "second (the last line drawn counts)")
+
+    def line(self, which: str) -> np.ndarray | None:
+        """The last line drawn on that image, ((y0, x0), (y1, x1)) in its pixels, or None."""
+        layer = self.line_layer(which)
+        image = self.near.value if which == "near" else self.far.value
+        if layer is None or image is None:
+            return None
+        candidates = [data for data, kind in zip(layer.data, layer.shape_type)
+                      if kind in ("line", "path") and len(data) >= 2]
+        if not candidates:
+            return None
+        ends = np.asarray(candidates[-1], float)[[0, -1], -2:]
+        world = ends * np.asarray(layer.scale[-2:]) + np.asarray(layer.translate[-2:])
+        return (world - np.asarray(image.translate[-2:])) / np.asarray(image.scale[-2:])
+
+    def _lines_changed(self, event=None):
+        near, far = self.line("near"), self.line("far")
+        parts = [f"{name} {np.hypot(*(ends[1] - ends[0])):.0f} px"
+                 for name, ends in (("near", near), ("defocused", far)) if ends is not None]
+        text = ", ".join(parts) or "none drawn"
+        if near is not None and far is not None and np.hypot(*(near[1] - near[0])) > 0:
+            scale, rotation, _, _ = line_estimate(near, far)
+            text += f"\nfrom the lines: scale {scale:.4f}, rotation {rotation:+.2f}°"
+        self.lines_label.value = text
+        if self.result is not None and not self._stale:
+            self._stale = True
+            self.accept_button.enabled = False
+            self.status.value = "the lines changed: measure again before accepting"
+
+    # -- measuring ------------------------------------------------------------------------
+    def run(self) -> bool:
+        """Measure in a worker; False (with a message) when something is missing."""
+        near_layer, far_layer = self.near.value, self.far.value
+        if near_layer is None or far_layer is None or near_layer is far_layer:
+            self._error("Choose two different image layers: near focus and defocused.")
+            return False
+        if self._worker is not None:
+            self.status.value = "still measuring…"
+            return False
+        near_line, far_line = self.line("near"), self.line("far")
+        missing = [name for name, line in (("near-focus", near_line), ("defocused", far_line))
+                   if line is None]
+        if missing:
+            self._error(f"Draw a line on the {' and the '.join(missing)} image first "
+                        "('Draw line on …'), between the same two features.")
+            return False
+        near_plane = displayed_plane(self.viewer, near_layer)
+        far_plane = displayed_plane(self.viewer, far_layer)
+        refine = self.refine.value
+
+        def work():  # reading lazy planes happens here, off the GUI thread
+            near, far = np.asarray(near_plane), np.asarray(far_plane)
+            result = measure(near, far, near_line, far_line, refine=refine)
+            return result, aligned_far(far, result, near.shape)
+
+        self._worker = create_worker(work, _connect={
+            "returned": lambda value: self._show(near_layer, far_layer, *value),
+            "errored": lambda exc: self._error(str(exc)),
+            "finished": self._finished}, _start_thread=False)
+        self.measure_button.enabled = False
+        self.status.value = f"measuring {far_layer.name} against {near_layer.name}…"
+        self._worker.start()
+        return True
+
+    def _finished(self):
+        self._worker = None
+        self.measure_button.enabled = True
+
+    def _show(self, near_layer, far_layer, result: HighDefocusResult, aligned) -> None:
+        self.result, self._measured, self._stale = result, (near_layer, far_layer), False
+        self.result_label.value = (
+            f"scale {result.scale:.4f}, rotation {result.rotation_deg:+.3f}°, "
+            f"score {result.score:.3f}\nlines alone: {result.line_scale:.4f}, "
+            f"{result.line_rotation_deg:+.3f}°, score {result.line_score:.3f}"
+            + (f"\n{result.patches} regions, residual {result.residual_px:.2f} px, overlap "
+               f"{result.overlap:.0%}" if result.refined else "\n(not refined)"))
+        self._show_aligned(near_layer, far_layer, aligned)
+        self.accept_button.enabled = self.reject_button.enabled = True
+        self.flip_button.enabled = True
+        self.status.value = ("blend or flip to judge the alignment, then Accept (with the "
+                             "defocus and beam setting) or Reject")
+        self.refresh_plot()
+
+    def _aligned_layer(self):
+        far = self._measured[1] if self._measured else self.far.value
+        name = f"{far.name}{ALIGNED_SUFFIX}" if far is not None else None
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def _show_aligned(self, near_layer, far_layer, aligned) -> None:
+        finite = aligned[np.isfinite(aligned)]
+        limits = (tuple(float(v) for v in np.percentile(finite, [0.5, 99.5]))
+                  if finite.size else (0.0, 1.0))
+        if limits[1] <= limits[0]:
+            limits = (limits[0], limits[0] + 1.0)
+        layer = self._aligned_layer()
+        if layer is None:
+            layer = self.viewer.add_image(aligned, name=f"{far_layer.name}{ALIGNED_SUFFIX}",
+                                          colormap="magenta", blending="translucent")
+        else:
+            layer.data = aligned
+        layer.scale, layer.translate = near_layer.scale[-2:], near_layer.translate[-2:]
+        layer.contrast_limits = limits
+        layer.opacity = self.blend.value
+        layer.visible = near_layer.visible = True
+        far_layer.visible = False
+        for which in ("near", "far"):
+            line = self.line_layer(which)
+            if line is not None:
+                line.visible = which == "near"
+
+    def _blend_changed(self, value=None):
+        layer = self._aligned_layer()
+        if layer is not None:
+            layer.opacity = self.blend.value
+            layer.visible = True
+
+    def flip(self) -> None:
+        """Show the aligned defocused image or the near-focus image, in turn."""
+        layer = self._aligned_layer()
+        if layer is None:
+            return
+        layer.visible = not layer.visible
+        if layer.visible:
+            layer.opacity = 1.0
+        self.status.value = ("aligned defocused image" if layer.visible
+                             else "near-focus image") + " shown"
+
+    # -- table -----------------------------------------------------------------------------
+    def setting(self) -> dict:
+        """The beam setting typed in the widget, as the table takes it."""
+        text = self.intensity.value.strip()
+        try:
+            intensity = float(text) if text else None
+        except ValueError:
+            raise InvalidParameterError(
+                f"intensity must be a number or empty; got {text!r}") from None
+        return {"intensity": intensity, "spot": self.spot.value or None,
+                "probe": self.probe.value.strip()}
+
+    def accept(self) -> int | None:
+        """Put the measurement into the table with the typed defocus and setting."""
+        if self.result is None or self._stale:
+            self._error("Measure first (the lines changed since the last measurement)."
+                        if self._stale else "Measure first.")
+            return None
+        near_layer, far_layer = self._measured
+        try:
+            added = self.table.add_result(self.result, self.defocus.value, **self.setting(),
+                                          near_image=near_layer.name, far_image=far_layer.name)
+        except EmcalError as exc:
+            self._error(str(exc))
+            return None
+        self.accept_button.enabled = self.reject_button.enabled = False
+        self.result = None
+        self.refresh_table()
+        self.status.value = f"accepted: {added.message}"
+        if added.replaced is not None:
+            show_warning(f"High-defocus table: {added.message}")
+        return added.index
+
+    def reject(self) -> None:
+        """Discard the measurement and its aligned image."""
+        layer = self._aligned_layer()
+        if layer is not None:
+            self.viewer.layers.remove(layer)
+        if self._measured:
+            self._measured[1].visible = True
+        self.result, self._measured = None, None
+        self.accept_button.enabled = self.reject_button.enabled = False
+        self.flip_button.enabled = False
+        self.result_label.value = "—"
+        self.status.value = "rejected: adjust the lines and measure again"
+        self.refresh_plot()
+
+    def refresh_table(self) -> None:
+        # A flag, not QSignalBlocker: magicgui's Table keeps cell values through Qt signals.
+        self._refreshing = True
+        try:
+            self.table_widget.value = table_value(self.table.frame)
+        finally:
+            self._refreshing = False
+        self.refresh_plot()
+
+    def refresh_plot(self, event=None) -> None:
+        try:
+            setting = self.setting()
+        except EmcalError as exc:
+            self.status.value = str(exc)
+            return
+        pending = None
+        if self.result is not None:
+            pending = (self.defocus.value, self.result.scale, self.result.rotation_deg)
+        probes = set(self.table.frame["probe"])
+        probe = setting["probe"] if (setting["probe"] in probes or len(probes) != 1) else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalibrationWarning)
+            self.plot.update(self.table, intensity=setting["intensity"], spot=setting["spot"],
+                             probe=probe, pending=pending)
+
+    def _cell_edited(self, item) -> None:
+        if self._refreshing:
+            return
+        row, column = item.row(), COLUMNS[item.column()]
+        try:
+            self.table.update(row, **{column: item.text()})
+        except EmcalError as exc:
+            self._error(f"row {row + 1}, {column}: {exc}")
+        # Redraw once Qt has finished with the edited cell (re-sorted, or the old value
+        # back after a bad edit): refilling the table inside its own signal garbles it.
+        QTimer.singleShot(0, self.refresh_table)
+
+    def _remove_selected(self, event=None):
+        rows = {index.row() for index in self.table_widget.native.selectedIndexes()}
+        for row in sorted(rows, reverse=True):
+            self.table.remove(row)
+        self.refresh_table()
+
+    def export_csv(self, path) -> None:
+        self.table.to_csv(path)
+        self.status.value = f"table saved to {path}"
+
+    def import_csv(self, path) -> None:
+        try:
+            self.table = HighDefocusTable.from_csv(path)
+        except EmcalError as exc:
+            self._error(str(exc))
+            return
+        self.refresh_table()
+        self.status.value = f"{len(self.table)} row(s) read from {path}"
+
+    def _export_dialog(self, event=None):
+        path = save_path(self.native, "Export high-defocus calibrations", "high_defocus.csv")
+        if path:
+            self.export_csv(path)
+
+    def _import_dialog(self, event=None):
+        path = open_path(self.native, "Import high-defocus calibrations")
+        if path:
+            self.import_csv(path)
+
+    def _error(self, message: str) -> None:
+        self.status.value = message
+        show_error(message)
+
+
+def order_by_defocus(layers):
+    """(near, far): the smaller recorded |defocus| first; layer order when unknown."""
+    values = [defocus_um_from_metadata(layer.metadata) for layer in layers]
+    if all(v is not None for v in values) and abs(values[1]) < abs(values[0]):
+        return layers[1], layers[0]
+    return layers[0], layers[1]
+
