@@ -86,3 +86,50 @@ def test_pixel_size_of_a_file_and_no_lattice(tmp_path, capsys):
     np.save(tmp_path / "noise.npy", np.random.default_rng(1).normal(size=(256, 256)))
     assert main(["pixel-size", str(tmp_path / "noise.npy")]) == 2
     assert "no lattice found" in capsys.readouterr().err
+
+
+def test_high_defocus_sample_into_a_table_and_lookup(tmp_path, capsys):
+    table = tmp_path / "hd.csv"
+    result = tmp_path / "hd.json"
+    args = ["high-defocus", "sample", "--json", str(result), "--table", str(table),
+            "--defocus-um", "-150", "--intensity", "42.5", "--spot", "5", "--probe", "micro"]
+    assert main(args) == 0
+    assert "scale       1.124" in capsys.readouterr().out
+    assert json.loads(result.read_text())["scale"] == pytest.approx(1.124, rel=2e-3)
+    assert main(["high-defocus-lookup", str(table), "--defocus-um", "-75"]) == 0
+    scale, rotation = _numbers(capsys.readouterr().out, "scale", "rotation")
+    truth = (1.124, -5.3)  # halfway from (1, 0°) at focus to the sample's -150 µm values
+    assert scale == pytest.approx(1 + (truth[0] - 1) / 2, rel=1e-3)
+    assert rotation == pytest.approx(truth[1] / 2, abs=0.05)
+    assert main(["high-defocus-lookup", str(table), "--defocus-um", "-300"]) == 0
+    assert "not extrapolated" in capsys.readouterr().err
+
+
+def test_high_defocus_files_and_bad_lines(tmp_path, capsys):
+    from napari_emcal.highdefocus import defocus_pair
+
+    pair = defocus_pair((512, 512), scale=1.1, rotation_deg=-4.0, seed=3)
+    np.save(tmp_path / "near.npy", pair.near)
+    tifffile.imwrite(tmp_path / "far.tif", pair.far)
+    ends = np.array([[100.0, 120.0], [400.0, 380.0]])
+    far_ends = pair.near_to_far(ends)
+    args = ["high-defocus", str(tmp_path / "near.npy"), str(tmp_path / "far.tif"),
+            "--near-line", *map(str, ends.ravel()), "--far-line", *map(str, far_ends.ravel())]
+    assert main(args) == 0
+    scale, rotation = _numbers(capsys.readouterr().out, "scale", "rotation")
+    assert scale == pytest.approx(1.1, rel=2e-3) and rotation == pytest.approx(-4.0, abs=0.1)
+    short = args[:4] + ["100", "100", "100", "150"] + args[8:]
+    assert main(short) == 2
+    assert "near-focus line is 50.0 px long" in capsys.readouterr().err
+    assert main(args[:3]) == 2
+    assert "give --near-line and --far-line" in capsys.readouterr().err
+
+
+def _numbers(out, *names):
+    """The first number after each name at the start of a line of the CLI's output."""
+    values = {}
+    for line in out.splitlines():
+        key, _, rest = line.partition(" ")
+        if key in names and key not in values:
+            values[key] = float(rest.split()[0].rstrip("°"))
+    return [values[name] for name in names]
