@@ -29,3 +29,7 @@ class Cancelled(EmcalError):
 class CalibrationWarning(UserWarning):
     """A result was computed, but from less than the user asked for (e.g. a table lookup
     outside the calibrated range returns the nearest calibration, not an extrapolation)."""
+
+
+class IncompleteDataWarning(UserWarning):
+    """A file or table lacked some fields; they were left empty for the user to fill."""

@@ -1,0 +1,1 @@
+"""Qt dock widget of the dose table (napari glue)."""

@@ -1,0 +1,289 @@
+"""Dose-table rows from what microscopes record: image layers' metadata and files.
+
+Maintained readers do the parsing: RosettaSciIO (Velox EMD, DigitalMicrograph, TIFF with
+vendor tags, TIA, MRC) through :func:`napari_emcal.io.images.open_image`, mdocfile for
+SerialEM ``.mdoc`` files, and this project's lazy 4D readers. This module only maps the
+recorded names and units onto the table's columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidDataError
+from ..io.images import find_magnification, find_number, find_text
+
+__all__ = ["row_from_metadata", "rows_from_file"]
+
+# (key as normalised by find_number, factor to the column's unit), in order of preference.
+_VOLTAGE = (("accelerationvoltage", None), ("acceleratingvoltage", None), ("voltage", None),
+            ("ht", None), ("beamenergy", None))  # V or kV (eV or keV): told apart by size
+_CURRENT_PA = (("currentpa", 1.0), ("lastmeasuredscreencurrent", 1e12),
+               ("screencurrent", 1e12), ("beamcurrent", 1e3))  # HyperSpy: nA
+_SPOT = (("spotindex", 1.0), ("spotsize", 1.0), ("spot", 1.0))
+_DWELL_US = (("dwellus", 1.0), ("dwelltime", 1e6), ("pixeltime", 1e6))
+_FRAME_S = (("frametimes", 1.0), ("frametime", 1.0))
+_EXPOSURE_S = (("exposures", 1.0), ("exposuretime", 1.0), ("integrationtime", 1.0),
+               ("exposure", 1.0))
+_PIXEL_NM = (("pixelsizenm", 1.0),)
+
+
+def _first(metadata, aliases) -> float | None:
+    for key, factor in aliases:
+        value = find_number(metadata, (key,))
+        if value is not None:
+            return value if factor is None else value * factor
+    return None
+
+
+def row_from_metadata(metadata, *, image: str = "", shape=None) -> dict[str, Any]:
+    """A dose-table row (see :data:`napari_emcal.dose.table.INPUT`) from nested metadata.
+
+    Parameters
+    ----------
+    metadata : mapping
+        A layer's metadata or what :func:`~napari_emcal.io.images.open_image` or
+        :func:`~napari_emcal.io.readers.open_4d` return (``original_metadata`` included).
+    image : str
+        The row's name.
+    shape : (int, int), optional
+        The image shape (or the scan shape of 4D STEM).
+
+    Returns
+    -------
+    dict
+        Only the columns the metadata states; the rest stay for the user to enter.
+    """
+    row: dict[str, Any] = {"image": image}
+    voltage = _first(metadata, _VOLTAGE)
+    if voltage:
+        row["voltage_kv"] = voltage / 1000 if voltage > 1000 else voltage
+    tvips = _find_dict(metadata, "TVIPS")
+    if tvips is not None and find_number(tvips, ("exposuretime",)) is not None:
+        row["exposure_s"] = find_number(tvips, ("exposuretime",)) * 1e-3  # TVIPS: ms
+    for column, aliases in (("current_pa", _CURRENT_PA), ("spot", _SPOT),
+                            ("dwell_us", _DWELL_US), ("frame_time_s", _FRAME_S),
+                            ("exposure_s", _EXPOSURE_S), ("pixel_size_nm", _PIXEL_NM)):
+        value = _first(metadata, aliases)
+        if value is not None and column not in row:
+            row[column] = value
+    step = find_number(metadata, ("scanstep",))  # this project's 4D metadata: m
+    if "pixel_size_nm" not in row:
+        steps = _find_list(metadata, "scan_step")
+        if steps:
+            row["pixel_size_nm"] = float(steps[-1]) * 1e9
+        elif step:
+            row["pixel_size_nm"] = step * 1e9
+    magnification = find_magnification(metadata)
+    if magnification:
+        row["magnification"] = magnification
+    aperture = _condenser_aperture_um(metadata)
+    if aperture:
+        row["aperture_um"] = aperture
+    probe = find_text(metadata, ("probemode", "probe"))
+    if probe is not None:
+        row["probe"] = probe
+    mode = _mode(metadata, row)
+    if mode:
+        row["mode"] = mode
+    time = _time(metadata)
+    if time:
+        row["time"] = time
+    if shape is not None:
+        row["shape_y"], row["shape_x"] = (int(n) for n in tuple(shape)[-2:])
+    source = find_text(metadata, ("source",))
+    if source:
+        row["source"] = source
+    return row
+
+
+def rows_from_file(path) -> list[dict[str, Any]]:
+    """Dose-table rows from a file: one per section of a SerialEM ``.mdoc``, one for an
+    image file (first image), one for a 4D STEM dataset (read lazily: metadata only).
+
+    Raises
+    ------
+    InvalidDataError
+        The file cannot be read.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".mdoc":
+        return _rows_from_mdoc(path)
+    from ..io.readers import format_of, open_4d
+
+    if format_of(path) is not None and (path.suffix.lower() != ".npy" or _npy_ndim(path) >= 3):
+        dataset = open_4d(path)
+        return [row_from_metadata(dataset.metadata, image=path.stem,
+                                  shape=dataset.data.shape[:2])]
+    from ..io.images import open_image
+
+    image, metadata = open_image(path)
+    return [row_from_metadata(metadata, image=path.stem, shape=image.shape)]
+
+
+def _npy_ndim(path: Path) -> int:
+    try:
+        return np.load(path, mmap_mode="r").ndim
+    except (OSError, ValueError) as exc:
+        raise InvalidDataError(f"cannot read {path}: {exc}") from exc
+
+
+def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
+    import mdocfile
+
+    try:
+        sections = mdocfile.read(path)
+    except Exception as exc:  # mdocfile raises pydantic and parsing errors of many kinds
+        raise InvalidDataError(f"cannot read {path} as a SerialEM .mdoc: {exc}") from exc
+    rows = []
+    for record in sections.to_dict("records"):
+        record = {k: v for k, v in record.items() if not _is_missing(v)}
+        row: dict[str, Any] = {"image": f"{path.stem} [{record.get('ZValue', len(rows))}]",
+                               "mode": "TEM", "source": str(path)}
+        for column, key in (("spot", "SpotSize"), ("magnification", "Magnification"),
+                            ("exposure_s", "ExposureTime")):
+            if key in record:
+                row[column] = float(record[key])
+        if "PixelSpacing" in record:
+            row["pixel_size_nm"] = float(record["PixelSpacing"]) / 10  # Å
+        if "Voltage" in record:
+            row["voltage_kv"] = float(record["Voltage"])
+        if "ImageSize" in record:
+            row["shape_x"], row["shape_y"] = (int(n) for n in record["ImageSize"])  # x, y
+        if "DateTime" in record:
+            row["time"] = _serialem_time(record["DateTime"])
+        mean = record.get("MinMaxMean")
+        if mean is not None and record.get("ExposureTime"):
+            # counts through the specimen: a flux from them is a lower bound
+            factor = 2.0 if record.get("DividedBy2") else 1.0
+            row["counts_per_pixel_per_s"] = float(mean[2]) * factor / float(record["ExposureTime"])
+        if "CountsPerElectron" in record:
+            row["counts_per_electron"] = float(record["CountsPerElectron"])
+        rows.append(row)
+    return rows
+
+
+def _serialem_time(text: str) -> str:
+    return datetime.strptime(" ".join(str(text).split()), "%d-%b-%y %H:%M:%S").isoformat()
+
+
+def _is_missing(value) -> bool:
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return False
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _find_list(metadata, key: str):
+    """A list stored under ``key`` at any depth (this project's ``scan_step``)."""
+    stack = [metadata]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, dict):
+            value = node.get(key)
+            if isinstance(value, (list, tuple)) and value and all(
+                    isinstance(v, (int, float)) for v in value):
+                return value
+            stack.extend(v for v in node.values() if isinstance(v, dict))
+    return None
+
+
+def _condenser_aperture_um(metadata) -> float | None:
+    """The C2 aperture diameter (Velox: ``Optics.Apertures``, m; or CustomProperties, µm)."""
+    stack = [metadata]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, dict):
+            if str(node.get("Name", "")).upper() == "C2" and "Diameter" in node:
+                try:
+                    return float(node["Diameter"]) * 1e6
+                except (TypeError, ValueError):
+                    pass
+            custom = node.get("Aperture[C2].Name") or node.get("Aperture[C2]")
+            if isinstance(custom, dict):
+                value = custom.get("value", custom.get("Name", {}).get("value")
+                                   if isinstance(custom.get("Name"), dict) else None)
+                try:
+                    return float(value)
+                except (TypeError, ValueError):
+                    pass
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    return None
+
+
+def _mode(metadata, row: dict) -> str | None:
+    illumination = find_text(metadata, ("illuminationmode", "operationmode", "mode"))
+    if illumination:
+        text = illumination.upper()
+        if text in ("PROBE", "STEM", "SCANNING", "NANOPROBE STEM"):
+            return "STEM"
+        if text in ("PARALLEL", "TEM", "IMAGING", "DIFFRACTION"):
+            return "TEM"
+    if "dwell_us" in row or "frame_time_s" in row or _find_list(metadata, "scan_step"):
+        return "STEM"
+    if "exposure_s" in row:
+        return "TEM"
+    return None
+
+
+def _time(metadata) -> str | None:
+    """ISO 8601 acquisition time from the formats microscopes use, or None."""
+    start = _find_dict(metadata, "AcquisitionStartDatetime")  # Velox: epoch seconds, UTC
+    if start is not None:
+        try:
+            seconds = float(start.get("DateTime", 0))
+        except (TypeError, ValueError):
+            seconds = 0
+        if seconds > 0:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(
+                tzinfo=None).isoformat()
+    text = find_text(metadata, ("time", "acquisitiontime", "datetime"))
+    date = find_text(metadata, ("date", "acquisitiondate"))
+    for candidate in ([f"{date} {text}"] if date and text else []) + [text, date]:
+        if not candidate:
+            continue
+        parsed = _parse(candidate)
+        if parsed:
+            return parsed
+    stamp = find_number(metadata, ("timestamp",))  # FEI MRC: days since 1899-12-30
+    if stamp and 1e4 < stamp < 1e6:
+        return (datetime(1899, 12, 30) + timedelta(days=stamp)).isoformat(timespec="seconds")
+    return None
+
+
+def _parse(text: str) -> str | None:
+    text = " ".join(str(text).split())
+    for fmt in ("%Y:%m:%d %H:%M:%S", "%d-%b-%y %H:%M:%S"):  # TIFF, SerialEM
+        try:
+            return datetime.strptime(text, fmt).isoformat()
+        except ValueError:
+            pass
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        return None
+    if pd.isna(stamp) or len(text) < 8:  # a bare time of day is not a time stamp
+        return None
+    return stamp.tz_localize(None).isoformat() if stamp.tzinfo else stamp.isoformat()
+
+
+def _find_dict(metadata, key: str):
+    stack = [metadata]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, dict):
+            if isinstance(node.get(key), dict):
+                return node[key]
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
+    return None

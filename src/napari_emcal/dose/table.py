@@ -1,0 +1,443 @@
+"""The dose table: flux, per-image dose and cumulative dose for every image of an experiment.
+
+Pure computation (pandas). One row per image holds the conditions it was recorded under;
+:attr:`DoseTable.frame` adds the computed columns. A row that cannot be computed (negative
+current, zero area, missing time...) keeps its entries and says why in ``problems``; the
+other rows are computed as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import IncompleteDataWarning, InvalidDataError, InvalidParameterError
+from ._frames import missing, read_table, text_or_empty, to_number
+from .calibration import CurrentCalibration
+from .formulas import flux_from_counts, frame_time, stem_flux, stem_probe_dose, tem_flux
+
+__all__ = ["ACCUMULATION", "DERIVED", "INPUT", "DoseTable"]
+
+#: What a row holds, in the units microscopists read off the microscope.
+INPUT = ("image", "time", "mode", "voltage_kv", "spot", "aperture_um", "probe",
+         "magnification", "pixel_size_nm", "shape_y", "shape_x", "exposure_s", "dwell_us",
+         "flyback_us", "frame_time_s", "current_pa", "illuminated_diameter_um",
+         "counts_per_pixel_per_s", "counts_per_electron", "source")
+#: What the table computes (flux e⁻/Å²/s, doses e⁻/Å²).
+DERIVED = ("elapsed_s", "current_used_pa", "current_from", "flux_e_A2_s", "dose_e_A2",
+           "probe_dose_e_A2", "cumulative_e_A2", "cumulative_lower_bound", "over_budget",
+           "problems")
+_TEXT = ("image", "time", "mode", "probe", "source")
+#: Cumulative dose modes: the sum of the images' own doses, or flux x time between images.
+ACCUMULATION = ("exposure", "wall_clock")
+MODES = ("TEM", "STEM")
+#: Text columns stay plain object columns, whatever pandas infers when a row is added.
+_DTYPES = {c: object if c in _TEXT else "float64" for c in INPUT}
+
+
+class DoseTable:
+    """Images of an experiment with their flux, dose and cumulative dose.
+
+    Parameters
+    ----------
+    calibration : CurrentCalibration, optional
+        Where currents are looked up for rows without a typed or recorded ``current_pa``.
+    accumulation : {"exposure", "wall_clock"}
+        ``"exposure"``: the cumulative dose is the sum of the images' doses (the beam is
+        blanked between exposures). ``"wall_clock"``: the specimen is illuminated
+        continuously from the first image on, under each image's conditions until the next
+        one starts; the cumulative dose at an image is the flux x time until its start plus
+        its own dose.
+    budget : float, optional
+        Dose budget in e⁻/Å²; rows whose cumulative dose exceeds it are ``over_budget``.
+
+    Notes
+    -----
+    Columns (``INPUT``): ``time`` (ISO 8601), ``mode`` ("TEM" or "STEM"), ``voltage_kv``,
+    ``spot``, ``aperture_um`` (condenser), ``probe``, ``magnification``, ``pixel_size_nm``
+    (at the specimen; the scan step in STEM), ``shape_y``/``shape_x`` (image or scan
+    pixels), ``exposure_s`` (TEM), ``dwell_us``, ``flyback_us`` (per line) or
+    ``frame_time_s`` (STEM), ``current_pa`` (typed or recorded; else looked up),
+    ``illuminated_diameter_um`` (TEM beam diameter), ``counts_per_pixel_per_s`` and
+    ``counts_per_electron`` (TEM flux from camera counts of the bare beam), ``source``.
+
+    TEM: flux = I / (e · π D²/4), or from camera counts when the current or diameter is
+    unknown; dose = flux x exposure. STEM: flux = I / (e · FOV), FOV = shape x pixel size;
+    dose = flux x frame time (n_y (n_x dwell + flyback), or ``frame_time_s``); per probe
+    position I · dwell / (e · pixel²).
+    """
+
+    def __init__(self, calibration: CurrentCalibration | None = None,
+                 accumulation: str = "exposure", budget: float | None = None):
+        self.calibration = calibration if calibration is not None else CurrentCalibration()
+        self.accumulation = accumulation
+        self.budget = budget
+        self._rows = pd.DataFrame({c: pd.Series(dtype=_DTYPES[c]) for c in INPUT})
+
+    # -- settings -------------------------------------------------------------------------
+    @property
+    def accumulation(self) -> str:
+        return self._accumulation
+
+    @accumulation.setter
+    def accumulation(self, value: str) -> None:
+        if value not in ACCUMULATION:
+            raise InvalidParameterError(f"accumulation must be one of {', '.join(ACCUMULATION)}; "
+                                        f"got {value!r}")
+        self._accumulation = value
+
+    @property
+    def budget(self) -> float | None:
+        return self._budget
+
+    @budget.setter
+    def budget(self, value) -> None:
+        if value is not None and not (math.isfinite(float(value)) and float(value) > 0):
+            raise InvalidParameterError(f"the dose budget must be positive (e⁻/Å²); got {value}")
+        self._budget = None if value is None else float(value)
+
+    # -- rows -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, **values) -> int:
+        """Add an image; returns its row index (rows are kept in time order, unknown last).
+
+        Values that are not numbers where numbers belong raise InvalidParameterError;
+        values that are numbers but physically invalid (negative current...) are kept and
+        reported in the row's ``problems``.
+        """
+        self._rows.loc[len(self._rows)] = _row(values)
+        return self._sort(len(self._rows) - 1)
+
+    def update(self, index: int, **values) -> int:
+        """Change entries of a row; returns its new index (nothing changes on error)."""
+        if not 0 <= index < len(self._rows):
+            raise InvalidParameterError(f"no row {index}; the table has {len(self)} rows")
+        self._rows.loc[index] = _row({**self._rows.loc[index].to_dict(), **values})
+        return self._sort(index)
+
+    def remove(self, index: int) -> None:
+        self._rows = self._rows.drop(index).reset_index(drop=True)
+
+    def _sort(self, new: int) -> int:
+        times = _parse_times(self._rows["time"])
+        keys = pd.DataFrame({"t": times, "order": np.arange(len(self._rows))})
+        order = keys.sort_values(["t", "order"], na_position="last", kind="stable")["order"]
+        order = order.to_numpy()
+        self._rows = self._rows.iloc[order].reset_index(drop=True).astype(_DTYPES)
+        return int(np.flatnonzero(order == new)[0])
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        """The entered values only (a copy)."""
+        return self._rows.copy()
+
+    # -- computation ----------------------------------------------------------------------
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every row with the computed columns (``DERIVED``), in time order."""
+        rows = self._rows.copy()
+        times = _parse_times(rows["time"])
+        computed = [self._compute(row) for row in rows.to_dict("records")]
+        for column in ("current_used_pa", "current_from", "flux_e_A2_s", "dose_e_A2",
+                       "probe_dose_e_A2"):
+            rows[column] = [c[column] for c in computed]
+        problems = [c["problems"] for c in computed]
+        for i, (text, time) in enumerate(zip(rows["time"], times)):
+            if missing(text):
+                problems[i].append("time missing: not in the cumulative dose")
+            elif pd.isna(time):
+                problems[i].append(f"time {text!r} not understood (use ISO 8601, e.g. "
+                                   "2026-11-20T14:03:05): not in the cumulative dose")
+        first = times.dropna().min() if times.notna().any() else pd.NaT
+        rows["elapsed_s"] = (times - first).dt.total_seconds()
+        cumulative, lower = self._accumulate(times, rows["flux_e_A2_s"].to_numpy(float),
+                                             rows["dose_e_A2"].to_numpy(float))
+        rows["cumulative_e_A2"] = cumulative
+        rows["cumulative_lower_bound"] = lower
+        rows["over_budget"] = (cumulative > self.budget) if self.budget else False
+        rows["problems"] = ["; ".join(p) for p in problems]
+        return rows
+
+    def _compute(self, row: dict) -> dict[str, Any]:
+        problems: list[str] = []
+        out = {"current_used_pa": np.nan, "current_from": "", "flux_e_A2_s": np.nan,
+               "dose_e_A2": np.nan, "probe_dose_e_A2": np.nan, "problems": problems}
+        mode = row["mode"]
+        current_pa = row["current_pa"]
+        if not missing(current_pa):
+            out["current_from"] = "entered"
+        else:
+            found = self.calibration.lookup(row["voltage_kv"], row["spot"], row["aperture_um"],
+                                            row["probe"] or None)
+            current_pa = found.current_pa
+            out["current_from"] = f"calibration: {found.message}" if current_pa else ""
+            if current_pa is None:
+                current_pa = np.nan
+                if mode == "STEM" or not _has_counts(row):
+                    problems.append(f"current unknown ({found.message})")
+        if not missing(current_pa) and current_pa < 0:
+            problems.append(f"negative current ({current_pa:g} pA)")
+            current_pa = np.nan
+        out["current_used_pa"] = current_pa
+        current = current_pa * 1e-12
+        if mode == "STEM":
+            self._stem(row, current, out)
+        elif mode == "TEM":
+            self._tem(row, current, out)
+        else:
+            problems.append("mode unknown: enter TEM or STEM")
+        return out
+
+    @staticmethod
+    def _stem(row: dict, current: float, out: dict) -> None:
+        problems = out["problems"]
+        pixel, shape = row["pixel_size_nm"], (row["shape_y"], row["shape_x"])
+        if missing(pixel):
+            problems.append("pixel size (scan step) unknown")
+            return
+        if missing(shape[0]) or missing(shape[1]):
+            problems.append("scan shape unknown")
+            return
+        step = pixel * 1e-9
+        fov = (shape[0] * step, shape[1] * step)
+        dwell = row["dwell_us"] * 1e-6 if not missing(row["dwell_us"]) else None
+        flyback = row["flyback_us"] * 1e-6 if not missing(row["flyback_us"]) else 0.0
+        try:
+            flux = stem_flux(current, fov) if not math.isnan(current) else np.nan
+            if not missing(row["frame_time_s"]):
+                seconds = float(row["frame_time_s"])
+                if seconds <= 0:
+                    raise InvalidParameterError(f"frame time must be positive; got {seconds:g} s")
+                dwell = dwell if dwell is not None else seconds / (shape[0] * shape[1])
+            elif dwell is not None:
+                seconds = frame_time(shape, dwell, flyback)
+            else:
+                problems.append("dwell time or frame time missing")
+                out["flux_e_A2_s"] = flux
+                return
+            out["flux_e_A2_s"] = flux
+            out["dose_e_A2"] = flux * seconds
+            if not math.isnan(current):
+                out["probe_dose_e_A2"] = stem_probe_dose(current, step, dwell)
+        except InvalidParameterError as exc:
+            problems.append(str(exc))
+            out["flux_e_A2_s"] = out["dose_e_A2"] = out["probe_dose_e_A2"] = np.nan
+
+    @staticmethod
+    def _tem(row: dict, current: float, out: dict) -> None:
+        problems = out["problems"]
+        diameter = row["illuminated_diameter_um"]
+        zero_area = not missing(diameter) and diameter <= 0
+        if zero_area:
+            problems.append(f"illuminated area is zero: the beam diameter must be positive "
+                            f"(got {diameter:g} µm)")
+            diameter = np.nan
+        try:
+            if not math.isnan(current) and not missing(diameter):
+                flux = tem_flux(current, illuminated_diameter=diameter * 1e-6)
+            elif _has_counts(row):
+                if missing(row["pixel_size_nm"]):
+                    problems.append("pixel size unknown: needed for the flux from counts")
+                    return
+                flux = flux_from_counts(row["counts_per_pixel_per_s"],
+                                        row["counts_per_electron"], row["pixel_size_nm"] * 1e-9)
+                out["current_from"] = out["current_from"] or "camera counts"
+            else:
+                if not zero_area:
+                    problems.append("illuminated area unknown: enter the beam diameter, or "
+                                    "camera counts per second with counts per electron")
+                return
+        except InvalidParameterError as exc:
+            problems.append(str(exc).replace("(m)", "").replace("  ", " "))
+            return
+        out["flux_e_A2_s"] = flux
+        exposure = row["exposure_s"]
+        if missing(exposure):
+            problems.append("exposure time missing")
+        elif exposure <= 0:
+            problems.append(f"exposure time must be positive; got {exposure:g} s")
+        else:
+            out["dose_e_A2"] = flux * exposure
+
+    def _accumulate(self, times: pd.Series, flux: np.ndarray, dose: np.ndarray):
+        """Cumulative dose per row (NaN without a time) and whether it is a lower bound."""
+        n = len(times)
+        cumulative = np.full(n, np.nan)
+        lower = np.zeros(n, bool)
+        timed = np.flatnonzero(times.notna().to_numpy())  # rows are in time order already
+        seconds = (times.iloc[timed] - times.iloc[timed].min()).dt.total_seconds().to_numpy() \
+            if len(timed) else np.array([])
+        total, incomplete = 0.0, False
+        for k, i in enumerate(timed):
+            own = dose[i]
+            if math.isnan(own):
+                incomplete = True
+                own = 0.0
+            cumulative[i] = total + own
+            lower[i] = incomplete
+            if self.accumulation == "exposure":
+                total += own
+            elif k + 1 < len(timed):
+                if math.isnan(flux[i]):
+                    incomplete = True
+                else:
+                    total += flux[i] * (seconds[k + 1] - seconds[k])
+        return cumulative, lower
+
+    # -- files ----------------------------------------------------------------------------
+    def to_csv(self, path) -> None:
+        """All columns, the computed ones too (for a spreadsheet); from_csv reads it back."""
+        self.frame.to_csv(Path(path), index=False)
+
+    @classmethod
+    def from_frame(cls, data: pd.DataFrame, source: str = "table", **settings) -> DoseTable:
+        """Rows from a frame (computed columns are recomputed, not read).
+
+        Raises
+        ------
+        InvalidDataError
+            Unknown columns, no ``image`` column, or a value of the wrong kind (the row
+            is named).
+
+        Warns
+        -----
+        IncompleteDataWarning
+            Columns of ``INPUT`` the frame does not have (left empty).
+        """
+        data = data.drop(columns=[c for c in DERIVED if c in data.columns])
+        table = cls(**settings)
+        rows = []
+        for line, record in read_table(data, INPUT, ("image",), source):
+            try:
+                rows.append(_row(record))
+            except InvalidParameterError as exc:
+                raise InvalidDataError(f"{source}, row {line}: {exc}") from exc
+        if rows:
+            table._rows = pd.DataFrame(rows, columns=list(INPUT))
+            table._sort(0)
+        absent = [c for c in INPUT if c not in data.columns]
+        if absent:
+            warnings.warn(f"{source}: no column(s) {', '.join(absent)}; left empty",
+                          IncompleteDataWarning, stacklevel=2)
+        return table
+
+    @classmethod
+    def from_csv(cls, path, **settings) -> DoseTable:
+        """Read a table written by :meth:`to_csv` (or a spreadsheet with these columns)."""
+        try:
+            data = pd.read_csv(Path(path), dtype={c: str for c in _TEXT})
+        except (OSError, ValueError) as exc:
+            raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
+        return cls.from_frame(data, str(path), **settings)
+
+    def to_excel(self, path) -> None:
+        """An Excel workbook: sheet "images" (all columns) and "current calibration"."""
+        with pd.ExcelWriter(Path(path), engine="openpyxl") as writer:
+            self.frame.to_excel(writer, sheet_name="images", index=False)
+            self.calibration.frame.to_excel(writer, sheet_name="current calibration",
+                                            index=False)
+            pd.DataFrame({"setting": ["accumulation", "budget_e_A2"],
+                          "value": [self.accumulation, self.budget]}).to_excel(
+                writer, sheet_name="settings", index=False)
+
+    @classmethod
+    def from_excel(cls, path) -> DoseTable:
+        """Read a workbook written by :meth:`to_excel`."""
+        try:
+            sheets = pd.read_excel(Path(path), sheet_name=None, engine="openpyxl",
+                                   dtype={c: str for c in _TEXT + ("probe", "method", "date",
+                                                                    "note")})
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidDataError(f"cannot read {path} as an Excel workbook: {exc}") from exc
+        if "images" not in sheets:
+            raise InvalidDataError(f"{path}: no sheet 'images'")
+        settings = {}
+        if "settings" in sheets:
+            values = dict(zip(sheets["settings"]["setting"], sheets["settings"]["value"]))
+            settings["accumulation"] = values.get("accumulation", "exposure")
+            budget = values.get("budget_e_A2")
+            settings["budget"] = None if missing(budget) else float(budget)
+        if "current calibration" in sheets:
+            settings["calibration"] = CurrentCalibration.from_frame(
+                sheets["current calibration"], f"{path} (current calibration)")
+        return cls.from_frame(sheets["images"], f"{path} (images)", **settings)
+
+    # -- the whole session, for autosave ------------------------------------------------------
+    def to_json(self) -> str:
+        """Everything entered (rows, calibration, settings) as one JSON document."""
+        def records(frame):
+            return json.loads(frame.to_json(orient="records"))
+
+        return json.dumps({"format": "napari-emcal dose table", "version": 1,
+                           "saved": datetime.now().isoformat(timespec="seconds"),
+                           "accumulation": self.accumulation, "budget": self.budget,
+                           "images": records(self._rows),
+                           "calibration": records(self.calibration.frame)}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "session") -> DoseTable:
+        """The table :meth:`to_json` wrote."""
+        try:
+            document = json.loads(text)
+            if document.get("format") != "napari-emcal dose table":
+                raise ValueError("not a napari-emcal dose table")
+            calibration = CurrentCalibration.from_frame(
+                pd.DataFrame(document["calibration"], columns=None), f"{source} (calibration)") \
+                if document["calibration"] else CurrentCalibration()
+            images = pd.DataFrame(document["images"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InvalidDataError(f"{source} is not a dose table session: {exc}") from exc
+        settings = {"calibration": calibration, "accumulation": document["accumulation"],
+                    "budget": document["budget"]}
+        if images.empty:
+            return cls(**settings)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", IncompleteDataWarning)
+            return cls.from_frame(images, source, **settings)
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _row(values: dict) -> dict[str, Any]:
+    """A row with every INPUT column; numbers checked for type, text stripped."""
+    unknown = [c for c in values if c not in INPUT]
+    if unknown:
+        raise InvalidParameterError(f"unknown column(s) {', '.join(unknown)}")
+    row: dict[str, Any] = {}
+    for column in INPUT:
+        value = values.get(column)
+        if column == "time":
+            row[column] = _time_text(value)
+        elif column == "mode":
+            text = text_or_empty(value).upper()
+            row[column] = text
+        elif column in _TEXT:
+            row[column] = text_or_empty(value)
+        else:
+            row[column] = to_number(value, column)
+    return row
+
+
+def _time_text(value) -> str:
+    if missing(value):
+        return ""
+    if isinstance(value, (datetime, pd.Timestamp)):
+        return pd.Timestamp(value).isoformat()
+    return str(value).strip()
+
+
+def _parse_times(texts: pd.Series) -> pd.Series:
+    values = texts.where(texts.astype(bool), None)
+    return pd.to_datetime(values, errors="coerce", format="ISO8601")
+
+
+def _has_counts(row: dict) -> bool:
+    return not missing(row["counts_per_pixel_per_s"]) and not missing(row["counts_per_electron"])
