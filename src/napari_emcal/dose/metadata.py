@@ -18,10 +18,10 @@ import pandas as pd
 from ..errors import InvalidDataError
 from ..io.images import find_magnification, find_number, find_text
 
-__all__ = ["row_from_metadata", "rows_from_file"]
+__all__ = ["row_from_metadata", "rows_from_file", "rows_from_layer"]
 
 # (key as normalised by find_number, factor to the column's unit), in order of preference.
-_VOLTAGE = (("accelerationvoltage", None), ("acceleratingvoltage", None), ("voltage", None),
+_VOLTAGE = (("voltagekv", None), ("accelerationvoltage", None), ("acceleratingvoltage", None), ("voltage", None),
             ("ht", None), ("beamenergy", None))  # V or kV (eV or keV): told apart by size
 _CURRENT_PA = (("currentpa", 1.0), ("lastmeasuredscreencurrent", 1e12),
                ("screencurrent", 1e12), ("beamcurrent", 1e3))  # HyperSpy: nA
@@ -31,6 +31,11 @@ _FRAME_S = (("frametimes", 1.0), ("frametime", 1.0))
 _EXPOSURE_S = (("exposures", 1.0), ("exposuretime", 1.0), ("integrationtime", 1.0),
                ("exposure", 1.0))
 _PIXEL_NM = (("pixelsizenm", 1.0),)
+_DIAMETER_UM = (("illuminateddiameterum", 1.0), ("beamdiameterum", 1.0))
+_COUNTS = (("countsperpixelpers", 1.0),)
+_COUNTS_PER_ELECTRON = (("countsperelectron", 1.0),)
+#: Lists in a layer's metadata that describe other things than this image.
+_NOT_THIS_IMAGE = ("frames", "current_calibration")
 
 
 def _first(metadata, aliases) -> float | None:
@@ -60,6 +65,7 @@ def row_from_metadata(metadata, *, image: str = "", shape=None) -> dict[str, Any
         Only the columns the metadata states; the rest stay for the user to enter.
     """
     row: dict[str, Any] = {"image": image}
+    metadata = _without(metadata, _NOT_THIS_IMAGE)
     voltage = _first(metadata, _VOLTAGE)
     if voltage:
         row["voltage_kv"] = voltage / 1000 if voltage > 1000 else voltage
@@ -68,7 +74,10 @@ def row_from_metadata(metadata, *, image: str = "", shape=None) -> dict[str, Any
         row["exposure_s"] = find_number(tvips, ("exposuretime",)) * 1e-3  # TVIPS: ms
     for column, aliases in (("current_pa", _CURRENT_PA), ("spot", _SPOT),
                             ("dwell_us", _DWELL_US), ("frame_time_s", _FRAME_S),
-                            ("exposure_s", _EXPOSURE_S), ("pixel_size_nm", _PIXEL_NM)):
+                            ("exposure_s", _EXPOSURE_S), ("pixel_size_nm", _PIXEL_NM),
+                            ("illuminated_diameter_um", _DIAMETER_UM),
+                            ("counts_per_pixel_per_s", _COUNTS),
+                            ("counts_per_electron", _COUNTS_PER_ELECTRON)):
         value = _first(metadata, aliases)
         if value is not None and column not in row:
             row[column] = value
@@ -82,7 +91,7 @@ def row_from_metadata(metadata, *, image: str = "", shape=None) -> dict[str, Any
     magnification = find_magnification(metadata)
     if magnification:
         row["magnification"] = magnification
-    aperture = _condenser_aperture_um(metadata)
+    aperture = find_number(metadata, ("apertureum",)) or _condenser_aperture_um(metadata)
     if aperture:
         row["aperture_um"] = aperture
     probe = find_text(metadata, ("probemode", "probe"))
@@ -100,6 +109,35 @@ def row_from_metadata(metadata, *, image: str = "", shape=None) -> dict[str, Any
     if source:
         row["source"] = source
     return row
+
+
+def rows_from_layer(name: str, data_shape, metadata) -> list[dict[str, Any]]:
+    """Rows for an image layer: one per frame when its metadata lists ``"frames"`` (a time
+    series stack), else one; the scan shape for 4D STEM, the image shape otherwise."""
+    data_shape = tuple(data_shape)
+    shape = data_shape[:2] if len(data_shape) == 4 else data_shape[-2:]
+    base = row_from_metadata(metadata, image=name, shape=shape)
+    frames = _find_list_of_dicts(metadata, "frames")
+    if not frames:
+        return [base]
+    rows = []
+    for index, frame in enumerate(frames):
+        row = {**base, **row_from_metadata(frame, image=f"{name} [{index}]")}
+        row.pop("source", None)
+        rows.append({**row, "source": base.get("source", name)})
+    return rows
+
+
+def _find_list_of_dicts(metadata, key: str):
+    stack = [metadata]
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, dict):
+            value = node.get(key)
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                return value
+            stack.extend(v for v in node.values() if isinstance(v, dict))
+    return None
 
 
 def rows_from_file(path) -> list[dict[str, Any]]:
@@ -124,6 +162,13 @@ def rows_from_file(path) -> list[dict[str, Any]]:
 
     image, metadata = open_image(path)
     return [row_from_metadata(metadata, image=path.stem, shape=image.shape)]
+
+
+def _without(node, keys):
+    """A copy of nested dicts without ``keys`` (at any depth)."""
+    if isinstance(node, dict):
+        return {k: _without(v, keys) for k, v in node.items() if k not in keys}
+    return node
 
 
 def _npy_ndim(path: Path) -> int:
