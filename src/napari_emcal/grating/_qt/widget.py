@@ -11,9 +11,9 @@ import numpy as np
 from magicgui import widgets
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error
-from qtpy.QtGui import QColor
 
-from ..._qt.common import displayed_plane, is_greyscale_image, open_path, save_path, table_value
+from ..._qt.common import displayed_plane, is_greyscale_image, open_path, save_path
+from ..._qt.tables import FrameTable
 from ...errors import EmcalError
 from ...io.images import find_magnification
 from ..find import MODES, PixelSizeResult, find_pixel_size
@@ -56,7 +56,8 @@ class GratingWidget(widgets.Container):
             label="Magnification", value=0.0, min=0.0, max=1e9, step=100.0,
             tooltip="nominal magnification of this image (read from metadata when recorded)")
         self.add_button = widgets.PushButton(text="Add to table", enabled=False)
-        self.table_widget = widgets.Table(value=table_value(self.table.frame))
+        self.table_view = FrameTable()
+        self.table_widget = self.table_view.widget
         self.remove_button = widgets.PushButton(text="Remove selected row")
         self.export_button = widgets.PushButton(text="Export CSV…")
         self.import_button = widgets.PushButton(text="Import CSV…")
@@ -78,6 +79,7 @@ class GratingWidget(widgets.Container):
         self.viewer.layers.events.inserted.connect(self._refresh_choices)
         self.viewer.layers.events.removed.connect(self._refresh_choices)
         self._layer_changed()
+        self.refresh_table()
 
     # -- inputs ---------------------------------------------------------------------------
     def _layer_choices(self, _widget=None):
@@ -261,22 +263,15 @@ class GratingWidget(widgets.Container):
     def refresh_table(self) -> None:
         """Redraw the table; outlier products and ambiguous rotations are highlighted."""
         frame = self.table.frame
-        self.table_widget.value = table_value(frame)
-        native = self.table_widget.native
-        for row in range(len(frame)):
-            flagged = bool(frame.at[row, "product_outlier"] or frame.at[row, "rotation_ambiguous"])
-            for column in range(len(frame.columns)):
-                item = native.item(row, column)
-                if item is not None and flagged:
-                    item.setBackground(QColor(OUTLIER_COLOUR))
+        flagged = frame["product_outlier"] | frame["rotation_ambiguous"]
+        self.table_view.show(frame, {row: OUTLIER_COLOUR for row in flagged[flagged].index})
         outliers = int(frame["product_outlier"].sum())
         if outliers:
             self.status.value = (f"{outliers} row(s) with pixel size x magnification off the "
                                  "median: check the magnification entered")
 
     def _remove_selected(self, event=None):
-        rows = {index.row() for index in self.table_widget.native.selectedIndexes()}
-        for row in sorted(rows, reverse=True):  # the widget shows the table's own order
+        for row in reversed(self.table_view.selected_rows()):  # shown in the table's order
             self.table.remove(row)
         self.refresh_table()
 

@@ -14,13 +14,13 @@ import numpy as np
 from magicgui import widgets
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import QTimer
 
-from ..._qt.common import displayed_plane, is_greyscale_image, open_path, save_path, table_value
+from ..._qt.common import displayed_plane, is_greyscale_image, open_path, save_path
+from ..._qt.tables import FrameTable
 from ...errors import CalibrationWarning, EmcalError, InvalidParameterError
 from ...io.images import find_number, find_text
 from ..measure import HighDefocusResult, aligned_far, line_estimate, measure
-from ..table import COLUMNS, HighDefocusTable
+from ..table import HighDefocusTable
 
 __all__ = ["HighDefocusWidget", "defocus_um_from_metadata"]
 
@@ -52,7 +52,6 @@ class HighDefocusWidget(widgets.Container):
         self._measured: tuple | None = None  # (near layer, far layer) of the result
         self._stale = False  # the lines changed after the measurement
         self._worker = None
-        self._refreshing = False
 
         self.near = widgets.ComboBox(label="Near focus", choices=self._image_choices)
         self.far = widgets.ComboBox(label="Defocused", choices=self._image_choices)
@@ -78,7 +77,8 @@ class HighDefocusWidget(widgets.Container):
                                       tooltip="e.g. micro, nano, LM; empty = unknown")
         self.accept_button = widgets.PushButton(text="Accept into table", enabled=False)
         self.reject_button = widgets.PushButton(text="Reject", enabled=False)
-        self.table_widget = widgets.Table(value=table_value(self.table.frame))
+        self.table_view = FrameTable(on_edit=self._cell_edited, after_edit=self.refresh_table)
+        self.table_widget = self.table_view.widget
         self.remove_button = widgets.PushButton(text="Remove selected row")
         self.export_button = widgets.PushButton(text="Export CSV…")
         self.import_button = widgets.PushButton(text="Import CSV…")
@@ -106,7 +106,6 @@ class HighDefocusWidget(widgets.Container):
         self.remove_button.changed.connect(self._remove_selected)
         self.export_button.changed.connect(self._export_dialog)
         self.import_button.changed.connect(self._import_dialog)
-        self.table_widget.native.itemChanged.connect(self._cell_edited)
         self.viewer.layers.events.inserted.connect(self._refresh_choices)
         self.viewer.layers.events.removed.connect(self._refresh_choices)
         self._default_pair()
@@ -367,12 +366,7 @@ class HighDefocusWidget(widgets.Container):
         self.refresh_plot()
 
     def refresh_table(self) -> None:
-        # A flag, not QSignalBlocker: magicgui's Table keeps cell values through Qt signals.
-        self._refreshing = True
-        try:
-            self.table_widget.value = table_value(self.table.frame)
-        finally:
-            self._refreshing = False
+        self.table_view.show(self.table.frame)
         self.refresh_plot()
 
     def refresh_plot(self, event=None) -> None:
@@ -391,21 +385,14 @@ class HighDefocusWidget(widgets.Container):
             self.plot.update(self.table, intensity=setting["intensity"], spot=setting["spot"],
                              probe=probe, pending=pending)
 
-    def _cell_edited(self, item) -> None:
-        if self._refreshing:
-            return
-        row, column = item.row(), COLUMNS[item.column()]
+    def _cell_edited(self, row: int, column: str, text: str) -> None:
         try:
-            self.table.update(row, **{column: item.text()})
+            self.table.update(row, **{column: text})
         except EmcalError as exc:
             self._error(f"row {row + 1}, {column}: {exc}")
-        # Redraw once Qt has finished with the edited cell (re-sorted, or the old value
-        # back after a bad edit): refilling the table inside its own signal garbles it.
-        QTimer.singleShot(0, self.refresh_table)
 
     def _remove_selected(self, event=None):
-        rows = {index.row() for index in self.table_widget.native.selectedIndexes()}
-        for row in sorted(rows, reverse=True):
+        for row in reversed(self.table_view.selected_rows()):
             self.table.remove(row)
         self.refresh_table()
 

@@ -1,0 +1,67 @@
+"""A pandas frame shown in a magicgui Table, with highlighted rows and editable cells."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from magicgui import widgets
+from qtpy.QtCore import QTimer
+from qtpy.QtGui import QColor
+
+from .common import table_value
+
+__all__ = ["FrameTable"]
+
+
+class FrameTable:
+    """Shows a frame; an edited cell calls ``on_edit(row, column, text)`` and then, once Qt
+    has finished with the cell, ``after_edit()`` (typically: show the table again).
+
+    The table is read-only when ``on_edit`` is None.
+    """
+
+    def __init__(self, on_edit: Callable[[int, str, str], None] | None = None,
+                 after_edit: Callable[[], None] | None = None, **kwargs):
+        self.widget = widgets.Table(value={"data": [], "index": [], "columns": []}, **kwargs)
+        self.widget.read_only = on_edit is None
+        self._columns: list[str] = []
+        self._on_edit, self._after_edit = on_edit, after_edit
+        # A flag, not QSignalBlocker: magicgui's Table keeps cell values through Qt signals.
+        self._refreshing = False
+        self.widget.native.itemChanged.connect(self._edited)
+
+    @property
+    def native(self):
+        return self.widget.native
+
+    def show(self, frame, colours: dict[int, str] | None = None) -> None:
+        """Display ``frame``; rows in ``colours`` get that background."""
+        self._refreshing = True
+        try:
+            self.widget.value = table_value(frame)
+            self._columns = [str(c) for c in frame.columns]
+            for row, colour in (colours or {}).items():
+                for column in range(len(self._columns)):
+                    item = self.native.item(row, column)
+                    if item is not None:
+                        item.setBackground(QColor(colour))
+        finally:
+            self._refreshing = False
+
+    def selected_rows(self) -> list[int]:
+        return sorted({index.row() for index in self.native.selectedIndexes()})
+
+    def cell_text(self, row: int, column: str) -> str:
+        return self.native.item(row, self._columns.index(column)).text()
+
+    def set_cell_text(self, row: int, column: str, text: str) -> None:
+        """Type into a cell, as the user would (used by tests and scripts)."""
+        self.native.item(row, self._columns.index(column)).setText(text)
+
+    def _edited(self, item) -> None:
+        if self._refreshing or self._on_edit is None:
+            return
+        self._on_edit(item.row(), self._columns[item.column()], item.text())
+        if self._after_edit is not None:
+            # refilling the table inside its own signal garbles it: wait for Qt
+            QTimer.singleShot(0, self._after_edit)
