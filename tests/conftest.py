@@ -20,3 +20,9 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture(autouse=True)
+def _autosave_in_tmp(tmp_path, monkeypatch):
+    """Widgets that autosave write into the test's folder, never the user's data folder."""
+    monkeypatch.setenv("NAPARI_EMCAL_AUTOSAVE", str(tmp_path / "autosave" / "dose_table.json"))

@@ -133,3 +133,24 @@ def _numbers(out, *names):
         if key in names and key not in values:
             values[key] = float(rest.split()[0].rstrip("°"))
     return [values[name] for name in names]
+
+
+def test_dose_of_files(tmp_path, capsys):
+    from tests.conftest import real_file
+
+    velox = real_file("images/velox_emd/test_si_16x16_215kx.emd")
+    out_csv, out_xlsx = tmp_path / "dose.csv", tmp_path / "dose.xlsx"
+    np.save(tmp_path / "tem.npy", np.zeros((64, 64), np.uint16))
+    assert main(["dose", str(velox), str(tmp_path / "tem.npy"), "--budget", "500",
+                 "--current-pa", "1000", "--beam-diameter-um", "1", "--csv", str(out_csv),
+                 "--excel", str(out_xlsx)]) == 0
+    captured = capsys.readouterr()
+    assert "1043" in captured.out  # the Velox per-probe dose, from its recorded current
+    assert "exceeded from test_si_16x16_215kx" in captured.err
+    from napari_emcal.dose import DoseTable
+
+    table = DoseTable.from_excel(out_xlsx)
+    frame = table.frame.set_index("image")
+    assert frame.loc["test_si_16x16_215kx", "current_pa"] == pytest.approx(216.546, abs=1e-3)
+    assert frame.loc["tem", "current_pa"] == 1000  # typed: the file records none
+    assert "mode unknown" in frame.loc["tem", "problems"]

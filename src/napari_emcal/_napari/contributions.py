@@ -80,6 +80,17 @@ def sample_high_defocus_pair():
                    "visible": False}, "image")]
 
 
+def sample_in_situ_series():
+    """In situ series (simulated): a TEM time series whose metadata fill a dose table."""
+    from ..samples import in_situ_series
+
+    stack, metadata = in_situ_series()
+    return [(stack, {"name": "in situ series (simulated)", "metadata": {"emcal": metadata},
+                     "axis_labels": ("time", "y", "x"),
+                     "scale": (1.0, metadata["pixel_size_nm"], metadata["pixel_size_nm"]),
+                     "units": ("", "nm", "nm")}, "image")]
+
+
 # -- menu actions -----------------------------------------------------------------------
 def calibrate_overfocus(viewer: Viewer):
     """Dock the overfocus widget on the active 4D image layer."""
@@ -121,4 +132,11 @@ def measure_high_defocus(viewer: Viewer):
     else:  # one image selected: it is the defocused one
         widget.set_images(widget.near.value if widget.near.value is not active else None, active)
     widget.status.value = "draw a line on each image ('Draw line on …'), then Measure"
+    return widget
+
+
+def add_to_dose_table(viewer: Viewer):
+    """Dock the dose table and add the selected image layers to it."""
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    widget.add_layers()
     return widget

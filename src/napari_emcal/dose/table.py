@@ -252,7 +252,7 @@ class DoseTable:
                                         row["counts_per_electron"], row["pixel_size_nm"] * 1e-9)
                 out["current_from"] = out["current_from"] or "camera counts"
             else:
-                if not zero_area:
+                if missing(diameter) and not zero_area:
                     problems.append("illuminated area unknown: enter the beam diameter, or "
                                     "camera counts per second with counts per electron")
                 return

@@ -1,0 +1,155 @@
+"""The "Dose table" widget with a real viewer: rows from layers, edits, budget, autosave."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_emcal.dose import DoseTable
+from napari_emcal.dose.autosave import Autosave
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def series(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-emcal", "in_situ_series")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    return viewer, viewer.layers[0], widget
+
+
+def test_add_layer_fills_the_table_from_metadata(series):
+    viewer, layer, widget = series
+    viewer.layers.selection = {layer}
+    assert widget.add_layers() == 8  # one row per frame of the stack
+    frame = widget.table.frame
+    assert len(frame) == 8 and (frame.problems == "").all()
+    assert len(widget.table.calibration) == 3  # the sample's Faraday-cup currents
+    # spot 5 (1200 pA) then spot 7 (300 pA) over a 2 µm beam; the exposure doubles at the end
+    flux_spot5 = 1.2e-9 / 1.602176634e-19 / (np.pi * 1e4 ** 2)
+    assert frame.flux_e_A2_s.iloc[0] == pytest.approx(flux_spot5, rel=1e-6)
+    assert frame.flux_e_A2_s.iloc[-1] == pytest.approx(flux_spot5 / 4, rel=1e-6)
+    assert frame.dose_e_A2.iloc[-1] == pytest.approx(flux_spot5 / 2, rel=1e-6)
+    assert frame.cumulative_e_A2.iloc[-1] == pytest.approx(frame.dose_e_A2.sum(), rel=1e-9)
+    # over the 50 e/Å² budget from the third image: highlighted and named in the summary
+    assert list(frame.over_budget) == [False, False] + [True] * 6
+    view = widget.images_view.native
+    assert view.rowCount() == 8
+    assert view.item(2, 0).background().color().name() != view.item(0, 1).background().color().name()
+    assert "budget 50 e⁻/Å² exceeded from in situ series (simulated) [2]" in widget.summary.value
+    assert len(widget.plot.dose_axes.lines) >= 1
+
+
+def test_accumulation_mode_and_budget(series):
+    viewer, layer, widget = series
+    widget.add_layers([layer])
+    exposure_total = widget.table.frame.cumulative_e_A2.iloc[-1]
+    widget.accumulation.value = "wall_clock"
+    wall_clock_total = widget.table.frame.cumulative_e_A2.iloc[-1]
+    assert wall_clock_total > 30 * exposure_total  # the beam stays on between images
+    widget.budget.value = 0.0
+    assert not widget.table.frame.over_budget.any() and widget.table.budget is None
+
+
+def test_edits_and_flags(series, qtbot):
+    viewer, layer, widget = series
+    widget.add_layers([layer])
+    widget.images_view.set_cell_text(0, "current_pa", "-5")
+    row = widget.table.frame.iloc[0]
+    assert "negative current" in row.problems
+    qtbot.waitUntil(lambda: "negative current" in widget.images_view.cell_text(0, "problems"))
+    assert "1 row(s) need attention" in widget.summary.value
+    widget.images_view.set_cell_text(0, "current_pa", "lots")
+    assert "must be a number" in widget.status.value
+    widget.images_view.set_cell_text(0, "flux_e_A2_s", "3")
+    assert "is computed" in widget.status.value
+    widget.images_view.set_cell_text(0, "current_pa", "")  # back to the calibration
+    qtbot.waitUntil(lambda: widget.images_view.cell_text(0, "problems") == "")
+
+
+def test_current_calibration_editing(series):
+    viewer, layer, widget = series
+    widget.add_layers([layer])
+    widget.voltage.value, widget.spot.value, widget.aperture.value = 300, 6, 70
+    widget.probe.value, widget.current.value = "micro", 999.0
+    widget.add_current()  # a second spot 6 reading joins the first
+    assert len(widget.table.calibration) == 4
+    widget.current.value = 0.0
+    widget.add_current()
+    assert "current must be positive" in widget.status.value
+
+
+def test_autosave_after_every_change_and_restore(make_napari_viewer, series, qtbot):
+    viewer, layer, widget = series
+    widget.add_layers([layer])
+    widget.images_view.set_cell_text(0, "image", "first frame")
+    qtbot.waitUntil(lambda: "first frame" in Autosave().path.read_text())
+    saved = Autosave().load()
+    assert len(saved) == 8 and len(saved.calibration) == 3
+
+    # a restart: the new widget offers the autosaved table
+    other = make_napari_viewer()
+    _, restarted = other.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    assert restarted._pending_restore
+    assert "holds 8 image(s) and 3 current(s)" in restarted.restore_label.value
+    restarted.restore()
+    assert len(restarted.table) == 8
+    assert restarted.table.frame.image.iloc[0] == "first frame"
+
+
+def test_changes_before_choosing_keep_the_old_table(make_napari_viewer, tmp_path):
+    Autosave().save(_two_rows())
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    assert widget._pending_restore
+    viewer.add_image(np.zeros((16, 16)), name="new", metadata={"emcal": {"mode": "TEM"}})
+    widget.add_layers([viewer.layers["new"]])
+    assert len(Autosave().load()) == 1  # the new table
+    assert len(Autosave(Autosave().backup_path).load()) == 2  # the old one, kept
+
+
+def test_start_fresh_keeps_a_backup(make_napari_viewer):
+    Autosave().save(_two_rows())
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    widget.start_fresh()
+    assert len(widget.table) == 0 and not widget.restore_button.visible
+    assert len(Autosave(Autosave().backup_path).load()) == 2
+
+
+def test_exports_and_import(series, tmp_path):
+    viewer, layer, widget = series
+    widget.add_layers([layer])
+    widget.export_csv(tmp_path / "dose.csv")
+    widget.export_excel(tmp_path / "dose.xlsx")
+    back = DoseTable.from_excel(tmp_path / "dose.xlsx")
+    pd.testing.assert_frame_equal(back.rows, widget.table.rows)
+    widget.import_csv(tmp_path / "dose.csv")
+    assert len(widget.table) == 16
+    partial = tmp_path / "partial.csv"
+    partial.write_text("image,current_pa\nextra,5\n")
+    widget.import_csv(partial)
+    assert len(widget.table) == 17 and "no column(s) time" in widget.status.value
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image,colour\nx,red\n")
+    widget.import_csv(bad)
+    assert "unknown column(s) colour" in widget.status.value and len(widget.table) == 17
+
+
+def test_menu_action_adds_the_selected_layers(make_napari_viewer):
+    from napari_emcal._napari.contributions import add_to_dose_table
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-emcal", "in_situ_series")
+    viewer.layers.selection = {viewer.layers[0]}
+    widget = add_to_dose_table(viewer)
+    assert len(widget.table) == 8
+
+
+def _two_rows():
+    table = DoseTable()
+    table.add(image="old 1", time="2026-11-19T10:00:00", mode="TEM", current_pa=10,
+              illuminated_diameter_um=1, exposure_s=1)
+    table.add(image="old 2", time="2026-11-19T10:01:00", mode="TEM", current_pa=10,
+              illuminated_diameter_um=1, exposure_s=1)
+    return table
