@@ -89,3 +89,27 @@ def test_unreadable_files(tmp_path):
     bad.write_text("not numpy")
     with pytest.raises(InvalidDataError, match="cannot read"):
         rows_from_file(bad)
+
+
+def test_mrc_with_a_thermo_fisher_extended_header(tmp_path):
+    import mrcfile
+    from mrcfile.dtypes import get_ext_header_dtype
+
+    dtype = get_ext_header_dtype(b"FEI1")
+    header = np.zeros(1, dtype=dtype)
+    header["Metadata size"], header["Metadata version"] = dtype.itemsize, 1
+    header["HT"], header["Spot index"], header["Magnification"] = 300000, 5, 50000
+    header["Pixel size X"] = header["Pixel size Y"] = 2e-10
+    header["Integration time"] = 1.5
+    header["Timestamp"] = 45000.5  # days since 1899-12-30: 2023-03-15 12:00
+    header["Illumination mode"] = b"Parallel"
+    path = tmp_path / "fei.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.zeros((32, 48), np.float32))
+        mrc.set_extended_header(header)
+        mrc.header.exttyp = b"FEI1"
+    (row,) = rows_from_file(path)
+    assert row["voltage_kv"] == 300 and row["spot"] == 5 and row["magnification"] == 50000
+    assert row["pixel_size_nm"] == pytest.approx(0.2) and row["exposure_s"] == 1.5
+    assert row["time"] == "2023-03-15T12:00:00" and row["mode"] == "TEM"
+    assert (row["shape_y"], row["shape_x"]) == (32, 48)

@@ -30,7 +30,7 @@ _DWELL_US = (("dwellus", 1.0), ("dwelltime", 1e6), ("pixeltime", 1e6))
 _FRAME_S = (("frametimes", 1.0), ("frametime", 1.0))
 _EXPOSURE_S = (("exposures", 1.0), ("exposuretime", 1.0), ("integrationtime", 1.0),
                ("exposure", 1.0))
-_PIXEL_NM = (("pixelsizenm", 1.0),)
+_PIXEL_NM = (("pixelsizenm", 1.0), ("pixelsizex", 1e9))  # FEI MRC header: m
 _DIAMETER_UM = (("illuminateddiameterum", 1.0), ("beamdiameterum", 1.0))
 _COUNTS = (("countsperpixelpers", 1.0),)
 _COUNTS_PER_ELECTRON = (("countsperelectron", 1.0),)
@@ -161,7 +161,33 @@ def rows_from_file(path) -> list[dict[str, Any]]:
     from ..io.images import open_image
 
     image, metadata = open_image(path)
+    if path.suffix.lower() == ".mrc":
+        metadata = {**metadata, "fei_extended_header": _fei_extended_header(path)}
     return [row_from_metadata(metadata, image=path.stem, shape=image.shape)]
+
+
+def _fei_extended_header(path: Path) -> dict[str, Any]:
+    """The first section of a Thermo Fisher (FEI1/FEI2) MRC extended header, read with
+    mrcfile; empty when the file has none."""
+    import mrcfile
+
+    try:
+        with mrcfile.mmap(path, permissive=True) as mrc:
+            if bytes(mrc.header.exttyp) not in (b"FEI1", b"FEI2"):
+                return {}
+            section = mrc.indexed_extended_header[0]
+            names = section.dtype.names
+    except (OSError, ValueError, IndexError, TypeError):
+        return {}
+    fields = {}
+    for name in names:
+        value = section[name]
+        if isinstance(value, bytes):
+            value = value.decode("latin-1").strip("\x00 ")
+        elif isinstance(value, np.generic):
+            value = value.item()
+        fields[name] = value
+    return fields
 
 
 def _without(node, keys):
