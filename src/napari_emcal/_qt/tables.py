@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from magicgui import widgets
+from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 from qtpy.QtGui import QColor
 
-from .common import table_value
+from ..errors import EmcalError
+from .common import open_path, save_path, table_value
 
-__all__ = ["FrameTable"]
+__all__ = ["FrameTable", "SessionTableActions"]
 
 
 class FrameTable:
@@ -65,3 +67,50 @@ class FrameTable:
         if self._after_edit is not None:
             # refilling the table inside its own signal garbles it: wait for Qt
             QTimer.singleShot(0, self._after_edit)
+
+
+class SessionTableActions:
+    """Remove the selected rows, export and import CSV, report errors: the part of a tool's
+    widget that looks after its session table.
+
+    The widget has ``table`` (with ``remove``, ``to_csv`` and the class method
+    ``from_csv``), ``table_view`` (a :class:`FrameTable`), a ``status`` label and
+    ``refresh_table()``, and names ``table_type``, ``csv_title`` and ``csv_name``.
+    """
+
+    table_type: type
+    csv_title = "table"
+    csv_name = "table.csv"
+
+    def _remove_selected(self, event=None):
+        for row in reversed(self.table_view.selected_rows()):  # shown in the table's order
+            self.table.remove(row)
+        self.refresh_table()
+
+    def export_csv(self, path) -> None:
+        self.table.to_csv(path)
+        self.status.value = f"table saved to {path}"
+
+    def import_csv(self, path) -> None:
+        """Replace the table with a CSV file's (kept as it was when the file is refused)."""
+        try:
+            self.table = self.table_type.from_csv(path)
+        except EmcalError as exc:
+            self._error(str(exc))
+            return
+        self.refresh_table()
+        self.status.value = f"{len(self.table)} row(s) read from {path}"
+
+    def _export_dialog(self, event=None):
+        path = save_path(self.native, f"Export {self.csv_title}", self.csv_name)
+        if path:
+            self.export_csv(path)
+
+    def _import_dialog(self, event=None):
+        path = open_path(self.native, f"Import {self.csv_title}")
+        if path:
+            self.import_csv(path)
+
+    def _error(self, message: str) -> None:
+        self.status.value = message
+        show_error(message)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InvalidDataError, InvalidParameterError
-from ._frames import missing, read_table, text_or_empty, to_number
+from .._tables import missing, read_table, text_or_empty, to_number
 
 __all__ = ["CALIBRATION_COLUMNS", "CurrentCalibration", "CurrentLookup"]
 

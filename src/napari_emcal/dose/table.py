@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import IncompleteDataWarning, InvalidDataError, InvalidParameterError
-from ._frames import missing, read_table, text_or_empty, to_number
+from .._tables import missing, read_table, text_or_empty, to_number
 from .calibration import CurrentCalibration
 from .formulas import flux_from_counts, frame_time, stem_flux, stem_probe_dose, tem_flux
 

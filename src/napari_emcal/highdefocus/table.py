@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._tables import read_table
 from ..errors import CalibrationWarning, InvalidDataError, InvalidParameterError
 from .measure import HighDefocusResult
 
@@ -294,20 +295,12 @@ class HighDefocusTable:
             data = pd.read_csv(Path(path), dtype={c: str for c in _TEXT})
         except (OSError, ValueError) as exc:
             raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
-        unknown = [c for c in data.columns if c not in COLUMNS]
-        if unknown:
-            raise InvalidDataError(f"{path}: unknown column(s) {', '.join(unknown)}; expected "
-                                   f"{', '.join(COLUMNS)}")
-        missing = [c for c in REQUIRED if c not in data.columns]
-        if missing:
-            raise InvalidDataError(f"{path}: missing column(s) {', '.join(missing)}")
         table = cls(**tolerances)
-        for line, record in enumerate(data.to_dict("records"), start=2):
-            values = {k: v for k, v in record.items() if not _missing(v)}
+        for number, values in read_table(data, COLUMNS, REQUIRED, str(path)):
             try:
                 table._rows.loc[len(table._rows)] = _row(**values)
             except (InvalidParameterError, TypeError, ValueError) as exc:
-                raise InvalidDataError(f"{path}, line {line}: {exc}") from exc
+                raise InvalidDataError(f"{path}, line {number + 1}: {exc}") from exc
         table._sort()
         return table
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import numpy as np
 from magicgui import widgets
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error
 
-from ..._qt.common import displayed_plane, is_greyscale_image, open_path, save_path
-from ..._qt.tables import FrameTable
-from ...errors import EmcalError
+from ..._qt.common import displayed_plane, is_greyscale_image
+from ..._qt.tables import FrameTable, SessionTableActions
 from ...io.images import find_magnification
 from ..find import MODES, PixelSizeResult, find_pixel_size
 from ..table import PixelSizeTable
@@ -25,8 +23,12 @@ SERIES_COLOURS = ("#ff5050", "#50a0ff", "#ffd24a")  # first direction, second, e
 OUTLIER_COLOUR = "#7a3a00"
 
 
-class GratingWidget(widgets.Container):
+class GratingWidget(SessionTableActions, widgets.Container):
     """Pixel size and grid angle of an image of a calibration grating, and a session table."""
+
+    table_type = PixelSizeTable
+    csv_title = "pixel sizes"
+    csv_name = "pixel_sizes.csv"
 
     def __init__(self, napari_viewer):
         super().__init__(labels=True)
@@ -269,38 +271,6 @@ class GratingWidget(widgets.Container):
         if outliers:
             self.status.value = (f"{outliers} row(s) with pixel size x magnification off the "
                                  "median: check the magnification entered")
-
-    def _remove_selected(self, event=None):
-        for row in reversed(self.table_view.selected_rows()):  # shown in the table's order
-            self.table.remove(row)
-        self.refresh_table()
-
-    def export_csv(self, path) -> None:
-        self.table.to_csv(path)
-        self.status.value = f"table saved to {path}"
-
-    def import_csv(self, path) -> None:
-        try:
-            self.table = PixelSizeTable.from_csv(path)
-        except EmcalError as exc:
-            self._error(str(exc))
-            return
-        self.refresh_table()
-        self.status.value = f"{len(self.table)} row(s) read from {path}"
-
-    def _export_dialog(self, event=None):
-        path = save_path(self.native, "Export pixel sizes", "pixel_sizes.csv")
-        if path:
-            self.export_csv(path)
-
-    def _import_dialog(self, event=None):
-        path = open_path(self.native, "Import pixel sizes")
-        if path:
-            self.import_csv(path)
-
-    def _error(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
 
 
 def _display_limits(image: np.ndarray) -> tuple[float, float]:

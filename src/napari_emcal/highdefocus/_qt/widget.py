@@ -13,10 +13,10 @@ import warnings
 import numpy as np
 from magicgui import widgets
 from napari.qt.threading import create_worker
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_warning
 
-from ..._qt.common import displayed_plane, is_greyscale_image, open_path, save_path
-from ..._qt.tables import FrameTable
+from ..._qt.common import displayed_plane, is_greyscale_image
+from ..._qt.tables import FrameTable, SessionTableActions
 from ...errors import CalibrationWarning, EmcalError, InvalidParameterError
 from ...io.images import find_number, find_text
 from ..measure import HighDefocusResult, aligned_far, line_estimate, measure
@@ -41,8 +41,12 @@ def defocus_um_from_metadata(metadata) -> float | None:
     return value
 
 
-class HighDefocusWidget(widgets.Container):
+class HighDefocusWidget(SessionTableActions, widgets.Container):
     """Magnification and rotation of a defocused image relative to near focus, and a table."""
+
+    table_type = HighDefocusTable
+    csv_title = "high-defocus calibrations"
+    csv_name = "high_defocus.csv"
 
     def __init__(self, napari_viewer):
         super().__init__(labels=True)
@@ -390,38 +394,6 @@ class HighDefocusWidget(widgets.Container):
             self.table.update(row, **{column: text})
         except EmcalError as exc:
             self._error(f"row {row + 1}, {column}: {exc}")
-
-    def _remove_selected(self, event=None):
-        for row in reversed(self.table_view.selected_rows()):
-            self.table.remove(row)
-        self.refresh_table()
-
-    def export_csv(self, path) -> None:
-        self.table.to_csv(path)
-        self.status.value = f"table saved to {path}"
-
-    def import_csv(self, path) -> None:
-        try:
-            self.table = HighDefocusTable.from_csv(path)
-        except EmcalError as exc:
-            self._error(str(exc))
-            return
-        self.refresh_table()
-        self.status.value = f"{len(self.table)} row(s) read from {path}"
-
-    def _export_dialog(self, event=None):
-        path = save_path(self.native, "Export high-defocus calibrations", "high_defocus.csv")
-        if path:
-            self.export_csv(path)
-
-    def _import_dialog(self, event=None):
-        path = open_path(self.native, "Import high-defocus calibrations")
-        if path:
-            self.import_csv(path)
-
-    def _error(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
 
 
 def order_by_defocus(layers):

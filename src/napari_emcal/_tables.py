@@ -1,4 +1,4 @@
-"""Small helpers the dose tables share: missing values, numbers, reading frames."""
+"""Helpers the calibration tables share: missing values, numbers, checking read columns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from ..errors import InvalidDataError, InvalidParameterError
+from .errors import InvalidDataError, InvalidParameterError
 
 
 def missing(value) -> bool:
