@@ -10,24 +10,14 @@ autocorrelation would cost at the least).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from _timing import best_of
 from scipy import fft
 
 from napari_emcal.grating import find_pixel_size, lattice_image
 
 GRATING_NM = 1e6 / 2160
 SIZE = 4096
-
-
-def best_of(function, repeats=3):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = function()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def main() -> None:

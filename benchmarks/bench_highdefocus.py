@@ -11,9 +11,8 @@ both and one inverse), the least a correlation-based registration has to do.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+from _timing import best_of
 from scipy import fft
 
 from napari_emcal.highdefocus import defocus_pair, measure
@@ -25,15 +24,6 @@ CASES = [  # specimen, scale, rotation (°), shift (px), blur (px)
     ("grating", 1.12, 6.5, (-90, 60), 2.5),
     ("lattice", 1.08, -3.5, (60, 120), 2.0),
 ]
-
-
-def best_of(function, repeats=3):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = function()
-        times.append(time.perf_counter() - start)
-    return min(times), out
 
 
 def main() -> None:

@@ -128,18 +128,6 @@ def rows_from_layer(name: str, data_shape, metadata) -> list[dict[str, Any]]:
     return rows
 
 
-def _find_list_of_dicts(metadata, key: str):
-    stack = [metadata]
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, dict):
-            value = node.get(key)
-            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-                return value
-            stack.extend(v for v in node.values() if isinstance(v, dict))
-    return None
-
-
 def rows_from_file(path) -> list[dict[str, Any]]:
     """Dose-table rows from a file: one per section of a SerialEM ``.mdoc``, one for an
     image file (first image), one for a 4D STEM dataset (read lazily: metadata only).
@@ -252,20 +240,6 @@ def _is_missing(value) -> bool:
         return False
 
 
-def _find_list(metadata, key: str):
-    """A list stored under ``key`` at any depth (this project's ``scan_step``)."""
-    stack = [metadata]
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, dict):
-            value = node.get(key)
-            if isinstance(value, (list, tuple)) and value and all(
-                    isinstance(v, (int, float)) for v in value):
-                return value
-            stack.extend(v for v in node.values() if isinstance(v, dict))
-    return None
-
-
 def _condenser_aperture_um(metadata) -> float | None:
     """The C2 aperture diameter (Velox: ``Optics.Apertures``, m; or CustomProperties, µm)."""
     stack = [metadata]
@@ -347,14 +321,34 @@ def _parse(text: str) -> str | None:
     return stamp.tz_localize(None).isoformat() if stamp.tzinfo else stamp.isoformat()
 
 
-def _find_dict(metadata, key: str):
-    stack = [metadata]
-    while stack:
-        node = stack.pop(0)
-        if isinstance(node, dict):
-            if isinstance(node.get(key), dict):
-                return node[key]
-            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend(v for v in node if isinstance(v, (dict, list)))
+def _find_under(metadata, key: str, accept):
+    """The shallowest value stored under ``key`` (in nested dicts and lists) that
+    ``accept(value)`` takes, or None."""
+    level = [metadata]
+    while level:
+        deeper = []
+        for node in level:
+            if isinstance(node, dict):
+                if key in node and accept(node[key]):
+                    return node[key]
+                deeper.extend(v for v in node.values() if isinstance(v, (dict, list)))
+            elif isinstance(node, list):
+                deeper.extend(v for v in node if isinstance(v, (dict, list)))
+        level = deeper
     return None
+
+
+def _find_list(metadata, key: str):
+    """A list of numbers under ``key`` (this project's ``scan_step``)."""
+    return _find_under(metadata, key, lambda v: isinstance(v, (list, tuple)) and bool(v)
+                       and all(isinstance(x, (int, float)) for x in v))
+
+
+def _find_list_of_dicts(metadata, key: str):
+    """A list of dicts under ``key`` (a stack's ``frames``)."""
+    return _find_under(metadata, key, lambda v: isinstance(v, list) and bool(v)
+                       and all(isinstance(x, dict) for x in v))
+
+
+def _find_dict(metadata, key: str):
+    return _find_under(metadata, key, lambda v: isinstance(v, dict))

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..errors import InvalidDataError, InvalidParameterError
+from .._checks import image_2d
+from ..errors import InvalidParameterError
 from .autocorrelation import (Autocorrelation, bin_image, bright_region, estimate_period,
                               filtered_autocorrelation, refine_peaks)
 
@@ -249,20 +250,7 @@ def find_pixel_size(image, *, mode: str = "grating", spacing_nm: float | None = 
 
 # -- steps ------------------------------------------------------------------------------
 def _validated_image(image) -> np.ndarray:
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        raise InvalidDataError("the image is RGB; pick a greyscale image of the specimen")
-    array = np.squeeze(array)
-    if array.ndim != 2:
-        raise InvalidDataError(f"need a 2D image; got an array of shape {np.shape(image)}")
-    if min(array.shape) < 32:
-        raise InvalidDataError(f"the image ({array.shape[0]} x {array.shape[1]}) is too small; "
-                               "at least 32 x 32 pixels are needed")
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise InvalidDataError(f"need a real-valued image; got dtype {array.dtype}")
-    if not np.all(np.isfinite(array)):
-        raise InvalidDataError("the image holds NaN or infinite values; replace them first")
-    return array
+    return image_2d(image, name="the image", min_size=32)
 
 
 def _working_binning(image: np.ndarray, binned_size: int | None) -> tuple[int, float | None]:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterError
+from .._checks import image_2d
+from ..errors import CalibrationFailedError, InvalidParameterError
 from .simulate import similarity
 
 __all__ = ["HighDefocusResult", "MIN_LINE_PX", "aligned_far", "line_estimate", "measure"]
@@ -108,18 +109,7 @@ class HighDefocusResult:
 
 # -- input checks -----------------------------------------------------------------------
 def _check_image(image, name: str) -> np.ndarray:
-    array = np.asarray(image)
-    if array.ndim != 2:
-        raise InvalidDataError(f"the {name} image must be 2D (y, x); got shape {array.shape}")
-    if min(array.shape) < 64:
-        raise InvalidDataError(f"the {name} image is too small ({array.shape}); need 64 px "
-                               "or more on each side")
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise InvalidDataError(f"the {name} image must be real numbers; got {array.dtype}")
-    array = array.astype(np.float32, copy=False)
-    if not np.isfinite(array).all():
-        raise InvalidDataError(f"the {name} image contains NaN or infinite values")
-    return array
+    return image_2d(image, name=f"the {name} image", min_size=64).astype(np.float32, copy=False)
 
 
 def _check_line(line, shape, name: str) -> np.ndarray:
