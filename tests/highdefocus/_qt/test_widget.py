@@ -167,3 +167,12 @@ def test_menu_action_docks_with_the_selected_pair(make_napari_viewer):
     viewer.layers.selection = {far, near}
     widget = measure_high_defocus(viewer)
     assert widget.near.value is near and widget.far.value is far
+
+
+def test_a_line_layer_made_by_hand_is_used(pair):
+    viewer, near, far, widget = pair
+    viewer.add_shapes(np.array([[[100.0, 100.0], [100.0, 400.0]]]), shape_type="line",
+                      name=f"{near.name} · line")
+    assert widget.line("near") == pytest.approx(np.array([[100.0, 100.0], [100.0, 400.0]]))
+    widget.line_layer("near").add_lines(np.array([[50.0, 50.0], [450.0, 50.0]]))
+    assert "near 400 px" in widget.lines_label.value

@@ -164,13 +164,15 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
             return None
         name = f"{image.name}{LINE_SUFFIX}"
         if name in self.viewer.layers:
-            return self.viewer.layers[name]
-        if not create:
+            layer = self.viewer.layers[name]
+        elif create:
+            layer = self.viewer.add_shapes(ndim=2, name=name, shape_type="line",
+                                           edge_color=LINE_COLOURS[which], edge_width=3,
+                                           scale=image.scale[-2:], translate=image.translate[-2:])
+        else:
             return None
-        layer = self.viewer.add_shapes(ndim=2, name=name, shape_type="line",
-                                       edge_color=LINE_COLOURS[which], edge_width=3,
-                                       scale=image.scale[-2:], translate=image.translate[-2:])
-        layer.events.data.connect(self._lines_changed)
+        # a layer made by hand or kept from an earlier widget updates the readout too
+        layer.events.data.connect(self._lines_changed)  # ignored when already connected
         return layer
 
     def start_line(self, which: str) -> None:
