@@ -1,0 +1,1 @@
+"""Qt dock widget of the 4D dataset check (napari glue)."""

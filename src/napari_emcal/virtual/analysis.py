@@ -1,0 +1,333 @@
+"""Virtual apertures, centre of mass, beam centre and descan of a 4D STEM dataset.
+
+One pass over the data (:func:`analyse`) gives, per scan position: the sum under every
+aperture mask, the total counts, the centre of mass, the bright-field disk's centre,
+whether the disk reaches the detector edge and how many pixels are saturated; plus the
+sum of all frames. The per-block kernel (:func:`frame_sums`) is separate from the
+bookkeeping (:class:`DatasetPass`), so the same code runs on blocks of a memmap, of a Dask
+array, or of a LiberTEM partition.
+
+Pure computation (numpy/scipy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterError
+from ..overfocus.images import iter_blocks, validate_4d
+from ..overfocus.twin import rotation_flip_matrix
+
+__all__ = ["BeamDisk", "Descan", "PassResult", "DatasetPass", "analyse", "estimate_beam",
+           "find_beam", "fit_descan", "frame_sums"]
+
+
+# -- the bright-field disk ------------------------------------------------------------------
+@dataclass(frozen=True)
+class BeamDisk:
+    """The bright-field disk on the detector: centre (cy, cx) and radius, detector pixels."""
+
+    cy: float
+    cx: float
+    radius: float
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.cy, self.cx)
+
+
+def find_beam(aperture_sum) -> BeamDisk:
+    """The bright-field disk of a mean or summed diffraction pattern, to a fraction of a pixel.
+
+    The disk is the connected bright region above half-way between the background and the
+    disk's level; its edge is then located along 90 rays at the half-height crossing and a
+    circle is fitted to those points by least squares.
+
+    Raises
+    ------
+    InvalidDataError
+        Not a finite 2D image.
+    CalibrationFailedError
+        No bright disk stands out (uniform or empty pattern).
+    """
+    image = np.asarray(aperture_sum, dtype=float)
+    if image.ndim != 2 or not np.isfinite(image).all():
+        raise InvalidDataError("the aperture sum must be a finite 2D image")
+    smooth = ndimage.gaussian_filter(image, 1.0)
+    background, top = np.percentile(smooth, 10), np.percentile(smooth, 99.9)
+    if not top > background * 1.5 + 1e-12:
+        raise CalibrationFailedError("no bright-field disk stands out in the summed frames")
+    half = (background + top) / 2
+    labels, count = ndimage.label(smooth > half)
+    if count == 0:
+        raise CalibrationFailedError("no bright-field disk found in the summed frames")
+    sizes = ndimage.sum_labels(np.ones_like(smooth), labels, index=np.arange(1, count + 1))
+    region = labels == (1 + int(np.argmax(sizes)))
+    cy, cx = ndimage.center_of_mass(region)
+    radius = math.sqrt(region.sum() / math.pi)
+    # sub-pixel: the half-height crossing along rays from the rough centre
+    angles = np.linspace(0, 2 * np.pi, 90, endpoint=False)
+    steps = np.arange(0, 2.0 * radius + 3, 0.25)
+    ys = cy + np.outer(np.sin(angles), steps)
+    xs = cx + np.outer(np.cos(angles), steps)
+    profiles = ndimage.map_coordinates(smooth, [ys, xs], order=1, mode="nearest")
+    points = []
+    for ray, profile in enumerate(profiles):
+        below = np.flatnonzero(profile < half)
+        if len(below) == 0 or below[0] == 0:
+            continue
+        i = below[0]
+        t = (profile[i - 1] - half) / (profile[i - 1] - profile[i])
+        r = steps[i - 1] + t * (steps[i] - steps[i - 1])
+        y, x = cy + r * math.sin(angles[ray]), cx + r * math.cos(angles[ray])
+        if 0 < y < image.shape[0] - 1 and 0 < x < image.shape[1] - 1:  # not cut by the edge
+            points.append((y, x))
+    if len(points) >= 12:
+        cy, cx, radius = _fit_circle(np.asarray(points))
+    return BeamDisk(float(cy), float(cx), float(radius))
+
+
+def _fit_circle(points: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares circle through points (y, x): the algebraic (Kåsa) fit."""
+    y, x = points.T
+    a = np.column_stack([2 * y, 2 * x, np.ones_like(y)])
+    (cy, cx, c), *_ = np.linalg.lstsq(a, y ** 2 + x ** 2, rcond=None)
+    return cy, cx, math.sqrt(max(c + cy ** 2 + cx ** 2, 0.0))
+
+
+def estimate_beam(data, frames: int = 64) -> BeamDisk:
+    """The disk from a few frames spread over the scan (reads only those frames)."""
+    (sy, sx), _ = validate_4d(data)
+    count = min(frames, sy * sx)
+    flat = np.unique(np.linspace(0, sy * sx - 1, count).astype(int))
+    total = None
+    for index in flat:
+        frame = np.asarray(data[index // sx, index % sx], dtype=float)
+        total = frame if total is None else total + frame
+    return find_beam(total)
+
+
+# -- one pass ---------------------------------------------------------------------------------
+def frame_sums(frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted sums of every frame: ``frames (n, dy, dx)`` against ``weights (dy·dx, k)``.
+
+    The kernel of the pass: one matrix product gives all aperture sums, the total counts
+    and the centre-of-mass moments of a block of frames at once.
+    """
+    n = frames.shape[0]
+    return frames.reshape(n, -1).astype(np.float64, copy=False) @ weights
+
+
+@dataclass
+class PassResult:
+    """What one pass gives (scan-shaped maps unless said otherwise).
+
+    Attributes
+    ----------
+    images : dict of str to ndarray
+        The virtual aperture images, by aperture name.
+    total : ndarray
+        Counts per frame.
+    com_y, com_x : ndarray
+        Centre of mass relative to the beam centre, detector pixels, turned into scan
+        directions by ``R(scan_rotation)·F`` (DESIGN.md), NaN for empty frames.
+    disk_cy, disk_cx : ndarray or None
+        Bright-field disk centre per frame (detector pixels), when a disk was given.
+    touches_edge : ndarray of bool or None
+        Whether the disk reaches the detector edge in that frame.
+    saturated : ndarray or None
+        Saturated pixels per frame, when the saturation count is known.
+    aperture_sum : ndarray
+        The sum of all frames (detector shape).
+    beam : BeamDisk or None
+        The disk the pass used.
+    """
+
+    images: dict[str, np.ndarray]
+    total: np.ndarray
+    com_y: np.ndarray
+    com_x: np.ndarray
+    aperture_sum: np.ndarray
+    disk_cy: np.ndarray | None = None
+    disk_cx: np.ndarray | None = None
+    touches_edge: np.ndarray | None = None
+    saturated: np.ndarray | None = None
+    beam: BeamDisk | None = None
+    detector_shape: tuple[int, int] = (0, 0)
+    max_count: float | None = None
+
+
+class DatasetPass:
+    """Bookkeeping of one pass: feed it blocks of frames, then ask for the result.
+
+    Parameters
+    ----------
+    scan_shape, detector_shape : (int, int)
+    masks : mapping of str to bool array, optional
+        Aperture masks (detector shape), by name.
+    beam : BeamDisk, optional
+        The bright-field disk: gives the centre of mass its origin, and per-frame disk
+        centres and edge contact. Without it the CoM is relative to the detector centre.
+    max_count : float, optional
+        The count at which a pixel saturates; per-frame saturated pixels are counted.
+    scan_rotation, flip_y
+        Turn the centre of mass into scan directions (DESIGN.md's ``R(θ)·F``).
+    """
+
+    def __init__(self, scan_shape, detector_shape, *, masks: Mapping[str, np.ndarray] | None = None,
+                 beam: BeamDisk | None = None, max_count: float | None = None,
+                 scan_rotation: float = 0.0, flip_y: bool = False):
+        self.scan_shape = tuple(int(n) for n in scan_shape)
+        self.detector_shape = tuple(int(n) for n in detector_shape)
+        masks = dict(masks or {})
+        for name, mask in masks.items():
+            if np.shape(mask) != self.detector_shape:
+                raise InvalidParameterError(f"aperture {name!r} has shape {np.shape(mask)}; the "
+                                            f"detector is {self.detector_shape}")
+        self.names = list(masks)
+        self.beam, self.max_count = beam, max_count
+        self.rotation = rotation_flip_matrix(scan_rotation, flip_y)
+        yy, xx = np.mgrid[: self.detector_shape[0], : self.detector_shape[1]].astype(float)
+        columns = [np.asarray(masks[n], float).ravel() for n in self.names]
+        columns += [np.ones(yy.size), yy.ravel(), xx.ravel()]
+        if beam is not None:
+            # the disk's own centre: CoM inside a window that follows a moderate descan
+            window = np.hypot(yy - beam.cy, xx - beam.cx) <= beam.radius + max(0.5 * beam.radius, 3)
+            # the detector's outermost pixels that the disk could reach
+            border = np.zeros(self.detector_shape, bool)
+            border[[0, -1], :] = border[:, [0, -1]] = True
+            border &= window
+            inside = np.hypot(yy - beam.cy, xx - beam.cx) <= beam.radius
+            columns += [window.ravel(), (window * yy).ravel(), (window * xx).ravel(),
+                        border.ravel() / max(border.sum(), 1),
+                        inside.ravel() / max(inside.sum(), 1)]
+        self.weights = np.stack(columns, axis=1)
+        self.sums = np.zeros(self.scan_shape + (self.weights.shape[1],))
+        self.saturated = np.zeros(self.scan_shape) if max_count is not None else None
+        self.aperture_sum = np.zeros(self.detector_shape)
+        self.frames_seen = 0
+
+    def add(self, frames: np.ndarray, scan_y, scan_x) -> None:
+        """Account for a block of frames ``(n, dy, dx)`` recorded at these scan positions."""
+        self.sums[scan_y, scan_x] = frame_sums(frames, self.weights)
+        if self.saturated is not None:
+            self.saturated[scan_y, scan_x] = (frames >= self.max_count).sum(axis=(1, 2))
+        self.aperture_sum += frames.sum(axis=0, dtype=np.float64)
+        self.frames_seen += len(frames)
+
+    def result(self) -> PassResult:
+        m = len(self.names)
+        sums = self.sums
+        images = {name: sums[..., i] for i, name in enumerate(self.names)}
+        total = sums[..., m]
+        origin = (self.beam.cy, self.beam.cx) if self.beam is not None else (
+            (self.detector_shape[0] - 1) / 2, (self.detector_shape[1] - 1) / 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dy = sums[..., m + 1] / total - origin[0]
+            dx = sums[..., m + 2] / total - origin[1]
+        com = np.einsum("ij,jyx->iyx", self.rotation, np.stack([dy, dx]))
+        result = PassResult(images=images, total=total, com_y=com[0], com_x=com[1],
+                            aperture_sum=self.aperture_sum, beam=self.beam,
+                            detector_shape=self.detector_shape, max_count=self.max_count,
+                            saturated=self.saturated)
+        if self.beam is not None:
+            window, wy, wx, border_mean, inside_mean = (sums[..., m + 3 + i] for i in range(5))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                result.disk_cy = np.where(window > 0, wy / window, np.nan)
+                result.disk_cx = np.where(window > 0, wx / window, np.nan)
+                result.touches_edge = border_mean > EDGE_FRACTION * inside_mean
+        return result
+
+
+#: The disk reaches the edge when the border pixels' mean exceeds this fraction of the
+#: mean inside the disk (scattered intensity alone stays far below it).
+EDGE_FRACTION = 0.25
+
+
+def analyse(data, *, masks: Mapping[str, np.ndarray] | None = None, beam: BeamDisk | None = None,
+            max_count: float | None = None, scan_rotation: float = 0.0, flip_y: bool = False,
+            progress: Callable[[float], object] | None = None) -> PassResult:
+    """Virtual aperture images, centre of mass, disk centres and counts in one pass.
+
+    Parameters
+    ----------
+    data : array_like (scan_y, scan_x, det_y, det_x)
+        NumPy array, memmap or Dask array; read block by block.
+    masks, beam, max_count, scan_rotation, flip_y
+        As for :class:`DatasetPass`.
+    progress : callable, optional
+        Called with the fraction done after each block; may raise
+        :class:`~napari_emcal.errors.Cancelled`.
+    """
+    scan_shape, detector_shape = validate_4d(data)
+    accumulator = DatasetPass(scan_shape, detector_shape, masks=masks, beam=beam,
+                              max_count=max_count, scan_rotation=scan_rotation, flip_y=flip_y)
+    total = scan_shape[0] * scan_shape[1]
+    for frames, yy, xx in iter_blocks(data):
+        accumulator.add(frames, yy, xx)
+        if progress is not None:
+            progress(accumulator.frames_seen / total)
+    return accumulator.result()
+
+
+# -- descan -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Descan:
+    """A linear fit of the disk centre across the scan: ``c = origin + matrix @ (sy, sx)``.
+
+    Attributes
+    ----------
+    origin : (float, float)
+        Disk centre at scan position (0, 0), detector pixels.
+    matrix : ndarray (2, 2)
+        Detector pixels of disk shift per scan pixel: rows (cy, cx), columns (sy, sx).
+    shift_across_scan : float
+        The largest distance between the fitted disk centres anywhere in the scan,
+        detector pixels.
+    residual_px : float
+        RMS of the measured centres about the fit.
+    shift_map : ndarray (2, scan_y, scan_x)
+        Fitted shift (dy, dx) relative to the scan centre, detector pixels.
+    """
+
+    origin: tuple[float, float]
+    matrix: np.ndarray
+    shift_across_scan: float
+    residual_px: float
+    shift_map: np.ndarray = field(repr=False)
+
+    def exceeds(self, tolerance_px: float) -> bool:
+        return self.shift_across_scan > tolerance_px
+
+
+def fit_descan(disk_cy: np.ndarray, disk_cx: np.ndarray) -> Descan:
+    """Fit the disk centres (scan-shaped maps) with a plane each.
+
+    Raises
+    ------
+    CalibrationFailedError
+        Fewer than 3 frames with a disk.
+    """
+    sy, sx = disk_cy.shape
+    yy, xx = np.mgrid[:sy, :sx].astype(float)
+    valid = np.isfinite(disk_cy) & np.isfinite(disk_cx)
+    if valid.sum() < 3:
+        raise CalibrationFailedError("too few frames with a bright-field disk to fit the descan")
+    design = np.column_stack([np.ones(valid.sum()), yy[valid], xx[valid]])
+    targets = np.column_stack([disk_cy[valid], disk_cx[valid]])
+    coefficients, *_ = np.linalg.lstsq(design, targets, rcond=None)  # (3, 2)
+    residual = targets - design @ coefficients
+    matrix = coefficients[1:].T  # rows cy, cx; columns sy, sx
+    centre = np.array([(sy - 1) / 2, (sx - 1) / 2])
+    shift = np.einsum("ij,jyx->iyx", matrix, np.stack([yy - centre[0], xx - centre[1]]))
+    corners = np.array([[0, 0], [0, sx - 1], [sy - 1, 0], [sy - 1, sx - 1]], float) @ matrix.T
+    across = max(np.hypot(*(a - b)) for a in corners for b in corners)
+    return Descan(origin=(float(coefficients[0, 0]), float(coefficients[0, 1])), matrix=matrix,
+                  shift_across_scan=float(across),
+                  residual_px=float(np.sqrt((residual ** 2).sum(axis=1).mean())),
+                  shift_map=shift)

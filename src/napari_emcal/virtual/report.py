@@ -1,0 +1,238 @@
+"""Is a 4D STEM dataset fit for the intended analysis? Numbers and plain-language verdicts.
+
+Pure computation on a :class:`~napari_emcal.virtual.analysis.PassResult`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import CalibrationFailedError
+from .analysis import BeamDisk, Descan, PassResult, find_beam, fit_descan
+
+__all__ = ["ANALYSES", "DatasetReport", "dataset_report", "saturation_count"]
+
+ANALYSES = ("virtual imaging", "CoM/DPC", "strain", "ptychography")
+#: Verdict levels, best first.
+LEVELS = ("suitable", "caution", "not suitable")
+
+
+def saturation_count(dtype, metadata_max: float | None = None) -> float | None:
+    """The count at which pixels saturate: recorded in the file, else the integer dtype's
+    maximum (None for floats, where nothing is known)."""
+    if metadata_max:
+        return float(metadata_max)
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).max)
+    return None
+
+
+@dataclass
+class DatasetReport:
+    """Checks of a dataset, and a verdict per analysis.
+
+    Attributes
+    ----------
+    beam : BeamDisk or None
+        The bright-field disk found in the summed frames.
+    saturated_fraction : float or None
+        Fraction of all recorded pixels at the saturation count (None when unknown).
+    saturated_frames : float or None
+        Fraction of frames with at least one saturated pixel.
+    edge_fraction : float or None
+        Fraction of frames in which the disk reaches the detector edge.
+    max_angle_mrad, disk_angle_mrad : float or None
+        The largest scattering angle the detector records (from the beam centre to the
+        farthest detector corner) and the disk's semi-angle, when camera length and
+        detector pixel size are known.
+    counts : dict
+        Counts per frame: mean, std, min, max, and std/mean.
+    descan : Descan or None
+    descan_tolerance_px : float
+    verdicts : dict of str to (level, list of reasons)
+    """
+
+    beam: BeamDisk | None
+    saturated_fraction: float | None
+    saturated_frames: float | None
+    edge_fraction: float | None
+    max_angle_mrad: float | None
+    disk_angle_mrad: float | None
+    counts: dict[str, float]
+    descan: Descan | None
+    descan_tolerance_px: float
+    verdicts: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def descan_exceeds(self) -> bool:
+        return self.descan is not None and self.descan.exceeds(self.descan_tolerance_px)
+
+    def to_dict(self) -> dict[str, Any]:
+        descan = None
+        if self.descan is not None:
+            descan = {"origin_px": list(self.descan.origin),
+                      "px_per_scan_px": self.descan.matrix.tolist(),
+                      "shift_across_scan_px": self.descan.shift_across_scan,
+                      "residual_px": self.descan.residual_px,
+                      "tolerance_px": self.descan_tolerance_px,
+                      "exceeds_tolerance": self.descan_exceeds}
+        return {"beam": None if self.beam is None else {"cy": self.beam.cy, "cx": self.beam.cx,
+                                                       "radius": self.beam.radius},
+                "saturated_fraction": self.saturated_fraction,
+                "saturated_frames": self.saturated_frames, "edge_fraction": self.edge_fraction,
+                "max_angle_mrad": self.max_angle_mrad, "disk_angle_mrad": self.disk_angle_mrad,
+                "counts_per_frame": self.counts, "descan": descan,
+                "verdicts": {k: {"verdict": v[0], "reasons": v[1]}
+                             for k, v in self.verdicts.items()},
+                "notes": self.notes}
+
+    def summary(self) -> str:
+        """The report as lines of text."""
+        lines = []
+        if self.beam is not None:
+            lines.append(f"beam centre  ({self.beam.cy:.2f}, {self.beam.cx:.2f}) px, disk "
+                         f"radius {self.beam.radius:.2f} px")
+        if self.saturated_fraction is not None:
+            lines.append(f"saturated    {self.saturated_fraction:.3%} of pixels, in "
+                         f"{self.saturated_frames:.1%} of frames")
+        else:
+            lines.append("saturated    unknown (no saturation count for this data type)")
+        if self.edge_fraction is not None:
+            lines.append(f"disk at edge {self.edge_fraction:.1%} of frames")
+        if self.max_angle_mrad is not None:
+            lines.append(f"angles       up to {self.max_angle_mrad:.1f} mrad recorded; disk "
+                         f"semi-angle {self.disk_angle_mrad:.2f} mrad")
+        c = self.counts
+        lines.append(f"counts/frame mean {c['mean']:.4g}, std {c['std']:.3g} "
+                     f"({c['relative_std']:.1%}), min {c['min']:.4g}, max {c['max']:.4g}")
+        if self.descan is not None:
+            m = self.descan.matrix
+            lines.append(f"descan       {self.descan.shift_across_scan:.2f} px across the scan "
+                         f"(tolerance {self.descan_tolerance_px:g} px); per scan px: "
+                         f"dy/dsy {m[0, 0]:+.4f}, dy/dsx {m[0, 1]:+.4f}, dx/dsy {m[1, 0]:+.4f}, "
+                         f"dx/dsx {m[1, 1]:+.4f}")
+        for analysis, (level, reasons) in self.verdicts.items():
+            lines.append(f"{analysis + ':':<17}{level}" + (f" — {'; '.join(reasons)}"
+                                                           if reasons else ""))
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def dataset_report(result: PassResult, *, camera_length: float | None = None,
+                   detector_pixel_size: float | None = None,
+                   descan_tolerance_px: float = 2.0) -> DatasetReport:
+    """Checks and verdicts from one pass (:func:`~napari_emcal.virtual.analysis.analyse`).
+
+    Parameters
+    ----------
+    result : PassResult
+        With a beam given to the pass for the disk checks and the descan.
+    camera_length, detector_pixel_size : float, optional
+        Metres; both are needed for the angles.
+    descan_tolerance_px : float
+        Largest disk shift across the scan (detector pixels) that counts as centred.
+    """
+    notes: list[str] = []
+    beam = result.beam
+    try:
+        beam = find_beam(result.aperture_sum)  # refined on all frames
+    except CalibrationFailedError as exc:
+        notes.append(str(exc))
+    total = result.total
+    counts = {"mean": float(np.mean(total)), "std": float(np.std(total)),
+              "min": float(np.min(total)), "max": float(np.max(total))}
+    counts["relative_std"] = counts["std"] / counts["mean"] if counts["mean"] > 0 else math.nan
+    n_pixels = total.size * result.detector_shape[0] * result.detector_shape[1]
+    saturated_fraction = saturated_frames = None
+    if result.saturated is not None:
+        saturated_fraction = float(result.saturated.sum() / n_pixels)
+        saturated_frames = float((result.saturated > 0).mean())
+    edge_fraction = None if result.touches_edge is None else float(result.touches_edge.mean())
+    descan = None
+    if result.disk_cy is not None:
+        try:
+            descan = fit_descan(result.disk_cy, result.disk_cx)
+        except CalibrationFailedError as exc:
+            notes.append(str(exc))
+    max_angle = disk_angle = None
+    if camera_length and detector_pixel_size and beam is not None:
+        ny, nx = result.detector_shape
+        corners = np.array([[0, 0], [0, nx - 1], [ny - 1, 0], [ny - 1, nx - 1]], float)
+        farthest = np.hypot(*(corners - [beam.cy, beam.cx]).T).max()
+        max_angle = 1e3 * math.atan(farthest * detector_pixel_size / camera_length)
+        disk_angle = 1e3 * math.atan(beam.radius * detector_pixel_size / camera_length)
+    elif beam is not None:
+        notes.append("camera length or detector pixel size unknown: angles not reported")
+    report = DatasetReport(beam=beam, saturated_fraction=saturated_fraction,
+                           saturated_frames=saturated_frames, edge_fraction=edge_fraction,
+                           max_angle_mrad=max_angle, disk_angle_mrad=disk_angle, counts=counts,
+                           descan=descan, descan_tolerance_px=descan_tolerance_px, notes=notes)
+    report.verdicts = _verdicts(report)
+    return report
+
+
+def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
+    """Which conditions each analysis needs, and how this dataset meets them."""
+    def judge(conditions):
+        level, reasons = 0, []
+        for severity, failed, reason in conditions:
+            if failed:
+                level = max(level, severity)
+                reasons.append(reason)
+        return LEVELS[level], reasons
+
+    sat = r.saturated_fraction
+    unknown_sat = sat is None
+    edge = r.edge_fraction
+    no_disk = r.beam is None
+    angle_ratio = (r.max_angle_mrad / r.disk_angle_mrad
+                   if r.max_angle_mrad and r.disk_angle_mrad else None)
+    stable = r.counts["relative_std"]
+    verdicts = {
+        "virtual imaging": judge([
+            (2, no_disk, "no bright-field disk found"),
+            (1, edge is not None and edge > 0.05,
+             f"the disk reaches the detector edge in {edge or 0:.0%} of frames"),
+            (1, not unknown_sat and sat > 0.01, f"{sat or 0:.1%} of pixels saturated: "
+             "bright-field contrast is clipped"),
+        ]),
+        "CoM/DPC": judge([
+            (2, no_disk, "no bright-field disk found"),
+            (2, edge is not None and edge > 0.01,
+             f"the disk is cut by the detector edge in {edge or 0:.0%} of frames"),
+            (2, not unknown_sat and sat > 1e-3, f"{sat or 0:.2%} of pixels saturated: the "
+             "disk's centre of mass is biased"),
+            (1, r.descan_exceeds, f"descan {r.descan.shift_across_scan if r.descan else 0:.1f} "
+             f"px across the scan (> {r.descan_tolerance_px:g} px): subtract it first"),
+            (1, unknown_sat, "saturation unknown"),
+        ]),
+        "strain": judge([
+            (2, no_disk, "no bright-field disk found"),
+            (1, r.max_angle_mrad is None, "angles unknown (camera length, detector pixel "
+             "size)"),
+            (2, angle_ratio is not None and angle_ratio < 3,
+             f"the detector records only {angle_ratio or 0:.1f}x the disk's angle: too few "
+             "diffracted disks"),
+            (1, not unknown_sat and sat > 0.01, f"{sat or 0:.1%} of pixels saturated"),
+        ]),
+        "ptychography": judge([
+            (2, no_disk, "no bright-field disk found"),
+            (2, edge is not None and edge > 0.01, "the bright-field disk is not wholly on "
+             "the detector"),
+            (2, not unknown_sat and sat > 1e-4, f"{sat or 0:.3%} of pixels saturated: "
+             "counts must be linear"),
+            (1, unknown_sat, "saturation unknown"),
+            (1, angle_ratio is not None and angle_ratio < 1.5,
+             "little is recorded outside the bright-field disk"),
+            (1, r.descan_exceeds, "descan exceeds the tolerance"),
+            (1, stable is not None and stable > 0.1,
+             f"counts per frame vary by {stable:.0%}: unstable beam or thick specimen"),
+        ]),
+    }
+    return verdicts
