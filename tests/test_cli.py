@@ -154,3 +154,18 @@ def test_dose_of_files(tmp_path, capsys):
     assert frame.loc["test_si_16x16_215kx", "current_pa"] == pytest.approx(216.546, abs=1e-3)
     assert frame.loc["tem", "current_pa"] == 1000  # typed: the file records none
     assert "mode unknown" in frame.loc["tem", "problems"]
+
+
+def test_check_sample_and_descan_warning(tmp_path, capsys):
+    from napari_emcal.virtual import diffraction_dataset
+
+    path = tmp_path / "report.json"
+    assert main(["check", "sample", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "CoM/DPC:         suitable" in out
+    document = json.loads(path.read_text())
+    assert document["beam"]["radius"] > 20 and document["max_angle_mrad"] > 10
+    np.save(tmp_path / "descan.npy", diffraction_dataset((16, 16), (48, 48), radius=7,
+                                                         descan=((0.3, 0), (0, 0.3)), seed=1))
+    assert main(["check", str(tmp_path / "descan.npy"), "--tolerance-px", "1"]) == 0
+    assert "the disk moves" in capsys.readouterr().err

@@ -298,6 +298,33 @@ def _typed_conditions(args, row) -> dict:
     return {k: v for k, v in typed.items() if v is not None and k not in row}
 
 
+def cmd_check(args) -> int:
+    """Is a 4D STEM dataset fit for virtual imaging, CoM/DPC, strain, ptychography?"""
+    from .virtual.report import check_dataset
+
+    data, metadata, notes = _load_dataset(args.source, args.scan_shape)
+    for note in notes:
+        print(f"note: {note}")
+    if args.camera_length_mm:
+        metadata = {**metadata, "camera_length": args.camera_length_mm * 1e-3}
+    if args.detector_pixel_um:
+        metadata = {**metadata, "detector_pixel_size": [args.detector_pixel_um * 1e-6] * 2}
+    print(f"dataset     {metadata.get('source', args.source)} {tuple(data.shape)} {data.dtype}")
+    start = time.perf_counter()
+    result, report = check_dataset(data, metadata, max_count=args.max_count,
+                                   descan_tolerance_px=args.tolerance_px)
+    print(report.summary())
+    print(f"one pass in {time.perf_counter() - start:.2f} s")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"source": str(metadata.get("source", args.source)),
+                                               **report.to_dict()}, indent=2))
+    if report.descan_exceeds:
+        print(f"emcal: warning: the disk moves {report.descan.shift_across_scan:.2f} px across "
+              f"the scan (tolerance {args.tolerance_px:g} px)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emcal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -363,6 +390,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="PATH", help="write the table as CSV")
     p.add_argument("--excel", metavar="PATH", help="write the table as an Excel workbook")
     p.set_defaults(func=cmd_dose)
+
+    p = sub.add_parser("check", help="is a 4D STEM dataset fit for the intended analysis?")
+    p.add_argument("source", help="4D STEM file, or 'sample' for the simulated grating")
+    p.add_argument("--scan-shape", type=int, nargs=2, metavar=("NY", "NX"),
+                   help="arrange the frames into this scan")
+    p.add_argument("--max-count", type=float,
+                   help="saturation count (default: the file's, else the dtype's maximum)")
+    p.add_argument("--tolerance-px", type=float, default=2.0,
+                   help="largest disk shift across the scan that counts as centred (px)")
+    p.add_argument("--camera-length-mm", type=float, help="when the file does not say")
+    p.add_argument("--detector-pixel-um", type=float, help="when the file does not say")
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

@@ -143,7 +143,8 @@ def dataset_report(result: PassResult, *, camera_length: float | None = None,
     try:
         beam = find_beam(result.aperture_sum)  # refined on all frames
     except CalibrationFailedError as exc:
-        notes.append(str(exc))
+        if beam is not None:
+            notes.append(str(exc))
     total = result.total
     counts = {"mean": float(np.mean(total)), "std": float(np.std(total)),
               "min": float(np.min(total)), "max": float(np.max(total))}
@@ -236,3 +237,56 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
         ]),
     }
     return verdicts
+
+
+def check_dataset(data, metadata: dict | None = None, *, max_count: float | None = None,
+                  descan_tolerance_px: float = 2.0, scan_rotation: float = 0.0,
+                  flip_y: bool = False, progress=None) -> tuple[PassResult, DatasetReport]:
+    """Everything ``emcal check`` and the widget report, in one pass over the data.
+
+    The disk is first estimated from 64 frames spread over the scan (read lazily), then one
+    pass computes bright-field and annular dark-field images (the disk, and from 1.2 disk
+    radii to the detector edge), the centre of mass, per-frame disk centres and saturation.
+
+    Parameters
+    ----------
+    data : array_like (scan_y, scan_x, det_y, det_x)
+    metadata : dict, optional
+        In the structure of :mod:`napari_emcal.io.readers`: ``camera_length``,
+        ``detector_pixel_size``, ``detector_max_count`` are used when present.
+    max_count : float, optional
+        Saturation count; default from the metadata, else the integer dtype's maximum.
+    """
+    from .analysis import analyse, estimate_beam
+    from .masks import annulus, disk
+
+    metadata = metadata or {}
+    _, detector_shape = validate_shape(data)
+    notes = []
+    try:
+        beam = estimate_beam(data)
+    except CalibrationFailedError as exc:
+        beam, masks = None, {}
+        notes.append(f"{exc}: no aperture images, disk checks or descan")
+    else:
+        outer = float(np.hypot(*detector_shape))
+        masks = {"BF": disk(detector_shape, beam.centre, beam.radius),
+                 "ADF": annulus(detector_shape, beam.centre, 1.2 * beam.radius, outer)}
+    count = max_count or saturation_count(data.dtype, metadata.get("detector_max_count"))
+    result = analyse(data, masks=masks, beam=beam, max_count=count, scan_rotation=scan_rotation,
+                     flip_y=flip_y, progress=progress)
+    pixel = metadata.get("detector_pixel_size")
+    pixel = float(np.mean(pixel)) if pixel else None
+    report = dataset_report(result, camera_length=metadata.get("camera_length"),
+                            detector_pixel_size=pixel, descan_tolerance_px=descan_tolerance_px)
+    report.notes[:0] = notes
+    if beam is None and report.beam is not None:
+        report.notes.append("the disk was found only in the sum of all frames: run again with "
+                            "that beam for the disk checks")
+    return result, report
+
+
+def validate_shape(data):
+    from ..overfocus.images import validate_4d
+
+    return validate_4d(data)

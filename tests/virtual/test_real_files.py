@@ -1,0 +1,41 @@
+"""The dataset report on the real instrument files (skipped where they are absent)."""
+
+import pytest
+
+from napari_emcal.io.readers import open_4d
+from napari_emcal.virtual.report import check_dataset
+from tests.conftest import real_file
+
+
+def report_of(relative, **kwargs):
+    dataset = open_4d(real_file(relative))
+    return check_dataset(dataset.data, dataset.metadata, **kwargs)[1]
+
+
+def test_fpd_hdf5_is_a_centred_clean_dataset():
+    report = report_of("4d/fpd_hdf5/FPD_HDF5.hdf5")
+    assert report.beam.cy == pytest.approx(125.3, abs=0.5)
+    assert report.beam.cx == pytest.approx(127.3, abs=0.5)
+    assert report.edge_fraction == 0 and report.saturated_fraction == 0
+    assert report.descan.shift_across_scan < 1.0
+    assert report.verdicts["CoM/DPC"][0] == "suitable"
+
+
+def test_merlin_disk_cut_by_the_edge_and_6_bit_saturation():
+    report = report_of("4d/merlin_4x2/001_4x2_6bit.mib", max_count=63)
+    assert report.edge_fraction == 1.0  # the large disk is cut by the left edge
+    assert report.saturated_fraction > 0.01
+    assert report.verdicts["ptychography"][0] == "not suitable"
+
+
+def test_blockfile_saturates_uint8():
+    report = report_of("4d/blockfile/test1.blo")
+    assert report.saturated_fraction > 0 and report.edge_fraction == 0
+    assert report.verdicts["CoM/DPC"][0] == "not suitable"
+
+
+def test_arina_test_file_without_signal():
+    report = report_of("4d/arina/test_00_master.h5")
+    assert report.beam is None
+    assert all(level == "not suitable" for level, _ in report.verdicts.values())
+    assert any("no bright-field disk" in note for note in report.notes)
