@@ -140,3 +140,15 @@ def add_to_dose_table(viewer: Viewer):
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
     widget.add_layers()
     return widget
+
+
+def check_dataset(viewer: Viewer):
+    """Dock the 4D dataset check on the active 4D layer and run it."""
+    layer = viewer.layers.selection.active
+    if layer is None or getattr(layer, "ndim", 0) != 4:
+        show_warning("Select a 4D STEM image layer (scan_y, scan_x, det_y, det_x) first.")
+        return None
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+    widget.set_layer(layer)
+    widget.run()
+    return widget

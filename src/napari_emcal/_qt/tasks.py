@@ -1,0 +1,89 @@
+"""One long computation at a time in a worker thread, with a progress bar and Cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from napari.qt.threading import create_worker
+from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
+
+from ..errors import Cancelled
+
+__all__ = ["LongTask"]
+
+
+class LongTask:
+    """Runs ``work(report)`` off the GUI thread; ``report(fraction)`` moves the progress bar
+    (polled every 0.1 s) and raises :class:`~napari_emcal.errors.Cancelled` once Cancel was
+    pressed. Errors are shown in ``status`` and as a notification.
+
+    Parameters
+    ----------
+    parent : QWidget
+        Owns the polling timer.
+    progress : magicgui ProgressBar (0-100)
+    cancel_button : magicgui PushButton
+    status : magicgui Label
+    """
+
+    def __init__(self, parent, progress, cancel_button, status):
+        self.progress, self.cancel_button, self.status = progress, cancel_button, status
+        self.worker = None
+        self._cancel_requested = False
+        self._fraction = 0.0
+        self._timer = QTimer(parent)
+        self._timer.timeout.connect(self._poll)
+        cancel_button.enabled = False
+        cancel_button.changed.connect(lambda: self.cancel())
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self, label: str, work: Callable, on_result: Callable,
+              on_finished: Callable | None = None) -> bool:
+        """Start ``work``; False (nothing started) while another task runs."""
+        if self.worker is not None:
+            return False
+        self._cancel_requested, self._fraction = False, 0.0
+
+        def run():
+            def report(fraction):
+                if self._cancel_requested:
+                    raise Cancelled
+                self._fraction = fraction  # read by the GUI thread's timer
+
+            return work(report)
+
+        def finished():
+            self.worker = None
+            self.cancel_button.enabled = False
+            self.progress.value = 0 if self._cancel_requested else 100
+            self._timer.stop()
+            if on_finished is not None:
+                on_finished()
+
+        self.worker = create_worker(run, _connect={
+            "returned": on_result, "errored": lambda exc: self._errored(exc, label),
+            "finished": finished}, _start_thread=False)
+        self.cancel_button.enabled = True
+        self.progress.value = 0
+        self.status.value = f"{label}…"
+        self._timer.start(100)
+        self.worker.start()
+        return True
+
+    def cancel(self) -> None:
+        """Stop the running task at its next progress report."""
+        self._cancel_requested = True
+
+    def _poll(self):
+        self.progress.value = int(100 * self._fraction)
+
+    def _errored(self, exc, label: str) -> None:
+        if isinstance(exc, Cancelled):
+            self.status.value = f"{label}: cancelled (the layers keep the last result)"
+        else:
+            self.status.value = str(exc)
+            show_error(str(exc))

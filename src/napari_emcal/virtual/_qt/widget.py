@@ -1,0 +1,301 @@
+"""The "4D dataset check" dock widget: beam centre, virtual apertures, CoM, descan, report.
+
+Glue only: widget values -> :func:`~napari_emcal.virtual.analysis.analyse` and
+:func:`~napari_emcal.virtual.report.dataset_report` in a worker (progress, cancel) ->
+layers named ``<layer> · aperture <name>``, ``· CoM y``, ``· CoM x``, ``· descan shift``
+and a report. Apertures drawn as ellipses or polygons on ``<layer> · apertures`` (over the
+``· aperture_sum`` image) are recomputed when edited; the newest edit wins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from magicgui import widgets
+from napari.layers import Image
+from napari.utils.notifications import show_error, show_warning
+from qtpy.QtCore import QTimer
+
+from ..._qt.tasks import LongTask
+from ...errors import EmcalError
+from ..analysis import BeamDisk, analyse, estimate_beam, find_beam
+from ..masks import annulus, disk, mask_from_shape
+from ..report import dataset_report, saturation_count
+
+__all__ = ["DatasetCheckWidget"]
+
+APERTURE_SUM = " · aperture_sum"
+APERTURES = " · apertures"
+
+
+def _is_4d(layer) -> bool:
+    return isinstance(layer, Image) and layer.ndim == 4 and not layer.rgb
+
+
+class DatasetCheckWidget(widgets.Container):
+    """Virtual apertures and checks of a 4D STEM dataset."""
+
+    def __init__(self, napari_viewer):
+        super().__init__(labels=True)
+        self.viewer = napari_viewer
+        self.result = None  # the last full pass (PassResult)
+        self.report = None
+        self._pending_apertures = False
+
+        self.layer = widgets.ComboBox(label="4D dataset", choices=self._layer_choices)
+        self.find_button = widgets.PushButton(text="Find beam centre")
+        self.cy = widgets.FloatSpinBox(label="Beam centre y (px)", value=0.0, min=-1e5, max=1e5,
+                                       step=0.1)
+        self.cx = widgets.FloatSpinBox(label="Beam centre x (px)", value=0.0, min=-1e5, max=1e5,
+                                       step=0.1)
+        self.radius = widgets.FloatSpinBox(label="Disk radius (px)", value=0.0, min=0.0,
+                                           max=1e5, step=0.1, tooltip="also the BF aperture")
+        self.send_button = widgets.PushButton(text="Use as beam centre in Overfocus calibration")
+        self.adf_inner = widgets.FloatSpinBox(label="ADF inner (disk radii)", value=1.2, min=0.0,
+                                              max=100.0, step=0.1)
+        self.adf_outer = widgets.FloatSpinBox(label="ADF outer (disk radii)", value=0.0,
+                                              min=0.0, max=1000.0, step=0.5,
+                                              tooltip="0 = to the detector corners")
+        self.scan_rotation = widgets.FloatSpinBox(label="Scan rotation (°)", value=0.0,
+                                                  min=-360.0, max=360.0, step=0.1)
+        self.flip_y = widgets.CheckBox(text="Flip y", value=False)
+        self.max_count = widgets.FloatSpinBox(label="Saturation count", value=0.0, min=0.0,
+                                              max=1e12, step=1.0,
+                                              tooltip="0 = from the file, else the dtype maximum")
+        self.tolerance = widgets.FloatSpinBox(label="Descan tolerance (px)", value=2.0, min=0.0,
+                                              max=1e4, step=0.5)
+        self.draw_button = widgets.PushButton(text="Draw an aperture (ellipse or polygon)")
+        self.run_button = widgets.PushButton(text="Run check (one pass)")
+        self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)
+        self.cancel_button = widgets.PushButton(text="Cancel")
+        self.report_label = widgets.Label(label="Report", value="—")
+        self.status = widgets.Label(label="", value="")
+        self.extend([self.layer, self.find_button, self.cy, self.cx, self.radius,
+                     self.send_button, self.adf_inner, self.adf_outer, self.scan_rotation,
+                     self.flip_y, self.max_count, self.tolerance, self.draw_button,
+                     self.run_button, self.progress, self.cancel_button, self.report_label,
+                     self.status])
+        self.task = LongTask(self.native, self.progress, self.cancel_button, self.status)
+        self._debounce = QTimer(self.native)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(300)
+        self._debounce.timeout.connect(self.update_apertures)
+
+        self.find_button.changed.connect(lambda: self.find_beam())
+        self.send_button.changed.connect(lambda: self.send_beam_centre())
+        self.draw_button.changed.connect(lambda: self.start_aperture())
+        self.run_button.changed.connect(lambda: self.run())
+        self.viewer.layers.events.inserted.connect(self._refresh_choices)
+        self.viewer.layers.events.removed.connect(self._refresh_choices)
+
+    # -- inputs -------------------------------------------------------------------------------
+    def _layer_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self.viewer.layers if _is_4d(layer)]
+
+    def _refresh_choices(self, event=None):
+        self.layer.reset_choices()
+
+    def set_layer(self, layer) -> None:
+        self._refresh_choices()
+        self.layer.value = layer
+
+    @property
+    def beam(self) -> BeamDisk | None:
+        return BeamDisk(self.cy.value, self.cx.value, self.radius.value) \
+            if self.radius.value > 0 else None
+
+    def _find(self, suffix: str):
+        layer = self.layer.value
+        name = f"{layer.name}{suffix}" if layer is not None else None
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def _upsert(self, suffix: str, data, **kwargs):
+        """Update the layer ``<dataset><suffix>`` in place, or add it once."""
+        existing = self._find(suffix)
+        if existing is not None:
+            existing.data = data
+            if "contrast_limits" in kwargs:
+                existing.contrast_limits = kwargs["contrast_limits"]
+            return existing
+        return self.viewer.add_image(data, name=f"{self.layer.value.name}{suffix}", **kwargs)
+
+    def _scan_kwargs(self, image):
+        layer = self.layer.value
+        return {"scale": layer.scale[:2], "contrast_limits": _limits(image)}
+
+    # -- beam centre -----------------------------------------------------------------------------
+    def find_beam(self) -> bool:
+        """The disk from the aperture sum layer when there is one, else from 64 frames."""
+        layer = self.layer.value
+        if layer is None:
+            self._error("Choose a 4D dataset layer first.")
+            return False
+        summed = self._find(APERTURE_SUM)
+        source = np.asarray(summed.data) if summed is not None else None
+        data = layer.data
+
+        def work(report):
+            beam = find_beam(source) if source is not None else estimate_beam(data)
+            report(1.0)
+            return beam
+
+        return self.task.start("finding the beam centre", work, self._show_beam)
+
+    def _show_beam(self, beam: BeamDisk) -> None:
+        self.cy.value, self.cx.value, self.radius.value = beam.cy, beam.cx, beam.radius
+        self.status.value = (f"beam centre ({beam.cy:.2f}, {beam.cx:.2f}) px, disk radius "
+                             f"{beam.radius:.2f} px")
+
+    def send_beam_centre(self):
+        """Put the beam centre into the Overfocus calibration widget (docked if needed)."""
+        if self.beam is None:
+            self._error("Find the beam centre first.")
+            return None
+        _, overfocus = self.viewer.window.add_plugin_dock_widget("napari-emcal",
+                                                                 "Overfocus calibration")
+        if self.layer.value is not None:
+            overfocus.set_layer(self.layer.value)
+        overfocus.cy.value, overfocus.cx.value = self.cy.value, self.cx.value
+        self.status.value = "beam centre sent to Overfocus calibration"
+        return overfocus
+
+    # -- apertures --------------------------------------------------------------------------------
+    def masks(self) -> dict[str, np.ndarray]:
+        """BF and ADF from the disk (when known), and the drawn apertures."""
+        shape = self.layer.value.data.shape[2:]
+        masks = {}
+        beam = self.beam
+        if beam is not None:
+            masks["BF"] = disk(shape, beam.centre, beam.radius)
+            outer = (self.adf_outer.value * beam.radius if self.adf_outer.value
+                     else float(np.hypot(*shape)))
+            inner = self.adf_inner.value * beam.radius
+            if outer > inner:
+                masks["ADF"] = annulus(shape, beam.centre, inner, outer)
+        masks.update(self.drawn_masks())
+        return masks
+
+    def drawn_masks(self) -> dict[str, np.ndarray]:
+        """One mask per ellipse, polygon or rectangle on the apertures layer."""
+        shapes = self._find(APERTURES)
+        if shapes is None:
+            return {}
+        detector = self.layer.value.data.shape[2:]
+        reference = self._find(APERTURE_SUM) or shapes
+        masks = {}
+        for index, (vertices, kind) in enumerate(zip(shapes.data, shapes.shape_type), start=1):
+            world = np.asarray(vertices)[:, -2:] * shapes.scale[-2:] + shapes.translate[-2:]
+            pixels = (world - reference.translate[-2:]) / reference.scale[-2:]
+            try:
+                masks[f"shape {index}"] = mask_from_shape(detector, kind, pixels)
+            except EmcalError as exc:
+                self.status.value = f"shape {index}: {exc}"
+        return masks
+
+    def start_aperture(self) -> None:
+        """A Shapes layer over the aperture sum, in ellipse mode."""
+        if self.layer.value is None:
+            self._error("Choose a 4D dataset layer first.")
+            return
+        shapes = self._find(APERTURES)
+        if shapes is None:
+            reference = self._find(APERTURE_SUM)
+            kwargs = ({"scale": reference.scale[-2:], "translate": reference.translate[-2:]}
+                      if reference is not None else {})
+            shapes = self.viewer.add_shapes(ndim=2, name=f"{self.layer.value.name}{APERTURES}",
+                                            edge_color="#00ff7f", face_color="transparent",
+                                            edge_width=1, **kwargs)
+        shapes.events.data.connect(self._apertures_edited)  # ignored when already connected
+        self.viewer.layers.selection.active = shapes
+        shapes.mode = "add_ellipse"
+        self.status.value = "draw ellipses or polygons on the aperture sum; each is an aperture"
+
+    def _apertures_edited(self, event=None):
+        self._debounce.start()  # restarts: only the last of quick edits runs
+
+    def update_apertures(self) -> bool:
+        """Recompute the drawn apertures' images (one pass; the newest edit wins)."""
+        layer = self.layer.value
+        if layer is None:
+            return False
+        if self.task.running:
+            self._pending_apertures = True
+            return False
+        masks = self.drawn_masks()
+        if not masks:
+            return False
+        data = layer.data
+
+        def work(report):
+            return analyse(data, masks=masks, progress=report).images
+
+        def finished():
+            if self._pending_apertures:
+                self._pending_apertures = False
+                self.update_apertures()
+
+        return self.task.start("aperture images", work, self._show_images, finished)
+
+    def _show_images(self, images: dict[str, np.ndarray]) -> None:
+        for name, image in images.items():
+            self._upsert(f" · aperture {name}", image, **self._scan_kwargs(image))
+        self.status.value = f"aperture images: {', '.join(images)}"
+
+    # -- the check ------------------------------------------------------------------------------------
+    def run(self) -> bool:
+        """One pass: apertures, CoM, disk centres, saturation; then the report."""
+        layer = self.layer.value
+        if layer is None:
+            self._error("Choose a 4D dataset layer first.")
+            return False
+        metadata = layer.metadata.get("emcal", {})
+        masks = self.masks()
+        beam = self.beam
+        data = layer.data
+        count = self.max_count.value or saturation_count(data.dtype,
+                                                          metadata.get("detector_max_count"))
+        rotation, flip, tolerance = self.scan_rotation.value, self.flip_y.value, self.tolerance.value
+        pixel = metadata.get("detector_pixel_size")
+
+        def work(report):
+            result = analyse(data, masks=masks, beam=beam, max_count=count,
+                             scan_rotation=rotation, flip_y=flip, progress=report)
+            return result, dataset_report(
+                result, camera_length=metadata.get("camera_length"),
+                detector_pixel_size=float(np.mean(pixel)) if pixel else None,
+                descan_tolerance_px=tolerance)
+
+        started = self.task.start("checking the dataset", work, self._show_check)
+        if not started:
+            self.status.value = "another task is running: cancel it first"
+        return started
+
+    def _show_check(self, value) -> None:
+        result, report = value
+        self.result, self.report = result, report
+        self._show_images(result.images)
+        self._upsert(APERTURE_SUM, result.aperture_sum, contrast_limits=_limits(result.aperture_sum))
+        self._upsert(" · CoM y", result.com_y, **self._scan_kwargs(result.com_y))
+        self._upsert(" · CoM x", result.com_x, **self._scan_kwargs(result.com_x))
+        if report.descan is not None:
+            magnitude = np.hypot(*report.descan.shift_map)
+            self._upsert(" · descan shift", magnitude, colormap="viridis",
+                         **self._scan_kwargs(magnitude))
+        if self.beam is None and report.beam is not None:
+            self._show_beam(report.beam)
+        self.report_label.value = report.summary()
+        self.status.value = "check done"
+        if report.descan_exceeds:
+            show_warning(f"The bright-field disk moves {report.descan.shift_across_scan:.2f} px "
+                         f"across the scan (tolerance {report.descan_tolerance_px:g} px).")
+
+    def _error(self, message: str) -> None:
+        self.status.value = message
+        show_error(message)
+
+
+def _limits(image) -> tuple[float, float]:
+    finite = np.asarray(image)[np.isfinite(image)]
+    if finite.size == 0:
+        return (0.0, 1.0)
+    low, high = np.percentile(finite, [0.5, 99.5])
+    return (float(low), float(high if high > low else low + 1.0))

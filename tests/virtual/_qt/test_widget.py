@@ -1,0 +1,107 @@
+"""The "4D dataset check" widget with a real viewer and apertures drawn programmatically."""
+
+import dask.array as da
+import numpy as np
+import pytest
+
+from napari_emcal.virtual import diffraction_dataset, ellipse
+
+pytestmark = pytest.mark.gui
+
+DESCAN = ((0.08, 0.0), (0.0, -0.06))
+
+
+@pytest.fixture
+def dataset(make_napari_viewer):
+    viewer = make_napari_viewer()
+    data = diffraction_dataset((20, 24), (48, 48), centre=(22.4, 25.1), radius=7.0,
+                               descan=DESCAN, seed=3)
+    layer = viewer.add_image(data, name="scan", metadata={"emcal": {
+        "camera_length": 0.1, "detector_pixel_size": [55e-6, 55e-6]}})
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+    widget.set_layer(layer)
+    return viewer, layer, widget, data
+
+
+def wait(qtbot, widget):
+    qtbot.waitUntil(lambda: not widget.task.running, timeout=30000)
+
+
+def test_beam_check_layers_and_report(dataset, qtbot):
+    viewer, layer, widget, data = dataset
+    assert widget.find_beam()
+    wait(qtbot, widget)
+    assert widget.cy.value == pytest.approx(22.4, abs=0.2)
+    assert widget.cx.value == pytest.approx(25.1, abs=0.2)
+    assert widget.radius.value == pytest.approx(7.0, abs=0.4)
+    widget.tolerance.value = 1.0
+    assert widget.run()
+    wait(qtbot, widget)
+    bf = viewer.layers["scan · aperture BF"].data
+    mask = np.hypot(*(np.mgrid[:48, :48] - np.array([widget.cy.value, widget.cx.value])[:, None, None])) \
+        <= widget.radius.value
+    np.testing.assert_allclose(bf, (data.astype(float) * mask).sum(axis=(2, 3)), rtol=1e-12)
+    for name in ("aperture ADF", "CoM y", "CoM x", "descan shift", "aperture_sum"):
+        assert f"scan · {name}" in viewer.layers
+    report = widget.report
+    np.testing.assert_allclose(report.descan.matrix, DESCAN, atol=0.01)
+    assert report.descan_exceeds and "descan" in widget.report_label.value
+    assert "angles       up to" in widget.report_label.value
+    # running again updates the layers in place
+    count = len(viewer.layers)
+    widget.run()
+    wait(qtbot, widget)
+    assert len(viewer.layers) == count
+
+
+def test_drawn_aperture_is_recomputed_when_edited(dataset, qtbot):
+    viewer, layer, widget, data = dataset
+    widget.run()  # no beam yet: the pass still gives the aperture sum and finds the disk
+    wait(qtbot, widget)
+    assert widget.radius.value > 5
+    widget.start_aperture()
+    shapes = viewer.layers["scan · apertures"]
+    assert shapes.mode == "add_ellipse"
+    box = np.array([[5.0, 5.0], [5.0, 20.0], [15.0, 20.0], [15.0, 5.0]])
+    shapes.add_ellipses(box)
+    qtbot.waitUntil(lambda: "scan · aperture shape 1" in viewer.layers, timeout=10000)
+    wait(qtbot, widget)
+    expected = (data.astype(float) * ellipse((48, 48), box)).sum(axis=(2, 3))
+    np.testing.assert_allclose(viewer.layers["scan · aperture shape 1"].data, expected)
+    shapes.data = [box + [20.0, 20.0]]  # an edit: moved
+    moved = (data.astype(float) * ellipse((48, 48), box + 20)).sum(axis=(2, 3))
+    qtbot.waitUntil(lambda: np.allclose(viewer.layers["scan · aperture shape 1"].data, moved),
+                    timeout=10000)
+
+
+def test_send_beam_centre_to_overfocus(dataset, qtbot):
+    viewer, layer, widget, data = dataset
+    widget.find_beam()
+    wait(qtbot, widget)
+    overfocus = widget.send_beam_centre()
+    assert overfocus.cy.value == pytest.approx(widget.cy.value, abs=0.01)
+    assert overfocus.cx.value == pytest.approx(widget.cx.value, abs=0.01)
+
+
+def test_a_pass_can_be_cancelled(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    data = da.from_array(diffraction_dataset((32, 32), (32, 32), radius=5, seed=1),
+                         chunks=(1, 32, -1, -1))
+    layer = viewer.add_image(data, name="lazy")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+    widget.set_layer(layer)
+    assert widget.run()
+    widget.cancel_button.changed.emit(True)  # Cancel: the pass stops at its next block
+
+    wait(qtbot, widget)
+    assert "cancelled" in widget.status.value and widget.report is None
+
+
+def test_menu_action(make_napari_viewer, qtbot):
+    from napari_emcal._napari.contributions import check_dataset
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-emcal", "overfocus_grating")
+    widget = check_dataset(viewer)
+    wait(qtbot, widget)
+    assert widget.report is not None and "CoM/DPC" in widget.report_label.value
