@@ -25,10 +25,18 @@ class LongTask:
     progress : magicgui ProgressBar (0-100)
     cancel_button : magicgui PushButton
     status : magicgui Label
+    on_poll : callable, optional
+        Called in the GUI thread at every poll (e.g. to show intermediate results).
+    report_error : callable, optional
+        Shows an error message (default: in ``status`` and as a notification).
     """
 
-    def __init__(self, parent, progress, cancel_button, status):
+    def __init__(self, parent, progress, cancel_button, status,
+                 on_poll: Callable[[], None] | None = None,
+                 report_error: Callable[[str], None] | None = None):
         self.progress, self.cancel_button, self.status = progress, cancel_button, status
+        self._on_poll = on_poll
+        self._report_error = report_error or self._show_error
         self.worker = None
         self._cancel_requested = False
         self._fraction = 0.0
@@ -42,8 +50,13 @@ class LongTask:
         return self.worker is not None
 
     def start(self, label: str, work: Callable, on_result: Callable,
-              on_finished: Callable | None = None) -> bool:
-        """Start ``work``; False (nothing started) while another task runs."""
+              on_finished: Callable | None = None,
+              on_error: Callable[[BaseException], None] | None = None) -> bool:
+        """Start ``work``; False (nothing started) while another task runs.
+
+        ``on_error(exc)`` runs after an error or a cancellation has been reported;
+        ``on_finished()`` after every end.
+        """
         if self.worker is not None:
             return False
         self._cancel_requested, self._fraction = False, 0.0
@@ -65,7 +78,7 @@ class LongTask:
                 on_finished()
 
         self.worker = create_worker(run, _connect={
-            "returned": on_result, "errored": lambda exc: self._errored(exc, label),
+            "returned": on_result, "errored": lambda exc: self._errored(exc, label, on_error),
             "finished": finished}, _start_thread=False)
         self.cancel_button.enabled = True
         self.progress.value = 0
@@ -80,10 +93,17 @@ class LongTask:
 
     def _poll(self):
         self.progress.value = int(100 * self._fraction)
+        if self._on_poll is not None:
+            self._on_poll()
 
-    def _errored(self, exc, label: str) -> None:
+    def _errored(self, exc, label: str, on_error=None) -> None:
         if isinstance(exc, Cancelled):
             self.status.value = f"{label}: cancelled (the layers keep the last result)"
         else:
-            self.status.value = str(exc)
-            show_error(str(exc))
+            self._report_error(str(exc))
+        if on_error is not None:
+            on_error(exc)
+
+    def _show_error(self, message: str) -> None:
+        self.status.value = message
+        show_error(message)

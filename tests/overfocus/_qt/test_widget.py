@@ -9,7 +9,7 @@ pytestmark = pytest.mark.gui
 
 def _wait(qtbot, widget, timeout=20000):
     """Wait until no worker runs and no update is queued."""
-    qtbot.waitUntil(lambda: widget._worker is None and widget._long_worker is None
+    qtbot.waitUntil(lambda: widget._worker is None and not widget.task.running
                     and not widget._timer.isActive() and not widget._pending, timeout=timeout)
 
 

@@ -17,6 +17,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 
+from ..._qt.tasks import LongTask
 from ...errors import Cancelled, EmcalError
 from ...io.readers import reshape_scan
 from ..calibrate import calibrate, estimate
@@ -51,9 +52,6 @@ class OverfocusWidget(widgets.Container):
         self._preview_cache: tuple | None = None
         self._select: tuple[int, int] | None = None
         self._point: tuple[int, int] | None = None
-        self._long_worker = None  # the one long task (preview read, full pass) running
-        self._cancel_requested = False
-        self._fraction = 0.0
         self._live_params: TwinParams | None = None  # best so far, shown while calibrating
         self._before_calibration: TwinParams | None = None
         self.last_calibration = None
@@ -114,6 +112,9 @@ class OverfocusWidget(widgets.Container):
             self.cancel_button, self.progress, self.save_button, self.load_button,
             self.libertem_button, self.sharpness, self.status,
         ])
+        # the one long task (preview read, full pass, calibration) at a time
+        self.task = LongTask(self.native, self.progress, self.cancel_button, self.status,
+                             on_poll=self._show_live_params, report_error=self._error)
 
         self._timer = QTimer(self.native)  # parented: it dies with the widget
         self._timer.setSingleShot(True)
@@ -135,7 +136,6 @@ class OverfocusWidget(widgets.Container):
         self.optimise_button.changed.connect(lambda: self.run_calibration(refine=True))
         self.accept_button.changed.connect(self.accept_calibration)
         self.revert_button.changed.connect(self.revert_calibration)
-        self.cancel_button.changed.connect(self.cancel)
         self.save_button.changed.connect(self._save_dialog)
         self.load_button.changed.connect(self._load_dialog)
         self.libertem_button.changed.connect(self.copy_for_libertem)
@@ -441,60 +441,19 @@ class OverfocusWidget(widgets.Container):
     def _run_long(self, label: str, work, on_result, on_error=None) -> bool:
         """Run ``work(report)`` in a worker with progress and cancel; one at a time.
 
-        ``report(fraction)`` records progress for the progress bar and raises
-        :class:`Cancelled` once the user has pressed Cancel. ``on_error(exc)``, if given,
-        runs after the error or cancellation has been reported. Returns False (and starts
-        nothing) while another long task runs.
+        See :class:`~napari_emcal._qt.tasks.LongTask`. Returns False (and starts nothing)
+        while another long task runs.
         """
-        if self._long_worker is not None:
-            return False
-        self._cancel_requested = False
-        self._fraction = 0.0
+        return self.task.start(label, work, on_result, on_error=on_error)
 
-        def run():
-            def report(fraction):
-                if self._cancel_requested:
-                    raise Cancelled
-                self._fraction = fraction  # read by the GUI thread's timer
-
-            return work(report)
-
-        worker = create_worker(run, _connect={
-            "returned": on_result, "errored": lambda exc: self._long_errored(exc, label, on_error),
-            "finished": self._long_finished}, _start_thread=False)
-        self._long_worker = worker
-        self.cancel_button.enabled = True
-        self.progress.value = 0
-        self.status.value = f"{label}…"
-        self._progress_timer = QTimer(self.native)
-        self._progress_timer.timeout.connect(self._poll_progress)
-        self._progress_timer.start(100)
-        worker.start()
-        return True
-
-    def _poll_progress(self):
-        self.progress.value = int(100 * self._fraction)
+    def _show_live_params(self):
         live, self._live_params = self._live_params, None
         if live is not None:
             self.set_params(live)  # the controls and layers follow the calibration
 
     def cancel(self, event=None):
         """Stop the running long task at its next progress report."""
-        self._cancel_requested = True
-
-    def _long_errored(self, exc, label, on_error=None):
-        if isinstance(exc, Cancelled):
-            self.status.value = f"{label}: cancelled (the layers keep the last result)"
-        else:
-            self._error(str(exc))
-        if on_error is not None:
-            on_error(exc)
-
-    def _long_finished(self):
-        self._long_worker = None
-        self.cancel_button.enabled = False
-        self.progress.value = 0 if self._cancel_requested else 100
-        self._progress_timer.stop()
+        self.task.cancel()
 
     # -- full-resolution pass ----------------------------------------------------------
     def run_full(self, event=None):
