@@ -27,6 +27,7 @@ magnification.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 
 import numba
@@ -263,7 +264,8 @@ def _is_dask(data) -> bool:
 
 
 def compute(data, params: TwinParams, *, select=None, point=None, outputs=None,
-            progress: Callable[[float], object] | None = None) -> dict[str, np.ndarray]:
+            progress: Callable[[float], object] | None = None,
+            executor: str | None = None) -> dict[str, np.ndarray]:
     """Compute the overfocus calibration images of a 4D STEM dataset in one pass.
 
     Parameters
@@ -283,6 +285,11 @@ def compute(data, params: TwinParams, *, select=None, point=None, outputs=None,
     progress : callable, optional
         Called with the fraction done (0..1) after every block. It may raise
         :class:`~napari_emcal.errors.Cancelled` to stop the pass.
+    executor : str, optional
+        ``"local"`` (default: in this process, block by block), ``"inline"``,
+        ``"threads"`` or a dask scheduler address, used through LiberTEM with
+        :class:`~napari_emcal.overfocus.OverfocusUDF` (see :mod:`napari_emcal.engine`);
+        ``data`` may then also be a file path, read by the workers.
 
     Returns
     -------
@@ -298,6 +305,12 @@ def compute(data, params: TwinParams, *, select=None, point=None, outputs=None,
         If ``params`` is not a :class:`TwinParams`, ``select``/``point`` lie outside the
         scan/detector, or ``outputs`` names an unknown image.
     """
+    from ..engine import check_executor
+
+    executor = check_executor(executor)
+    if executor != "local" or isinstance(data, (str, os.PathLike)):
+        return _compute_libertem(data, params, executor, progress, select=select, point=point,
+                                 outputs=outputs)
     scan_shape, detector_shape = validate_4d(data)
     acc = OverfocusAccumulator(params, scan_shape, detector_shape, select=select, point=point,
                                outputs=outputs)
@@ -307,3 +320,21 @@ def compute(data, params: TwinParams, *, select=None, point=None, outputs=None,
         if progress is not None:
             progress(acc.frames_seen / total)
     return acc.result()
+
+
+def _compute_libertem(data, params, executor, progress, *, select, point, outputs):
+    from ..engine import libertem_dataset, make_context, run_udf
+    from .udf import OverfocusUDF
+
+    if not isinstance(params, TwinParams):
+        raise InvalidParameterError(f"params must be a TwinParams, got {type(params).__name__}.")
+    chosen = check_outputs(outputs)
+    ctx = make_context("inline" if executor == "local" else executor)
+    try:
+        dataset = libertem_dataset(ctx, data)
+        images = run_udf(ctx, dataset, OverfocusUDF(twin=params, select=select, point=point),
+                         progress)
+    finally:
+        ctx.close()
+    return {name: np.asarray(images[name], dtype=np.float64) for name in OUTPUTS
+            if name in chosen}

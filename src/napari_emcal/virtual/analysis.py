@@ -13,6 +13,7 @@ Pure computation (numpy/scipy).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -162,6 +163,53 @@ class PassResult:
     max_count: float | None = None
 
 
+def pass_weights(detector_shape, masks: Mapping[str, np.ndarray],
+                 beam: BeamDisk | None) -> np.ndarray:
+    """The columns the kernel multiplies frames with: the masks, then ones, y and x (counts
+    and centre of mass), then, with a beam, the disk window, its y and x moments, and the
+    reachable border and the disk's inside as means (edge contact)."""
+    yy, xx = np.mgrid[: detector_shape[0], : detector_shape[1]].astype(float)
+    columns = [np.asarray(mask, float).ravel() for mask in masks.values()]
+    columns += [np.ones(yy.size), yy.ravel(), xx.ravel()]
+    if beam is not None:
+        # the disk's own centre: CoM inside a window that follows a moderate descan
+        window = np.hypot(yy - beam.cy, xx - beam.cx) <= beam.radius + max(0.5 * beam.radius, 3)
+        # the detector's outermost pixels that the disk could reach
+        border = np.zeros(detector_shape, bool)
+        border[[0, -1], :] = border[:, [0, -1]] = True
+        border &= window
+        inside = np.hypot(yy - beam.cy, xx - beam.cx) <= beam.radius
+        columns += [window.ravel(), (window * yy).ravel(), (window * xx).ravel(),
+                    border.ravel() / max(border.sum(), 1),
+                    inside.ravel() / max(inside.sum(), 1)]
+    return np.stack(columns, axis=1)
+
+
+def finish_pass(sums: np.ndarray, saturated, aperture_sum: np.ndarray, names, *,
+                beam: BeamDisk | None, max_count, rotation: np.ndarray) -> PassResult:
+    """The :class:`PassResult` of the accumulated weighted sums ``(scan_y, scan_x, k)``."""
+    m = len(names)
+    detector_shape = tuple(aperture_sum.shape)
+    images = {name: sums[..., i] for i, name in enumerate(names)}
+    total = sums[..., m]
+    origin = (beam.cy, beam.cx) if beam is not None else (
+        (detector_shape[0] - 1) / 2, (detector_shape[1] - 1) / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dy = sums[..., m + 1] / total - origin[0]
+        dx = sums[..., m + 2] / total - origin[1]
+    com = np.einsum("ij,jyx->iyx", rotation, np.stack([dy, dx]))
+    result = PassResult(images=images, total=total, com_y=com[0], com_x=com[1],
+                        aperture_sum=aperture_sum, beam=beam, detector_shape=detector_shape,
+                        max_count=max_count, saturated=saturated)
+    if beam is not None:
+        window, wy, wx, border_mean, inside_mean = (sums[..., m + 3 + i] for i in range(5))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result.disk_cy = np.where(window > 0, wy / window, np.nan)
+            result.disk_cx = np.where(window > 0, wx / window, np.nan)
+            result.touches_edge = border_mean > EDGE_FRACTION * inside_mean
+    return result
+
+
 class DatasetPass:
     """Bookkeeping of one pass: feed it blocks of frames, then ask for the result.
 
@@ -184,29 +232,10 @@ class DatasetPass:
                  scan_rotation: float = 0.0, flip_y: bool = False):
         self.scan_shape = tuple(int(n) for n in scan_shape)
         self.detector_shape = tuple(int(n) for n in detector_shape)
-        masks = dict(masks or {})
-        for name, mask in masks.items():
-            if np.shape(mask) != self.detector_shape:
-                raise InvalidParameterError(f"aperture {name!r} has shape {np.shape(mask)}; the "
-                                            f"detector is {self.detector_shape}")
-        self.names = list(masks)
+        self.masks = check_masks(masks, self.detector_shape)
         self.beam, self.max_count = beam, max_count
         self.rotation = rotation_flip_matrix(scan_rotation, flip_y)
-        yy, xx = np.mgrid[: self.detector_shape[0], : self.detector_shape[1]].astype(float)
-        columns = [np.asarray(masks[n], float).ravel() for n in self.names]
-        columns += [np.ones(yy.size), yy.ravel(), xx.ravel()]
-        if beam is not None:
-            # the disk's own centre: CoM inside a window that follows a moderate descan
-            window = np.hypot(yy - beam.cy, xx - beam.cx) <= beam.radius + max(0.5 * beam.radius, 3)
-            # the detector's outermost pixels that the disk could reach
-            border = np.zeros(self.detector_shape, bool)
-            border[[0, -1], :] = border[:, [0, -1]] = True
-            border &= window
-            inside = np.hypot(yy - beam.cy, xx - beam.cx) <= beam.radius
-            columns += [window.ravel(), (window * yy).ravel(), (window * xx).ravel(),
-                        border.ravel() / max(border.sum(), 1),
-                        inside.ravel() / max(inside.sum(), 1)]
-        self.weights = np.stack(columns, axis=1)
+        self.weights = pass_weights(self.detector_shape, self.masks, beam)
         self.sums = np.zeros(self.scan_shape + (self.weights.shape[1],))
         self.saturated = np.zeros(self.scan_shape) if max_count is not None else None
         self.aperture_sum = np.zeros(self.detector_shape)
@@ -221,27 +250,17 @@ class DatasetPass:
         self.frames_seen += len(frames)
 
     def result(self) -> PassResult:
-        m = len(self.names)
-        sums = self.sums
-        images = {name: sums[..., i] for i, name in enumerate(self.names)}
-        total = sums[..., m]
-        origin = (self.beam.cy, self.beam.cx) if self.beam is not None else (
-            (self.detector_shape[0] - 1) / 2, (self.detector_shape[1] - 1) / 2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dy = sums[..., m + 1] / total - origin[0]
-            dx = sums[..., m + 2] / total - origin[1]
-        com = np.einsum("ij,jyx->iyx", self.rotation, np.stack([dy, dx]))
-        result = PassResult(images=images, total=total, com_y=com[0], com_x=com[1],
-                            aperture_sum=self.aperture_sum, beam=self.beam,
-                            detector_shape=self.detector_shape, max_count=self.max_count,
-                            saturated=self.saturated)
-        if self.beam is not None:
-            window, wy, wx, border_mean, inside_mean = (sums[..., m + 3 + i] for i in range(5))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                result.disk_cy = np.where(window > 0, wy / window, np.nan)
-                result.disk_cx = np.where(window > 0, wx / window, np.nan)
-                result.touches_edge = border_mean > EDGE_FRACTION * inside_mean
-        return result
+        return finish_pass(self.sums, self.saturated, self.aperture_sum, list(self.masks),
+                           beam=self.beam, max_count=self.max_count, rotation=self.rotation)
+
+
+def check_masks(masks, detector_shape) -> dict[str, np.ndarray]:
+    masks = dict(masks or {})
+    for name, mask in masks.items():
+        if np.shape(mask) != tuple(detector_shape):
+            raise InvalidParameterError(f"aperture {name!r} has shape {np.shape(mask)}; the "
+                                        f"detector is {tuple(detector_shape)}")
+    return masks
 
 
 #: The disk reaches the edge when the border pixels' mean exceeds this fraction of the
@@ -251,7 +270,8 @@ EDGE_FRACTION = 0.25
 
 def analyse(data, *, masks: Mapping[str, np.ndarray] | None = None, beam: BeamDisk | None = None,
             max_count: float | None = None, scan_rotation: float = 0.0, flip_y: bool = False,
-            progress: Callable[[float], object] | None = None) -> PassResult:
+            progress: Callable[[float], object] | None = None,
+            executor: str | None = None) -> PassResult:
     """Virtual aperture images, centre of mass, disk centres and counts in one pass.
 
     Parameters
@@ -263,7 +283,18 @@ def analyse(data, *, masks: Mapping[str, np.ndarray] | None = None, beam: BeamDi
     progress : callable, optional
         Called with the fraction done after each block; may raise
         :class:`~napari_emcal.errors.Cancelled`.
+    executor : str, optional
+        ``"local"`` (default: in this process), ``"inline"``, ``"threads"`` or a dask
+        scheduler address (see :mod:`napari_emcal.engine`); ``data`` may then also be a
+        file path, read by the workers.
     """
+    from ..engine import check_executor
+
+    executor = check_executor(executor)
+    if executor != "local" or isinstance(data, (str, os.PathLike)):
+        return _analyse_libertem(data, executor, progress, masks=masks, beam=beam,
+                                 max_count=max_count, scan_rotation=scan_rotation,
+                                 flip_y=flip_y)
     scan_shape, detector_shape = validate_4d(data)
     accumulator = DatasetPass(scan_shape, detector_shape, masks=masks, beam=beam,
                               max_count=max_count, scan_rotation=scan_rotation, flip_y=flip_y)
@@ -273,6 +304,19 @@ def analyse(data, *, masks: Mapping[str, np.ndarray] | None = None, beam: BeamDi
         if progress is not None:
             progress(accumulator.frames_seen / total)
     return accumulator.result()
+
+
+def _analyse_libertem(data, executor, progress, **params) -> PassResult:
+    from ..engine import libertem_dataset, make_context, run_udf
+    from .udf import DatasetPassUDF
+
+    ctx = make_context("inline" if executor == "local" else executor)
+    try:
+        dataset = libertem_dataset(ctx, data)
+        udf = DatasetPassUDF(**params)
+        return udf.pass_result(run_udf(ctx, dataset, udf, progress))
+    finally:
+        ctx.close()
 
 
 # -- descan -------------------------------------------------------------------------------------
