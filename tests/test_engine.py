@@ -97,3 +97,20 @@ def test_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(InvalidParameterError, match="cannot reach the dask scheduler at "
                                                     "tcp://127.0.0.1:9"):
         make_context("tcp://127.0.0.1:9", timeout_s=2)
+
+
+def test_cli_runs_on_the_cluster(check_input, cluster, tmp_path, capsys):
+    import json
+
+    from napari_emcal.cli import main
+
+    data, path, params = check_input
+    local, remote = tmp_path / "local.json", tmp_path / "remote.json"
+    assert main(["check", str(path), "--json", str(local)]) == 0
+    assert main(["check", str(path), "--scheduler", cluster.scheduler_address,
+                 "--json", str(remote)]) == 0
+    assert json.loads(local.read_text()) == json.loads(remote.read_text())
+    assert main(["overfocus", "sample", "--scheduler", cluster.scheduler_address]) == 0
+    assert "one pass" in capsys.readouterr().out
+    assert main(["check", str(path), "--scheduler", "http://nowhere"]) == 2
+    assert "executor must be one of" in capsys.readouterr().err

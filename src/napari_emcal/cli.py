@@ -117,7 +117,8 @@ def cmd_overfocus(args) -> int:
     if args.calibrate:
         params = _calibrate(data, params, args)
     t0 = time.perf_counter()
-    images = compute(data, params)
+    executor = _executor(args)
+    images = compute(_pass_source(args, data, executor), params, executor=executor)
     seconds = time.perf_counter() - t0
     sharp = blur(images["shifted_sum"], params, data.shape[2:])
     frames = data.shape[0] * data.shape[1]
@@ -311,8 +312,10 @@ def cmd_check(args) -> int:
         metadata = {**metadata, "detector_pixel_size": [args.detector_pixel_um * 1e-6] * 2}
     print(f"dataset     {metadata.get('source', args.source)} {tuple(data.shape)} {data.dtype}")
     start = time.perf_counter()
+    executor = _executor(args)
     result, report = check_dataset(data, metadata, max_count=args.max_count,
-                                   descan_tolerance_px=args.tolerance_px)
+                                   descan_tolerance_px=args.tolerance_px, executor=executor,
+                                   source=_pass_source(args, data, executor))
     print(report.summary())
     print(f"one pass in {time.perf_counter() - start:.2f} s")
     if args.json:
@@ -323,6 +326,32 @@ def cmd_check(args) -> int:
         print(f"emcal: warning: the disk moves {report.descan.shift_across_scan:.2f} px across "
               f"the scan (tolerance {args.tolerance_px:g} px)", file=sys.stderr)
     return 0
+
+
+def _executor(args) -> str:
+    from .engine import check_executor
+
+    return check_executor(args.scheduler or args.executor)
+
+
+def _pass_source(args, data, executor: str):
+    """What the pass reads: the file itself on a LiberTEM executor (a cluster's workers
+    open it), else the lazy array already opened here."""
+    if executor != "local" and args.source != "sample":
+        if args.scan_shape:
+            raise InvalidParameterError("--scan-shape with a LiberTEM executor: reshape the "
+                                        "file first, or run with --executor local")
+        return args.source
+    return data
+
+
+def _executor_arguments(p) -> None:
+    p.add_argument("--executor", choices=["local", "inline", "threads"], default="local",
+                   help="where the pass runs: this process (default), LiberTEM inline or "
+                        "LiberTEM threads")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the pass on an existing dask.distributed cluster through "
+                        "LiberTEM (the workers must be able to read the file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -342,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH",
                    help="where --calibrate writes the parameters (default: OUT/calibrated.json "
                         "or ./calibrated.json)")
+    _executor_arguments(p)
     p.set_defaults(func=cmd_overfocus)
 
     from .grating import MODES
@@ -402,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera-length-mm", type=float, help="when the file does not say")
     p.add_argument("--detector-pixel-um", type=float, help="when the file does not say")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    _executor_arguments(p)
     p.set_defaults(func=cmd_check)
     return parser
 

@@ -241,7 +241,8 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
 
 def check_dataset(data, metadata: dict | None = None, *, max_count: float | None = None,
                   descan_tolerance_px: float = 2.0, scan_rotation: float = 0.0,
-                  flip_y: bool = False, progress=None) -> tuple[PassResult, DatasetReport]:
+                  flip_y: bool = False, progress=None, executor: str | None = None,
+                  source=None) -> tuple[PassResult, DatasetReport]:
     """Everything ``emcal check`` and the widget report, in one pass over the data.
 
     The disk is first estimated from 64 frames spread over the scan (read lazily), then one
@@ -256,6 +257,11 @@ def check_dataset(data, metadata: dict | None = None, *, max_count: float | None
         ``detector_pixel_size``, ``detector_max_count`` are used when present.
     max_count : float, optional
         Saturation count; default from the metadata, else the integer dtype's maximum.
+    executor : str, optional
+        Where the pass runs (:mod:`napari_emcal.engine`).
+    source : optional
+        What the pass reads instead of ``data`` (e.g. the file path, for a cluster whose
+        workers read it); ``data`` still gives the disk estimate.
     """
     from .analysis import analyse, estimate_beam
     from .masks import annulus, disk
@@ -273,8 +279,9 @@ def check_dataset(data, metadata: dict | None = None, *, max_count: float | None
         masks = {"BF": disk(detector_shape, beam.centre, beam.radius),
                  "ADF": annulus(detector_shape, beam.centre, 1.2 * beam.radius, outer)}
     count = max_count or saturation_count(data.dtype, metadata.get("detector_max_count"))
-    result = analyse(data, masks=masks, beam=beam, max_count=count, scan_rotation=scan_rotation,
-                     flip_y=flip_y, progress=progress)
+    result = analyse(data if source is None else source, masks=masks, beam=beam,
+                     max_count=count, scan_rotation=scan_rotation, flip_y=flip_y,
+                     progress=progress, executor=executor)
     pixel = metadata.get("detector_pixel_size")
     pixel = float(np.mean(pixel)) if pixel else None
     report = dataset_report(result, camera_length=metadata.get("camera_length"),
