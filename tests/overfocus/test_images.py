@@ -192,3 +192,16 @@ def test_bad_params_and_positions_are_refused():
         compute(data, twin(), point=(-1, 3))
     with pytest.raises(InvalidParameterError, match="Unknown output"):
         compute(data, twin(), outputs=["sharp"])
+
+
+def test_memmap_blocks_are_read_from_the_file_where_the_slice_starts(tmp_path):
+    """Memmaps are read with file reads (bounded memory); slices must start at their row."""
+    from napari_emcal.overfocus.images import iter_blocks
+
+    array = (np.arange(6 * 5 * 4 * 3) % 251).astype(">u2").reshape(6, 5, 4, 3)
+    np.save(tmp_path / "a.npy", array)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    for view, expected in ((mapped, array), (mapped[1:4], array[1:4]),
+                           (mapped[:, 1:3], array[:, 1:3])):
+        blocks = [b[0] for b in iter_blocks(view, block_bytes=2 * 5 * 4 * 3 * 2)]
+        np.testing.assert_array_equal(np.concatenate(blocks).reshape(expected.shape), expected)

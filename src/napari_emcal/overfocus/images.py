@@ -252,11 +252,42 @@ def iter_blocks(data, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[np.ndarr
         return
     row_bytes = sx * dy * dx * np.dtype(data.dtype).itemsize
     rows = max(1, block_bytes // max(row_bytes, 1))
+    read = _file_reader(data, row_bytes)
     for y0 in range(0, sy, rows):
         y1 = min(sy, y0 + rows)
-        block = np.asarray(data[y0:y1])
+        block = read(y0, y1) if read is not None else np.asarray(data[y0:y1])
         yy, xx = np.mgrid[y0:y1, 0:sx]
         yield block.reshape(-1, dy, dx), yy.ravel(), xx.ravel()
+
+
+def _file_reader(data, row_bytes: int):
+    """For a C-ordered memmap of a whole file: read rows with plain file reads.
+
+    Slicing a memmap maps the file's pages into this process, and they count as resident
+    memory until the mapping goes; reading a block into a fresh array keeps the memory of
+    a pass over a file larger than RAM at one block.
+    """
+    if not isinstance(data, np.memmap) or not data.flags.c_contiguous:
+        return None
+    filename, mapping = getattr(data, "filename", None), getattr(data, "_mmap", None)
+    if not filename or mapping is None:
+        return None
+    # where data[0] lies in the file (the array may be a slice of the mapping)
+    import mmap
+
+    mapped_from = data.offset - data.offset % mmap.ALLOCATIONGRANULARITY
+    mapping_address = np.frombuffer(mapping, dtype=np.uint8).ctypes.data
+    offset = mapped_from + (data.ctypes.data - mapping_address)
+    shape = data.shape
+
+    def read(y0, y1):
+        with open(filename, "rb") as stream:
+            stream.seek(offset + y0 * row_bytes)
+            count = (y1 - y0) * shape[1] * shape[2] * shape[3]
+            block = np.fromfile(stream, dtype=data.dtype, count=count)
+        return block.reshape((y1 - y0,) + shape[1:])
+
+    return read
 
 
 def _is_dask(data) -> bool:
