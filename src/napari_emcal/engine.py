@@ -29,6 +29,8 @@ from .errors import InvalidParameterError
 __all__ = ["EXECUTORS", "check_executor", "libertem_dataset", "make_context", "run_udf"]
 
 EXECUTORS = ("local", "inline", "threads")
+#: Bytes of a file per LiberTEM partition (bounds a worker's memory).
+PARTITION_BYTES = 128 * 2 ** 20
 
 
 def check_executor(executor: str | None) -> str:
@@ -73,6 +75,10 @@ def libertem_dataset(ctx, source, *, scan_shape=None, num_partitions: int | None
     opened by path, so that workers read it themselves instead of receiving its bytes.
     ``num_partitions`` overrides LiberTEM's choice (more partitions: finer progress).
     """
+    if num_partitions is None and isinstance(source, (str, os.PathLike, np.memmap)):
+        # partitions are handed to a UDF whole: keep each near PARTITION_BYTES
+        size = Path(source.filename if isinstance(source, np.memmap) else source).stat().st_size
+        num_partitions = max(1, -(-size // PARTITION_BYTES))
     extra = {"num_partitions": int(num_partitions)} if num_partitions else {}
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)

@@ -121,7 +121,13 @@ def frame_sums(frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
     and the centre-of-mass moments of a block of frames at once.
     """
     n = frames.shape[0]
-    return frames.reshape(n, -1).astype(np.float64, copy=False) @ weights
+    flat = frames.reshape(n, -1)
+    # converted to float64 a few MB at a time: a whole block would take 4-8x its memory
+    step = max(1, (8 * 2 ** 20) // (8 * flat.shape[1]))
+    out = np.empty((n, weights.shape[1]))
+    for start in range(0, n, step):
+        out[start:start + step] = flat[start:start + step].astype(np.float64) @ weights
+    return out
 
 
 @dataclass
