@@ -26,3 +26,9 @@ def pytest_runtest_makereport(item, call):
 def _autosave_in_tmp(tmp_path, monkeypatch):
     """Widgets that autosave write into the test's folder, never the user's data folder."""
     monkeypatch.setenv("NAPARI_EMCAL_AUTOSAVE", str(tmp_path / "autosave" / "dose_table.json"))
+
+
+@pytest.fixture(autouse=True)
+def _settings_in_tmp(tmp_path, monkeypatch):
+    """Persistent settings go to the test's folder, never the user's configuration."""
+    monkeypatch.setenv("NAPARI_EMCAL_SETTINGS", str(tmp_path / "settings" / "settings.json"))

@@ -8,9 +8,9 @@ either the previous complete file or the new complete file.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from .._files import atomic_write_text
 from ..errors import InvalidDataError
 from .table import DoseTable
 
@@ -26,22 +26,6 @@ def default_autosave_path() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("napari-emcal")) / "dose_table_autosave.json"
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that it is never seen half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class Autosave:

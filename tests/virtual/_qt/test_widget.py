@@ -105,3 +105,23 @@ def test_menu_action(make_napari_viewer, qtbot):
     widget = check_dataset(viewer)
     wait(qtbot, widget)
     assert widget.report is not None and "CoM/DPC" in widget.report_label.value
+
+
+def test_executor_setting_is_used_and_kept(dataset, make_napari_viewer, qtbot):
+    viewer, layer, widget, data = dataset
+    widget.find_beam()
+    wait(qtbot, widget)
+    widget.run()
+    wait(qtbot, widget)
+    local = viewer.layers["scan · aperture BF"].data.copy()
+    widget.executor.value = "threads"
+    assert "threads" in widget.status.value
+    widget.run()  # through LiberTEM's thread executor: the same images
+    wait(qtbot, widget)
+    np.testing.assert_array_equal(viewer.layers["scan · aperture BF"].data, local)
+    _, other = make_napari_viewer().window.add_plugin_dock_widget("napari-emcal",
+                                                                  "4D dataset check")
+    assert other.executor.value == "threads"  # kept for the next widget and session
+    widget.executor.value = "over there"
+    assert "executor must be one of" in widget.status.value
+    assert not widget.run()

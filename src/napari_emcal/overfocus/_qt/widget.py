@@ -17,7 +17,9 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 
+from ..._qt.executor import executor_field, pass_source
 from ..._qt.tasks import LongTask
+from ...engine import check_executor
 from ...errors import Cancelled, EmcalError
 from ...io.readers import reshape_scan
 from ..calibrate import calibrate, estimate
@@ -96,19 +98,21 @@ class OverfocusWidget(widgets.Container):
         self.revert_button = widgets.PushButton(text="Revert", enabled=False)
         self.calibration_status = widgets.Label(label="Calibration", value="—")
         self.full_button = widgets.PushButton(text="Full-resolution pass")
+        self.status = widgets.Label(label="", value="")
+        self.executor = executor_field(self.status)
         self.cancel_button = widgets.PushButton(text="Cancel", enabled=False)
         self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)
         self.save_button = widgets.PushButton(text="Save parameters…")
         self.load_button = widgets.PushButton(text="Load parameters…")
         self.libertem_button = widgets.PushButton(text="Copy for LiberTEM")
         self.sharpness = widgets.Label(label="Blur (0 = sharp)", value="—")
-        self.status = widgets.Label(label="", value="")
         self.extend([
             self.layer, self.dataset, self.scan_shape, self.overfocus, self.camera_length,
             self.scan_step, self.detector_pixel, self.scan_rotation, self.rotation_slider,
             self.flip_y, self.cy, self.cx, self.semiconv, self.preview, self.detector_bin,
             self.scan_every, self.fit_centre, self.estimate_button, self.optimise_button,
-            self.accept_button, self.revert_button, self.calibration_status, self.full_button,
+            self.accept_button, self.revert_button, self.calibration_status, self.executor,
+            self.full_button,
             self.cancel_button, self.progress, self.save_button, self.load_button,
             self.libertem_button, self.sharpness, self.status,
         ])
@@ -464,9 +468,16 @@ class OverfocusWidget(widgets.Container):
             return
         generation = self._generation
         select, point, data = self._select, self._point, layer.data
+        try:
+            executor = check_executor(self.executor.value)
+        except EmcalError as exc:
+            self._error(str(exc))
+            return
+        source = pass_source(layer, executor)
 
         def work(report):
-            images = compute(data, params, select=select, point=point, progress=report)
+            images = compute(source, params, select=select, point=point, progress=report,
+                             executor=executor)
             return images, params, data.shape[2:], (1, 1)
 
         if not self._run_long("full-resolution pass", work,

@@ -15,7 +15,9 @@ from napari.layers import Image
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
+from ..._qt.executor import executor_field, pass_source
 from ..._qt.tasks import LongTask
+from ...engine import check_executor
 from ...errors import EmcalError
 from ..analysis import BeamDisk, analyse, estimate_beam, find_beam
 from ..masks import annulus, disk, mask_from_shape
@@ -64,15 +66,16 @@ class DatasetCheckWidget(widgets.Container):
         self.tolerance = widgets.FloatSpinBox(label="Descan tolerance (px)", value=2.0, min=0.0,
                                               max=1e4, step=0.5)
         self.draw_button = widgets.PushButton(text="Draw an aperture (ellipse or polygon)")
+        self.status = widgets.Label(label="", value="")
+        self.executor = executor_field(self.status)
         self.run_button = widgets.PushButton(text="Run check (one pass)")
         self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)
         self.cancel_button = widgets.PushButton(text="Cancel")
         self.report_label = widgets.Label(label="Report", value="—")
-        self.status = widgets.Label(label="", value="")
         self.extend([self.layer, self.find_button, self.cy, self.cx, self.radius,
                      self.send_button, self.adf_inner, self.adf_outer, self.scan_rotation,
                      self.flip_y, self.max_count, self.tolerance, self.draw_button,
-                     self.run_button, self.progress, self.cancel_button, self.report_label,
+                     self.executor, self.run_button, self.progress, self.cancel_button, self.report_label,
                      self.status])
         self.task = LongTask(self.native, self.progress, self.cancel_button, self.status)
         self._debounce = QTimer(self.native)
@@ -223,10 +226,11 @@ class DatasetCheckWidget(widgets.Container):
         masks = self.drawn_masks()
         if not masks:
             return False
-        data = layer.data
+        executor = check_executor(self.executor.value)
+        source = pass_source(layer, executor)
 
         def work(report):
-            return analyse(data, masks=masks, progress=report).images
+            return analyse(source, masks=masks, progress=report, executor=executor).images
 
         def finished():
             if self._pending_apertures:
@@ -255,10 +259,17 @@ class DatasetCheckWidget(widgets.Container):
                                                           metadata.get("detector_max_count"))
         rotation, flip, tolerance = self.scan_rotation.value, self.flip_y.value, self.tolerance.value
         pixel = metadata.get("detector_pixel_size")
+        try:
+            executor = check_executor(self.executor.value)
+        except EmcalError as exc:
+            self._error(str(exc))
+            return False
+        source = pass_source(layer, executor)
 
         def work(report):
-            result = analyse(data, masks=masks, beam=beam, max_count=count,
-                             scan_rotation=rotation, flip_y=flip, progress=report)
+            result = analyse(source, masks=masks, beam=beam, max_count=count,
+                             scan_rotation=rotation, flip_y=flip, progress=report,
+                             executor=executor)
             return result, dataset_report(
                 result, camera_length=metadata.get("camera_length"),
                 detector_pixel_size=float(np.mean(pixel)) if pixel else None,

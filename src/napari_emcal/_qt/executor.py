@@ -1,0 +1,48 @@
+"""The "Executor" control the widgets share: where heavy passes run, kept between sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from magicgui import widgets
+
+from ..errors import EmcalError
+from ..settings import load_settings, save_setting
+
+__all__ = ["executor_field", "pass_source"]
+
+
+def executor_field(status) -> widgets.LineEdit:
+    """A field holding ``local``, ``inline``, ``threads`` or ``tcp://host:port``; a valid
+    change is saved at once (every widget and the next session use it)."""
+    field = widgets.LineEdit(label="Executor", value=load_settings()["executor"],
+                             tooltip="where full passes run: local (this process), inline, "
+                                     "threads (LiberTEM), or a dask scheduler tcp://host:port")
+
+    def changed(value):
+        try:
+            save_setting("executor", value)
+        except EmcalError as exc:
+            status.value = str(exc)
+        else:
+            status.value = f"full passes now run on: {value or 'local'}"
+
+    field.changed.connect(changed)
+    return field
+
+
+def pass_source(layer, executor: str):
+    """What a pass reads: on a LiberTEM executor the ``.npy`` file the layer came from (the
+    workers open it), else the layer's (lazy) array."""
+    if executor == "local":
+        return layer.data
+    source = layer.metadata.get("emcal", {}).get("source")
+    if source and Path(source).suffix.lower() == ".npy" and Path(source).is_file():
+        try:
+            on_disk = np.load(source, mmap_mode="r").shape
+        except (OSError, ValueError):
+            return layer.data
+        if tuple(on_disk) == tuple(layer.data.shape):
+            return source
+    return layer.data

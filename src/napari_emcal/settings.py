@@ -1,0 +1,49 @@
+"""Settings that persist between sessions (e.g. where heavy passes run).
+
+A small JSON file in the user's configuration folder (``platformdirs``), or
+``$NAPARI_EMCAL_SETTINGS``; written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ._files import atomic_write_text
+from .engine import check_executor
+
+__all__ = ["load_settings", "save_setting", "settings_path"]
+
+DEFAULTS: dict[str, Any] = {"executor": "local"}
+
+
+def settings_path() -> Path:
+    override = os.environ.get("NAPARI_EMCAL_SETTINGS")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("napari-emcal")) / "settings.json"
+
+
+def load_settings() -> dict[str, Any]:
+    """The saved settings over the defaults (an unreadable file gives the defaults)."""
+    try:
+        saved = json.loads(settings_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    settings = {**DEFAULTS, **(saved if isinstance(saved, dict) else {})}
+    try:
+        settings["executor"] = check_executor(settings["executor"])
+    except ValueError:
+        settings["executor"] = DEFAULTS["executor"]
+    return settings
+
+
+def save_setting(key: str, value) -> None:
+    """Store one setting (validated: an executor must be a known name or an address)."""
+    if key == "executor":
+        value = check_executor(value)
+    atomic_write_text(settings_path(), json.dumps({**load_settings(), key: value}, indent=1))
