@@ -336,7 +336,7 @@ def compute(data, params: TwinParams, *, select=None, point=None, outputs=None,
         If ``params`` is not a :class:`TwinParams`, ``select``/``point`` lie outside the
         scan/detector, or ``outputs`` names an unknown image.
     """
-    from ..engine import check_executor
+    from ..engine import check_executor, run_local
 
     executor = check_executor(executor)
     if executor != "local" or isinstance(data, (str, os.PathLike)):
@@ -345,27 +345,17 @@ def compute(data, params: TwinParams, *, select=None, point=None, outputs=None,
     scan_shape, detector_shape = validate_4d(data)
     acc = OverfocusAccumulator(params, scan_shape, detector_shape, select=select, point=point,
                                outputs=outputs)
-    total = scan_shape[0] * scan_shape[1]
-    for frames, yy, xx in iter_blocks(data):
-        acc.add(frames, yy, xx)
-        if progress is not None:
-            progress(acc.frames_seen / total)
-    return acc.result()
+    return run_local(data, acc, progress)
 
 
 def _compute_libertem(data, params, executor, progress, *, select, point, outputs):
-    from ..engine import libertem_dataset, make_context, run_udf
+    from ..engine import run_on_libertem
     from .udf import OverfocusUDF
 
     if not isinstance(params, TwinParams):
         raise InvalidParameterError(f"params must be a TwinParams, got {type(params).__name__}.")
     chosen = check_outputs(outputs)
-    ctx = make_context("inline" if executor == "local" else executor)
-    try:
-        dataset = libertem_dataset(ctx, data)
-        images = run_udf(ctx, dataset, OverfocusUDF(twin=params, select=select, point=point),
-                         progress)
-    finally:
-        ctx.close()
+    images = run_on_libertem(data, executor, OverfocusUDF(twin=params, select=select,
+                                                          point=point), progress)
     return {name: np.asarray(images[name], dtype=np.float64) for name in OUTPUTS
             if name in chosen}

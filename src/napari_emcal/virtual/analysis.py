@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from ..engine import check_executor, run_local, run_on_libertem
 from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterError
-from ..overfocus.images import iter_blocks, validate_4d
+from ..overfocus.images import validate_4d
 from ..overfocus.twin import rotation_flip_matrix
 
 __all__ = ["BeamDisk", "Descan", "PassResult", "DatasetPass", "analyse", "estimate_beam",
@@ -294,8 +295,6 @@ def analyse(data, *, masks: Mapping[str, np.ndarray] | None = None, beam: BeamDi
         scheduler address (see :mod:`napari_emcal.engine`); ``data`` may then also be a
         file path, read by the workers.
     """
-    from ..engine import check_executor
-
     executor = check_executor(executor)
     if executor != "local" or isinstance(data, (str, os.PathLike)):
         return _analyse_libertem(data, executor, progress, masks=masks, beam=beam,
@@ -304,25 +303,14 @@ def analyse(data, *, masks: Mapping[str, np.ndarray] | None = None, beam: BeamDi
     scan_shape, detector_shape = validate_4d(data)
     accumulator = DatasetPass(scan_shape, detector_shape, masks=masks, beam=beam,
                               max_count=max_count, scan_rotation=scan_rotation, flip_y=flip_y)
-    total = scan_shape[0] * scan_shape[1]
-    for frames, yy, xx in iter_blocks(data):
-        accumulator.add(frames, yy, xx)
-        if progress is not None:
-            progress(accumulator.frames_seen / total)
-    return accumulator.result()
+    return run_local(data, accumulator, progress)
 
 
 def _analyse_libertem(data, executor, progress, **params) -> PassResult:
-    from ..engine import libertem_dataset, make_context, run_udf
     from .udf import DatasetPassUDF
 
-    ctx = make_context("inline" if executor == "local" else executor)
-    try:
-        dataset = libertem_dataset(ctx, data)
-        udf = DatasetPassUDF(**params)
-        return udf.pass_result(run_udf(ctx, dataset, udf, progress))
-    finally:
-        ctx.close()
+    udf = DatasetPassUDF(**params)
+    return udf.pass_result(run_on_libertem(data, executor, udf, progress))
 
 
 # -- descan -------------------------------------------------------------------------------------
