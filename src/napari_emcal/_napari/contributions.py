@@ -92,11 +92,19 @@ def sample_in_situ_series():
 
 
 # -- menu actions -----------------------------------------------------------------------
-def calibrate_overfocus(viewer: Viewer):
-    """Dock the overfocus widget on the active 4D image layer."""
+def _active_4d_layer(viewer: Viewer):
+    """The active layer when it is 4D, else None (with a warning saying what to select)."""
     layer = viewer.layers.selection.active
     if layer is None or getattr(layer, "ndim", 0) != 4:
         show_warning("Select a 4D STEM image layer (scan_y, scan_x, det_y, det_x) first.")
+        return None
+    return layer
+
+
+def calibrate_overfocus(viewer: Viewer):
+    """Dock the overfocus widget on the active 4D image layer."""
+    layer = _active_4d_layer(viewer)
+    if layer is None:
         return None
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
     widget.set_layer(layer)
@@ -120,7 +128,6 @@ def measure_high_defocus(viewer: Viewer):
     from .._qt.common import is_greyscale_image
 
     images = [layer for layer in viewer.layers.selection if is_greyscale_image(layer)]
-    active = viewer.layers.selection.active
     if not images:
         show_warning("Select the near-focus and the defocused image layers first.")
         return None
@@ -130,7 +137,7 @@ def measure_high_defocus(viewer: Viewer):
 
         widget.set_images(*order_by_defocus(images[:2]))
     else:  # one image selected: it is the defocused one
-        widget.set_images(widget.near.value if widget.near.value is not active else None, active)
+        widget.set_images(None, images[0])
     widget.status.value = "draw a line on each image ('Draw line on …'), then Measure"
     return widget
 
@@ -144,9 +151,8 @@ def add_to_dose_table(viewer: Viewer):
 
 def check_dataset(viewer: Viewer):
     """Dock the 4D dataset check on the active 4D layer and run it."""
-    layer = viewer.layers.selection.active
-    if layer is None or getattr(layer, "ndim", 0) != 4:
-        show_warning("Select a 4D STEM image layer (scan_y, scan_x, det_y, det_x) first.")
+    layer = _active_4d_layer(viewer)
+    if layer is None:
         return None
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
     widget.set_layer(layer)

@@ -6,12 +6,17 @@ from pathlib import Path
 
 from napari.layers import Image
 
-__all__ = ["displayed_plane", "is_greyscale_image", "open_path", "save_path", "table_value"]
+__all__ = ["displayed_plane", "is_4d_image", "is_greyscale_image", "open_path", "save_path", "table_value"]
 
 
 def is_greyscale_image(layer) -> bool:
     """An image layer the tools can measure: not RGB, at least 2D."""
     return isinstance(layer, Image) and not layer.rgb and layer.ndim >= 2
+
+
+def is_4d_image(layer) -> bool:
+    """A 4D STEM image layer (scan_y, scan_x, det_y, det_x)."""
+    return isinstance(layer, Image) and layer.ndim == 4 and not layer.rgb
 
 
 def displayed_plane(viewer, layer):

@@ -12,7 +12,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import CalibrationFailedError
-from .analysis import BeamDisk, Descan, PassResult, find_beam, fit_descan
+from ..overfocus.images import validate_4d
+from .analysis import (BeamDisk, Descan, PassResult, analyse, estimate_beam, find_beam,
+                       fit_descan)
+from .masks import annulus, disk
 
 __all__ = ["ANALYSES", "DatasetReport", "dataset_report", "saturation_count"]
 
@@ -263,11 +266,8 @@ def check_dataset(data, metadata: dict | None = None, *, max_count: float | None
         What the pass reads instead of ``data`` (e.g. the file path, for a cluster whose
         workers read it); ``data`` still gives the disk estimate.
     """
-    from .analysis import analyse, estimate_beam
-    from .masks import annulus, disk
-
     metadata = metadata or {}
-    _, detector_shape = validate_shape(data)
+    _, detector_shape = validate_4d(data)
     notes = []
     try:
         beam = estimate_beam(data)
@@ -292,8 +292,3 @@ def check_dataset(data, metadata: dict | None = None, *, max_count: float | None
                             "that beam for the disk checks")
     return result, report
 
-
-def validate_shape(data):
-    from ..overfocus.images import validate_4d
-
-    return validate_4d(data)

@@ -316,7 +316,7 @@ class DoseWidget(widgets.Container):
             self._error(str(exc))
             return
         for record in calibration.frame.to_dict("records"):
-            self.table.calibration.add(**{k: v for k, v in record.items()})
+            self.table.calibration.add(**record)
         self.refresh()
         self.status.value = f"{len(calibration)} current(s) added from {path}"
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 from magicgui import widgets
-from napari.layers import Image
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 
 from ..._qt.executor import executor_field, pass_source
+from ..._qt.common import is_4d_image
 from ..._qt.tasks import LongTask
 from ...engine import check_executor
 from ...errors import Cancelled, EmcalError
@@ -35,10 +35,6 @@ SUFFIX = {name: f" · {name}" for name in OUTPUTS}
 DEBOUNCE_MS = 120
 PREVIEW_DETECTOR = 48
 PREVIEW_SCAN = 128
-
-
-def _is_4d_image(layer) -> bool:
-    return isinstance(layer, Image) and layer.ndim == 4 and not layer.rgb
 
 
 class OverfocusWidget(widgets.Container):
@@ -149,7 +145,7 @@ class OverfocusWidget(widgets.Container):
 
     # -- layers --------------------------------------------------------------------------
     def _layer_choices(self, _widget=None):
-        return [(layer.name, layer) for layer in self.viewer.layers if _is_4d_image(layer)]
+        return [(layer.name, layer) for layer in self.viewer.layers if is_4d_image(layer)]
 
     def _dataset_choices(self, _widget=None) -> list[str]:
         """The 3D/4D datasets of the layer's HDF5 file (empty for other formats)."""
@@ -161,7 +157,7 @@ class OverfocusWidget(widgets.Container):
 
     def set_layer(self, layer) -> None:
         """Work on ``layer`` (a 4D image layer)."""
-        if not _is_4d_image(layer):
+        if not is_4d_image(layer):
             self._error(f"'{getattr(layer, 'name', layer)}' is not a 4D image layer "
                         "(scan_y, scan_x, det_y, det_x); pick a 4D STEM dataset.")
             return

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 from magicgui import widgets
-from napari.layers import Image
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
 from ..._qt.executor import executor_field, pass_source
+from ..._qt.common import is_4d_image
 from ..._qt.tasks import LongTask
 from ...engine import check_executor
 from ...errors import EmcalError
@@ -27,10 +27,6 @@ __all__ = ["DatasetCheckWidget"]
 
 APERTURE_SUM = " · aperture_sum"
 APERTURES = " · apertures"
-
-
-def _is_4d(layer) -> bool:
-    return isinstance(layer, Image) and layer.ndim == 4 and not layer.rgb
 
 
 class DatasetCheckWidget(widgets.Container):
@@ -92,7 +88,7 @@ class DatasetCheckWidget(widgets.Container):
 
     # -- inputs -------------------------------------------------------------------------------
     def _layer_choices(self, _widget=None):
-        return [(layer.name, layer) for layer in self.viewer.layers if _is_4d(layer)]
+        return [(layer.name, layer) for layer in self.viewer.layers if is_4d_image(layer)]
 
     def _refresh_choices(self, event=None):
         self.layer.reset_choices()
