@@ -30,7 +30,7 @@ import numpy as np
 DETECTOR = (128, 128)
 CHILD = """
 import sys, time, resource, numpy as np
-from napari_emcal.virtual import analyse, disk, annulus, BeamDisk
+from napari_emcal.dataset_check import analyse, disk, annulus, BeamDisk
 beam = BeamDisk(63.5, 63.5, 12.0)
 masks = {"BF": disk((128, 128), beam.centre, beam.radius),
          "ADF": annulus((128, 128), beam.centre, 15, 90)}
@@ -43,7 +43,7 @@ print(time.perf_counter() - start, float(result.total.sum()))
 
 def write_file(path: Path, size_gb: float) -> tuple[int, int]:
     """A (scan_y, 256, 128, 128) uint16 dataset of about ``size_gb``, written in blocks."""
-    from napari_emcal.virtual import diffraction_dataset
+    from napari_emcal.dataset_check import diffraction_dataset
 
     row = diffraction_dataset((1, 256), DETECTOR, radius=12.0, seed=0)  # one scan row
     row_bytes = row.nbytes
@@ -84,7 +84,7 @@ def cluster_pass(path: Path) -> tuple[float, float]:
     """
     from distributed import Client, LocalCluster
 
-    from napari_emcal.virtual import BeamDisk, analyse, annulus, disk
+    from napari_emcal.dataset_check import BeamDisk, analyse, annulus, disk
 
     beam = BeamDisk(63.5, 63.5, 12.0)
     masks = {"BF": disk(DETECTOR, beam.centre, beam.radius),

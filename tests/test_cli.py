@@ -157,7 +157,7 @@ def test_dose_of_files(tmp_path, capsys):
 
 
 def test_check_sample_and_descan_warning(tmp_path, capsys):
-    from napari_emcal.virtual import diffraction_dataset
+    from napari_emcal.dataset_check import diffraction_dataset
 
     path = tmp_path / "report.json"
     assert main(["check", "sample", "--json", str(path)]) == 0

@@ -8,7 +8,7 @@ from napari_emcal.engine import check_executor, libertem_dataset, make_context, 
 from napari_emcal.errors import Cancelled, InvalidParameterError
 from napari_emcal.overfocus import TwinParams, compute
 from napari_emcal.samples import overfocus_grating
-from napari_emcal.virtual import analyse, diffraction_dataset, disk, estimate_beam
+from napari_emcal.dataset_check import analyse, diffraction_dataset, disk, estimate_beam
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,8 @@ def test_cluster_gives_identical_results(check_input, cluster):
 
 def test_a_cluster_run_can_be_cancelled(check_input, cluster):
     data, path, params = check_input
-    from napari_emcal.virtual.udf import DatasetPassUDF
+    from napari_emcal.dataset_check.analysis import DatasetPass
+    from napari_emcal.engine import PassUDF
 
     ctx = make_context(cluster.scheduler_address)
     try:
@@ -83,11 +84,12 @@ def test_a_cluster_run_can_be_cancelled(check_input, cluster):
             raise Cancelled
 
         with pytest.raises(Cancelled):
-            run_udf(ctx, dataset, DatasetPassUDF(**params), progress)
+            run_udf(ctx, dataset, PassUDF(DatasetPass(**params)), progress)
         assert len(seen) == 1 and seen[0] < 1.0  # stopped after the first partition
         # the cluster keeps working after the cancellation
-        udf = DatasetPassUDF(**params)
-        again = udf.pass_result(run_udf(ctx, dataset, udf))
+        udf = PassUDF(DatasetPass(**params))
+        again = udf.pass_result(run_udf(ctx, dataset, udf), dataset.shape.nav,
+                                dataset.shape.sig)
         assert_same_pass(again, analyse(data, **params))
     finally:
         ctx.close()

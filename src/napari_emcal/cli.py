@@ -301,7 +301,7 @@ def _typed_conditions(args, row) -> dict:
 
 def cmd_check(args) -> int:
     """Is a 4D STEM dataset fit for virtual imaging, CoM/DPC, strain, ptychography?"""
-    from .virtual.report import check_dataset
+    from .dataset_check.report import check_dataset
 
     data, metadata, notes = _load_dataset(args.source, args.scan_shape)
     for note in notes:

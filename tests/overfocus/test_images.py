@@ -109,7 +109,8 @@ def noisy_counts(specimen):
 def test_numpy_memmap_dask_and_libertem_agree(noisy_counts, tmp_path):
     from libertem.api import Context
 
-    from napari_emcal.overfocus import OverfocusUDF
+    from napari_emcal.engine import PassUDF
+    from napari_emcal.overfocus import OverfocusPass
 
     p, data = noisy_counts
     reference = compute(data, p)
@@ -122,7 +123,8 @@ def test_numpy_memmap_dask_and_libertem_agree(noisy_counts, tmp_path):
     }
     ctx = Context.make_with("inline")
     ds = ctx.load("memory", data=data, sig_dims=2, num_partitions=5)
-    variants["libertem inline"] = {k: np.asarray(v) for k, v in ctx.run_udf(ds, OverfocusUDF(twin=p)).items()}
+    udf = PassUDF(OverfocusPass(p))
+    variants["libertem inline"] = udf.pass_result(ctx.run_udf(ds, udf), ds.shape.nav, ds.shape.sig)
     for name, variant in variants.items():
         images = variant if isinstance(variant, dict) else compute(variant, p)
         assert set(images) == set(OUTPUTS), name
@@ -132,12 +134,17 @@ def test_numpy_memmap_dask_and_libertem_agree(noisy_counts, tmp_path):
 
 
 def test_small_blocks_give_the_same_result(noisy_counts, monkeypatch):
-    import napari_emcal.overfocus.images as images_mod
+    import napari_emcal.engine.blocks as blocks_mod
 
     p, data = noisy_counts
     reference = compute(data, p)
-    monkeypatch.setattr(images_mod, "BLOCK_BYTES", 1)  # one scan row per block
+    blocks = []
+    real_iter_blocks = blocks_mod.iter_blocks
+    monkeypatch.setattr(blocks_mod, "BLOCK_BYTES", 1)  # one scan row per block
+    monkeypatch.setattr("napari_emcal.engine.passes.iter_blocks",
+                        lambda data: (blocks.append(b) or b for b in real_iter_blocks(data)))
     chunked = compute(data, p)
+    assert len(blocks) == data.shape[0]
     for key in OUTPUTS:
         np.testing.assert_allclose(chunked[key], reference[key], rtol=1e-12, atol=1e-9)
 
@@ -151,18 +158,21 @@ def test_outputs_restricts_and_progress_reports(noisy_counts):
 
 
 def test_progress_can_cancel(noisy_counts, monkeypatch):
-    import napari_emcal.overfocus.images as images_mod
+    import napari_emcal.engine.blocks as blocks_mod
     from napari_emcal.errors import Cancelled
 
-    monkeypatch.setattr(images_mod, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(blocks_mod, "BLOCK_BYTES", 1)
     p, data = noisy_counts
+    seen = []
 
     def stop(fraction):
+        seen.append(fraction)
         if fraction > 0.3:
             raise Cancelled
 
     with pytest.raises(Cancelled):
         compute(data, p, progress=stop)
+    assert 0.3 < seen[-1] < 0.5  # stopped at the first block past 30 %, not at the end
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (4, 8, 8), (2, 2, 2, 8, 8)])
@@ -196,7 +206,7 @@ def test_bad_params_and_positions_are_refused():
 
 def test_memmap_blocks_are_read_from_the_file_where_the_slice_starts(tmp_path):
     """Memmaps are read with file reads (bounded memory); slices must start at their row."""
-    from napari_emcal.overfocus.images import iter_blocks
+    from napari_emcal.engine import iter_blocks
 
     array = (np.arange(6 * 5 * 4 * 3) % 251).astype(">u2").reshape(6, 5, 4, 3)
     np.save(tmp_path / "a.npy", array)

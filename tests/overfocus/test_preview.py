@@ -13,7 +13,7 @@ def data():
 
 
 def test_reduce_data_sums_bins_and_keeps_every_nth_position(data):
-    out = reduce_data(data, detector_bin=3, scan_step=2)
+    out = reduce_data(data, detector_bin=3, scan_stride=2)
     assert out.shape == (5, 4, 3, 3) and out.dtype == np.float32
     # hand-computed: frame (2, 3) of the reduced scan is frame (4, 6); bin (1, 2) sums
     # detector rows 3..5 and columns 6..8
@@ -53,7 +53,7 @@ def test_bad_factors_are_refused(data):
 def test_reduced_twin_is_the_same_instrument():
     p = TwinParams(overfocus=1e-6, scan_pixel_size=1e-9, camera_length=0.15,
                    detector_pixel_size=55e-6, cy=31.5, cx=31.5, scan_rotation=10.0)
-    r = reduce_params(p, detector_bin=4, scan_step=2)
+    r = reduce_params(p, detector_bin=4, scan_stride=2)
     assert r.detector_pixel_size == pytest.approx(220e-6)
     assert (r.cy, r.cx) == (pytest.approx(7.5), pytest.approx(7.5))  # centre of 16 px
     assert r.scan_pixel_size == pytest.approx(2e-9)

@@ -4,7 +4,8 @@ Pure computation; the dock widget lives in ``_qt``.
 """
 
 from .measure import MIN_LINE_PX, HighDefocusResult, aligned_far, line_estimate, measure
-from .simulate import DefocusPair, defocus_pair, similarity
+from ..geometry import similarity
+from .simulate import DefocusPair, defocus_pair
 from .table import Added, HighDefocusTable
 
 __all__ = ["MIN_LINE_PX", "Added", "DefocusPair", "HighDefocusResult", "HighDefocusTable",

@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from .._checks import image_2d
 from ..errors import CalibrationFailedError, InvalidParameterError
-from .simulate import similarity
+from ..geometry import fit_similarity, similarity
 
 __all__ = ["HighDefocusResult", "MIN_LINE_PX", "aligned_far", "line_estimate", "measure"]
 
@@ -316,7 +316,7 @@ def _refine(near, far, matrix, offset, centre, length, end_error):
                     if periodic else ""))
         p = centres[chosen][ok]
         q = (p + found.shift[ok]) @ matrix.T + offset
-        matrix, offset, residual, used = _fit_similarity(p, q, found.weight[ok])
+        matrix, offset, residual, used = fit_similarity(p, q, found.weight[ok])
         # The next pass reaches further: what is known now extrapolates to ~1 px there.
         grown = reach >= coarse_distance.max()
         centres, distance = coarse, coarse_distance
@@ -422,35 +422,3 @@ def _parabola(correlation, rows, iy, ix, axis: int) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         delta = np.where(curvature < 0, 0.5 * (before - after) / curvature, 0.0)
     return np.clip(delta, -0.5, 0.5)
-
-
-def _fit_similarity(p: np.ndarray, q: np.ndarray, weight: np.ndarray):
-    """Weighted least squares ``q = [[a, b], [-b, a]] p + t``, dropping outliers.
-
-    Returns the matrix, offset, RMS residual of the kept points and their number.
-    """
-    keep = np.ones(len(p), bool)
-    w = np.clip(weight, 1e-3, None) ** 2
-    for _ in range(4):
-        matrix, offset = _solve_similarity(p[keep], q[keep], w[keep])
-        residual = np.hypot(*(q - (p @ matrix.T + offset)).T)
-        spread = 1.4826 * np.median(residual[keep])
-        new_keep = residual <= max(4.0 * spread, 0.25)
-        if new_keep.sum() < 3 or (new_keep == keep).all():
-            break
-        keep = new_keep
-    rms = float(np.sqrt(np.average(residual[keep] ** 2, weights=w[keep])))
-    return matrix, offset, rms, int(keep.sum())
-
-
-def _solve_similarity(p, q, w):
-    pc = np.average(p, axis=0, weights=w)
-    qc = np.average(q, axis=0, weights=w)
-    py, px = (p - pc).T
-    qy, qx = (q - qc).T
-    # qy = a·py + b·px ; qx = -b·py + a·px
-    norm = np.sum(w * (py ** 2 + px ** 2))
-    a = np.sum(w * (qy * py + qx * px)) / norm
-    b = np.sum(w * (qy * px - qx * py)) / norm
-    matrix = np.array([[a, b], [-b, a]])
-    return matrix, qc - matrix @ pc

@@ -12,19 +12,10 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InvalidParameterError
+from ..geometry import similarity
 from ..specimens import detailed_specimen, grating_specimen
 
-__all__ = ["DefocusPair", "defocus_pair", "similarity"]
-
-
-def similarity(scale: float, rotation_deg: float) -> np.ndarray:
-    """The 2x2 matrix ``scale · R(rotation)`` acting on (y, x) column vectors.
-
-    ``R(θ) = [[cos θ, sin θ], [-sin θ, cos θ]]`` turns a direction from +x towards +y
-    (clockwise as napari shows an image) by θ, the same matrix as the twin's scan rotation.
-    """
-    t = np.deg2rad(rotation_deg)
-    return scale * np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+__all__ = ["DefocusPair", "defocus_pair"]
 
 
 @dataclass(frozen=True)

@@ -2,21 +2,16 @@
 
 Core (no Qt, no napari): :class:`TwinParams`, :func:`compute`, :func:`simulate`,
 :func:`estimate` and :func:`calibrate` (automatic calibration).
-Engine: :class:`OverfocusUDF` (LiberTEM), imported lazily because LiberTEM is heavy.
+:class:`OverfocusPass` is the pass the engine runs (in this process or, through
+:class:`napari_emcal.engine.PassUDF`, on any LiberTEM executor).
 """
 
 from .calibrate import CalibrationResult, calibrate, estimate
-from .images import OUTPUTS, compute
+from ..geometry import rotation_flip_matrix
+from .images import OUTPUTS, OverfocusPass, compute
 from .simulate import simulate, specimen_on_scan_grid
-from .twin import TwinParams, rotation_flip_matrix
+from .twin import TwinParams
 
-__all__ = ["OUTPUTS", "CalibrationResult", "OverfocusUDF", "TwinParams", "calibrate",
+__all__ = ["OUTPUTS", "CalibrationResult", "OverfocusPass", "TwinParams", "calibrate",
            "compute", "estimate", "rotation_flip_matrix", "simulate", "specimen_on_scan_grid"]
 
-
-def __getattr__(name):
-    if name == "OverfocusUDF":
-        from .udf import OverfocusUDF
-
-        return OverfocusUDF
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,9 +40,9 @@ import numpy as np
 from scipy import ndimage, optimize
 
 from ..errors import CalibrationFailedError, InvalidParameterError
-from .images import validate_4d
-from .preview import reduce_data
-from .twin import TwinParams, wrap_angle
+from ..engine import reduce_data, validate_4d
+from ..geometry import wrap_angle
+from .twin import TwinParams
 
 __all__ = ["CalibrationResult", "FREE_PARAMETERS", "calibrate", "estimate"]
 

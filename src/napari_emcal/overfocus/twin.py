@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidParameterError
+from ..geometry import rotation_flip_matrix
 from ..units import dimension, from_si, to_si
 
 __all__ = ["TwinParams", "rotation_flip_matrix"]
@@ -44,29 +45,6 @@ PARAM_UNITS: dict[str, str] = {
 
 _FILE_FORMAT = "napari-emcal twin parameters"
 _FILE_VERSION = 1
-
-
-def wrap_angle(angle: float) -> float:
-    """``angle`` in degrees, wrapped into [-180, 180)."""
-    return (angle + 180.0) % 360.0 - 180.0
-
-
-def rotation_flip_matrix(scan_rotation: float, flip_y: bool) -> np.ndarray:
-    """The 2x2 matrix ``R(θ)·F`` acting on (y, x) column vectors.
-
-    Parameters
-    ----------
-    scan_rotation : float
-        θ in degrees.
-    flip_y : bool
-        Whether ``F = diag(−1, 1)`` (else the identity).
-    """
-    theta = math.radians(scan_rotation)
-    c, s = math.cos(theta), math.sin(theta)
-    rot = np.array([[c, s], [-s, c]])
-    if flip_y:
-        rot = rot @ np.diag([-1.0, 1.0])
-    return rot
 
 
 @dataclass(frozen=True)

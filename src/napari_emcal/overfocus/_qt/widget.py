@@ -26,7 +26,8 @@ from ..calibrate import calibrate, estimate
 from ..images import OUTPUTS, compute
 from ..preview import reduce_data, reduce_params
 from ..sharpness import blur
-from ..twin import TwinParams, wrap_angle
+from ...geometry import wrap_angle
+from ..twin import TwinParams
 
 __all__ = ["OverfocusWidget"]
 

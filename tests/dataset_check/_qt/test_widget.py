@@ -4,7 +4,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from napari_emcal.virtual import diffraction_dataset, ellipse
+from napari_emcal.dataset_check import diffraction_dataset, ellipse
 
 pytestmark = pytest.mark.gui
 

@@ -1,7 +1,7 @@
 """The "4D dataset check" dock widget: beam centre, virtual apertures, CoM, descan, report.
 
-Glue only: widget values -> :func:`~napari_emcal.virtual.analysis.analyse` and
-:func:`~napari_emcal.virtual.report.dataset_report` in a worker (progress, cancel) ->
+Glue only: widget values -> :func:`~napari_emcal.dataset_check.analysis.analyse` and
+:func:`~napari_emcal.dataset_check.report.dataset_report` in a worker (progress, cancel) ->
 layers named ``<layer> · aperture <name>``, ``· CoM y``, ``· CoM x``, ``· descan shift``
 and a report. Apertures drawn as ellipses or polygons on ``<layer> · apertures`` (over the
 ``· aperture_sum`` image) are recomputed when edited; the newest edit wins.

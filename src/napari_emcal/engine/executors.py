@@ -24,10 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidParameterError
+from ..errors import InvalidParameterError
 
-__all__ = ["EXECUTORS", "check_executor", "libertem_dataset", "make_context", "run_local",
-           "run_on_libertem", "run_udf"]
+__all__ = ["EXECUTORS", "check_executor", "libertem_dataset", "make_context", "run_udf"]
 
 EXECUTORS = ("local", "inline", "threads")
 #: Bytes of a file per LiberTEM partition (bounds a worker's memory).
@@ -117,26 +116,3 @@ def run_udf(ctx, dataset, udf, progress: Callable[[float], object] | None = None
     finally:
         iterator.close()
     return results
-
-
-def run_local(data, accumulator, progress: Callable[[float], object] | None = None):
-    """Feed every block of ``data`` to an accumulator (``add(frames, scan_y, scan_x)``,
-    ``frames_seen``, ``result()``) in this process; progress after each block."""
-    from .overfocus.images import iter_blocks, validate_4d
-
-    (sy, sx), _ = validate_4d(data)
-    for frames, yy, xx in iter_blocks(data):
-        accumulator.add(frames, yy, xx)
-        if progress is not None:
-            progress(accumulator.frames_seen / (sy * sx))
-    return accumulator.result()
-
-
-def run_on_libertem(source, executor: str, udf, progress=None) -> dict:
-    """Run ``udf`` over ``source`` (array or path) on a LiberTEM executor (``"local"`` means
-    LiberTEM's inline one, for a path), closing the context afterwards."""
-    ctx = make_context("inline" if executor == "local" else executor)
-    try:
-        return run_udf(ctx, libertem_dataset(ctx, source), udf, progress)
-    finally:
-        ctx.close()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from napari_emcal.errors import CalibrationFailedError, InvalidParameterError
-from napari_emcal.virtual import (analyse, annulus, dataset_report, diffraction_dataset, disk,
+from napari_emcal.dataset_check import (analyse, annulus, dataset_report, diffraction_dataset, disk,
                                   ellipse, estimate_beam, find_beam, fit_descan, polygon,
                                   saturation_count)
 

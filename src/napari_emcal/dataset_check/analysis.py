@@ -13,17 +13,15 @@ Pure computation (numpy/scipy).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
-from ..engine import check_executor, run_local, run_on_libertem
+from ..engine import Buffer, FramePass, run_pass, validate_4d
 from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterError
-from ..overfocus.images import validate_4d
-from ..overfocus.twin import rotation_flip_matrix
+from ..geometry import rotation_flip_matrix
 
 __all__ = ["BeamDisk", "Descan", "PassResult", "DatasetPass", "analyse", "estimate_beam",
            "find_beam", "fit_descan", "frame_sums"]
@@ -217,12 +215,11 @@ def finish_pass(sums: np.ndarray, saturated, aperture_sum: np.ndarray, names, *,
     return result
 
 
-class DatasetPass:
-    """Bookkeeping of one pass: feed it blocks of frames, then ask for the result.
+class DatasetPass(FramePass):
+    """The dataset pass as the engine runs it (in this process or as a LiberTEM UDF).
 
     Parameters
     ----------
-    scan_shape, detector_shape : (int, int)
     masks : mapping of str to bool array, optional
         Aperture masks (detector shape), by name.
     beam : BeamDisk, optional
@@ -234,31 +231,33 @@ class DatasetPass:
         Turn the centre of mass into scan directions (DESIGN.md's ``R(θ)·F``).
     """
 
-    def __init__(self, scan_shape, detector_shape, *, masks: Mapping[str, np.ndarray] | None = None,
+    def __init__(self, *, masks: Mapping[str, np.ndarray] | None = None,
                  beam: BeamDisk | None = None, max_count: float | None = None,
                  scan_rotation: float = 0.0, flip_y: bool = False):
-        self.scan_shape = tuple(int(n) for n in scan_shape)
-        self.detector_shape = tuple(int(n) for n in detector_shape)
-        self.masks = check_masks(masks, self.detector_shape)
+        self.masks = dict(masks or {})
         self.beam, self.max_count = beam, max_count
         self.rotation = rotation_flip_matrix(scan_rotation, flip_y)
-        self.weights = pass_weights(self.detector_shape, self.masks, beam)
-        self.sums = np.zeros(self.scan_shape + (self.weights.shape[1],))
-        self.saturated = np.zeros(self.scan_shape) if max_count is not None else None
-        self.aperture_sum = np.zeros(self.detector_shape)
-        self.frames_seen = 0
 
-    def add(self, frames: np.ndarray, scan_y, scan_x) -> None:
-        """Account for a block of frames ``(n, dy, dx)`` recorded at these scan positions."""
-        self.sums[scan_y, scan_x] = frame_sums(frames, self.weights)
-        if self.saturated is not None:
-            self.saturated[scan_y, scan_x] = (frames >= self.max_count).sum(axis=(1, 2))
-        self.aperture_sum += frames.sum(axis=0, dtype=np.float64)
-        self.frames_seen += len(frames)
+    def buffers(self, scan_shape, detector_shape):
+        columns = len(self.masks) + 3 + (5 if self.beam is not None else 0)
+        declared = {"sums": Buffer("nav", (columns,)), "aperture_sum": Buffer("sig")}
+        if self.max_count is not None:
+            declared["saturated"] = Buffer("nav")
+        return declared
 
-    def result(self) -> PassResult:
-        return finish_pass(self.sums, self.saturated, self.aperture_sum, list(self.masks),
-                           beam=self.beam, max_count=self.max_count, rotation=self.rotation)
+    def prepare(self, scan_shape, detector_shape):
+        return pass_weights(detector_shape, check_masks(self.masks, detector_shape), self.beam)
+
+    def process(self, buffers, frames, scan_y, scan_x, task):
+        buffers["sums"][:] = frame_sums(frames, task)
+        if self.max_count is not None:
+            buffers["saturated"][:] = (frames >= self.max_count).sum(axis=(1, 2))
+        buffers["aperture_sum"][:] += frames.sum(axis=0, dtype=np.float64)
+
+    def finish(self, buffers, scan_shape, detector_shape, task):
+        return finish_pass(buffers["sums"], buffers.get("saturated"), buffers["aperture_sum"],
+                           list(self.masks), beam=self.beam, max_count=self.max_count,
+                           rotation=self.rotation)
 
 
 def check_masks(masks, detector_shape) -> dict[str, np.ndarray]:
@@ -295,22 +294,9 @@ def analyse(data, *, masks: Mapping[str, np.ndarray] | None = None, beam: BeamDi
         scheduler address (see :mod:`napari_emcal.engine`); ``data`` may then also be a
         file path, read by the workers.
     """
-    executor = check_executor(executor)
-    if executor != "local" or isinstance(data, (str, os.PathLike)):
-        return _analyse_libertem(data, executor, progress, masks=masks, beam=beam,
-                                 max_count=max_count, scan_rotation=scan_rotation,
-                                 flip_y=flip_y)
-    scan_shape, detector_shape = validate_4d(data)
-    accumulator = DatasetPass(scan_shape, detector_shape, masks=masks, beam=beam,
-                              max_count=max_count, scan_rotation=scan_rotation, flip_y=flip_y)
-    return run_local(data, accumulator, progress)
-
-
-def _analyse_libertem(data, executor, progress, **params) -> PassResult:
-    from .udf import DatasetPassUDF
-
-    udf = DatasetPassUDF(**params)
-    return udf.pass_result(run_on_libertem(data, executor, udf, progress))
+    pass_ = DatasetPass(masks=masks, beam=beam, max_count=max_count,
+                        scan_rotation=scan_rotation, flip_y=flip_y)
+    return run_pass(data, pass_, executor=executor, progress=progress)
 
 
 # -- descan -------------------------------------------------------------------------------------

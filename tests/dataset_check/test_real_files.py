@@ -3,7 +3,7 @@
 import pytest
 
 from napari_emcal.io.readers import open_4d
-from napari_emcal.virtual.report import check_dataset
+from napari_emcal.dataset_check.report import check_dataset
 from tests.conftest import real_file
 
 

@@ -1,6 +1,6 @@
 """Is a 4D STEM dataset fit for the intended analysis? Numbers and plain-language verdicts.
 
-Pure computation on a :class:`~napari_emcal.virtual.analysis.PassResult`.
+Pure computation on a :class:`~napari_emcal.dataset_check.analysis.PassResult`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CalibrationFailedError
-from ..overfocus.images import validate_4d
+from ..engine import validate_4d
 from .analysis import (BeamDisk, Descan, PassResult, analyse, estimate_beam, find_beam,
                        fit_descan)
 from .masks import annulus, disk
@@ -130,7 +130,7 @@ class DatasetReport:
 def dataset_report(result: PassResult, *, camera_length: float | None = None,
                    detector_pixel_size: float | None = None,
                    descan_tolerance_px: float = 2.0) -> DatasetReport:
-    """Checks and verdicts from one pass (:func:`~napari_emcal.virtual.analysis.analyse`).
+    """Checks and verdicts from one pass (:func:`~napari_emcal.dataset_check.analysis.analyse`).
 
     Parameters
     ----------

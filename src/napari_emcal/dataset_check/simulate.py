@@ -1,7 +1,7 @@
 """Simulated 4D STEM datasets with a known bright-field disk, descan and saturation.
 
 Pure computation (numpy/scipy): the tests and the sample data use these as ground truth
-for :mod:`napari_emcal.virtual`.
+for :mod:`napari_emcal.dataset_check`.
 """
 
 from __future__ import annotations
