@@ -34,16 +34,25 @@ def main() -> None:
     rows = []
     for run in range(runs):
         truth = TwinParams(
-            overfocus=rng.choice([-1, 1]) * rng.uniform(0.8, 2.5) * 1e-6, scan_pixel_size=1e-9,
-            camera_length=0.15, detector_pixel_size=pixel,
-            cy=(detector[0] - 1) / 2 + rng.uniform(-2, 2), cx=(detector[1] - 1) / 2 + rng.uniform(-2, 2),
-            scan_rotation=rng.uniform(-180, 180), flip_y=bool(rng.integers(2)),
-            semiconv=12e-3 * 64 / detector[0] * 2 if not args.quick else 12e-3)
+            overfocus=rng.choice([-1, 1]) * rng.uniform(0.8, 2.5) * 1e-6,
+            scan_pixel_size=1e-9,
+            camera_length=0.15,
+            detector_pixel_size=pixel,
+            cy=(detector[0] - 1) / 2 + rng.uniform(-2, 2),
+            cx=(detector[1] - 1) / 2 + rng.uniform(-2, 2),
+            scan_rotation=rng.uniform(-180, 180),
+            flip_y=bool(rng.integers(2)),
+            semiconv=12e-3 * 64 / detector[0] * 2 if not args.quick else 12e-3,
+        )
         specimen = detailed_specimen((scan[0] + 160, scan[1] + 160), feature_size=2.0, seed=run)
         data = simulate(specimen, scan, detector, truth, dose=args.dose, seed=run)
-        start = truth.replace(overfocus=truth.overfocus * rng.uniform(0.7, 1.3),
-                              scan_rotation=rng.uniform(-180, 180), flip_y=bool(rng.integers(2)),
-                              cy=(detector[0] - 1) / 2, cx=(detector[1] - 1) / 2)
+        start = truth.replace(
+            overfocus=truth.overfocus * rng.uniform(0.7, 1.3),
+            scan_rotation=rng.uniform(-180, 180),
+            flip_y=bool(rng.integers(2)),
+            cy=(detector[0] - 1) / 2,
+            cx=(detector[1] - 1) / 2,
+        )
         t0 = time.perf_counter()
         compute(data, truth)
         baseline = time.perf_counter() - t0
@@ -52,22 +61,44 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         p = result.params
         rotation_error = abs((p.scan_rotation - truth.scan_rotation + 180) % 360 - 180)
-        rows.append((p.flip_y == truth.flip_y, rotation_error, abs(p.overfocus / truth.overfocus - 1),
-                     float(np.hypot(p.cy - truth.cy, p.cx - truth.cx)), seconds, seconds / baseline,
-                     result.n_evaluations))
-        print(f"run {run}: truth {truth.scan_rotation:8.3f}° flip {truth.flip_y!s:5} "
-              f"{truth.overfocus * 1e6:+.3f} µm | start {start.scan_rotation:8.3f}° flip "
-              f"{start.flip_y!s:5} {start.overfocus * 1e6:+.3f} µm | flip ok {rows[-1][0]!s:5} "
-              f"Δθ {rotation_error:.4f}° Δf {rows[-1][2] * 100:.3f} % Δc {rows[-1][3]:.2f} px | "
-              f"{seconds:.2f} s = {seconds / baseline:.1f} passes | {result.n_evaluations} evals")
+        rows.append(
+            (
+                p.flip_y == truth.flip_y,
+                rotation_error,
+                abs(p.overfocus / truth.overfocus - 1),
+                float(np.hypot(p.cy - truth.cy, p.cx - truth.cx)),
+                seconds,
+                seconds / baseline,
+                result.n_evaluations,
+            )
+        )
+        print(
+            f"run {run}: truth {truth.scan_rotation:8.3f}° flip {truth.flip_y!s:5} "
+            f"{truth.overfocus * 1e6:+.3f} µm | start {start.scan_rotation:8.3f}° flip "
+            f"{start.flip_y!s:5} {start.overfocus * 1e6:+.3f} µm | flip ok {rows[-1][0]!s:5} "
+            f"Δθ {rotation_error:.4f}° Δf {rows[-1][2] * 100:.3f} % Δc {rows[-1][3]:.2f} px | "
+            f"{seconds:.2f} s = {seconds / baseline:.1f} passes | {result.n_evaluations} evals"
+        )
     flips, rot, foc, cen, secs, ratio, evals = zip(*rows)
-    print(f"\n{scan[0]}x{scan[1]}x{detector[0]}x{detector[1]}, dose {args.dose:g} e/frame, {runs} runs:")
+    print(
+        f"\n{scan[0]}x{scan[1]}x{detector[0]}x{detector[1]}, "
+        f"dose {args.dose:g} e/frame, {runs} runs:"
+    )
     print(f"  flip right        {sum(flips)}/{runs}   (target: all)")
-    print(f"  rotation error    max {max(rot):.4f}°, median {np.median(rot):.4f}°   (target < 0.1°)")
-    print(f"  overfocus error   max {max(foc) * 100:.3f} %, median {np.median(foc) * 100:.3f} %   (target < 0.5 %)")
+    print(
+        f"  rotation error    max {max(rot):.4f}°, median {np.median(rot):.4f}°   (target < 0.1°)"
+    )
+    print(
+        f"  overfocus error   max {max(foc) * 100:.3f} %, "
+        f"median {np.median(foc) * 100:.3f} %   (target < 0.5 %)"
+    )
     print(f"  beam centre error max {max(cen):.2f} px")
-    print(f"  time              max {max(secs):.2f} s, median {np.median(secs):.2f} s   (target < 30 s); "
-          f"median {np.median(ratio):.1f} x one compute pass; median {np.median(evals):.0f} evaluations")
+    print(
+        f"  time              max {max(secs):.2f} s, "
+        f"median {np.median(secs):.2f} s   (target < 30 s); "
+        f"median {np.median(ratio):.1f} x one compute pass; "
+        f"median {np.median(evals):.0f} evaluations"
+    )
 
 
 if __name__ == "__main__":

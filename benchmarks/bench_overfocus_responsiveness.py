@@ -31,8 +31,14 @@ def median_update(data, params, angles, bin_=1, every=1):
 
 def main() -> None:
     data = np.random.default_rng(0).random((128, 128, 128, 128), dtype=np.float32)
-    params = TwinParams(overfocus=1e-6, scan_pixel_size=1e-9, camera_length=0.15,
-                        detector_pixel_size=55e-6, cy=63.5, cx=63.5)
+    params = TwinParams(
+        overfocus=1e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=63.5,
+        cx=63.5,
+    )
     angles = np.linspace(-20, 20, 9)
     compute(data[:2, :2], params)  # compile outside the timing
     t0 = time.perf_counter()
@@ -43,10 +49,14 @@ def main() -> None:
         reduced = reduce_data(data, bin_, every)
         t_reduce = time.perf_counter() - t0
         t = median_update(reduced, params, angles, bin_, every)
-        print(f"preview bin {bin_}, every {every}: median update {t:.3f} s "
-              f"(reduction once {t_reduce:.2f} s)")
+        print(
+            f"preview bin {bin_}, every {every}: median update {t:.3f} s "
+            f"(reduction once {t_reduce:.2f} s)"
+        )
     t = median_update(data, params, angles[:3])
-    print(f"full resolution: median update {t:.3f} s; data.sum() {t_sum:.3f} s; ratio {t_sum / t:.2f}")
+    print(
+        f"full resolution: median update {t:.3f} s; data.sum() {t_sum:.3f} s; ratio {t_sum / t:.2f}"
+    )
 
 
 if __name__ == "__main__":

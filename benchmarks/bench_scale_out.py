@@ -48,8 +48,7 @@ def write_file(path: Path, size_gb: float) -> tuple[int, int]:
     row = diffraction_dataset((1, 256), DETECTOR, radius=12.0, seed=0)  # one scan row
     row_bytes = row.nbytes
     rows = max(2, int(size_gb * 1e9 // row_bytes))
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint16,
-                                    shape=(rows, 256) + DETECTOR)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint16, shape=(rows, 256) + DETECTOR)
     del out  # header written; fill with plain writes (no mapped pages in this process)
     header = np.load(path, mmap_mode="r").offset
     with open(path, "r+b") as stream:
@@ -59,7 +58,7 @@ def write_file(path: Path, size_gb: float) -> tuple[int, int]:
     return rows, 256
 
 
-def read_once(path: Path, block_bytes: int = 64 * 2 ** 20) -> float:
+def read_once(path: Path, block_bytes: int = 64 * 2**20) -> float:
     start = time.perf_counter()
     with open(path, "rb") as stream:
         while stream.read(block_bytes):
@@ -70,10 +69,11 @@ def read_once(path: Path, block_bytes: int = 64 * 2 ** 20) -> float:
 def local_pass(path: Path) -> tuple[float, float]:
     """(seconds, peak resident GB) of the pass in a fresh process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    output = subprocess.run([sys.executable, "-c", CHILD, str(path)], check=True,
-                            capture_output=True, text=True).stdout.split()
+    output = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path)], check=True, capture_output=True, text=True
+    ).stdout.split()
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return float(output[0]), max(peak, before) / 2 ** 20  # KiB -> GiB
+    return float(output[0]), max(peak, before) / 2**20  # KiB -> GiB
 
 
 def cluster_pass(path: Path) -> tuple[float, float]:
@@ -87,17 +87,26 @@ def cluster_pass(path: Path) -> tuple[float, float]:
     from napari_emcal.dataset_check import BeamDisk, analyse, annulus, disk
 
     beam = BeamDisk(63.5, 63.5, 12.0)
-    masks = {"BF": disk(DETECTOR, beam.centre, beam.radius),
-             "ADF": annulus(DETECTOR, beam.centre, 15, 90)}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, memory_limit=0) as cluster:
+    masks = {
+        "BF": disk(DETECTOR, beam.centre, beam.radius),
+        "ADF": annulus(DETECTOR, beam.centre, 15, 90),
+    }
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit=0,
+    ) as cluster:
         start = time.perf_counter()
-        analyse(str(path), masks=masks, beam=beam, max_count=65535,
-                executor=cluster.scheduler_address)
+        analyse(
+            str(path), masks=masks, beam=beam, max_count=65535, executor=cluster.scheduler_address
+        )
         seconds = time.perf_counter() - start
         with Client(cluster.scheduler_address) as client:
             peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    return seconds, max(peaks.values()) / 2 ** 20
+    return seconds, max(peaks.values()) / 2**20
 
 
 def main() -> None:
@@ -111,20 +120,27 @@ def main() -> None:
         start = time.perf_counter()
         scan = write_file(path, args.size_gb)
         size = path.stat().st_size / 1e9
-        print(f"file        {size:.2f} GB, scan {scan}, detector {DETECTOR} uint16 "
-              f"(written in {time.perf_counter() - start:.0f} s); memory limit "
-              f"{args.limit_gb:g} GB")
+        print(
+            f"file        {size:.2f} GB, scan {scan}, detector {DETECTOR} uint16 "
+            f"(written in {time.perf_counter() - start:.0f} s); memory limit "
+            f"{args.limit_gb:g} GB"
+        )
         baseline = read_once(path)
         print(f"read once   {baseline:.1f} s ({size / baseline:.2f} GB/s)  [baseline]")
         seconds, peak = local_pass(path)
-        print(f"local pass  {seconds:.1f} s ({size / seconds:.2f} GB/s, ratio to read "
-              f"{seconds / baseline:.2f}), peak resident {peak:.2f} GB "
-              f"({'under' if peak < args.limit_gb else 'OVER'} the limit)")
+        print(
+            f"local pass  {seconds:.1f} s ({size / seconds:.2f} GB/s, ratio to read "
+            f"{seconds / baseline:.2f}), peak resident {peak:.2f} GB "
+            f"({'under' if peak < args.limit_gb else 'OVER'} the limit)"
+        )
         cluster_seconds, cluster_peak = cluster_pass(path)
-        print(f"cluster     {cluster_seconds:.1f} s ({size / cluster_seconds:.2f} GB/s, ratio to "
-              f"local {cluster_seconds / seconds:.2f}, target < 2), largest worker peak "
-              f"resident {cluster_peak:.2f} GB ({'under' if 2 * cluster_peak < args.limit_gb else 'OVER'}"
-              f" half the limit)")
+        print(
+            f"cluster     {cluster_seconds:.1f} s ({size / cluster_seconds:.2f} GB/s, ratio to "
+            f"local {cluster_seconds / seconds:.2f}, target < 2), largest worker peak "
+            f"resident {cluster_peak:.2f} GB "
+            f"({'under' if 2 * cluster_peak < args.limit_gb else 'OVER'}"
+            f" half the limit)"
+        )
 
 
 if __name__ == "__main__":

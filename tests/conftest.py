@@ -1,16 +1,21 @@
+import os
 from pathlib import Path
 
 import pytest
 
-#: Real instrument files shared beside the project (absent in a user's clone).
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+#: Real instrument files: $EMCAL_REAL_DATA, else shared/data/real beside the checkout
+#: (absent in a user's clone: those tests then skip).
+REAL_DATA = Path(
+    os.environ.get("EMCAL_REAL_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+)
 
 
 def real_file(relative: str) -> Path:
     """Path of a real test file, or skip the test with the reason when it is absent."""
     path = REAL_DATA / relative
     if not path.exists():
-        pytest.skip(f"real data file {relative} not available (needs ../shared/data/real)")
+        pytest.skip(f"real data file {relative} not available in {REAL_DATA} (set EMCAL_REAL_DATA)")
     return path
 
 

@@ -24,7 +24,9 @@ def test_overfocus_file_with_params(tmp_path, capsys):
     np.save(tmp_path / "d.npy", data)
     truth = TwinParams.from_json_dict(metadata["ground_truth"])
     truth.save(tmp_path / "truth.json")
-    assert main(["overfocus", str(tmp_path / "d.npy"), "--params", str(tmp_path / "truth.json")]) == 0
+    assert (
+        main(["overfocus", str(tmp_path / "d.npy"), "--params", str(tmp_path / "truth.json")]) == 0
+    )
     assert "83.000°" in capsys.readouterr().out
 
 
@@ -40,9 +42,26 @@ def test_calibrate_prints_and_writes_the_calibrated_parameters(tmp_path, capsys)
     start = TwinParams.from_json_dict(metadata["nominal"])  # 0°, no flip, 1.3 µm
     start.save(tmp_path / "start.json")
     out_json = tmp_path / "cal" / "twin.json"
-    assert main(["overfocus", str(tmp_path / "d.npy"), "--params", str(tmp_path / "start.json"),
-                 "--calibrate", "--free", "scan_rotation", "flip_y", "overfocus", "cy", "cx",
-                 "--json", str(out_json)]) == 0
+    assert (
+        main(
+            [
+                "overfocus",
+                str(tmp_path / "d.npy"),
+                "--params",
+                str(tmp_path / "start.json"),
+                "--calibrate",
+                "--free",
+                "scan_rotation",
+                "flip_y",
+                "overfocus",
+                "cy",
+                "cx",
+                "--json",
+                str(out_json),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "calibrated in" in out and str(out_json) in out
     calibrated = TwinParams.load(out_json)
@@ -52,11 +71,32 @@ def test_calibrate_prints_and_writes_the_calibrated_parameters(tmp_path, capsys)
 
 
 def test_calibrate_failure_is_an_error_not_an_answer(tmp_path, capsys):
-    np.save(tmp_path / "n.npy", np.random.default_rng(0).poisson(4.0, (24, 24, 32, 32)).astype(np.uint16))
-    TwinParams(overfocus=1e-6, scan_pixel_size=1e-9, camera_length=0.15, detector_pixel_size=55e-6,
-               cy=15.5, cx=15.5).save(tmp_path / "p.json")
-    assert main(["overfocus", str(tmp_path / "n.npy"), "--params", str(tmp_path / "p.json"),
-                 "--calibrate", "--json", str(tmp_path / "c.json")]) == 2
+    np.save(
+        tmp_path / "n.npy",
+        np.random.default_rng(0).poisson(4.0, (24, 24, 32, 32)).astype(np.uint16),
+    )
+    TwinParams(
+        overfocus=1e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=15.5,
+        cx=15.5,
+    ).save(tmp_path / "p.json")
+    assert (
+        main(
+            [
+                "overfocus",
+                str(tmp_path / "n.npy"),
+                "--params",
+                str(tmp_path / "p.json"),
+                "--calibrate",
+                "--json",
+                str(tmp_path / "c.json"),
+            ]
+        )
+        == 2
+    )
     assert "featureless or noise" in capsys.readouterr().err
     assert not (tmp_path / "c.json").exists()
 
@@ -79,8 +119,10 @@ def test_pixel_size_of_a_file_and_no_lattice(tmp_path, capsys):
 
     from napari_emcal.grating import lattice_image
 
-    tifffile.imwrite(tmp_path / "g.tif", lattice_image((512, 512), spacing_px=32.0, dose=50,
-                                                       seed=2).astype(np.uint16))
+    tifffile.imwrite(
+        tmp_path / "g.tif",
+        lattice_image((512, 512), spacing_px=32.0, dose=50, seed=2).astype(np.uint16),
+    )
     assert main(["pixel-size", str(tmp_path / "g.tif"), "--spacing-nm", "100"]) == 0
     assert "pixel size  3.125 nm" in capsys.readouterr().out
     np.save(tmp_path / "noise.npy", np.random.default_rng(1).normal(size=(256, 256)))
@@ -91,8 +133,22 @@ def test_pixel_size_of_a_file_and_no_lattice(tmp_path, capsys):
 def test_high_defocus_sample_into_a_table_and_lookup(tmp_path, capsys):
     table = tmp_path / "hd.csv"
     result = tmp_path / "hd.json"
-    args = ["high-defocus", "sample", "--json", str(result), "--table", str(table),
-            "--defocus-um", "-150", "--intensity", "42.5", "--spot", "5", "--probe", "micro"]
+    args = [
+        "high-defocus",
+        "sample",
+        "--json",
+        str(result),
+        "--table",
+        str(table),
+        "--defocus-um",
+        "-150",
+        "--intensity",
+        "42.5",
+        "--spot",
+        "5",
+        "--probe",
+        "micro",
+    ]
     assert main(args) == 0
     assert "scale       1.124" in capsys.readouterr().out
     assert json.loads(result.read_text())["scale"] == pytest.approx(1.124, rel=2e-3)
@@ -113,8 +169,15 @@ def test_high_defocus_files_and_bad_lines(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "far.tif", pair.far)
     ends = np.array([[100.0, 120.0], [400.0, 380.0]])
     far_ends = pair.near_to_far(ends)
-    args = ["high-defocus", str(tmp_path / "near.npy"), str(tmp_path / "far.tif"),
-            "--near-line", *map(str, ends.ravel()), "--far-line", *map(str, far_ends.ravel())]
+    args = [
+        "high-defocus",
+        str(tmp_path / "near.npy"),
+        str(tmp_path / "far.tif"),
+        "--near-line",
+        *map(str, ends.ravel()),
+        "--far-line",
+        *map(str, far_ends.ravel()),
+    ]
     assert main(args) == 0
     scale, rotation = _numbers(capsys.readouterr().out, "scale", "rotation")
     assert scale == pytest.approx(1.1, rel=2e-3) and rotation == pytest.approx(-4.0, abs=0.1)
@@ -141,9 +204,26 @@ def test_dose_of_files(tmp_path, capsys):
     velox = real_file("images/velox_emd/test_si_16x16_215kx.emd")
     out_csv, out_xlsx = tmp_path / "dose.csv", tmp_path / "dose.xlsx"
     np.save(tmp_path / "tem.npy", np.zeros((64, 64), np.uint16))
-    assert main(["dose", str(velox), str(tmp_path / "tem.npy"), "--budget", "500",
-                 "--current-pa", "1000", "--beam-diameter-um", "1", "--csv", str(out_csv),
-                 "--excel", str(out_xlsx)]) == 0
+    assert (
+        main(
+            [
+                "dose",
+                str(velox),
+                str(tmp_path / "tem.npy"),
+                "--budget",
+                "500",
+                "--current-pa",
+                "1000",
+                "--beam-diameter-um",
+                "1",
+                "--csv",
+                str(out_csv),
+                "--excel",
+                str(out_xlsx),
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "1043" in captured.out  # the Velox per-probe dose, from its recorded current
     assert "exceeded from test_si_16x16_215kx" in captured.err
@@ -165,7 +245,9 @@ def test_check_sample_and_descan_warning(tmp_path, capsys):
     assert "CoM/DPC:         suitable" in out
     document = json.loads(path.read_text())
     assert document["beam"]["radius"] > 20 and document["max_angle_mrad"] > 10
-    np.save(tmp_path / "descan.npy", diffraction_dataset((16, 16), (48, 48), radius=7,
-                                                         descan=((0.3, 0), (0, 0.3)), seed=1))
+    np.save(
+        tmp_path / "descan.npy",
+        diffraction_dataset((16, 16), (48, 48), radius=7, descan=((0.3, 0), (0, 0.3)), seed=1),
+    )
     assert main(["check", str(tmp_path / "descan.npy"), "--tolerance-px", "1"]) == 0
     assert "the disk moves" in capsys.readouterr().err

@@ -4,38 +4,52 @@ workers are separate processes; cancellation."""
 import numpy as np
 import pytest
 
+from napari_emcal.dataset_check import analyse, diffraction_dataset, disk, estimate_beam
 from napari_emcal.engine import check_executor, libertem_dataset, make_context, run_udf
 from napari_emcal.errors import Cancelled, InvalidParameterError
 from napari_emcal.overfocus import TwinParams, compute
 from napari_emcal.samples import overfocus_grating
-from napari_emcal.dataset_check import analyse, diffraction_dataset, disk, estimate_beam
 
 
 @pytest.fixture(scope="module")
 def check_input(tmp_path_factory):
-    data = diffraction_dataset((16, 20), (48, 48), radius=7, descan=((0.1, 0), (0, 0.05)),
-                               max_count=250, seed=1)
+    data = diffraction_dataset(
+        (16, 20), (48, 48), radius=7, descan=((0.1, 0), (0, 0.05)), max_count=250, seed=1
+    )
     path = tmp_path_factory.mktemp("engine") / "scan.npy"
     np.save(path, data)
     beam = estimate_beam(data)
-    params = {"masks": {"BF": disk((48, 48), beam.centre, beam.radius)}, "beam": beam,
-              "max_count": 250, "scan_rotation": 30.0}
+    params = {
+        "masks": {"BF": disk((48, 48), beam.centre, beam.radius)},
+        "beam": beam,
+        "max_count": 250,
+        "scan_rotation": 30.0,
+    }
     return data, path, params
 
 
 @pytest.fixture(scope="module")
 def cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  host="127.0.0.1", dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
         yield cluster
 
 
 def assert_same_pass(a, b):
     for name in a.images:
         np.testing.assert_array_equal(a.images[name], b.images[name])
-    for field in ("total", "com_y", "com_x", "disk_cy", "disk_cx", "touches_edge", "saturated",
-                  "aperture_sum"):
+    for field in (
+        "total",
+        "com_y",
+        "com_x",
+        "disk_cy",
+        "disk_cx",
+        "touches_edge",
+        "saturated",
+        "aperture_sum",
+    ):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
 
 
@@ -65,8 +79,7 @@ def test_cluster_gives_identical_results(check_input, cluster):
     reference = compute(sample, twin)
     on_cluster = compute(str(sample_path), twin, executor=cluster.scheduler_address)
     for name, image in reference.items():
-        np.testing.assert_allclose(on_cluster[name], image, rtol=1e-12, atol=1e-9,
-                                   err_msg=name)
+        np.testing.assert_allclose(on_cluster[name], image, rtol=1e-12, atol=1e-9, err_msg=name)
 
 
 def test_a_cluster_run_can_be_cancelled(check_input, cluster):
@@ -88,16 +101,16 @@ def test_a_cluster_run_can_be_cancelled(check_input, cluster):
         assert len(seen) == 1 and seen[0] < 1.0  # stopped after the first partition
         # the cluster keeps working after the cancellation
         udf = PassUDF(DatasetPass(**params))
-        again = udf.pass_result(run_udf(ctx, dataset, udf), dataset.shape.nav,
-                                dataset.shape.sig)
+        again = udf.pass_result(run_udf(ctx, dataset, udf), dataset.shape.nav, dataset.shape.sig)
         assert_same_pass(again, analyse(data, **params))
     finally:
         ctx.close()
 
 
 def test_unreachable_scheduler_is_a_clear_error():
-    with pytest.raises(InvalidParameterError, match="cannot reach the dask scheduler at "
-                                                    "tcp://127.0.0.1:9"):
+    with pytest.raises(
+        InvalidParameterError, match="cannot reach the dask scheduler at tcp://127.0.0.1:9"
+    ):
         make_context("tcp://127.0.0.1:9", timeout_s=2)
 
 
@@ -109,8 +122,10 @@ def test_cli_runs_on_the_cluster(check_input, cluster, tmp_path, capsys):
     data, path, params = check_input
     local, remote = tmp_path / "local.json", tmp_path / "remote.json"
     assert main(["check", str(path), "--json", str(local)]) == 0
-    assert main(["check", str(path), "--scheduler", cluster.scheduler_address,
-                 "--json", str(remote)]) == 0
+    assert (
+        main(["check", str(path), "--scheduler", cluster.scheduler_address, "--json", str(remote)])
+        == 0
+    )
     assert json.loads(local.read_text()) == json.loads(remote.read_text())
     assert main(["overfocus", "sample", "--scheduler", cluster.scheduler_address]) == 0
     assert "one pass" in capsys.readouterr().out

@@ -14,11 +14,12 @@ def image_2d(image, *, name: str = "the image", min_size: int = 32) -> np.ndarra
         raise InvalidDataError(f"{name} is RGB; pick a greyscale image of the specimen")
     array = np.squeeze(array)
     if array.ndim != 2:
-        raise InvalidDataError(f"{name} must be 2D (y, x); got an array of shape "
-                               f"{np.shape(image)}")
+        raise InvalidDataError(f"{name} must be 2D (y, x); got an array of shape {np.shape(image)}")
     if min(array.shape) < min_size:
-        raise InvalidDataError(f"{name} ({array.shape[0]} x {array.shape[1]}) is too small; "
-                               f"at least {min_size} x {min_size} pixels are needed")
+        raise InvalidDataError(
+            f"{name} ({array.shape[0]} x {array.shape[1]}) is too small; "
+            f"at least {min_size} x {min_size} pixels are needed"
+        )
     if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
         raise InvalidDataError(f"{name} must be real numbers; got dtype {array.dtype}")
     if not np.all(np.isfinite(array)):

@@ -49,8 +49,10 @@ def read_table(data: pd.DataFrame, columns, required, source: str) -> Iterator[t
     """
     unknown = [str(c) for c in data.columns if c not in columns]
     if unknown:
-        raise InvalidDataError(f"{source}: unknown column(s) {', '.join(unknown)}; expected "
-                               f"some of {', '.join(columns)}")
+        raise InvalidDataError(
+            f"{source}: unknown column(s) {', '.join(unknown)}; expected "
+            f"some of {', '.join(columns)}"
+        )
     absent = [c for c in required if c not in data.columns]
     if absent:
         raise InvalidDataError(f"{source}: missing column(s) {', '.join(absent)}")

@@ -12,8 +12,7 @@ import math
 
 import numpy as np
 
-__all__ = ["fit_similarity", "rotation_flip_matrix", "similarity", "solve_similarity",
-           "wrap_angle"]
+__all__ = ["fit_similarity", "rotation_flip_matrix", "similarity", "solve_similarity", "wrap_angle"]
 
 
 def wrap_angle(angle: float) -> float:

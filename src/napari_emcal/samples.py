@@ -18,8 +18,13 @@ from .highdefocus import defocus_pair
 from .overfocus import TwinParams, simulate
 from .specimens import grating_specimen
 
-__all__ = ["grating_image", "high_defocus_pair", "in_situ_series", "overfocus_grating",
-           "sample_recipe"]
+__all__ = [
+    "grating_image",
+    "high_defocus_pair",
+    "in_situ_series",
+    "overfocus_grating",
+    "sample_recipe",
+]
 
 
 def sample_recipe(name: str) -> dict[str, Any]:
@@ -44,13 +49,25 @@ def overfocus_grating() -> tuple[np.ndarray, dict[str, Any]]:
     recipe = sample_recipe("overfocus_grating")
     truth = TwinParams.from_json_dict(recipe["twin"])
     spec = recipe["specimen"]
-    specimen = grating_specimen(tuple(spec["shape"]), period=spec["period_px"],
-                                line_width=spec["line_width_px"], angle_deg=spec["angle_deg"],
-                                particles=spec["particles"], seed=spec["seed"])
-    data = simulate(specimen, tuple(recipe["scan_shape"]), tuple(recipe["detector_shape"]), truth,
-                    dose=recipe["dose_electrons_per_frame"], seed=recipe["noise_seed"])
-    nominal = TwinParams.from_json_dict({"parameters": {**recipe["twin"]["parameters"],
-                                                        **recipe["nominal"]}})
+    specimen = grating_specimen(
+        tuple(spec["shape"]),
+        period=spec["period_px"],
+        line_width=spec["line_width_px"],
+        angle_deg=spec["angle_deg"],
+        particles=spec["particles"],
+        seed=spec["seed"],
+    )
+    data = simulate(
+        specimen,
+        tuple(recipe["scan_shape"]),
+        tuple(recipe["detector_shape"]),
+        truth,
+        dose=recipe["dose_electrons_per_frame"],
+        seed=recipe["noise_seed"],
+    )
+    nominal = TwinParams.from_json_dict(
+        {"parameters": {**recipe["twin"]["parameters"], **recipe["nominal"]}}
+    )
     metadata = {
         "source": "sample: overfocus_grating",
         "format": "simulated",
@@ -82,26 +99,36 @@ def grating_image() -> tuple[np.ndarray, dict[str, Any]]:
     """
     recipe = sample_recipe("grating_image")
     period_px = recipe["grating_period_nm"] / recipe["pixel_size_nm"]
-    image = lattice_image(tuple(recipe["shape"]), spacing_px=period_px,
-                          angle_deg=recipe["angle_deg"], line_width=recipe["line_width"],
-                          contrast=recipe["contrast"], blur_px=recipe["blur_px"],
-                          dose=recipe["dose_electrons_per_pixel"],
-                          dark_border=recipe["dark_border"], background=recipe["background"],
-                          seed=recipe["noise_seed"])
+    image = lattice_image(
+        tuple(recipe["shape"]),
+        spacing_px=period_px,
+        angle_deg=recipe["angle_deg"],
+        line_width=recipe["line_width"],
+        contrast=recipe["contrast"],
+        blur_px=recipe["blur_px"],
+        dose=recipe["dose_electrons_per_pixel"],
+        dark_border=recipe["dark_border"],
+        background=recipe["background"],
+        seed=recipe["noise_seed"],
+    )
     image = np.clip(image, 0, 65535).astype(np.uint16)
     image.setflags(write=False)
     metadata = {
         "source": "sample: grating_image",
         "format": "simulated",
         "magnification": float(recipe["magnification"]),
-        "ground_truth": {"pixel_size_nm": recipe["pixel_size_nm"],
-                         "angle_deg": recipe["angle_deg"]},
+        "ground_truth": {
+            "pixel_size_nm": recipe["pixel_size_nm"],
+            "angle_deg": recipe["angle_deg"],
+        },
     }
     return image, metadata
 
 
 @lru_cache(maxsize=1)
-def high_defocus_pair() -> tuple[tuple[np.ndarray, dict[str, Any]], tuple[np.ndarray, dict[str, Any]]]:
+def high_defocus_pair() -> tuple[
+    tuple[np.ndarray, dict[str, Any]], tuple[np.ndarray, dict[str, Any]]
+]:
     """A near-focus image and a high-defocus one of the same area (simulated).
 
     Returns
@@ -114,24 +141,45 @@ def high_defocus_pair() -> tuple[tuple[np.ndarray, dict[str, Any]], tuple[np.nda
         ``"landmarks_near"``/``"landmarks_far"``: where the large particles are in each.
     """
     recipe = sample_recipe("high_defocus_pair")
-    pair = defocus_pair(tuple(recipe["shape"]), scale=recipe["scale"],
-                        rotation_deg=recipe["rotation_deg"], shift=tuple(recipe["shift_px"]),
-                        specimen=recipe["specimen"], feature_size=recipe["feature_size_px"],
-                        landmarks=recipe["landmarks"], blur_px=recipe["blur_px"],
-                        dose_near=recipe["dose_near_electrons_per_pixel"],
-                        dose_far=recipe["dose_far_electrons_per_pixel"], seed=recipe["seed"])
-    common = {"format": "simulated", "intensity": recipe["intensity"], "spot": recipe["spot"],
-              "probe": recipe["probe"], "magnification": float(recipe["magnification"]),
-              "pixel_size_nm": recipe["pixel_size_nm"]}
-    near_metadata = {"source": "sample: high_defocus_pair (near focus)", **common,
-                     "defocus_um": recipe["near_defocus_um"]}
-    far_metadata = {"source": "sample: high_defocus_pair (defocused)", **common,
-                    "defocus_um": recipe["far_defocus_um"],
-                    "ground_truth": {"scale": pair.scale, "rotation_deg": pair.rotation_deg,
-                                     "matrix": pair.matrix.tolist(),
-                                     "offset": pair.offset.tolist()},
-                    "landmarks_near": pair.landmarks.tolist(),
-                    "landmarks_far": pair.near_to_far(pair.landmarks).tolist()}
+    pair = defocus_pair(
+        tuple(recipe["shape"]),
+        scale=recipe["scale"],
+        rotation_deg=recipe["rotation_deg"],
+        shift=tuple(recipe["shift_px"]),
+        specimen=recipe["specimen"],
+        feature_size=recipe["feature_size_px"],
+        landmarks=recipe["landmarks"],
+        blur_px=recipe["blur_px"],
+        dose_near=recipe["dose_near_electrons_per_pixel"],
+        dose_far=recipe["dose_far_electrons_per_pixel"],
+        seed=recipe["seed"],
+    )
+    common = {
+        "format": "simulated",
+        "intensity": recipe["intensity"],
+        "spot": recipe["spot"],
+        "probe": recipe["probe"],
+        "magnification": float(recipe["magnification"]),
+        "pixel_size_nm": recipe["pixel_size_nm"],
+    }
+    near_metadata = {
+        "source": "sample: high_defocus_pair (near focus)",
+        **common,
+        "defocus_um": recipe["near_defocus_um"],
+    }
+    far_metadata = {
+        "source": "sample: high_defocus_pair (defocused)",
+        **common,
+        "defocus_um": recipe["far_defocus_um"],
+        "ground_truth": {
+            "scale": pair.scale,
+            "rotation_deg": pair.rotation_deg,
+            "matrix": pair.matrix.tolist(),
+            "offset": pair.offset.tolist(),
+        },
+        "landmarks_near": pair.landmarks.tolist(),
+        "landmarks_far": pair.near_to_far(pair.landmarks).tolist(),
+    }
     for image in (pair.near, pair.far):
         image.setflags(write=False)
     return (pair.near, near_metadata), (pair.far, far_metadata)
@@ -170,13 +218,29 @@ def in_situ_series() -> tuple[np.ndarray, dict[str, Any]]:
                 image -= 0.6 / (1 + np.exp((np.hypot(yy - cy, xx - cx) - r) * 1.5))
         image = ndimage.gaussian_filter(np.clip(image, 0.05, None), 0.8)
         stack.append(rng.poisson(image * recipe["dose_electrons_per_pixel"]))
-        frames.append({"time": (start + pd.Timedelta(seconds=frame["seconds"])).isoformat(),
-                       "spot": frame["spot"], "exposure_s": frame["exposure_s"]})
-    keys = ("mode", "voltage_kv", "aperture_um", "probe", "illuminated_diameter_um",
-            "pixel_size_nm", "magnification")
-    metadata = {"source": "sample: in_situ_series", "format": "simulated",
-                **{k: recipe[k] for k in keys}, "frames": frames,
-                "current_calibration": recipe["current_calibration"]}
+        frames.append(
+            {
+                "time": (start + pd.Timedelta(seconds=frame["seconds"])).isoformat(),
+                "spot": frame["spot"],
+                "exposure_s": frame["exposure_s"],
+            }
+        )
+    keys = (
+        "mode",
+        "voltage_kv",
+        "aperture_um",
+        "probe",
+        "illuminated_diameter_um",
+        "pixel_size_nm",
+        "magnification",
+    )
+    metadata = {
+        "source": "sample: in_situ_series",
+        "format": "simulated",
+        **{k: recipe[k] for k in keys},
+        "frames": frames,
+        "current_calibration": recipe["current_calibration"],
+    }
     data = np.asarray(stack, dtype=np.uint16)
     data.setflags(write=False)
     return data, metadata

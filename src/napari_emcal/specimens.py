@@ -30,8 +30,15 @@ def detailed_specimen(shape, *, feature_size: float = 2.0, seed: int | None = 0)
     return 0.2 + 0.8 * noise
 
 
-def grating_specimen(shape, *, period: float = 12.0, line_width: float = 3.0,
-                     angle_deg: float = 0.0, particles: int = 40, seed: int | None = 0) -> np.ndarray:
+def grating_specimen(
+    shape,
+    *,
+    period: float = 12.0,
+    line_width: float = 3.0,
+    angle_deg: float = 0.0,
+    particles: int = 40,
+    seed: int | None = 0,
+) -> np.ndarray:
     """A cross-line grating replica with a few gold-like particles on it.
 
     The lines are dark (carbon replica lines), the squares between them bright; the

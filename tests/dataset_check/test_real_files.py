@@ -2,8 +2,8 @@
 
 import pytest
 
-from napari_emcal.io.readers import open_4d
 from napari_emcal.dataset_check.report import check_dataset
+from napari_emcal.io.readers import open_4d
 from tests.conftest import real_file
 
 

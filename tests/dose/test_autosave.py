@@ -15,8 +15,14 @@ from napari_emcal.dose.autosave import Autosave, atomic_write_text, default_auto
 def small_table(rows=1):
     table = DoseTable(budget=50.0)
     for i in range(rows):
-        table.add(image=f"img {i}", time=f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}",
-                  mode="TEM", current_pa=100.0 + i, illuminated_diameter_um=1.0, exposure_s=1)
+        table.add(
+            image=f"img {i}",
+            time=f"2026-11-20T10:{i // 60:02d}:{i % 60:02d}",
+            mode="TEM",
+            current_pa=100.0 + i,
+            illuminated_diameter_um=1.0,
+            exposure_s=1,
+        )
     return table
 
 
@@ -58,10 +64,12 @@ def test_killed_writer_never_leaves_a_broken_file(tmp_path):
         "text = open(sys.argv[2]).read()\n"
         "print('ready', flush=True)\n"
         "while True:\n"
-        "    atomic_write_text(sys.argv[1], text)\n")
+        "    atomic_write_text(sys.argv[1], text)\n"
+    )
     for delay in (0.0, 0.013, 0.037, 0.11):
-        process = subprocess.Popen([sys.executable, "-c", writer, str(path), str(large)],
-                                   stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-c", writer, str(path), str(large)], stdout=subprocess.PIPE, text=True
+        )
         assert process.stdout.readline().strip() == "ready"
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)

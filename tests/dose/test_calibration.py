@@ -32,14 +32,17 @@ def test_between_spots_geometric(calibration):
     assert "interpolated between spots 3 and 5" in found.message
 
 
-@pytest.mark.parametrize("query, message", [
-    ((300, 7, 70, "micro"), "outside the calibrated spots 3-5"),
-    ((120, 5, 70, "micro"), "no current calibrated at 120 kV"),
-    ((300, 5, 30, "micro"), "30 µm aperture"),
-    ((300, 5, 70, "nano"), "probe 'nano'"),
-    ((300, 5, None, "micro"), "aperture unknown and several are calibrated"),
-    ((None, 5, 70, "micro"), "voltage unknown"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ((300, 7, 70, "micro"), "outside the calibrated spots 3-5"),
+        ((120, 5, 70, "micro"), "no current calibrated at 120 kV"),
+        ((300, 5, 30, "micro"), "30 µm aperture"),
+        ((300, 5, 70, "nano"), "probe 'nano'"),
+        ((300, 5, None, "micro"), "aperture unknown and several are calibrated"),
+        ((None, 5, 70, "micro"), "voltage unknown"),
+    ],
+)
 def test_unknown_where_the_table_cannot_say(calibration, query, message):
     found = calibration.lookup(*query)
     assert found.current_pa is None and message in found.message

@@ -24,10 +24,11 @@ def test_velox_emd_gives_a_stem_probe_dose():
     computed = table.frame.iloc[0]
     assert computed.problems == ""
     # I · dwell / (e · step²) with the recorded values, by hand: 1043.3 e/Å²
-    expected = 216.546e-12 * 1e-3 / 1.602176634e-19 / 35.9925 ** 2
+    expected = 216.546e-12 * 1e-3 / 1.602176634e-19 / 35.9925**2
     assert computed.probe_dose_e_A2 == pytest.approx(expected, rel=1e-4)
     assert computed.probe_dose_e_A2 == pytest.approx(
-        stem_probe_dose(row["current_pa"] * 1e-12, row["pixel_size_nm"] * 1e-9, 1e-3))
+        stem_probe_dose(row["current_pa"] * 1e-12, row["pixel_size_nm"] * 1e-9, 1e-3)
+    )
     assert computed.dose_e_A2 == pytest.approx(computed.flux_e_A2_s * 0.288)
 
 
@@ -48,7 +49,7 @@ def test_serialem_mdoc_gives_one_row_per_image():
     frame = table.frame
     assert (frame.problems == "").all()
     assert frame.elapsed_s.is_monotonic_increasing and frame.elapsed_s.iloc[-1] > 0
-    assert frame.flux_e_A2_s.iloc[0] == pytest.approx(623.699 * 2 / 0.8 / 10 / 5.4 ** 2)
+    assert frame.flux_e_A2_s.iloc[0] == pytest.approx(623.699 * 2 / 0.8 / 10 / 5.4**2)
     assert frame.cumulative_e_A2.iloc[-1] == pytest.approx(frame.dose_e_A2.sum())
 
 

@@ -41,10 +41,12 @@ def test_changing_spot_and_exposure(tem_series):
     assert list(frame.image) == ["a", "b", "c"]  # time order
     assert list(frame.elapsed_s) == [0, 10, 20]
     assert list(frame.current_used_pa) == [1000, 250, 250]
-    assert frame.flux_e_A2_s.tolist() == pytest.approx([TEM_1NA_1UM, TEM_1NA_1UM / 4,
-                                                        TEM_1NA_1UM / 4], rel=1e-6)
-    assert frame.dose_e_A2.tolist() == pytest.approx([TEM_1NA_1UM, TEM_1NA_1UM / 4,
-                                                      TEM_1NA_1UM], rel=1e-6)
+    assert frame.flux_e_A2_s.tolist() == pytest.approx(
+        [TEM_1NA_1UM, TEM_1NA_1UM / 4, TEM_1NA_1UM / 4], rel=1e-6
+    )
+    assert frame.dose_e_A2.tolist() == pytest.approx(
+        [TEM_1NA_1UM, TEM_1NA_1UM / 4, TEM_1NA_1UM], rel=1e-6
+    )
     assert (frame.problems == "").all()
     assert frame.current_from.str.startswith("calibration").all()
 
@@ -52,7 +54,8 @@ def test_changing_spot_and_exposure(tem_series):
 def test_exposure_accumulation(tem_series):
     frame = tem_series.frame
     assert frame.cumulative_e_A2.tolist() == pytest.approx(
-        [TEM_1NA_1UM, 1.25 * TEM_1NA_1UM, 2.25 * TEM_1NA_1UM], rel=1e-6)
+        [TEM_1NA_1UM, 1.25 * TEM_1NA_1UM, 2.25 * TEM_1NA_1UM], rel=1e-6
+    )
 
 
 def test_wall_clock_accumulation(tem_series):
@@ -78,8 +81,16 @@ def test_stem_magnification_change():
 
 def test_stem_frame_time_given_directly():
     table = DoseTable()
-    table.add(image="x", time=at(0), mode="STEM", current_pa=50, shape_y=512, shape_x=512,
-              pixel_size_nm=50 / 512, frame_time_s=2.62144)
+    table.add(
+        image="x",
+        time=at(0),
+        mode="STEM",
+        current_pa=50,
+        shape_y=512,
+        shape_x=512,
+        pixel_size_nm=50 / 512,
+        frame_time_s=2.62144,
+    )
     row = table.frame.iloc[0]
     assert row.dose_e_A2 == pytest.approx(3272.3, abs=0.05)
     assert row.probe_dose_e_A2 == pytest.approx(3272.3, abs=0.05)  # dwell = frame / positions
@@ -87,8 +98,15 @@ def test_stem_frame_time_given_directly():
 
 def test_flux_from_camera_counts():
     table = DoseTable()
-    table.add(image="bare beam", time=at(0), mode="TEM", counts_per_pixel_per_s=2000,
-              counts_per_electron=4, pixel_size_nm=0.1, exposure_s=2)
+    table.add(
+        image="bare beam",
+        time=at(0),
+        mode="TEM",
+        counts_per_pixel_per_s=2000,
+        counts_per_electron=4,
+        pixel_size_nm=0.1,
+        exposure_s=2,
+    )
     row = table.frame.iloc[0]
     assert row.flux_e_A2_s == pytest.approx(500) and row.dose_e_A2 == pytest.approx(1000)
     assert row.problems == "" and row.current_from == "camera counts"
@@ -99,14 +117,27 @@ def test_invalid_rows_flagged_not_raised(calibration):
     tem = dict(mode="TEM", exposure_s=1, illuminated_diameter_um=1.0)
     table.add(image="good", time=at(0), current_pa=1000, **tem)
     table.add(image="negative", time=at(1), current_pa=-5, **tem)
-    table.add(image="zero area", time=at(2), current_pa=1000, mode="TEM", exposure_s=1,
-              illuminated_diameter_um=0)
+    table.add(
+        image="zero area",
+        time=at(2),
+        current_pa=1000,
+        mode="TEM",
+        exposure_s=1,
+        illuminated_diameter_um=0,
+    )
     table.add(image="no time", current_pa=1000, **tem)
     table.add(image="bad time", time="yesterday-ish", current_pa=1000, **tem)
     table.add(image="no current", time=at(3), voltage_kv=300, spot=9, aperture_um=70, **tem)
     table.add(image="no mode", time=at(4), current_pa=1000)
-    table.add(image="no dwell", time=at(5), mode="STEM", current_pa=50, pixel_size_nm=0.1,
-              shape_y=64, shape_x=64)
+    table.add(
+        image="no dwell",
+        time=at(5),
+        mode="STEM",
+        current_pa=50,
+        pixel_size_nm=0.1,
+        shape_y=64,
+        shape_x=64,
+    )
     table.add(image="good 2", time=at(6), current_pa=1000, **tem)
     frame = table.frame.set_index("image")
     problems = frame.problems
@@ -146,11 +177,30 @@ def test_entries_of_the_wrong_kind_are_refused():
 
 def _full_table(calibration):
     table = DoseTable(calibration, accumulation="wall_clock", budget=123.0)
-    table.add(image="a, with comma", time=at(0), mode="TEM", voltage_kv=300, spot=5,
-              aperture_um=70, illuminated_diameter_um=1.0, exposure_s=1, probe="micro",
-              source="/data/a.tif")
-    table.add(image="b", time=at(30), mode="STEM", current_pa=50, pixel_size_nm=0.1,
-              shape_y=512, shape_x=256, dwell_us=2, flyback_us=100, magnification=2e6)
+    table.add(
+        image="a, with comma",
+        time=at(0),
+        mode="TEM",
+        voltage_kv=300,
+        spot=5,
+        aperture_um=70,
+        illuminated_diameter_um=1.0,
+        exposure_s=1,
+        probe="micro",
+        source="/data/a.tif",
+    )
+    table.add(
+        image="b",
+        time=at(30),
+        mode="STEM",
+        current_pa=50,
+        pixel_size_nm=0.1,
+        shape_y=512,
+        shape_x=256,
+        dwell_us=2,
+        flyback_us=100,
+        magnification=2e6,
+    )
     table.add(image="c (flagged)", current_pa=-1, mode="TEM")
     return table
 
@@ -159,8 +209,9 @@ def test_csv_round_trip_loses_nothing(calibration, tmp_path):
     table = _full_table(calibration)
     path = tmp_path / "dose.csv"
     table.to_csv(path)
-    back = DoseTable.from_csv(path, calibration=calibration, accumulation="wall_clock",
-                              budget=123.0)
+    back = DoseTable.from_csv(
+        path, calibration=calibration, accumulation="wall_clock", budget=123.0
+    )
     pd.testing.assert_frame_equal(back.rows, table.rows)
     pd.testing.assert_frame_equal(back.frame, table.frame)
 

@@ -14,18 +14,29 @@ def angle_error(found, true, period=90.0):
     return (found - true + period / 2) % period - period / 2
 
 
-@pytest.mark.parametrize("repeats, size, angle, border, blur, dose, width", [
-    (3.0, 1024, 23.0, 0.0, 2.0, 50, 0.15),
-    (4.2, 768, -61.0, 0.12, 1.5, 20, 0.2),
-    (12.5, 1024, 7.3, 0.0, 1.0, 10, 0.1),
-    (40.0, 1536, -33.0, 0.15, 1.2, 50, 0.15),
-    (95.0, 1024, 81.0, 0.0, 0.8, 100, 0.25),
-    (170.0, 2048, -4.0, 0.08, 1.0, 30, 0.15),
-])
+@pytest.mark.parametrize(
+    "repeats, size, angle, border, blur, dose, width",
+    [
+        (3.0, 1024, 23.0, 0.0, 2.0, 50, 0.15),
+        (4.2, 768, -61.0, 0.12, 1.5, 20, 0.2),
+        (12.5, 1024, 7.3, 0.0, 1.0, 10, 0.1),
+        (40.0, 1536, -33.0, 0.15, 1.2, 50, 0.15),
+        (95.0, 1024, 81.0, 0.0, 0.8, 100, 0.25),
+        (170.0, 2048, -4.0, 0.08, 1.0, 30, 0.15),
+    ],
+)
 def test_grating_recovered(repeats, size, angle, border, blur, dose, width):
     period_px = size / repeats
-    image = lattice_image((size, size), spacing_px=period_px, angle_deg=angle, line_width=width,
-                          blur_px=blur, dose=dose, dark_border=border, seed=3)
+    image = lattice_image(
+        (size, size),
+        spacing_px=period_px,
+        angle_deg=angle,
+        line_width=width,
+        blur_px=blur,
+        dose=dose,
+        dark_border=border,
+        seed=3,
+    )
     result = find_pixel_size(image)
     assert result.found, result.message
     true_pixel = GRATING_NM / period_px
@@ -57,8 +68,17 @@ def test_spacing_override_scales_the_pixel_size():
 
 def test_mesh_mode():
     # 400 mesh: 63.5 µm period, here 80 px: bars 30 % of the period, nearly opaque
-    image = lattice_image((1024, 1024), spacing_px=80.0, angle_deg=-17.0, line_width=0.3,
-                          contrast=0.95, blur_px=2.0, dose=30, dark_border=0.1, seed=2)
+    image = lattice_image(
+        (1024, 1024),
+        spacing_px=80.0,
+        angle_deg=-17.0,
+        line_width=0.3,
+        contrast=0.95,
+        blur_px=2.0,
+        dose=30,
+        dark_border=0.1,
+        seed=2,
+    )
     result = find_pixel_size(image, mode="mesh", mesh=400)
     assert result.found, result.message
     assert result.spacing_nm == pytest.approx((63500.0, 63500.0))
@@ -68,8 +88,16 @@ def test_mesh_mode():
 
 def test_catalase_mode_rectangular_lattice():
     short = 14.0
-    image = lattice_image((1024, 1024), spacing_px=(short, short * 17.5 / 6.85), angle_deg=64.0,
-                          motif="blobs", line_width=0.4, blur_px=1.0, dose=20, seed=4)
+    image = lattice_image(
+        (1024, 1024),
+        spacing_px=(short, short * 17.5 / 6.85),
+        angle_deg=64.0,
+        motif="blobs",
+        line_width=0.4,
+        blur_px=1.0,
+        dose=20,
+        seed=4,
+    )
     result = find_pixel_size(image, mode="catalase")
     assert result.found, result.message
     assert result.pixel_size_nm == pytest.approx(6.85 / short, rel=2e-3)
@@ -79,8 +107,16 @@ def test_catalase_mode_rectangular_lattice():
 
 
 def test_lattice_mode_atomic_columns():
-    image = lattice_image((1024, 1024), spacing_px=9.3, angle_deg=-38.0, motif="blobs",
-                          line_width=0.45, blur_px=1.0, dose=15, seed=5)
+    image = lattice_image(
+        (1024, 1024),
+        spacing_px=9.3,
+        angle_deg=-38.0,
+        motif="blobs",
+        line_width=0.45,
+        blur_px=1.0,
+        dose=15,
+        seed=5,
+    )
     result = find_pixel_size(image, mode="lattice", spacing_nm=0.3905)
     assert result.found, result.message
     assert result.pixel_size_nm == pytest.approx(0.3905 / 9.3, rel=2e-3)
@@ -104,12 +140,16 @@ def test_marker_starts_from_the_peak_it_marks():
     assert retried.pixel_size_nm == pytest.approx(automatic.pixel_size_nm / np.sqrt(2), rel=2e-3)
 
 
-@pytest.mark.parametrize("image", [
-    np.random.default_rng(0).poisson(40, (768, 768)).astype(float),
-    detailed_specimen((768, 768), feature_size=2.0, seed=2),
-    detailed_specimen((768, 768), feature_size=6.0, seed=3),
-    np.full((256, 256), 7.0),
-], ids=["noise", "texture", "coarse-texture", "uniform"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.random.default_rng(0).poisson(40, (768, 768)).astype(float),
+        detailed_specimen((768, 768), feature_size=2.0, seed=2),
+        detailed_specimen((768, 768), feature_size=6.0, seed=3),
+        np.full((256, 256), 7.0),
+    ],
+    ids=["noise", "texture", "coarse-texture", "uniform"],
+)
 def test_no_lattice_is_a_clear_result_not_a_number(image):
     result = find_pixel_size(image)
     assert not result.found

@@ -11,15 +11,20 @@ from napari_emcal.grating import PixelSizeTable, find_pixel_size, lattice_image
 def table_of(rows):
     table = PixelSizeTable(tolerance=0.05)
     for magnification, pixel, angle in rows:
-        table.add_row(magnification=magnification, pixel_size_nm=pixel, angle_deg=angle,
-                      image=f"{magnification}x")
+        table.add_row(
+            magnification=magnification,
+            pixel_size_nm=pixel,
+            angle_deg=angle,
+            image=f"{magnification}x",
+        )
     return table
 
 
 def test_products_and_outlier():
     # 14 µm camera pixels: pixel size x magnification = 14000 nm; one entry typed wrong
-    table = table_of([(20000, 0.70, 1.0), (5000, 2.80, -3.0), (10000, 1.40, 2.0),
-                      (40000, 0.70, 4.0)])
+    table = table_of(
+        [(20000, 0.70, 1.0), (5000, 2.80, -3.0), (10000, 1.40, 2.0), (40000, 0.70, 4.0)]
+    )
     frame = table.frame
     assert list(frame["magnification"]) == [5000, 10000, 20000, 40000]
     assert frame["product_nm"].tolist() == pytest.approx([14000, 14000, 14000, 28000])
@@ -27,8 +32,9 @@ def test_products_and_outlier():
 
 
 def test_relative_rotation_is_modulo_90_and_flags_ambiguity():
-    table = table_of([(1000, 10.0, 40.0), (2000, 5.0, -43.0), (4000, 2.5, -10.0),
-                      (8000, 1.25, 38.0)])
+    table = table_of(
+        [(1000, 10.0, 40.0), (2000, 5.0, -43.0), (4000, 2.5, -10.0), (8000, 1.25, 38.0)]
+    )
     frame = table.frame
     rotation = frame["relative_rotation_deg"].tolist()
     assert np.isnan(rotation[0])

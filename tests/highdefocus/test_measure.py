@@ -11,23 +11,37 @@ def drawn_lines(pair, near_ends, error_px, rng):
     """Lines a user draws between two features: each end off by up to ``error_px``."""
     near_ends = np.asarray(near_ends, float)
     far_ends = pair.near_to_far(near_ends)
-    return (near_ends + rng.uniform(-error_px, error_px, (2, 2)),
-            far_ends + rng.uniform(-error_px, error_px, (2, 2)))
+    return (
+        near_ends + rng.uniform(-error_px, error_px, (2, 2)),
+        far_ends + rng.uniform(-error_px, error_px, (2, 2)),
+    )
 
 
-@pytest.mark.parametrize("specimen, scale, rotation, shift, blur, size, ends", [
-    # non-periodic texture, both rotation signs, 5-20 % magnification, partial overlap
-    ("detailed", 1.05, 2.0, (0, 0), 1.5, 768, [(150, 160), (600, 580)]),
-    ("detailed", 1.20, -10.0, (90, -120), 3.0, 768, [(200, 300), (520, 170)]),
-    ("detailed", 1.12, 6.5, (-60, 40), 2.5, 1024, [(700, 200), (380, 880)]),
-    # a strongly periodic grating (faint texture) and a perfect lattice with only particles
-    ("grating", 1.08, -4.0, (40, 30), 2.0, 768, [(200, 200), (560, 520)]),
-    ("lattice", 1.15, 8.0, (-50, 70), 1.5, 768, [(180, 420), (560, 240)]),
-])
+@pytest.mark.parametrize(
+    "specimen, scale, rotation, shift, blur, size, ends",
+    [
+        # non-periodic texture, both rotation signs, 5-20 % magnification, partial overlap
+        ("detailed", 1.05, 2.0, (0, 0), 1.5, 768, [(150, 160), (600, 580)]),
+        ("detailed", 1.20, -10.0, (90, -120), 3.0, 768, [(200, 300), (520, 170)]),
+        ("detailed", 1.12, 6.5, (-60, 40), 2.5, 1024, [(700, 200), (380, 880)]),
+        # a strongly periodic grating (faint texture) and a perfect lattice with only particles
+        ("grating", 1.08, -4.0, (40, 30), 2.0, 768, [(200, 200), (560, 520)]),
+        ("lattice", 1.15, 8.0, (-50, 70), 1.5, 768, [(180, 420), (560, 240)]),
+    ],
+)
 def test_recovers_scale_and_rotation(specimen, scale, rotation, shift, blur, size, ends):
-    pair = defocus_pair((size, size), scale=scale, rotation_deg=rotation, shift=shift,
-                        specimen=specimen, period_px=22.0, blur_px=blur, dose_near=150,
-                        dose_far=40, seed=7)
+    pair = defocus_pair(
+        (size, size),
+        scale=scale,
+        rotation_deg=rotation,
+        shift=shift,
+        specimen=specimen,
+        period_px=22.0,
+        blur_px=blur,
+        dose_near=150,
+        dose_far=40,
+        seed=7,
+    )
     rng = np.random.default_rng(11)
     near_line, far_line = drawn_lines(pair, ends, 3.0, rng)
     result = measure(pair.near, pair.far, near_line, far_line)
@@ -42,9 +56,18 @@ def test_recovers_scale_and_rotation(specimen, scale, rotation, shift, blur, siz
 
 def test_perfect_lattice_with_worst_case_lines_is_not_fooled():
     """No texture, no particles: only the lines can tell the lattice positions apart."""
-    pair = defocus_pair((768, 768), scale=1.10, rotation_deg=-7.0, specimen="lattice",
-                        landmarks=0, period_px=18.0, blur_px=1.5, dose_near=200, dose_far=60,
-                        seed=2)
+    pair = defocus_pair(
+        (768, 768),
+        scale=1.10,
+        rotation_deg=-7.0,
+        specimen="lattice",
+        landmarks=0,
+        period_px=18.0,
+        blur_px=1.5,
+        dose_near=200,
+        dose_far=60,
+        seed=2,
+    )
     near_ends = np.array([[200.0, 150.0], [530.0, 600.0]])
     corners = np.array([[3, -3], [-3, 3]], float)  # errors that shorten and turn the lines most
     near_line = near_ends + corners
@@ -56,10 +79,18 @@ def test_perfect_lattice_with_worst_case_lines_is_not_fooled():
 
 
 def test_different_image_sizes_and_binning():
-    pair = defocus_pair((1536, 1536), far_shape=(1024, 1280), scale=1.18, rotation_deg=3.0,
-                        shift=(30, -20), blur_px=2.5, seed=4)
-    near_line, far_line = drawn_lines(pair, [(500, 400), (1000, 1100)], 2.0,
-                                      np.random.default_rng(0))
+    pair = defocus_pair(
+        (1536, 1536),
+        far_shape=(1024, 1280),
+        scale=1.18,
+        rotation_deg=3.0,
+        shift=(30, -20),
+        blur_px=2.5,
+        seed=4,
+    )
+    near_line, far_line = drawn_lines(
+        pair, [(500, 400), (1000, 1100)], 2.0, np.random.default_rng(0)
+    )
     result = measure(pair.near, pair.far, near_line, far_line)
     assert result.binning == 2
     assert result.scale == pytest.approx(1.18, rel=2e-3)
@@ -77,7 +108,8 @@ def test_line_estimate_and_sign_convention():
     assert matrix @ [0, 100] + offset == pytest.approx(turned)
     # nearly reversed: the rotation is reported in (-180°, 180°]
     assert line_estimate([(0, 0), (0, 100)], [(0, 0), (-1, -100)])[1] == pytest.approx(
-        -180 + np.rad2deg(np.arctan2(1, 100)))
+        -180 + np.rad2deg(np.arctan2(1, 100))
+    )
 
 
 def test_refine_false_returns_the_line_estimate():
@@ -91,8 +123,9 @@ def test_refine_false_returns_the_line_estimate():
 
 
 def test_aligned_far_matches_near():
-    pair = defocus_pair((512, 512), scale=1.1, rotation_deg=-3.0, blur_px=0.0, dose_near=None,
-                        dose_far=None, seed=5)
+    pair = defocus_pair(
+        (512, 512), scale=1.1, rotation_deg=-3.0, blur_px=0.0, dose_near=None, dose_far=None, seed=5
+    )
     near_ends = np.array([[100.0, 120.0], [420.0, 400.0]])
     result = measure(pair.near, pair.far, near_ends, pair.near_to_far(near_ends))
     aligned = aligned_far(pair.far, result, pair.near.shape)
@@ -103,14 +136,17 @@ def test_aligned_far_matches_near():
     assert set(result.to_dict()) >= {"scale", "rotation_deg", "score", "line_scale", "matrix"}
 
 
-@pytest.mark.parametrize("near_line, message", [
-    ([(100, 100), (100, 100)], "zero length"),
-    ([(100, 100), (150, 180)], "94.3 px long"),
-    ([(100, 100), (100, 199)], "at least 100 px apart"),
-    ([(100, 100), (100, 900)], "leaves the near-focus image"),
-    ([(100, 100), (np.nan, 300)], "non-finite"),
-    ([(100, 100, 3)], r"\(\(y0, x0\), \(y1, x1\)\)"),
-])
+@pytest.mark.parametrize(
+    "near_line, message",
+    [
+        ([(100, 100), (100, 100)], "zero length"),
+        ([(100, 100), (150, 180)], "94.3 px long"),
+        ([(100, 100), (100, 199)], "at least 100 px apart"),
+        ([(100, 100), (100, 900)], "leaves the near-focus image"),
+        ([(100, 100), (np.nan, 300)], "non-finite"),
+        ([(100, 100, 3)], r"\(\(y0, x0\), \(y1, x1\)\)"),
+    ],
+)
 def test_bad_lines_are_refused(near_line, message):
     image = np.ones((512, 512))
     with pytest.raises(InvalidParameterError, match=message):
@@ -123,11 +159,14 @@ def test_short_far_line_is_refused():
         measure(image, image, [(100, 100), (300, 300)], [(100, 100), (100, 150)])
 
 
-@pytest.mark.parametrize("near, message", [
-    (np.ones((4, 512, 512)), "must be 2D"),
-    (np.ones((32, 512)), "too small"),
-    (np.full((512, 512), np.nan), "NaN"),
-])
+@pytest.mark.parametrize(
+    "near, message",
+    [
+        (np.ones((4, 512, 512)), "must be 2D"),
+        (np.ones((32, 512)), "too small"),
+        (np.full((512, 512), np.nan), "NaN"),
+    ],
+)
 def test_bad_images_are_refused(near, message):
     with pytest.raises(InvalidDataError, match=message):
         measure(near, np.ones((512, 512)), [(10, 10), (300, 300)], [(10, 10), (300, 300)])

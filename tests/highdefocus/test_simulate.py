@@ -9,8 +9,17 @@ from napari_emcal.highdefocus import defocus_pair, similarity
 
 
 def test_truth_maps_near_onto_far():
-    pair = defocus_pair((256, 320), far_shape=(240, 300), scale=1.15, rotation_deg=-6.0,
-                        shift=(12, -7), blur_px=0.0, dose_near=None, dose_far=None, seed=3)
+    pair = defocus_pair(
+        (256, 320),
+        far_shape=(240, 300),
+        scale=1.15,
+        rotation_deg=-6.0,
+        shift=(12, -7),
+        blur_px=0.0,
+        dose_near=None,
+        dose_far=None,
+        seed=3,
+    )
     assert pair.near.shape == (256, 320) and pair.far.shape == (240, 300)
     # sample the defocused image where the truth says each near-focus pixel went
     yy, xx = np.mgrid[20:230, 20:300].astype(float)

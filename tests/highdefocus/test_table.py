@@ -118,19 +118,23 @@ def test_rows_sorted_and_editable(table):
     assert table.frame.loc[index, "scale"] == 1.5  # the failed edits changed nothing
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"defocus_um": 0}, "non-zero"),
-    ({"defocus_um": float("nan")}, "non-zero"),
-    ({"scale": 0}, "scale must be positive"),
-    ({"rotation_deg": float("inf")}, "rotation must be finite"),
-    ({"spot": -1}, "spot size must be positive"),
-    ({"scale": "big"}, "scale must be a number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"defocus_um": 0}, "non-zero"),
+        ({"defocus_um": float("nan")}, "non-zero"),
+        ({"scale": 0}, "scale must be positive"),
+        ({"rotation_deg": float("inf")}, "rotation must be finite"),
+        ({"spot": -1}, "spot size must be positive"),
+        ({"scale": "big"}, "scale must be a number"),
+    ],
+)
 def test_invalid_rows_refused(kwargs, message):
     values = {"defocus_um": -100, "scale": 1.1, "rotation_deg": 2.0, **kwargs}
     with pytest.raises(InvalidParameterError, match=message):
-        HighDefocusTable().add(values.pop("defocus_um"), values.pop("scale"),
-                               values.pop("rotation_deg"), **values)
+        HighDefocusTable().add(
+            values.pop("defocus_um"), values.pop("scale"), values.pop("rotation_deg"), **values
+        )
 
 
 def test_empty_table_lookup():
@@ -140,8 +144,9 @@ def test_empty_table_lookup():
 
 def test_csv_round_trip(table, tmp_path):
     path = tmp_path / "highdefocus.csv"
-    table.add(-150, 1.11, -2.5, intensity=None, spot=None, probe="", near_image="a, b",
-              far_image="c")
+    table.add(
+        -150, 1.11, -2.5, intensity=None, spot=None, probe="", near_image="a, b", far_image="c"
+    )
     table.to_csv(path)
     back = HighDefocusTable.from_csv(path)
     pd.testing.assert_frame_equal(back.frame, table.frame)

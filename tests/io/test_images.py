@@ -35,8 +35,12 @@ def test_bad_files_raise_invalid_data(tmp_path):
 def test_find_magnification_in_nested_metadata():
     assert find_magnification({"emcal": {"magnification": 3600}}) == 3600
     assert find_magnification({"a": [{"Indicated Magnification": "25000"}]}) == 25000
-    assert find_magnification({"CustomProperties": {"StemMagnification":
-                                                    {"type": "double", "value": "225000"}}}) == 225000
+    assert (
+        find_magnification(
+            {"CustomProperties": {"StemMagnification": {"type": "double", "value": "225000"}}}
+        )
+        == 225000
+    )
     assert find_magnification({"magnification": "n/a", "other": 1}) is None
 
 

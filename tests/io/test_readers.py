@@ -26,7 +26,11 @@ def test_opening_does_not_read_pixel_data(tmp_path, monkeypatch):
     import dask.array as da
 
     original = da.core.Array.compute
-    monkeypatch.setattr(da.core.Array, "compute", lambda self, **kw: reads.append(self.shape) or original(self, **kw))
+    monkeypatch.setattr(
+        da.core.Array,
+        "compute",
+        lambda self, **kw: reads.append(self.shape) or original(self, **kw),
+    )
     ds = open_4d(path)
     assert ds.data.shape == (128, 128, 256, 384)
     assert reads == []
@@ -58,7 +62,8 @@ def test_empad_xml_and_raw(tmp_path):
     (tmp_path / "acq.xml").write_text(
         '<?xml version="1.0"?><root><raw_file filename="scan_x4_y3.raw"/>'
         '<iom_measurements><full_scan_field_of_view x="2e-08" scale_factor="0.72"/>'
-        "</iom_measurements></root>")
+        "</iom_measurements></root>"
+    )
     ds = open_4d(tmp_path / "acq.xml")
     assert ds.data.shape == (3, 4, 128, 128) and ds.data.dtype == np.float32
     assert ds.data.chunksize[2:] == (128, 128)

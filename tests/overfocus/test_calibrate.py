@@ -12,9 +12,17 @@ SCAN, DETECTOR = (48, 48), (64, 64)
 
 
 def _truth(overfocus, rotation, flip):
-    return TwinParams(overfocus=overfocus, scan_pixel_size=1e-9, camera_length=0.15,
-                      detector_pixel_size=55e-6, cy=31.6, cx=32.3, scan_rotation=rotation,
-                      flip_y=flip, semiconv=12e-3)
+    return TwinParams(
+        overfocus=overfocus,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=31.6,
+        cx=32.3,
+        scan_rotation=rotation,
+        flip_y=flip,
+        semiconv=12e-3,
+    )
 
 
 def _data(truth, seed=0, dose=5e4):
@@ -26,18 +34,24 @@ def _angle_error(a, b):
     return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
-@pytest.mark.parametrize("overfocus, rotation, flip, seed", [
-    (1.2e-6, 83.0, True, 1),
-    (-1.5e-6, -151.3, False, 2),
-    (0.9e-6, 171.7, False, 3),
-    (-1.0e-6, 12.4, True, 4),
-])
+@pytest.mark.parametrize(
+    "overfocus, rotation, flip, seed",
+    [
+        (1.2e-6, 83.0, True, 1),
+        (-1.5e-6, -151.3, False, 2),
+        (0.9e-6, 171.7, False, 3),
+        (-1.0e-6, 12.4, True, 4),
+    ],
+)
 def test_recovers_known_parameters_from_any_rotation_and_flip(overfocus, rotation, flip, seed):
     truth = _truth(overfocus, rotation, flip)
     data = _data(truth, seed)
     rng = np.random.default_rng(seed)
-    start = truth.replace(overfocus=overfocus * rng.uniform(0.7, 1.3),
-                          scan_rotation=rng.uniform(-180, 180), flip_y=not flip)
+    start = truth.replace(
+        overfocus=overfocus * rng.uniform(0.7, 1.3),
+        scan_rotation=rng.uniform(-180, 180),
+        flip_y=not flip,
+    )
     result = calibrate(data, start)
     p = result.params
     assert p.flip_y == flip

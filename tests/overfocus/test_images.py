@@ -13,8 +13,16 @@ DET = (48, 48)
 
 def twin(**changes):
     # k ≈ 0.6 scan px per detector pixel: the shadow spans ~29 scan pixels
-    base = dict(overfocus=1.2e-6, scan_pixel_size=0.5e-9, camera_length=0.2,
-                detector_pixel_size=50e-6, cy=23.5, cx=24.0, scan_rotation=37.0, flip_y=False)
+    base = dict(
+        overfocus=1.2e-6,
+        scan_pixel_size=0.5e-9,
+        camera_length=0.2,
+        detector_pixel_size=50e-6,
+        cy=23.5,
+        cx=24.0,
+        scan_rotation=37.0,
+        flip_y=False,
+    )
     return TwinParams(**{**base, **changes})
 
 
@@ -25,7 +33,9 @@ def specimen():
 
 def covered(params, scan=SCAN):
     """Scan pixels that every detector pixel reaches (the fully covered region)."""
-    coverage = compute(np.ones(scan + DET, np.float32), params, outputs=["shifted_sum"])["shifted_sum"]
+    coverage = compute(np.ones(scan + DET, np.float32), params, outputs=["shifted_sum"])[
+        "shifted_sum"
+    ]
     return coverage > coverage.max() * (1 - 1e-9)
 
 
@@ -44,12 +54,15 @@ def test_shifted_sum_recovers_specimen_and_wrong_params_blur(specimen, overfocus
         image = compute(data, params, outputs=["shifted_sum"])["shifted_sum"]
         r = np.corrcoef(image[region], truth)[0, 1]
         ys, xs = np.nonzero(region)
-        crop = image[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         return r, blur_effect(crop)
 
     r_true, blur_true = score(true)
     assert r_true > 0.95
-    for wrong in (true.replace(scan_rotation=true.scan_rotation + 2.0), true.replace(flip_y=not flip)):
+    for wrong in (
+        true.replace(scan_rotation=true.scan_rotation + 2.0),
+        true.replace(flip_y=not flip),
+    ):
         r_wrong, blur_wrong = score(wrong)
         assert r_wrong < r_true
         assert blur_wrong > blur_true + 0.01
@@ -129,8 +142,9 @@ def test_numpy_memmap_dask_and_libertem_agree(noisy_counts, tmp_path):
         images = variant if isinstance(variant, dict) else compute(variant, p)
         assert set(images) == set(OUTPUTS), name
         for key in OUTPUTS:
-            np.testing.assert_allclose(images[key], reference[key], rtol=1e-12, atol=1e-9,
-                                       err_msg=f"{name}: {key}")
+            np.testing.assert_allclose(
+                images[key], reference[key], rtol=1e-12, atol=1e-9, err_msg=f"{name}: {key}"
+            )
 
 
 def test_small_blocks_give_the_same_result(noisy_counts, monkeypatch):
@@ -141,8 +155,10 @@ def test_small_blocks_give_the_same_result(noisy_counts, monkeypatch):
     blocks = []
     real_iter_blocks = blocks_mod.iter_blocks
     monkeypatch.setattr(blocks_mod, "BLOCK_BYTES", 1)  # one scan row per block
-    monkeypatch.setattr("napari_emcal.engine.passes.iter_blocks",
-                        lambda data: (blocks.append(b) or b for b in real_iter_blocks(data)))
+    monkeypatch.setattr(
+        "napari_emcal.engine.passes.iter_blocks",
+        lambda data: (blocks.append(b) or b for b in real_iter_blocks(data)),
+    )
     chunked = compute(data, p)
     assert len(blocks) == data.shape[0]
     for key in OUTPUTS:
@@ -211,7 +227,10 @@ def test_memmap_blocks_are_read_from_the_file_where_the_slice_starts(tmp_path):
     array = (np.arange(6 * 5 * 4 * 3) % 251).astype(">u2").reshape(6, 5, 4, 3)
     np.save(tmp_path / "a.npy", array)
     mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
-    for view, expected in ((mapped, array), (mapped[1:4], array[1:4]),
-                           (mapped[:, 1:3], array[:, 1:3])):
+    for view, expected in (
+        (mapped, array),
+        (mapped[1:4], array[1:4]),
+        (mapped[:, 1:3], array[:, 1:3]),
+    ):
         blocks = [b[0] for b in iter_blocks(view, block_bytes=2 * 5 * 4 * 3 * 2)]
         np.testing.assert_array_equal(np.concatenate(blocks).reshape(expected.shape), expected)

@@ -51,13 +51,21 @@ def test_bad_factors_are_refused(data):
 
 
 def test_reduced_twin_is_the_same_instrument():
-    p = TwinParams(overfocus=1e-6, scan_pixel_size=1e-9, camera_length=0.15,
-                   detector_pixel_size=55e-6, cy=31.5, cx=31.5, scan_rotation=10.0)
+    p = TwinParams(
+        overfocus=1e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=31.5,
+        cx=31.5,
+        scan_rotation=10.0,
+    )
     r = reduce_params(p, detector_bin=4, scan_stride=2)
     assert r.detector_pixel_size == pytest.approx(220e-6)
     assert (r.cy, r.cx) == (pytest.approx(7.5), pytest.approx(7.5))  # centre of 16 px
     assert r.scan_pixel_size == pytest.approx(2e-9)
     # binned pixel (8.5, 7.5) covers original pixels 34..37 x 30..33: the same specimen
     # point, in scan pixels twice as large
-    np.testing.assert_allclose(2 * r.detector_to_specimen([8.5, 7.5], [0, 0]),
-                               p.detector_to_specimen([35.5, 31.5], [0, 0]))
+    np.testing.assert_allclose(
+        2 * r.detector_to_specimen([8.5, 7.5], [0, 0]), p.detector_to_specimen([35.5, 31.5], [0, 0])
+    )

@@ -4,8 +4,15 @@ import pytest
 from napari_emcal.errors import InvalidDataError, InvalidParameterError
 from napari_emcal.overfocus import TwinParams, simulate
 
-P = TwinParams(overfocus=1e-6, scan_pixel_size=1e-9, camera_length=0.1,
-               detector_pixel_size=50e-6, cy=15.5, cx=15.5, semiconv=8e-3)
+P = TwinParams(
+    overfocus=1e-6,
+    scan_pixel_size=1e-9,
+    camera_length=0.1,
+    detector_pixel_size=50e-6,
+    cy=15.5,
+    cx=15.5,
+    semiconv=8e-3,
+)
 
 
 def test_frames_follow_the_twin_mapping():
@@ -15,6 +22,7 @@ def test_frames_follow_the_twin_mapping():
     origin = np.array([(64 - 8) // 2, (64 - 8) // 2])
     t = origin + P.detector_to_specimen([20, 9], [3, 5])
     from scipy.ndimage import map_coordinates
+
     expected = map_coordinates(specimen, t.reshape(2, 1), order=1)[0]
     assert data[3, 5, 20, 9] == pytest.approx(expected, rel=1e-5)
 

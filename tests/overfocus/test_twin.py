@@ -6,8 +6,14 @@ import pytest
 from napari_emcal.errors import InvalidParameterError
 from napari_emcal.overfocus import TwinParams, rotation_flip_matrix
 
-BASE = dict(overfocus=2e-6, scan_pixel_size=1e-9, camera_length=0.2,
-            detector_pixel_size=55e-6, cy=31.5, cx=30.25)
+BASE = dict(
+    overfocus=2e-6,
+    scan_pixel_size=1e-9,
+    camera_length=0.2,
+    detector_pixel_size=55e-6,
+    cy=31.5,
+    cx=30.25,
+)
 
 
 def test_matrix_equals_libertem_apply_correction():
@@ -50,18 +56,21 @@ def test_round_trip_specimen_detector(flip):
     np.testing.assert_allclose(p.specimen_to_detector(t, s), d, atol=1e-9)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(overfocus=float("nan")), "overfocus must be finite"),
-    (dict(scan_pixel_size=0.0), "scan_pixel_size must be positive"),
-    (dict(detector_pixel_size=-1e-6), "detector_pixel_size must be positive"),
-    (dict(camera_length=0.0), "camera_length must be positive"),
-    (dict(overfocus=0.0), "overfocus must not be 0"),
-    (dict(overfocus=-0.2), "must not equal -camera_length"),
-    (dict(cy=float("inf")), "cy must be finite"),
-    (dict(semiconv=-1e-3), "semiconv must be positive"),
-    (dict(flip_y="yes"), "flip_y must be True or False"),
-    (dict(scan_rotation="ten"), "scan_rotation must be a number"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(overfocus=float("nan")), "overfocus must be finite"),
+        (dict(scan_pixel_size=0.0), "scan_pixel_size must be positive"),
+        (dict(detector_pixel_size=-1e-6), "detector_pixel_size must be positive"),
+        (dict(camera_length=0.0), "camera_length must be positive"),
+        (dict(overfocus=0.0), "overfocus must not be 0"),
+        (dict(overfocus=-0.2), "must not equal -camera_length"),
+        (dict(cy=float("inf")), "cy must be finite"),
+        (dict(semiconv=-1e-3), "semiconv must be positive"),
+        (dict(flip_y="yes"), "flip_y must be True or False"),
+        (dict(scan_rotation="ten"), "scan_rotation must be a number"),
+    ],
+)
 def test_invalid_parameters_are_refused(change, message):
     with pytest.raises(InvalidParameterError, match=message):
         TwinParams(**{**BASE, **change})
@@ -79,14 +88,21 @@ def test_json_round_trip_with_units(tmp_path):
 
 def test_json_in_microscope_units_is_converted(tmp_path):
     path = tmp_path / "hand.json"
-    path.write_text(json.dumps({"parameters": {
-        "overfocus": {"value": 2, "unit": "µm"},
-        "scan_pixel_size": {"value": 1, "unit": "nm"},
-        "camera_length": {"value": 200, "unit": "mm"},
-        "detector_pixel_size": {"value": 55, "unit": "um"},
-        "cy": 31.5, "cx": 30.25,
-        "semiconv": {"value": 12, "unit": "mrad"},
-    }}))
+    path.write_text(
+        json.dumps(
+            {
+                "parameters": {
+                    "overfocus": {"value": 2, "unit": "µm"},
+                    "scan_pixel_size": {"value": 1, "unit": "nm"},
+                    "camera_length": {"value": 200, "unit": "mm"},
+                    "detector_pixel_size": {"value": 55, "unit": "um"},
+                    "cy": 31.5,
+                    "cx": 30.25,
+                    "semiconv": {"value": 12, "unit": "mrad"},
+                }
+            }
+        )
+    )
     p = TwinParams.load(path)
     assert p.overfocus == pytest.approx(2e-6)
     assert p.camera_length == pytest.approx(0.2)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from napari.viewer import Viewer
 from napari.utils.notifications import show_info, show_warning
+from napari.viewer import Viewer
 
 from ..errors import InvalidDataError
 from ..io.readers import format_of, open_4d, sample_contrast_limits
@@ -65,8 +65,9 @@ def sample_grating_image():
     from ..samples import grating_image
 
     image, metadata = grating_image()
-    return [(image, {"name": "cross grating (simulated)", "metadata": {"emcal": metadata}},
-             "image")]
+    return [
+        (image, {"name": "cross grating (simulated)", "metadata": {"emcal": metadata}}, "image")
+    ]
 
 
 def sample_high_defocus_pair():
@@ -74,10 +75,18 @@ def sample_high_defocus_pair():
     from ..samples import high_defocus_pair
 
     (near, near_metadata), (far, far_metadata) = high_defocus_pair()
-    return [(near, {"name": "near focus (simulated)", "metadata": {"emcal": near_metadata}},
-             "image"),
-            (far, {"name": "defocus -150 µm (simulated)", "metadata": {"emcal": far_metadata},
-                   "visible": False}, "image")]
+    return [
+        (near, {"name": "near focus (simulated)", "metadata": {"emcal": near_metadata}}, "image"),
+        (
+            far,
+            {
+                "name": "defocus -150 µm (simulated)",
+                "metadata": {"emcal": far_metadata},
+                "visible": False,
+            },
+            "image",
+        ),
+    ]
 
 
 def sample_in_situ_series():
@@ -85,10 +94,19 @@ def sample_in_situ_series():
     from ..samples import in_situ_series
 
     stack, metadata = in_situ_series()
-    return [(stack, {"name": "in situ series (simulated)", "metadata": {"emcal": metadata},
-                     "axis_labels": ("time", "y", "x"),
-                     "scale": (1.0, metadata["pixel_size_nm"], metadata["pixel_size_nm"]),
-                     "units": ("", "nm", "nm")}, "image")]
+    return [
+        (
+            stack,
+            {
+                "name": "in situ series (simulated)",
+                "metadata": {"emcal": metadata},
+                "axis_labels": ("time", "y", "x"),
+                "scale": (1.0, metadata["pixel_size_nm"], metadata["pixel_size_nm"]),
+                "units": ("", "nm", "nm"),
+            },
+            "image",
+        )
+    ]
 
 
 # -- menu actions -----------------------------------------------------------------------

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from napari.layers import Image
 
-__all__ = ["displayed_plane", "is_4d_image", "is_greyscale_image", "open_path", "save_path", "table_value"]
+__all__ = [
+    "displayed_plane",
+    "is_4d_image",
+    "is_greyscale_image",
+    "open_path",
+    "save_path",
+    "table_value",
+]
 
 
 def is_greyscale_image(layer) -> bool:
@@ -23,7 +30,7 @@ def displayed_plane(viewer, layer):
     """The 2D plane of ``layer`` the viewer shows (still lazy for Dask data)."""
     data = layer.data[0] if layer.multiscale else layer.data
     if layer.ndim > 2:
-        step = viewer.dims.current_step[-layer.ndim:-2]
+        step = viewer.dims.current_step[-layer.ndim : -2]
         index = tuple(min(int(s), n - 1) for s, n in zip(step, data.shape[:-2]))
         data = data[index]
     return data
@@ -34,8 +41,11 @@ def table_value(frame) -> dict:
     numbered from 1). All three keys are needed: without ``index`` magicgui would read the
     dict as {column: values}."""
     shown = frame.astype(object).where(frame.notna(), "")
-    return {"data": shown.values.tolist(), "index": list(range(1, len(frame) + 1)),
-            "columns": list(frame.columns)}
+    return {
+        "data": shown.values.tolist(),
+        "index": list(range(1, len(frame) + 1)),
+        "columns": list(frame.columns),
+    }
 
 
 def save_path(parent, title: str, default: str, filters: str = "CSV (*.csv)") -> Path | None:

@@ -16,9 +16,12 @@ __all__ = ["executor_field", "pass_source"]
 def executor_field(status) -> widgets.LineEdit:
     """A field holding ``local``, ``inline``, ``threads`` or ``tcp://host:port``; a valid
     change is saved at once (every widget and the next session use it)."""
-    field = widgets.LineEdit(label="Executor", value=load_settings()["executor"],
-                             tooltip="where full passes run: local (this process), inline, "
-                                     "threads (LiberTEM), or a dask scheduler tcp://host:port")
+    field = widgets.LineEdit(
+        label="Executor",
+        value=load_settings()["executor"],
+        tooltip="where full passes run: local (this process), inline, "
+        "threads (LiberTEM), or a dask scheduler tcp://host:port",
+    )
 
     def changed(value):
         try:

@@ -22,8 +22,12 @@ class FrameTable:
     The table is read-only when ``on_edit`` is None.
     """
 
-    def __init__(self, on_edit: Callable[[int, str, str], None] | None = None,
-                 after_edit: Callable[[], None] | None = None, **kwargs):
+    def __init__(
+        self,
+        on_edit: Callable[[int, str, str], None] | None = None,
+        after_edit: Callable[[], None] | None = None,
+        **kwargs,
+    ):
         self.widget = widgets.Table(value={"data": [], "index": [], "columns": []}, **kwargs)
         self.widget.read_only = on_edit is None
         self._columns: list[str] = []

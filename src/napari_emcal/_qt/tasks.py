@@ -31,9 +31,15 @@ class LongTask:
         Shows an error message (default: in ``status`` and as a notification).
     """
 
-    def __init__(self, parent, progress, cancel_button, status,
-                 on_poll: Callable[[], None] | None = None,
-                 report_error: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        parent,
+        progress,
+        cancel_button,
+        status,
+        on_poll: Callable[[], None] | None = None,
+        report_error: Callable[[str], None] | None = None,
+    ):
         self.progress, self.cancel_button, self.status = progress, cancel_button, status
         self._on_poll = on_poll
         self._report_error = report_error or self._show_error
@@ -49,9 +55,14 @@ class LongTask:
     def running(self) -> bool:
         return self.worker is not None
 
-    def start(self, label: str, work: Callable, on_result: Callable,
-              on_finished: Callable | None = None,
-              on_error: Callable[[BaseException], None] | None = None) -> bool:
+    def start(
+        self,
+        label: str,
+        work: Callable,
+        on_result: Callable,
+        on_finished: Callable | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> bool:
         """Start ``work``; False (nothing started) while another task runs.
 
         ``on_error(exc)`` runs after an error or a cancellation has been reported;
@@ -77,9 +88,15 @@ class LongTask:
             if on_finished is not None:
                 on_finished()
 
-        self.worker = create_worker(run, _connect={
-            "returned": on_result, "errored": lambda exc: self._errored(exc, label, on_error),
-            "finished": finished}, _start_thread=False)
+        self.worker = create_worker(
+            run,
+            _connect={
+                "returned": on_result,
+                "errored": lambda exc: self._errored(exc, label, on_error),
+                "finished": finished,
+            },
+            _start_thread=False,
+        )
         self.cancel_button.enabled = True
         self.progress.value = 0
         self.status.value = f"{label}…"

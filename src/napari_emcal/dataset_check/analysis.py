@@ -23,8 +23,17 @@ from ..engine import Buffer, FramePass, run_pass, validate_4d
 from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterError
 from ..geometry import rotation_flip_matrix
 
-__all__ = ["BeamDisk", "Descan", "PassResult", "DatasetPass", "analyse", "estimate_beam",
-           "find_beam", "fit_descan", "frame_sums"]
+__all__ = [
+    "BeamDisk",
+    "Descan",
+    "PassResult",
+    "DatasetPass",
+    "analyse",
+    "estimate_beam",
+    "find_beam",
+    "fit_descan",
+    "frame_sums",
+]
 
 
 # -- the bright-field disk ------------------------------------------------------------------
@@ -96,8 +105,8 @@ def _fit_circle(points: np.ndarray) -> tuple[float, float, float]:
     """Least-squares circle through points (y, x): the algebraic (Kåsa) fit."""
     y, x = points.T
     a = np.column_stack([2 * y, 2 * x, np.ones_like(y)])
-    (cy, cx, c), *_ = np.linalg.lstsq(a, y ** 2 + x ** 2, rcond=None)
-    return cy, cx, math.sqrt(max(c + cy ** 2 + cx ** 2, 0.0))
+    (cy, cx, c), *_ = np.linalg.lstsq(a, y**2 + x**2, rcond=None)
+    return cy, cx, math.sqrt(max(c + cy**2 + cx**2, 0.0))
 
 
 def estimate_beam(data, frames: int = 64) -> BeamDisk:
@@ -122,10 +131,10 @@ def frame_sums(frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
     n = frames.shape[0]
     flat = frames.reshape(n, -1)
     # converted to float64 a few MB at a time: a whole block would take 4-8x its memory
-    step = max(1, (8 * 2 ** 20) // (8 * flat.shape[1]))
+    step = max(1, (8 * 2**20) // (8 * flat.shape[1]))
     out = np.empty((n, weights.shape[1]))
     for start in range(0, n, step):
-        out[start:start + step] = flat[start:start + step].astype(np.float64) @ weights
+        out[start : start + step] = flat[start : start + step].astype(np.float64) @ weights
     return out
 
 
@@ -141,7 +150,7 @@ class PassResult:
         Counts per frame.
     com_y, com_x : ndarray
         Centre of mass relative to the beam centre, detector pixels, turned into scan
-        directions by ``R(scan_rotation)·F`` (DESIGN.md), NaN for empty frames.
+        directions by ``R(scan_rotation)·F`` (docs/conventions.md), NaN for empty frames.
     disk_cy, disk_cx : ndarray or None
         Bright-field disk centre per frame (detector pixels), when a disk was given.
     touches_edge : ndarray of bool or None
@@ -168,8 +177,9 @@ class PassResult:
     max_count: float | None = None
 
 
-def pass_weights(detector_shape, masks: Mapping[str, np.ndarray],
-                 beam: BeamDisk | None) -> np.ndarray:
+def pass_weights(
+    detector_shape, masks: Mapping[str, np.ndarray], beam: BeamDisk | None
+) -> np.ndarray:
     """The columns the kernel multiplies frames with: the masks, then ones, y and x (counts
     and centre of mass), then, with a beam, the disk window, its y and x moments, and the
     reachable border and the disk's inside as means (edge contact)."""
@@ -184,28 +194,51 @@ def pass_weights(detector_shape, masks: Mapping[str, np.ndarray],
         border[[0, -1], :] = border[:, [0, -1]] = True
         border &= window
         inside = np.hypot(yy - beam.cy, xx - beam.cx) <= beam.radius
-        columns += [window.ravel(), (window * yy).ravel(), (window * xx).ravel(),
-                    border.ravel() / max(border.sum(), 1),
-                    inside.ravel() / max(inside.sum(), 1)]
+        columns += [
+            window.ravel(),
+            (window * yy).ravel(),
+            (window * xx).ravel(),
+            border.ravel() / max(border.sum(), 1),
+            inside.ravel() / max(inside.sum(), 1),
+        ]
     return np.stack(columns, axis=1)
 
 
-def finish_pass(sums: np.ndarray, saturated, aperture_sum: np.ndarray, names, *,
-                beam: BeamDisk | None, max_count, rotation: np.ndarray) -> PassResult:
+def finish_pass(
+    sums: np.ndarray,
+    saturated,
+    aperture_sum: np.ndarray,
+    names,
+    *,
+    beam: BeamDisk | None,
+    max_count,
+    rotation: np.ndarray,
+) -> PassResult:
     """The :class:`PassResult` of the accumulated weighted sums ``(scan_y, scan_x, k)``."""
     m = len(names)
     detector_shape = tuple(aperture_sum.shape)
     images = {name: sums[..., i] for i, name in enumerate(names)}
     total = sums[..., m]
-    origin = (beam.cy, beam.cx) if beam is not None else (
-        (detector_shape[0] - 1) / 2, (detector_shape[1] - 1) / 2)
+    origin = (
+        (beam.cy, beam.cx)
+        if beam is not None
+        else ((detector_shape[0] - 1) / 2, (detector_shape[1] - 1) / 2)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         dy = sums[..., m + 1] / total - origin[0]
         dx = sums[..., m + 2] / total - origin[1]
     com = np.einsum("ij,jyx->iyx", rotation, np.stack([dy, dx]))
-    result = PassResult(images=images, total=total, com_y=com[0], com_x=com[1],
-                        aperture_sum=aperture_sum, beam=beam, detector_shape=detector_shape,
-                        max_count=max_count, saturated=saturated)
+    result = PassResult(
+        images=images,
+        total=total,
+        com_y=com[0],
+        com_x=com[1],
+        aperture_sum=aperture_sum,
+        beam=beam,
+        detector_shape=detector_shape,
+        max_count=max_count,
+        saturated=saturated,
+    )
     if beam is not None:
         window, wy, wx, border_mean, inside_mean = (sums[..., m + 3 + i] for i in range(5))
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -228,12 +261,18 @@ class DatasetPass(FramePass):
     max_count : float, optional
         The count at which a pixel saturates; per-frame saturated pixels are counted.
     scan_rotation, flip_y
-        Turn the centre of mass into scan directions (DESIGN.md's ``R(θ)·F``).
+        Turn the centre of mass into scan directions (docs/conventions.md's ``R(θ)·F``).
     """
 
-    def __init__(self, *, masks: Mapping[str, np.ndarray] | None = None,
-                 beam: BeamDisk | None = None, max_count: float | None = None,
-                 scan_rotation: float = 0.0, flip_y: bool = False):
+    def __init__(
+        self,
+        *,
+        masks: Mapping[str, np.ndarray] | None = None,
+        beam: BeamDisk | None = None,
+        max_count: float | None = None,
+        scan_rotation: float = 0.0,
+        flip_y: bool = False,
+    ):
         self.masks = dict(masks or {})
         self.beam, self.max_count = beam, max_count
         self.rotation = rotation_flip_matrix(scan_rotation, flip_y)
@@ -255,17 +294,25 @@ class DatasetPass(FramePass):
         buffers["aperture_sum"][:] += frames.sum(axis=0, dtype=np.float64)
 
     def finish(self, buffers, scan_shape, detector_shape, task):
-        return finish_pass(buffers["sums"], buffers.get("saturated"), buffers["aperture_sum"],
-                           list(self.masks), beam=self.beam, max_count=self.max_count,
-                           rotation=self.rotation)
+        return finish_pass(
+            buffers["sums"],
+            buffers.get("saturated"),
+            buffers["aperture_sum"],
+            list(self.masks),
+            beam=self.beam,
+            max_count=self.max_count,
+            rotation=self.rotation,
+        )
 
 
 def check_masks(masks, detector_shape) -> dict[str, np.ndarray]:
     masks = dict(masks or {})
     for name, mask in masks.items():
         if np.shape(mask) != tuple(detector_shape):
-            raise InvalidParameterError(f"aperture {name!r} has shape {np.shape(mask)}; the "
-                                        f"detector is {tuple(detector_shape)}")
+            raise InvalidParameterError(
+                f"aperture {name!r} has shape {np.shape(mask)}; the "
+                f"detector is {tuple(detector_shape)}"
+            )
     return masks
 
 
@@ -274,10 +321,17 @@ def check_masks(masks, detector_shape) -> dict[str, np.ndarray]:
 EDGE_FRACTION = 0.25
 
 
-def analyse(data, *, masks: Mapping[str, np.ndarray] | None = None, beam: BeamDisk | None = None,
-            max_count: float | None = None, scan_rotation: float = 0.0, flip_y: bool = False,
-            progress: Callable[[float], object] | None = None,
-            executor: str | None = None) -> PassResult:
+def analyse(
+    data,
+    *,
+    masks: Mapping[str, np.ndarray] | None = None,
+    beam: BeamDisk | None = None,
+    max_count: float | None = None,
+    scan_rotation: float = 0.0,
+    flip_y: bool = False,
+    progress: Callable[[float], object] | None = None,
+    executor: str | None = None,
+) -> PassResult:
     """Virtual aperture images, centre of mass, disk centres and counts in one pass.
 
     Parameters
@@ -294,8 +348,9 @@ def analyse(data, *, masks: Mapping[str, np.ndarray] | None = None, beam: BeamDi
         scheduler address (see :mod:`napari_emcal.engine`); ``data`` may then also be a
         file path, read by the workers.
     """
-    pass_ = DatasetPass(masks=masks, beam=beam, max_count=max_count,
-                        scan_rotation=scan_rotation, flip_y=flip_y)
+    pass_ = DatasetPass(
+        masks=masks, beam=beam, max_count=max_count, scan_rotation=scan_rotation, flip_y=flip_y
+    )
     return run_pass(data, pass_, executor=executor, progress=progress)
 
 
@@ -351,7 +406,10 @@ def fit_descan(disk_cy: np.ndarray, disk_cx: np.ndarray) -> Descan:
     shift = np.einsum("ij,jyx->iyx", matrix, np.stack([yy - centre[0], xx - centre[1]]))
     corners = np.array([[0, 0], [0, sx - 1], [sy - 1, 0], [sy - 1, sx - 1]], float) @ matrix.T
     across = max(np.hypot(*(a - b)) for a in corners for b in corners)
-    return Descan(origin=(float(coefficients[0, 0]), float(coefficients[0, 1])), matrix=matrix,
-                  shift_across_scan=float(across),
-                  residual_px=float(np.sqrt((residual ** 2).sum(axis=1).mean())),
-                  shift_map=shift)
+    return Descan(
+        origin=(float(coefficients[0, 0]), float(coefficients[0, 1])),
+        matrix=matrix,
+        shift_across_scan=float(across),
+        residual_px=float(np.sqrt((residual**2).sum(axis=1).mean())),
+        shift_map=shift,
+    )

@@ -32,8 +32,9 @@ def disk(shape, centre, radius: float) -> np.ndarray:
 def annulus(shape, centre, inner: float, outer: float) -> np.ndarray:
     """Pixels between ``inner`` and ``outer`` radius (an annular dark-field detector)."""
     if not 0 <= inner < outer:
-        raise InvalidParameterError(f"annulus radii must satisfy 0 <= inner < outer; got "
-                                    f"{inner}, {outer}")
+        raise InvalidParameterError(
+            f"annulus radii must satisfy 0 <= inner < outer; got {inner}, {outer}"
+        )
     yy, xx = _grid(shape)
     distance = np.hypot(yy - centre[0], xx - centre[1])
     return (distance >= inner) & (distance <= outer)
@@ -62,7 +63,7 @@ def ellipse(shape, vertices) -> np.ndarray:
     offset = np.stack([yy - centre[0], xx - centre[1]], axis=-1)
     u = offset @ (edge_a / (2 * half_a)) / half_a
     v = offset @ (edge_b / (2 * half_b)) / half_b
-    return u ** 2 + v ** 2 <= 1
+    return u**2 + v**2 <= 1
 
 
 def mask_from_shape(shape, kind: str, vertices) -> np.ndarray:
@@ -71,5 +72,6 @@ def mask_from_shape(shape, kind: str, vertices) -> np.ndarray:
         return ellipse(shape, vertices)
     if kind in ("polygon", "rectangle"):
         return polygon(shape, vertices)
-    raise InvalidParameterError(f"a {kind} cannot be an aperture: draw an ellipse, polygon "
-                                "or rectangle")
+    raise InvalidParameterError(
+        f"a {kind} cannot be an aperture: draw an ellipse, polygon or rectangle"
+    )

@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CalibrationFailedError
 from ..engine import validate_4d
-from .analysis import (BeamDisk, Descan, PassResult, analyse, estimate_beam, find_beam,
-                       fit_descan)
+from ..errors import CalibrationFailedError
+from .analysis import BeamDisk, Descan, PassResult, analyse, estimate_beam, find_beam, fit_descan
 from .masks import annulus, disk
 
 __all__ = ["ANALYSES", "DatasetReport", "dataset_report", "saturation_count"]
@@ -79,57 +78,79 @@ class DatasetReport:
     def to_dict(self) -> dict[str, Any]:
         descan = None
         if self.descan is not None:
-            descan = {"origin_px": list(self.descan.origin),
-                      "px_per_scan_px": self.descan.matrix.tolist(),
-                      "shift_across_scan_px": self.descan.shift_across_scan,
-                      "residual_px": self.descan.residual_px,
-                      "tolerance_px": self.descan_tolerance_px,
-                      "exceeds_tolerance": self.descan_exceeds}
-        return {"beam": None if self.beam is None else {"cy": self.beam.cy, "cx": self.beam.cx,
-                                                       "radius": self.beam.radius},
-                "saturated_fraction": self.saturated_fraction,
-                "saturated_frames": self.saturated_frames, "edge_fraction": self.edge_fraction,
-                "max_angle_mrad": self.max_angle_mrad, "disk_angle_mrad": self.disk_angle_mrad,
-                "counts_per_frame": self.counts, "descan": descan,
-                "verdicts": {k: {"verdict": v[0], "reasons": v[1]}
-                             for k, v in self.verdicts.items()},
-                "notes": self.notes}
+            descan = {
+                "origin_px": list(self.descan.origin),
+                "px_per_scan_px": self.descan.matrix.tolist(),
+                "shift_across_scan_px": self.descan.shift_across_scan,
+                "residual_px": self.descan.residual_px,
+                "tolerance_px": self.descan_tolerance_px,
+                "exceeds_tolerance": self.descan_exceeds,
+            }
+        return {
+            "beam": None
+            if self.beam is None
+            else {"cy": self.beam.cy, "cx": self.beam.cx, "radius": self.beam.radius},
+            "saturated_fraction": self.saturated_fraction,
+            "saturated_frames": self.saturated_frames,
+            "edge_fraction": self.edge_fraction,
+            "max_angle_mrad": self.max_angle_mrad,
+            "disk_angle_mrad": self.disk_angle_mrad,
+            "counts_per_frame": self.counts,
+            "descan": descan,
+            "verdicts": {k: {"verdict": v[0], "reasons": v[1]} for k, v in self.verdicts.items()},
+            "notes": self.notes,
+        }
 
     def summary(self) -> str:
         """The report as lines of text."""
         lines = []
         if self.beam is not None:
-            lines.append(f"beam centre  ({self.beam.cy:.2f}, {self.beam.cx:.2f}) px, disk "
-                         f"radius {self.beam.radius:.2f} px")
+            lines.append(
+                f"beam centre  ({self.beam.cy:.2f}, {self.beam.cx:.2f}) px, disk "
+                f"radius {self.beam.radius:.2f} px"
+            )
         if self.saturated_fraction is not None:
-            lines.append(f"saturated    {self.saturated_fraction:.3%} of pixels, in "
-                         f"{self.saturated_frames:.1%} of frames")
+            lines.append(
+                f"saturated    {self.saturated_fraction:.3%} of pixels, in "
+                f"{self.saturated_frames:.1%} of frames"
+            )
         else:
             lines.append("saturated    unknown (no saturation count for this data type)")
         if self.edge_fraction is not None:
             lines.append(f"disk at edge {self.edge_fraction:.1%} of frames")
         if self.max_angle_mrad is not None:
-            lines.append(f"angles       up to {self.max_angle_mrad:.1f} mrad recorded; disk "
-                         f"semi-angle {self.disk_angle_mrad:.2f} mrad")
+            lines.append(
+                f"angles       up to {self.max_angle_mrad:.1f} mrad recorded; disk "
+                f"semi-angle {self.disk_angle_mrad:.2f} mrad"
+            )
         c = self.counts
-        lines.append(f"counts/frame mean {c['mean']:.4g}, std {c['std']:.3g} "
-                     f"({c['relative_std']:.1%}), min {c['min']:.4g}, max {c['max']:.4g}")
+        lines.append(
+            f"counts/frame mean {c['mean']:.4g}, std {c['std']:.3g} "
+            f"({c['relative_std']:.1%}), min {c['min']:.4g}, max {c['max']:.4g}"
+        )
         if self.descan is not None:
             m = self.descan.matrix
-            lines.append(f"descan       {self.descan.shift_across_scan:.2f} px across the scan "
-                         f"(tolerance {self.descan_tolerance_px:g} px); per scan px: "
-                         f"dy/dsy {m[0, 0]:+.4f}, dy/dsx {m[0, 1]:+.4f}, dx/dsy {m[1, 0]:+.4f}, "
-                         f"dx/dsx {m[1, 1]:+.4f}")
+            lines.append(
+                f"descan       {self.descan.shift_across_scan:.2f} px across the scan "
+                f"(tolerance {self.descan_tolerance_px:g} px); per scan px: "
+                f"dy/dsy {m[0, 0]:+.4f}, dy/dsx {m[0, 1]:+.4f}, dx/dsy {m[1, 0]:+.4f}, "
+                f"dx/dsx {m[1, 1]:+.4f}"
+            )
         for analysis, (level, reasons) in self.verdicts.items():
-            lines.append(f"{analysis + ':':<17}{level}" + (f" — {'; '.join(reasons)}"
-                                                           if reasons else ""))
+            lines.append(
+                f"{analysis + ':':<17}{level}" + (f" — {'; '.join(reasons)}" if reasons else "")
+            )
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
 
 
-def dataset_report(result: PassResult, *, camera_length: float | None = None,
-                   detector_pixel_size: float | None = None,
-                   descan_tolerance_px: float = 2.0) -> DatasetReport:
+def dataset_report(
+    result: PassResult,
+    *,
+    camera_length: float | None = None,
+    detector_pixel_size: float | None = None,
+    descan_tolerance_px: float = 2.0,
+) -> DatasetReport:
     """Checks and verdicts from one pass (:func:`~napari_emcal.dataset_check.analysis.analyse`).
 
     Parameters
@@ -149,8 +170,12 @@ def dataset_report(result: PassResult, *, camera_length: float | None = None,
         if beam is not None:
             notes.append(str(exc))
     total = result.total
-    counts = {"mean": float(np.mean(total)), "std": float(np.std(total)),
-              "min": float(np.min(total)), "max": float(np.max(total))}
+    counts = {
+        "mean": float(np.mean(total)),
+        "std": float(np.std(total)),
+        "min": float(np.min(total)),
+        "max": float(np.max(total)),
+    }
     counts["relative_std"] = counts["std"] / counts["mean"] if counts["mean"] > 0 else math.nan
     n_pixels = total.size * result.detector_shape[0] * result.detector_shape[1]
     saturated_fraction = saturated_frames = None
@@ -173,16 +198,25 @@ def dataset_report(result: PassResult, *, camera_length: float | None = None,
         disk_angle = 1e3 * math.atan(beam.radius * detector_pixel_size / camera_length)
     elif beam is not None:
         notes.append("camera length or detector pixel size unknown: angles not reported")
-    report = DatasetReport(beam=beam, saturated_fraction=saturated_fraction,
-                           saturated_frames=saturated_frames, edge_fraction=edge_fraction,
-                           max_angle_mrad=max_angle, disk_angle_mrad=disk_angle, counts=counts,
-                           descan=descan, descan_tolerance_px=descan_tolerance_px, notes=notes)
+    report = DatasetReport(
+        beam=beam,
+        saturated_fraction=saturated_fraction,
+        saturated_frames=saturated_frames,
+        edge_fraction=edge_fraction,
+        max_angle_mrad=max_angle,
+        disk_angle_mrad=disk_angle,
+        counts=counts,
+        descan=descan,
+        descan_tolerance_px=descan_tolerance_px,
+        notes=notes,
+    )
     report.verdicts = _verdicts(report)
     return report
 
 
 def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
     """Which conditions each analysis needs, and how this dataset meets them."""
+
     def judge(conditions):
         level, reasons = 0, []
         for severity, failed, reason in conditions:
@@ -195,57 +229,108 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
     unknown_sat = sat is None
     edge = r.edge_fraction
     no_disk = r.beam is None
-    angle_ratio = (r.max_angle_mrad / r.disk_angle_mrad
-                   if r.max_angle_mrad and r.disk_angle_mrad else None)
+    angle_ratio = (
+        r.max_angle_mrad / r.disk_angle_mrad if r.max_angle_mrad and r.disk_angle_mrad else None
+    )
     stable = r.counts["relative_std"]
     verdicts = {
-        "virtual imaging": judge([
-            (2, no_disk, "no bright-field disk found"),
-            (1, edge is not None and edge > 0.05,
-             f"the disk reaches the detector edge in {edge or 0:.0%} of frames"),
-            (1, not unknown_sat and sat > 0.01, f"{sat or 0:.1%} of pixels saturated: "
-             "bright-field contrast is clipped"),
-        ]),
-        "CoM/DPC": judge([
-            (2, no_disk, "no bright-field disk found"),
-            (2, edge is not None and edge > 0.01,
-             f"the disk is cut by the detector edge in {edge or 0:.0%} of frames"),
-            (2, not unknown_sat and sat > 1e-3, f"{sat or 0:.2%} of pixels saturated: the "
-             "disk's centre of mass is biased"),
-            (1, r.descan_exceeds, f"descan {r.descan.shift_across_scan if r.descan else 0:.1f} "
-             f"px across the scan (> {r.descan_tolerance_px:g} px): subtract it first"),
-            (1, unknown_sat, "saturation unknown"),
-        ]),
-        "strain": judge([
-            (2, no_disk, "no bright-field disk found"),
-            (1, r.max_angle_mrad is None, "angles unknown (camera length, detector pixel "
-             "size)"),
-            (2, angle_ratio is not None and angle_ratio < 3,
-             f"the detector records only {angle_ratio or 0:.1f}x the disk's angle: too few "
-             "diffracted disks"),
-            (1, not unknown_sat and sat > 0.01, f"{sat or 0:.1%} of pixels saturated"),
-        ]),
-        "ptychography": judge([
-            (2, no_disk, "no bright-field disk found"),
-            (2, edge is not None and edge > 0.01, "the bright-field disk is not wholly on "
-             "the detector"),
-            (2, not unknown_sat and sat > 1e-4, f"{sat or 0:.3%} of pixels saturated: "
-             "counts must be linear"),
-            (1, unknown_sat, "saturation unknown"),
-            (1, angle_ratio is not None and angle_ratio < 1.5,
-             "little is recorded outside the bright-field disk"),
-            (1, r.descan_exceeds, "descan exceeds the tolerance"),
-            (1, stable is not None and stable > 0.1,
-             f"counts per frame vary by {stable:.0%}: unstable beam or thick specimen"),
-        ]),
+        "virtual imaging": judge(
+            [
+                (2, no_disk, "no bright-field disk found"),
+                (
+                    1,
+                    edge is not None and edge > 0.05,
+                    f"the disk reaches the detector edge in {edge or 0:.0%} of frames",
+                ),
+                (
+                    1,
+                    not unknown_sat and sat > 0.01,
+                    f"{sat or 0:.1%} of pixels saturated: bright-field contrast is clipped",
+                ),
+            ]
+        ),
+        "CoM/DPC": judge(
+            [
+                (2, no_disk, "no bright-field disk found"),
+                (
+                    2,
+                    edge is not None and edge > 0.01,
+                    f"the disk is cut by the detector edge in {edge or 0:.0%} of frames",
+                ),
+                (
+                    2,
+                    not unknown_sat and sat > 1e-3,
+                    f"{sat or 0:.2%} of pixels saturated: the disk's centre of mass is biased",
+                ),
+                (
+                    1,
+                    r.descan_exceeds,
+                    f"descan {r.descan.shift_across_scan if r.descan else 0:.1f} "
+                    f"px across the scan (> {r.descan_tolerance_px:g} px): subtract it first",
+                ),
+                (1, unknown_sat, "saturation unknown"),
+            ]
+        ),
+        "strain": judge(
+            [
+                (2, no_disk, "no bright-field disk found"),
+                (
+                    1,
+                    r.max_angle_mrad is None,
+                    "angles unknown (camera length, detector pixel size)",
+                ),
+                (
+                    2,
+                    angle_ratio is not None and angle_ratio < 3,
+                    f"the detector records only {angle_ratio or 0:.1f}x the disk's angle: too few "
+                    "diffracted disks",
+                ),
+                (1, not unknown_sat and sat > 0.01, f"{sat or 0:.1%} of pixels saturated"),
+            ]
+        ),
+        "ptychography": judge(
+            [
+                (2, no_disk, "no bright-field disk found"),
+                (
+                    2,
+                    edge is not None and edge > 0.01,
+                    "the bright-field disk is not wholly on the detector",
+                ),
+                (
+                    2,
+                    not unknown_sat and sat > 1e-4,
+                    f"{sat or 0:.3%} of pixels saturated: counts must be linear",
+                ),
+                (1, unknown_sat, "saturation unknown"),
+                (
+                    1,
+                    angle_ratio is not None and angle_ratio < 1.5,
+                    "little is recorded outside the bright-field disk",
+                ),
+                (1, r.descan_exceeds, "descan exceeds the tolerance"),
+                (
+                    1,
+                    stable is not None and stable > 0.1,
+                    f"counts per frame vary by {stable:.0%}: unstable beam or thick specimen",
+                ),
+            ]
+        ),
     }
     return verdicts
 
 
-def check_dataset(data, metadata: dict | None = None, *, max_count: float | None = None,
-                  descan_tolerance_px: float = 2.0, scan_rotation: float = 0.0,
-                  flip_y: bool = False, progress=None, executor: str | None = None,
-                  source=None) -> tuple[PassResult, DatasetReport]:
+def check_dataset(
+    data,
+    metadata: dict | None = None,
+    *,
+    max_count: float | None = None,
+    descan_tolerance_px: float = 2.0,
+    scan_rotation: float = 0.0,
+    flip_y: bool = False,
+    progress=None,
+    executor: str | None = None,
+    source=None,
+) -> tuple[PassResult, DatasetReport]:
     """Everything ``emcal check`` and the widget report, in one pass over the data.
 
     The disk is first estimated from 64 frames spread over the scan (read lazily), then one
@@ -276,19 +361,33 @@ def check_dataset(data, metadata: dict | None = None, *, max_count: float | None
         notes.append(f"{exc}: no aperture images, disk checks or descan")
     else:
         outer = float(np.hypot(*detector_shape))
-        masks = {"BF": disk(detector_shape, beam.centre, beam.radius),
-                 "ADF": annulus(detector_shape, beam.centre, 1.2 * beam.radius, outer)}
+        masks = {
+            "BF": disk(detector_shape, beam.centre, beam.radius),
+            "ADF": annulus(detector_shape, beam.centre, 1.2 * beam.radius, outer),
+        }
     count = max_count or saturation_count(data.dtype, metadata.get("detector_max_count"))
-    result = analyse(data if source is None else source, masks=masks, beam=beam,
-                     max_count=count, scan_rotation=scan_rotation, flip_y=flip_y,
-                     progress=progress, executor=executor)
+    result = analyse(
+        data if source is None else source,
+        masks=masks,
+        beam=beam,
+        max_count=count,
+        scan_rotation=scan_rotation,
+        flip_y=flip_y,
+        progress=progress,
+        executor=executor,
+    )
     pixel = metadata.get("detector_pixel_size")
     pixel = float(np.mean(pixel)) if pixel else None
-    report = dataset_report(result, camera_length=metadata.get("camera_length"),
-                            detector_pixel_size=pixel, descan_tolerance_px=descan_tolerance_px)
+    report = dataset_report(
+        result,
+        camera_length=metadata.get("camera_length"),
+        detector_pixel_size=pixel,
+        descan_tolerance_px=descan_tolerance_px,
+    )
     report.notes[:0] = notes
     if beam is None and report.beam is not None:
-        report.notes.append("the disk was found only in the sum of all frames: run again with "
-                            "that beam for the disk checks")
+        report.notes.append(
+            "the disk was found only in the sum of all frames: run again with "
+            "that beam for the disk checks"
+        )
     return result, report
-

@@ -14,11 +14,19 @@ from ..errors import InvalidParameterError
 __all__ = ["diffraction_dataset"]
 
 
-def diffraction_dataset(scan_shape=(24, 32), detector_shape=(64, 64), *, centre=None,
-                        radius: float = 10.0, descan=((0.0, 0.0), (0.0, 0.0)),
-                        disk_counts: float = 200.0, scatter_counts: float = 2.0,
-                        max_count: float | None = None, dtype=np.uint16,
-                        seed: int | None = 0) -> np.ndarray:
+def diffraction_dataset(
+    scan_shape=(24, 32),
+    detector_shape=(64, 64),
+    *,
+    centre=None,
+    radius: float = 10.0,
+    descan=((0.0, 0.0), (0.0, 0.0)),
+    disk_counts: float = 200.0,
+    scatter_counts: float = 2.0,
+    max_count: float | None = None,
+    dtype=np.uint16,
+    seed: int | None = 0,
+) -> np.ndarray:
     """Diffraction patterns of a specimen of varying thickness: a bright-field disk that
     moves linearly across the scan (descan) and diffuse scattering around it.
 
@@ -61,8 +69,11 @@ def diffraction_dataset(scan_shape=(24, 32), detector_shape=(64, 64), *, centre=
             r = np.hypot(yy - cy, xx - cx)
             transmitted = 1.0 - 0.5 * thickness[i, j]
             pattern = disk_counts * transmitted / (1 + np.exp((r - radius) * 2.0))
-            pattern += scatter_counts * (1.5 - transmitted) * np.exp(-np.maximum(r - radius, 0)
-                                                                      / (2 * radius))
+            pattern += (
+                scatter_counts
+                * (1.5 - transmitted)
+                * np.exp(-np.maximum(r - radius, 0) / (2 * radius))
+            )
             counts = rng.poisson(pattern).astype(float)
             if max_count is not None:
                 counts = np.minimum(counts, max_count)

@@ -14,13 +14,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidDataError, InvalidParameterError
 from .._tables import missing, read_table, text_or_empty, to_number
+from ..errors import InvalidDataError, InvalidParameterError
 
 __all__ = ["CALIBRATION_COLUMNS", "CurrentCalibration", "CurrentLookup"]
 
-CALIBRATION_COLUMNS = ("voltage_kv", "spot", "aperture_um", "probe", "current_pa", "method",
-                       "date", "note")
+CALIBRATION_COLUMNS = (
+    "voltage_kv",
+    "spot",
+    "aperture_um",
+    "probe",
+    "current_pa",
+    "method",
+    "date",
+    "note",
+)
 _TEXT = ("probe", "method", "date", "note")
 _DTYPES = {c: object if c in _TEXT else "float64" for c in CALIBRATION_COLUMNS}
 #: Voltages closer than this (relative) are the same high-tension setting.
@@ -65,9 +73,18 @@ class CurrentCalibration:
     def frame(self) -> pd.DataFrame:
         return self._rows.copy()
 
-    def add(self, voltage_kv: float, spot: float, current_pa: float, *,
-            aperture_um: float | None = None, probe: str = "", method: str = "",
-            date: str = "", note: str = "") -> int:
+    def add(
+        self,
+        voltage_kv: float,
+        spot: float,
+        current_pa: float,
+        *,
+        aperture_um: float | None = None,
+        probe: str = "",
+        method: str = "",
+        date: str = "",
+        note: str = "",
+    ) -> int:
         """Add a measurement; returns its row index (rows sorted by voltage, aperture, spot).
 
         Raises
@@ -75,9 +92,16 @@ class CurrentCalibration:
         InvalidParameterError
             Voltage, spot or current not positive (a zero current is no calibration).
         """
-        row = _calibration_row(voltage_kv=voltage_kv, spot=spot, current_pa=current_pa,
-                               aperture_um=aperture_um, probe=probe, method=method, date=date,
-                               note=note)
+        row = _calibration_row(
+            voltage_kv=voltage_kv,
+            spot=spot,
+            current_pa=current_pa,
+            aperture_um=aperture_um,
+            probe=probe,
+            method=method,
+            date=date,
+            note=note,
+        )
         self._rows.loc[len(self._rows)] = row
         return self._sort(len(self._rows) - 1)
 
@@ -96,7 +120,8 @@ class CurrentCalibration:
 
     def _sort(self, new: int) -> int:
         order = self._rows.assign(_order=np.arange(len(self._rows))).sort_values(
-            ["voltage_kv", "aperture_um", "probe", "spot", "_order"], kind="stable")["_order"]
+            ["voltage_kv", "aperture_um", "probe", "spot", "_order"], kind="stable"
+        )["_order"]
         order = order.to_numpy()
         self._rows = self._rows.iloc[order].reset_index(drop=True).astype(_DTYPES)
         return int(np.flatnonzero(order == new)[0])
@@ -106,8 +131,9 @@ class CurrentCalibration:
         if len(self._rows) == 0:
             return CurrentLookup(None, "no current calibration")
         if missing(voltage_kv) or missing(spot):
-            need = " and ".join(n for n, v in (("voltage", voltage_kv), ("spot size", spot))
-                                if missing(v))
+            need = " and ".join(
+                n for n, v in (("voltage", voltage_kv), ("spot size", spot)) if missing(v)
+            )
             return CurrentLookup(None, f"{need} unknown: the current cannot be looked up")
         voltage_kv, spot = float(voltage_kv), float(spot)
         rows = self._rows
@@ -117,31 +143,43 @@ class CurrentCalibration:
         if not missing(probe) and str(probe).strip():
             rows = rows[(rows["probe"] == str(probe).strip()) | (rows["probe"] == "")]
             if rows.empty:
-                return CurrentLookup(None, f"no current calibrated for probe {probe!r} at "
-                                     f"{voltage_kv:g} kV")
+                return CurrentLookup(
+                    None, f"no current calibrated for probe {probe!r} at {voltage_kv:g} kV"
+                )
         elif len(set(rows["probe"]) - {""}) > 1:
             return CurrentLookup(None, "probe mode unknown and several are calibrated")
         if not missing(aperture_um):
-            rows = rows[rows["aperture_um"].isna()
-                        | (np.abs(rows["aperture_um"] - float(aperture_um)) <= APERTURE_TOLERANCE_UM)]
+            rows = rows[
+                rows["aperture_um"].isna()
+                | (np.abs(rows["aperture_um"] - float(aperture_um)) <= APERTURE_TOLERANCE_UM)
+            ]
             if rows.empty:
-                return CurrentLookup(None, f"no current calibrated with a {float(aperture_um):g} "
-                                     f"µm aperture at {voltage_kv:g} kV")
+                return CurrentLookup(
+                    None,
+                    f"no current calibrated with a {float(aperture_um):g} "
+                    f"µm aperture at {voltage_kv:g} kV",
+                )
         elif rows["aperture_um"].nunique() > 1:
             return CurrentLookup(None, "condenser aperture unknown and several are calibrated")
         by_spot = rows.groupby("spot")["current_pa"].apply(
-            lambda c: float(c.iloc[0]) if len(c) == 1 else float(np.exp(np.log(c).mean())))
+            lambda c: float(c.iloc[0]) if len(c) == 1 else float(np.exp(np.log(c).mean()))
+        )
         # (repeated measurements of one setting: their geometric mean)
         spots = by_spot.index.to_numpy()
         if spot in spots:
             return CurrentLookup(float(by_spot[spot]), "calibrated")
         if spot < spots.min() or spot > spots.max():
-            return CurrentLookup(None, f"spot {spot:g} is outside the calibrated spots "
-                                 f"{spots.min():g}-{spots.max():g}: current unknown")
+            return CurrentLookup(
+                None,
+                f"spot {spot:g} is outside the calibrated spots "
+                f"{spots.min():g}-{spots.max():g}: current unknown",
+            )
         upper = int(np.searchsorted(spots, spot))
         s0, s1 = spots[upper - 1], spots[upper]
         fraction = (spot - s0) / (s1 - s0)
-        current = math.exp((1 - fraction) * math.log(by_spot[s0]) + fraction * math.log(by_spot[s1]))
+        current = math.exp(
+            (1 - fraction) * math.log(by_spot[s0]) + fraction * math.log(by_spot[s1])
+        )
         return CurrentLookup(current, f"interpolated between spots {s0:g} and {s1:g}")
 
     # -- files ------------------------------------------------------------------------------
@@ -152,8 +190,9 @@ class CurrentCalibration:
     def from_frame(cls, data: pd.DataFrame, source: str = "table") -> CurrentCalibration:
         """Rows from a frame with these columns (unknown or missing required ones named)."""
         table = cls()
-        for line, record in read_table(data, CALIBRATION_COLUMNS,
-                                       ("voltage_kv", "spot", "current_pa"), source):
+        for line, record in read_table(
+            data, CALIBRATION_COLUMNS, ("voltage_kv", "spot", "current_pa"), source
+        ):
             try:
                 table._rows.loc[len(table._rows)] = _calibration_row(**record)
             except InvalidParameterError as exc:
@@ -171,8 +210,9 @@ class CurrentCalibration:
         return cls.from_frame(data, str(path))
 
 
-def _calibration_row(*, voltage_kv, spot, current_pa, aperture_um=None, probe="", method="",
-                     date="", note="") -> dict:
+def _calibration_row(
+    *, voltage_kv, spot, current_pa, aperture_um=None, probe="", method="", date="", note=""
+) -> dict:
     voltage_kv = to_number(voltage_kv, "voltage (kV)")
     spot = to_number(spot, "spot size")
     current_pa = to_number(current_pa, "current (pA)")
@@ -182,7 +222,13 @@ def _calibration_row(*, voltage_kv, spot, current_pa, aperture_um=None, probe=""
     aperture = float("nan") if missing(aperture_um) else to_number(aperture_um, "aperture (µm)")
     if not missing(aperture) and aperture <= 0:
         raise InvalidParameterError(f"aperture must be positive; got {aperture}")
-    return {"voltage_kv": voltage_kv, "spot": spot, "aperture_um": aperture,
-            "probe": text_or_empty(probe), "current_pa": current_pa,
-            "method": text_or_empty(method), "date": text_or_empty(date),
-            "note": text_or_empty(note)}
+    return {
+        "voltage_kv": voltage_kv,
+        "spot": spot,
+        "aperture_um": aperture,
+        "probe": text_or_empty(probe),
+        "current_pa": current_pa,
+        "method": text_or_empty(method),
+        "date": text_or_empty(date),
+        "note": text_or_empty(note),
+    }

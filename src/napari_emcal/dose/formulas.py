@@ -10,8 +10,15 @@ import math
 
 from ..errors import InvalidParameterError
 
-__all__ = ["ELEMENTARY_CHARGE", "flux_from_counts", "frame_time", "stem_flux",
-           "stem_frame_dose", "stem_probe_dose", "tem_flux"]
+__all__ = [
+    "ELEMENTARY_CHARGE",
+    "flux_from_counts",
+    "frame_time",
+    "stem_flux",
+    "stem_frame_dose",
+    "stem_probe_dose",
+    "tem_flux",
+]
 
 #: Coulomb (exact, SI 2019).
 ELEMENTARY_CHARGE = 1.602176634e-19
@@ -36,7 +43,9 @@ def _pair(value, name: str) -> tuple[float, float]:
     """A (y, x) pair of positive lengths from a pair or a scalar."""
     if isinstance(value, (tuple, list)) or getattr(value, "ndim", 0) == 1:
         if len(value) != 2:
-            raise InvalidParameterError(f"{name} must be a (y, x) pair or one number; got {value!r}")
+            raise InvalidParameterError(
+                f"{name} must be a (y, x) pair or one number; got {value!r}"
+            )
         return _number(value[0], f"{name} (y)"), _number(value[1], f"{name} (x)")
     number = _number(value, name)
     return number, number

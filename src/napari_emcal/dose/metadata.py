@@ -8,7 +8,7 @@ recorded names and units onto the table's columns.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,29 @@ from ..io.images import find_magnification, find_number, find_text
 __all__ = ["row_from_metadata", "rows_from_file", "rows_from_layer"]
 
 # (key as normalised by find_number, factor to the column's unit), in order of preference.
-_VOLTAGE = (("voltagekv", None), ("accelerationvoltage", None), ("acceleratingvoltage", None), ("voltage", None),
-            ("ht", None), ("beamenergy", None))  # V or kV (eV or keV): told apart by size
-_CURRENT_PA = (("currentpa", 1.0), ("lastmeasuredscreencurrent", 1e12),
-               ("screencurrent", 1e12), ("beamcurrent", 1e3))  # HyperSpy: nA
+_VOLTAGE = (
+    ("voltagekv", None),
+    ("accelerationvoltage", None),
+    ("acceleratingvoltage", None),
+    ("voltage", None),
+    ("ht", None),
+    ("beamenergy", None),
+)  # V or kV (eV or keV): told apart by size
+_CURRENT_PA = (
+    ("currentpa", 1.0),
+    ("lastmeasuredscreencurrent", 1e12),
+    ("screencurrent", 1e12),
+    ("beamcurrent", 1e3),
+)  # HyperSpy: nA
 _SPOT = (("spotindex", 1.0), ("spotsize", 1.0), ("spot", 1.0))
 _DWELL_US = (("dwellus", 1.0), ("dwelltime", 1e6), ("pixeltime", 1e6))
 _FRAME_S = (("frametimes", 1.0), ("frametime", 1.0))
-_EXPOSURE_S = (("exposures", 1.0), ("exposuretime", 1.0), ("integrationtime", 1.0),
-               ("exposure", 1.0))
+_EXPOSURE_S = (
+    ("exposures", 1.0),
+    ("exposuretime", 1.0),
+    ("integrationtime", 1.0),
+    ("exposure", 1.0),
+)
 _PIXEL_NM = (("pixelsizenm", 1.0), ("pixelsizex", 1e9))  # FEI MRC header: m
 _DIAMETER_UM = (("illuminateddiameterum", 1.0), ("beamdiameterum", 1.0))
 _COUNTS = (("countsperpixelpers", 1.0),)
@@ -72,12 +86,17 @@ def row_from_metadata(metadata, *, image: str = "", shape=None) -> dict[str, Any
     tvips = _find_dict(metadata, "TVIPS")
     if tvips is not None and find_number(tvips, ("exposuretime",)) is not None:
         row["exposure_s"] = find_number(tvips, ("exposuretime",)) * 1e-3  # TVIPS: ms
-    for column, aliases in (("current_pa", _CURRENT_PA), ("spot", _SPOT),
-                            ("dwell_us", _DWELL_US), ("frame_time_s", _FRAME_S),
-                            ("exposure_s", _EXPOSURE_S), ("pixel_size_nm", _PIXEL_NM),
-                            ("illuminated_diameter_um", _DIAMETER_UM),
-                            ("counts_per_pixel_per_s", _COUNTS),
-                            ("counts_per_electron", _COUNTS_PER_ELECTRON)):
+    for column, aliases in (
+        ("current_pa", _CURRENT_PA),
+        ("spot", _SPOT),
+        ("dwell_us", _DWELL_US),
+        ("frame_time_s", _FRAME_S),
+        ("exposure_s", _EXPOSURE_S),
+        ("pixel_size_nm", _PIXEL_NM),
+        ("illuminated_diameter_um", _DIAMETER_UM),
+        ("counts_per_pixel_per_s", _COUNTS),
+        ("counts_per_electron", _COUNTS_PER_ELECTRON),
+    ):
         value = _first(metadata, aliases)
         if value is not None and column not in row:
             row[column] = value
@@ -144,8 +163,7 @@ def rows_from_file(path) -> list[dict[str, Any]]:
 
     if format_of(path) is not None and (path.suffix.lower() != ".npy" or _npy_ndim(path) >= 3):
         dataset = open_4d(path)
-        return [row_from_metadata(dataset.metadata, image=path.stem,
-                                  shape=dataset.data.shape[:2])]
+        return [row_from_metadata(dataset.metadata, image=path.stem, shape=dataset.data.shape[:2])]
     from ..io.images import open_image
 
     image, metadata = open_image(path)
@@ -202,10 +220,16 @@ def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
     rows = []
     for record in sections.to_dict("records"):
         record = {k: v for k, v in record.items() if not _is_missing(v)}
-        row: dict[str, Any] = {"image": f"{path.stem} [{record.get('ZValue', len(rows))}]",
-                               "mode": "TEM", "source": str(path)}
-        for column, key in (("spot", "SpotSize"), ("magnification", "Magnification"),
-                            ("exposure_s", "ExposureTime")):
+        row: dict[str, Any] = {
+            "image": f"{path.stem} [{record.get('ZValue', len(rows))}]",
+            "mode": "TEM",
+            "source": str(path),
+        }
+        for column, key in (
+            ("spot", "SpotSize"),
+            ("magnification", "Magnification"),
+            ("exposure_s", "ExposureTime"),
+        ):
             if key in record:
                 row[column] = float(record[key])
         if "PixelSpacing" in record:
@@ -253,8 +277,12 @@ def _condenser_aperture_um(metadata) -> float | None:
                     pass
             custom = node.get("Aperture[C2].Name") or node.get("Aperture[C2]")
             if isinstance(custom, dict):
-                value = custom.get("value", custom.get("Name", {}).get("value")
-                                   if isinstance(custom.get("Name"), dict) else None)
+                value = custom.get(
+                    "value",
+                    custom.get("Name", {}).get("value")
+                    if isinstance(custom.get("Name"), dict)
+                    else None,
+                )
                 try:
                     return float(value)
                 except (TypeError, ValueError):
@@ -289,8 +317,7 @@ def _time(metadata) -> str | None:
         except (TypeError, ValueError):
             seconds = 0
         if seconds > 0:
-            return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(
-                tzinfo=None).isoformat()
+            return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None).isoformat()
     text = find_text(metadata, ("time", "acquisitiontime", "datetime"))
     date = find_text(metadata, ("date", "acquisitiondate"))
     for candidate in ([f"{date} {text}"] if date and text else []) + [text, date]:
@@ -340,14 +367,22 @@ def _find_under(metadata, key: str, accept):
 
 def _find_list(metadata, key: str):
     """A list of numbers under ``key`` (this project's ``scan_step``)."""
-    return _find_under(metadata, key, lambda v: isinstance(v, (list, tuple)) and bool(v)
-                       and all(isinstance(x, (int, float)) for x in v))
+    return _find_under(
+        metadata,
+        key,
+        lambda v: (
+            isinstance(v, (list, tuple)) and bool(v) and all(isinstance(x, (int, float)) for x in v)
+        ),
+    )
 
 
 def _find_list_of_dicts(metadata, key: str):
     """A list of dicts under ``key`` (a stack's ``frames``)."""
-    return _find_under(metadata, key, lambda v: isinstance(v, list) and bool(v)
-                       and all(isinstance(x, dict) for x in v))
+    return _find_under(
+        metadata,
+        key,
+        lambda v: isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v),
+    )
 
 
 def _find_dict(metadata, key: str):

@@ -18,22 +18,49 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import IncompleteDataWarning, InvalidDataError, InvalidParameterError
 from .._tables import missing, read_table, text_or_empty, to_number
+from ..errors import IncompleteDataWarning, InvalidDataError, InvalidParameterError
 from .calibration import CurrentCalibration
 from .formulas import flux_from_counts, frame_time, stem_flux, stem_probe_dose, tem_flux
 
 __all__ = ["ACCUMULATION", "DERIVED", "INPUT", "DoseTable"]
 
 #: What a row holds, in the units microscopists read off the microscope.
-INPUT = ("image", "time", "mode", "voltage_kv", "spot", "aperture_um", "probe",
-         "magnification", "pixel_size_nm", "shape_y", "shape_x", "exposure_s", "dwell_us",
-         "flyback_us", "frame_time_s", "current_pa", "illuminated_diameter_um",
-         "counts_per_pixel_per_s", "counts_per_electron", "source")
+INPUT = (
+    "image",
+    "time",
+    "mode",
+    "voltage_kv",
+    "spot",
+    "aperture_um",
+    "probe",
+    "magnification",
+    "pixel_size_nm",
+    "shape_y",
+    "shape_x",
+    "exposure_s",
+    "dwell_us",
+    "flyback_us",
+    "frame_time_s",
+    "current_pa",
+    "illuminated_diameter_um",
+    "counts_per_pixel_per_s",
+    "counts_per_electron",
+    "source",
+)
 #: What the table computes (flux e⁻/Å²/s, doses e⁻/Å²).
-DERIVED = ("elapsed_s", "current_used_pa", "current_from", "flux_e_A2_s", "dose_e_A2",
-           "probe_dose_e_A2", "cumulative_e_A2", "cumulative_lower_bound", "over_budget",
-           "problems")
+DERIVED = (
+    "elapsed_s",
+    "current_used_pa",
+    "current_from",
+    "flux_e_A2_s",
+    "dose_e_A2",
+    "probe_dose_e_A2",
+    "cumulative_e_A2",
+    "cumulative_lower_bound",
+    "over_budget",
+    "problems",
+)
 _TEXT = ("image", "time", "mode", "probe", "source")
 #: Cumulative dose modes: the sum of the images' own doses, or flux x time between images.
 ACCUMULATION = ("exposure", "wall_clock")
@@ -74,8 +101,12 @@ class DoseTable:
     position I · dwell / (e · pixel²).
     """
 
-    def __init__(self, calibration: CurrentCalibration | None = None,
-                 accumulation: str = "exposure", budget: float | None = None):
+    def __init__(
+        self,
+        calibration: CurrentCalibration | None = None,
+        accumulation: str = "exposure",
+        budget: float | None = None,
+    ):
         self.calibration = calibration if calibration is not None else CurrentCalibration()
         self.accumulation = accumulation
         self.budget = budget
@@ -89,8 +120,9 @@ class DoseTable:
     @accumulation.setter
     def accumulation(self, value: str) -> None:
         if value not in ACCUMULATION:
-            raise InvalidParameterError(f"accumulation must be one of {', '.join(ACCUMULATION)}; "
-                                        f"got {value!r}")
+            raise InvalidParameterError(
+                f"accumulation must be one of {', '.join(ACCUMULATION)}; got {value!r}"
+            )
         self._accumulation = value
 
     @property
@@ -147,20 +179,28 @@ class DoseTable:
         rows = self._rows.copy()
         times = _parse_times(rows["time"])
         computed = [self._compute(row) for row in rows.to_dict("records")]
-        for column in ("current_used_pa", "current_from", "flux_e_A2_s", "dose_e_A2",
-                       "probe_dose_e_A2"):
+        for column in (
+            "current_used_pa",
+            "current_from",
+            "flux_e_A2_s",
+            "dose_e_A2",
+            "probe_dose_e_A2",
+        ):
             rows[column] = [c[column] for c in computed]
         problems = [c["problems"] for c in computed]
         for i, (text, time) in enumerate(zip(rows["time"], times)):
             if missing(text):
                 problems[i].append("time missing: not in the cumulative dose")
             elif pd.isna(time):
-                problems[i].append(f"time {text!r} not understood (use ISO 8601, e.g. "
-                                   "2026-11-20T14:03:05): not in the cumulative dose")
+                problems[i].append(
+                    f"time {text!r} not understood (use ISO 8601, e.g. "
+                    "2026-11-20T14:03:05): not in the cumulative dose"
+                )
         first = times.dropna().min() if times.notna().any() else pd.NaT
         rows["elapsed_s"] = (times - first).dt.total_seconds()
-        cumulative, lower = self._accumulate(times, rows["flux_e_A2_s"].to_numpy(float),
-                                             rows["dose_e_A2"].to_numpy(float))
+        cumulative, lower = self._accumulate(
+            times, rows["flux_e_A2_s"].to_numpy(float), rows["dose_e_A2"].to_numpy(float)
+        )
         rows["cumulative_e_A2"] = cumulative
         rows["cumulative_lower_bound"] = lower
         rows["over_budget"] = (cumulative > self.budget) if self.budget else False
@@ -169,15 +209,22 @@ class DoseTable:
 
     def _compute(self, row: dict) -> dict[str, Any]:
         problems: list[str] = []
-        out = {"current_used_pa": np.nan, "current_from": "", "flux_e_A2_s": np.nan,
-               "dose_e_A2": np.nan, "probe_dose_e_A2": np.nan, "problems": problems}
+        out = {
+            "current_used_pa": np.nan,
+            "current_from": "",
+            "flux_e_A2_s": np.nan,
+            "dose_e_A2": np.nan,
+            "probe_dose_e_A2": np.nan,
+            "problems": problems,
+        }
         mode = row["mode"]
         current_pa = row["current_pa"]
         if not missing(current_pa):
             out["current_from"] = "entered"
         else:
-            found = self.calibration.lookup(row["voltage_kv"], row["spot"], row["aperture_um"],
-                                            row["probe"] or None)
+            found = self.calibration.lookup(
+                row["voltage_kv"], row["spot"], row["aperture_um"], row["probe"] or None
+            )
             current_pa = found.current_pa
             out["current_from"] = f"calibration: {found.message}" if current_pa else ""
             if current_pa is None:
@@ -238,8 +285,10 @@ class DoseTable:
         diameter = row["illuminated_diameter_um"]
         zero_area = not missing(diameter) and diameter <= 0
         if zero_area:
-            problems.append(f"illuminated area is zero: the beam diameter must be positive "
-                            f"(got {diameter:g} µm)")
+            problems.append(
+                f"illuminated area is zero: the beam diameter must be positive "
+                f"(got {diameter:g} µm)"
+            )
             diameter = np.nan
         try:
             if not math.isnan(current) and not missing(diameter):
@@ -248,13 +297,18 @@ class DoseTable:
                 if missing(row["pixel_size_nm"]):
                     problems.append("pixel size unknown: needed for the flux from counts")
                     return
-                flux = flux_from_counts(row["counts_per_pixel_per_s"],
-                                        row["counts_per_electron"], row["pixel_size_nm"] * 1e-9)
+                flux = flux_from_counts(
+                    row["counts_per_pixel_per_s"],
+                    row["counts_per_electron"],
+                    row["pixel_size_nm"] * 1e-9,
+                )
                 out["current_from"] = out["current_from"] or "camera counts"
             else:
                 if missing(diameter) and not zero_area:
-                    problems.append("illuminated area unknown: enter the beam diameter, or "
-                                    "camera counts per second with counts per electron")
+                    problems.append(
+                        "illuminated area unknown: enter the beam diameter, or "
+                        "camera counts per second with counts per electron"
+                    )
                 return
         except InvalidParameterError as exc:
             problems.append(str(exc).replace("(m)", "").replace("  ", " "))
@@ -274,8 +328,11 @@ class DoseTable:
         cumulative = np.full(n, np.nan)
         lower = np.zeros(n, bool)
         timed = np.flatnonzero(times.notna().to_numpy())  # rows are in time order already
-        seconds = (times.iloc[timed] - times.iloc[timed].min()).dt.total_seconds().to_numpy() \
-            if len(timed) else np.array([])
+        seconds = (
+            (times.iloc[timed] - times.iloc[timed].min()).dt.total_seconds().to_numpy()
+            if len(timed)
+            else np.array([])
+        )
         total, incomplete = 0.0, False
         for k, i in enumerate(timed):
             own = dose[i]
@@ -326,8 +383,11 @@ class DoseTable:
             table._sort(0)
         absent = [c for c in INPUT if c not in data.columns]
         if absent:
-            warnings.warn(f"{source}: no column(s) {', '.join(absent)}; left empty",
-                          IncompleteDataWarning, stacklevel=2)
+            warnings.warn(
+                f"{source}: no column(s) {', '.join(absent)}; left empty",
+                IncompleteDataWarning,
+                stacklevel=2,
+            )
         return table
 
     @classmethod
@@ -343,19 +403,24 @@ class DoseTable:
         """An Excel workbook: sheet "images" (all columns) and "current calibration"."""
         with pd.ExcelWriter(Path(path), engine="openpyxl") as writer:
             self.frame.to_excel(writer, sheet_name="images", index=False)
-            self.calibration.frame.to_excel(writer, sheet_name="current calibration",
-                                            index=False)
-            pd.DataFrame({"setting": ["accumulation", "budget_e_A2"],
-                          "value": [self.accumulation, self.budget]}).to_excel(
-                writer, sheet_name="settings", index=False)
+            self.calibration.frame.to_excel(writer, sheet_name="current calibration", index=False)
+            pd.DataFrame(
+                {
+                    "setting": ["accumulation", "budget_e_A2"],
+                    "value": [self.accumulation, self.budget],
+                }
+            ).to_excel(writer, sheet_name="settings", index=False)
 
     @classmethod
     def from_excel(cls, path) -> DoseTable:
         """Read a workbook written by :meth:`to_excel`."""
         try:
-            sheets = pd.read_excel(Path(path), sheet_name=None, engine="openpyxl",
-                                   dtype={c: str for c in _TEXT + ("probe", "method", "date",
-                                                                    "note")})
+            sheets = pd.read_excel(
+                Path(path),
+                sheet_name=None,
+                engine="openpyxl",
+                dtype={c: str for c in _TEXT + ("probe", "method", "date", "note")},
+            )
         except (OSError, ValueError, KeyError) as exc:
             raise InvalidDataError(f"cannot read {path} as an Excel workbook: {exc}") from exc
         if "images" not in sheets:
@@ -368,20 +433,29 @@ class DoseTable:
             settings["budget"] = None if missing(budget) else float(budget)
         if "current calibration" in sheets:
             settings["calibration"] = CurrentCalibration.from_frame(
-                sheets["current calibration"], f"{path} (current calibration)")
+                sheets["current calibration"], f"{path} (current calibration)"
+            )
         return cls.from_frame(sheets["images"], f"{path} (images)", **settings)
 
     # -- the whole session, for autosave ------------------------------------------------------
     def to_json(self) -> str:
         """Everything entered (rows, calibration, settings) as one JSON document."""
+
         def records(frame):
             return json.loads(frame.to_json(orient="records"))
 
-        return json.dumps({"format": "napari-emcal dose table", "version": 1,
-                           "saved": datetime.now().isoformat(timespec="seconds"),
-                           "accumulation": self.accumulation, "budget": self.budget,
-                           "images": records(self._rows),
-                           "calibration": records(self.calibration.frame)}, indent=1)
+        return json.dumps(
+            {
+                "format": "napari-emcal dose table",
+                "version": 1,
+                "saved": datetime.now().isoformat(timespec="seconds"),
+                "accumulation": self.accumulation,
+                "budget": self.budget,
+                "images": records(self._rows),
+                "calibration": records(self.calibration.frame),
+            },
+            indent=1,
+        )
 
     @classmethod
     def from_json(cls, text: str, source: str = "session") -> DoseTable:
@@ -390,14 +464,21 @@ class DoseTable:
             document = json.loads(text)
             if document.get("format") != "napari-emcal dose table":
                 raise ValueError("not a napari-emcal dose table")
-            calibration = CurrentCalibration.from_frame(
-                pd.DataFrame(document["calibration"], columns=None), f"{source} (calibration)") \
-                if document["calibration"] else CurrentCalibration()
+            calibration = (
+                CurrentCalibration.from_frame(
+                    pd.DataFrame(document["calibration"], columns=None), f"{source} (calibration)"
+                )
+                if document["calibration"]
+                else CurrentCalibration()
+            )
             images = pd.DataFrame(document["images"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidDataError(f"{source} is not a dose table session: {exc}") from exc
-        settings = {"calibration": calibration, "accumulation": document["accumulation"],
-                    "budget": document["budget"]}
+        settings = {
+            "calibration": calibration,
+            "accumulation": document["accumulation"],
+            "budget": document["budget"],
+        }
         if images.empty:
             return cls(**settings)
         with warnings.catch_warnings():

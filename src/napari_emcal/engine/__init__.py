@@ -13,9 +13,25 @@ from .blocks import BLOCK_BYTES, is_dask, iter_blocks, native_contiguous, reduce
 from .executors import EXECUTORS, check_executor, libertem_dataset, make_context, run_udf
 from .passes import Buffer, FramePass, run_local, run_pass
 
-__all__ = ["BLOCK_BYTES", "EXECUTORS", "Buffer", "FramePass", "PassUDF", "check_executor",
-           "is_dask", "iter_blocks", "libertem_dataset", "make_context", "native_contiguous",
-           "reduce_data", "run_local", "run_on_libertem", "run_pass", "run_udf", "validate_4d"]
+__all__ = [
+    "BLOCK_BYTES",
+    "EXECUTORS",
+    "Buffer",
+    "FramePass",
+    "PassUDF",
+    "check_executor",
+    "is_dask",
+    "iter_blocks",
+    "libertem_dataset",
+    "make_context",
+    "native_contiguous",
+    "reduce_data",
+    "run_local",
+    "run_on_libertem",
+    "run_pass",
+    "run_udf",
+    "validate_4d",
+]
 
 
 def __getattr__(name):

@@ -14,8 +14,14 @@ import numpy as np
 
 from ..errors import InvalidDataError, InvalidParameterError
 
-__all__ = ["BLOCK_BYTES", "is_dask", "iter_blocks", "native_contiguous", "reduce_data",
-           "validate_4d"]
+__all__ = [
+    "BLOCK_BYTES",
+    "is_dask",
+    "iter_blocks",
+    "native_contiguous",
+    "reduce_data",
+    "validate_4d",
+]
 
 #: Bytes of raw data handed to a kernel at a time (bounds memory for memmaps/Dask).
 BLOCK_BYTES = 64 * 2**20

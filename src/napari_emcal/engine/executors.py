@@ -30,7 +30,7 @@ __all__ = ["EXECUTORS", "check_executor", "libertem_dataset", "make_context", "r
 
 EXECUTORS = ("local", "inline", "threads")
 #: Bytes of a file per LiberTEM partition (bounds a worker's memory).
-PARTITION_BYTES = 128 * 2 ** 20
+PARTITION_BYTES = 128 * 2**20
 
 
 def check_executor(executor: str | None) -> str:
@@ -38,8 +38,10 @@ def check_executor(executor: str | None) -> str:
     executor = "local" if executor in (None, "") else str(executor).strip()
     if executor in EXECUTORS or executor.startswith(("tcp://", "tls://", "ws://", "wss://")):
         return executor
-    raise InvalidParameterError(f"executor must be one of {', '.join(EXECUTORS)} or a scheduler "
-                                f"address like tcp://host:8786; got {executor!r}")
+    raise InvalidParameterError(
+        f"executor must be one of {', '.join(EXECUTORS)} or a scheduler "
+        f"address like tcp://host:8786; got {executor!r}"
+    )
 
 
 def make_context(executor: str, *, timeout_s: float = 20.0):
@@ -61,11 +63,13 @@ def make_context(executor: str, *, timeout_s: float = 20.0):
     from libertem.executor.dask import DaskJobExecutor
 
     try:
-        return Context(executor=DaskJobExecutor.connect(
-            executor, client_kwargs={"timeout": timeout_s}))
+        return Context(
+            executor=DaskJobExecutor.connect(executor, client_kwargs={"timeout": timeout_s})
+        )
     except (OSError, TimeoutError) as exc:
-        raise InvalidParameterError(f"cannot reach the dask scheduler at {executor}: {exc}") \
-            from exc
+        raise InvalidParameterError(
+            f"cannot reach the dask scheduler at {executor}: {exc}"
+        ) from exc
 
 
 def libertem_dataset(ctx, source, *, scan_shape=None, num_partitions: int | None = None):

@@ -1,12 +1,13 @@
 """A pass over every frame of a dataset, declared once and run anywhere.
 
 A tool describes its pass as a :class:`FramePass`: the buffers it accumulates into
-(:class:`Buffer`), what it computes once before the frames arrive (:meth:`~FramePass.prepare`),
+(:class:`Buffer`), what it computes once before the frames arrive
+(:meth:`~FramePass.prepare`),
 the kernel that adds a block of frames (:meth:`~FramePass.process`) and how the filled
 buffers become its result (:meth:`~FramePass.finish`). The engine runs that one
-description in this process (:func:`run_local`) or as a LiberTEM UDF (:class:`PassUDF`) on
-an inline, threaded or dask.distributed executor (:mod:`napari_emcal.engine.udf`), so the same kernel serves every path,
-in the manner of LiberTEM's UDFs.
+description in this process (:func:`run_local`) or as a LiberTEM UDF
+(:class:`~napari_emcal.engine.udf.PassUDF`) on an inline, threaded or dask.distributed
+executor, so the same kernel serves every path, in the manner of LiberTEM's UDFs.
 
 Merging is fixed by the buffer's kind: ``"nav"`` buffers hold one entry per scan position
 (each position is written by exactly one block), ``"sig"`` and ``"single"`` buffers are
@@ -73,8 +74,9 @@ class FramePass:
         weights. Passed to :meth:`process` and :meth:`finish` as ``task``."""
         return None
 
-    def process(self, buffers: Mapping[str, np.ndarray], frames: np.ndarray, scan_y, scan_x,
-                task) -> None:
+    def process(
+        self, buffers: Mapping[str, np.ndarray], frames: np.ndarray, scan_y, scan_x, task
+    ) -> None:
         """Add a block of frames ``(n, dy, dx)`` recorded at ``(scan_y, scan_x)``.
 
         ``buffers["name"]`` is, for a ``"nav"`` buffer, ``(n, *extra_shape)`` with one entry
@@ -89,8 +91,10 @@ class FramePass:
 
 
 def _allocate(declared: Mapping[str, Buffer], scan_shape, detector_shape):
-    return {name: np.zeros(b.shape(scan_shape, detector_shape), dtype=b.dtype)
-            for name, b in declared.items()}
+    return {
+        name: np.zeros(b.shape(scan_shape, detector_shape), dtype=b.dtype)
+        for name, b in declared.items()
+    }
 
 
 def run_local(data, frame_pass: FramePass, progress: Callable[[float], object] | None = None):
@@ -103,16 +107,22 @@ def run_local(data, frame_pass: FramePass, progress: Callable[[float], object] |
     declared = frame_pass.buffers(scan_shape, detector_shape)
     task = frame_pass.prepare(scan_shape, detector_shape)
     full = _allocate(declared, scan_shape, detector_shape)
-    flat_nav = {name: full[name].reshape((-1,) + declared[name].extra_shape)
-                for name, b in declared.items() if b.kind == "nav"}
+    flat_nav = {
+        name: full[name].reshape((-1,) + declared[name].extra_shape)
+        for name, b in declared.items()
+        if b.kind == "nav"
+    }
     total, done = scan_shape[0] * scan_shape[1], 0
     for frames, scan_y, scan_x in iter_blocks(data):
         index = scan_y * scan_shape[1] + scan_x
         contiguous = index[-1] - index[0] == len(index) - 1 and bool(np.all(np.diff(index) == 1))
         views = dict(full)
         for name, flat in flat_nav.items():
-            views[name] = (flat[index[0]:index[-1] + 1] if contiguous
-                           else np.zeros((len(index),) + flat.shape[1:], flat.dtype))
+            views[name] = (
+                flat[index[0] : index[-1] + 1]
+                if contiguous
+                else np.zeros((len(index),) + flat.shape[1:], flat.dtype)
+            )
         frame_pass.process(views, frames, scan_y, scan_x, task)
         if not contiguous:
             for name, flat in flat_nav.items():
@@ -123,8 +133,13 @@ def run_local(data, frame_pass: FramePass, progress: Callable[[float], object] |
     return frame_pass.finish(full, scan_shape, detector_shape, task)
 
 
-def run_pass(data, frame_pass: FramePass, *, executor: str | None = None,
-             progress: Callable[[float], object] | None = None):
+def run_pass(
+    data,
+    frame_pass: FramePass,
+    *,
+    executor: str | None = None,
+    progress: Callable[[float], object] | None = None,
+):
     """Run a pass where ``executor`` says (see :mod:`napari_emcal.engine`): in this process
     for arrays on ``"local"``, else through LiberTEM (a path is read by the workers)."""
     executor = check_executor(executor)

@@ -1,6 +1,7 @@
 """Any :class:`~napari_emcal.engine.passes.FramePass` as a LiberTEM UDF, so a pass runs on
 LiberTEM's inline, threaded or dask.distributed executors with the same kernel as in this
-process. Imported only when such an executor is asked for (LiberTEM is heavy)."""
+process. Imported only when such an executor is asked for (LiberTEM is heavy); it does not
+import :mod:`.passes` (which imports it when needed), so the two never import each other."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import numpy as np
 from libertem.udf.base import UDF
 
 from .executors import libertem_dataset, make_context, run_udf
-from .passes import FramePass
 
 __all__ = ["PassUDF", "run_on_libertem"]
 
@@ -20,7 +20,7 @@ class PassUDF(UDF):
     """A LiberTEM UDF that runs any :class:`FramePass` (one per-partition kernel,
     merged by buffer kind); :meth:`pass_result` turns a run's buffers into the result."""
 
-    def __init__(self, frame_pass: FramePass, **kwargs):
+    def __init__(self, frame_pass, **kwargs):
         super().__init__(frame_pass=frame_pass, **kwargs)
 
     def _shapes(self):
@@ -34,8 +34,10 @@ class PassUDF(UDF):
 
     def get_result_buffers(self):
         declared = self.params.frame_pass.buffers(*self._shapes())
-        return {name: self.buffer(kind=b.kind, extra_shape=b.extra_shape, dtype=b.dtype)
-                for name, b in declared.items()}
+        return {
+            name: self.buffer(kind=b.kind, extra_shape=b.extra_shape, dtype=b.dtype)
+            for name, b in declared.items()
+        }
 
     def get_task_data(self):
         return {"task": self.params.frame_pass.prepare(*self._shapes())}
@@ -44,8 +46,9 @@ class PassUDF(UDF):
         n = partition.shape[0]
         coords = self.meta.coordinates.reshape(n, -1)
         buffers = {name: getattr(self.results, name) for name in self.results.keys()}
-        self.params.frame_pass.process(buffers, np.asarray(partition), coords[:, 0],
-                                       coords[:, 1], self.task_data.task)
+        self.params.frame_pass.process(
+            buffers, np.asarray(partition), coords[:, 0], coords[:, 1], self.task_data.task
+        )
 
     def merge(self, dest, src):
         declared = self.params.frame_pass.buffers(*self._shapes())
@@ -61,11 +64,12 @@ class PassUDF(UDF):
         arrays = {name: np.asarray(value) for name, value in buffers.items()}
         for name, b in frame_pass.buffers(scan_shape, detector_shape).items():
             arrays[name] = arrays[name].reshape(b.shape(scan_shape, detector_shape))
-        return frame_pass.finish(arrays, scan_shape, detector_shape,
-                                 frame_pass.prepare(scan_shape, detector_shape))
+        return frame_pass.finish(
+            arrays, scan_shape, detector_shape, frame_pass.prepare(scan_shape, detector_shape)
+        )
 
 
-def run_on_libertem(source, executor: str, frame_pass: FramePass, progress=None):
+def run_on_libertem(source, executor: str, frame_pass, progress=None):
     """Run ``frame_pass`` over ``source`` (array or path) on a LiberTEM executor
     (``"local"`` means LiberTEM's inline one, for a path), closing the context afterwards."""
     udf = PassUDF(frame_pass)

@@ -7,5 +7,11 @@ from .find import MODES, PixelSizeResult, find_pixel_size, known_spacings
 from .simulate import lattice_image
 from .table import PixelSizeTable
 
-__all__ = ["MODES", "PixelSizeResult", "PixelSizeTable", "find_pixel_size", "known_spacings",
-           "lattice_image"]
+__all__ = [
+    "MODES",
+    "PixelSizeResult",
+    "PixelSizeTable",
+    "find_pixel_size",
+    "known_spacings",
+    "lattice_image",
+]

@@ -24,8 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft, ndimage
 
-__all__ = ["Autocorrelation", "bin_image", "bright_region", "estimate_period",
-           "filtered_autocorrelation", "refine_peaks"]
+__all__ = [
+    "Autocorrelation",
+    "bin_image",
+    "bright_region",
+    "estimate_period",
+    "filtered_autocorrelation",
+    "refine_peaks",
+]
 
 #: Lags whose envelope falls below this fraction of its value at zero lag are not used.
 MIN_ENVELOPE = 0.2
@@ -100,8 +106,10 @@ def bright_region(image: np.ndarray, period_px: float | None):
     if rows.size == 0 or cols.size == 0:
         return full, None
     crop_coarse = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    crop = (slice(rows[0] * step, min(ny, (rows[-1] + 1) * step)),
-            slice(cols[0] * step, min(nx, (cols[-1] + 1) * step)))
+    crop = (
+        slice(rows[0] * step, min(ny, (rows[-1] + 1) * step)),
+        slice(cols[0] * step, min(nx, (cols[-1] + 1) * step)),
+    )
     # a stricter threshold, softened: the transition into the dark region gets no weight
     inside = smooth[crop_coarse] > dark + 0.75 * (typical - dark)
     if inside.mean() > 0.99:
@@ -109,8 +117,9 @@ def bright_region(image: np.ndarray, period_px: float | None):
     soft = ndimage.gaussian_filter(inside.astype(np.float32), max(1.0, sigma / step / 2))
     weight = np.kron(soft, np.ones((step, step), np.float32))
     shape = (crop[0].stop - crop[0].start, crop[1].stop - crop[1].start)
-    weight = np.pad(weight, [(0, max(0, s - w)) for s, w in zip(shape, weight.shape)],
-                    mode="edge")[: shape[0], : shape[1]]
+    weight = np.pad(weight, [(0, max(0, s - w)) for s, w in zip(shape, weight.shape)], mode="edge")[
+        : shape[0], : shape[1]
+    ]
     return crop, weight
 
 
@@ -120,7 +129,7 @@ def _taper(n: int, width: int) -> np.ndarray:
     width = int(min(max(width, 1), n // 2))
     ramp = 0.5 * (1 - np.cos(np.pi * (np.arange(width) + 0.5) / width))
     window[:width] = ramp
-    window[n - width:] = ramp[::-1]
+    window[n - width :] = ramp[::-1]
     return window
 
 
@@ -148,9 +157,13 @@ class Autocorrelation:
         return out
 
 
-def filtered_autocorrelation(image: np.ndarray, weight: np.ndarray | None = None, *,
-                             period_px: float | None = None,
-                             max_lag_fraction: float = 0.5) -> Autocorrelation:
+def filtered_autocorrelation(
+    image: np.ndarray,
+    weight: np.ndarray | None = None,
+    *,
+    period_px: float | None = None,
+    max_lag_fraction: float = 0.5,
+) -> Autocorrelation:
     """High-pass filtered autocorrelation of ``image``, divided by its window's envelope.
 
     Parameters
@@ -177,8 +190,10 @@ def filtered_autocorrelation(image: np.ndarray, weight: np.ndarray | None = None
     centred = (image - float((image * window).sum()) / total) * window
 
     lag_y, lag_x = int(max_lag_fraction * ny), int(max_lag_fraction * nx)
-    shape = (fft.next_fast_len(ny + lag_y + 1, real=True),
-             fft.next_fast_len(nx + lag_x + 1, real=True))
+    shape = (
+        fft.next_fast_len(ny + lag_y + 1, real=True),
+        fft.next_fast_len(nx + lag_x + 1, real=True),
+    )
     spectrum = np.abs(fft.rfft2(centred, s=shape, workers=-1)) ** 2
     fy = fft.fftfreq(shape[0]).astype(np.float32)[:, None]
     fx = fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
@@ -198,17 +213,21 @@ def filtered_autocorrelation(image: np.ndarray, weight: np.ndarray | None = None
         ex = fft.ifft(np.abs(fft.fft(wx, shape[1])) ** 2).real[index_x]
         envelope = np.outer(ey / ey[lag_y], ex / ex[lag_x])
     else:
-        envelope = fft.irfft2(np.abs(fft.rfft2(window, s=shape, workers=-1)) ** 2, s=shape,
-                              workers=-1)[np.ix_(index_y, index_x)]
+        envelope = fft.irfft2(
+            np.abs(fft.rfft2(window, s=shape, workers=-1)) ** 2, s=shape, workers=-1
+        )[np.ix_(index_y, index_x)]
         envelope = envelope / envelope[lag_y, lag_x]
     valid = envelope >= MIN_ENVELOPE
     normalised = np.zeros(acf.shape, np.float32)
     normalised[valid] = acf[valid] / envelope[valid]
     # 1 at zero lag (its largest value), unless noise subtraction left nothing there
     normalised /= max(float(acf[lag_y, lag_x]), float(np.abs(acf).max()) * 1e-3, 1e-30)
-    return Autocorrelation(image=normalised, valid=valid,
-                           envelope=np.where(valid, envelope, 0).astype(np.float32),
-                           origin=(lag_y, lag_x))
+    return Autocorrelation(
+        image=normalised,
+        valid=valid,
+        envelope=np.where(valid, envelope, 0).astype(np.float32),
+        origin=(lag_y, lag_x),
+    )
 
 
 def refine_peaks(acf: Autocorrelation, lags: np.ndarray, radius: float):
@@ -250,9 +269,15 @@ def refine_peaks(acf: Autocorrelation, lags: np.ndarray, radius: float):
     px = cx[np.arange(len(best)), best]
     peak = acf.image[py, px]
     inner = np.all(acf.valid[py[:, None] + np.array([-1, 1]), px[:, None]], axis=1) & np.all(
-        acf.valid[py[:, None], px[:, None] + np.array([-1, 1])], axis=1)
-    sub = np.stack([_vertex(acf.image[py - 1, px], peak, acf.image[py + 1, px]),
-                    _vertex(acf.image[py, px - 1], peak, acf.image[py, px + 1])], axis=1)
+        acf.valid[py[:, None], px[:, None] + np.array([-1, 1])], axis=1
+    )
+    sub = np.stack(
+        [
+            _vertex(acf.image[py - 1, px], peak, acf.image[py + 1, px]),
+            _vertex(acf.image[py, px - 1], peak, acf.image[py, px + 1]),
+        ],
+        axis=1,
+    )
     found = np.stack([py, px], axis=1) + sub - np.array(acf.origin)
     heights_ok = np.where(inner & np.isfinite(values[np.arange(len(best)), best]), peak, -np.inf)
     positions[ok] = found
@@ -264,10 +289,10 @@ def _vertex(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarr
     """Offset of the maximum of a Gaussian (or, for non-positive values, a parabola)."""
     positive = (left > 0) & (centre > 0) & (right > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        l, c, r = (np.log(np.where(positive, v, 1.0)) for v in (left, centre, right))
-        l = np.where(positive, l, left)
+        lo, c, r = (np.log(np.where(positive, v, 1.0)) for v in (left, centre, right))
+        lo = np.where(positive, lo, left)
         c = np.where(positive, c, centre)
         r = np.where(positive, r, right)
-        denominator = l - 2 * c + r
-        offset = np.where(denominator < 0, 0.5 * (l - r) / denominator, 0.0)
+        denominator = lo - 2 * c + r
+        offset = np.where(denominator < 0, 0.5 * (lo - r) / denominator, 0.0)
     return np.clip(offset, -0.5, 0.5)

@@ -35,8 +35,14 @@ from scipy import ndimage
 
 from .._checks import image_2d
 from ..errors import InvalidParameterError
-from .autocorrelation import (Autocorrelation, bin_image, bright_region, estimate_period,
-                              filtered_autocorrelation, refine_peaks)
+from .autocorrelation import (
+    Autocorrelation,
+    bin_image,
+    bright_region,
+    estimate_period,
+    filtered_autocorrelation,
+    refine_peaks,
+)
 
 __all__ = ["MODES", "PixelSizeResult", "find_pixel_size", "known_spacings"]
 
@@ -64,8 +70,9 @@ MIN_SPACING_PX = 2.5
 MIN_SIGNIFICANCE = 5.0
 
 
-def known_spacings(mode: str = "grating", spacing_nm: float | None = None,
-                   mesh: float | None = None) -> tuple[float, float]:
+def known_spacings(
+    mode: str = "grating", spacing_nm: float | None = None, mesh: float | None = None
+) -> tuple[float, float]:
     """The specimen's periods (nm) along its first and second lattice direction.
 
     Raises
@@ -84,13 +91,15 @@ def known_spacings(mode: str = "grating", spacing_nm: float | None = None,
         if spacing_nm is not None:
             raise InvalidParameterError(
                 "catalase has fixed spacings (6.85 nm and 17.5 nm); use mode='lattice' with "
-                "spacing_nm for another crystal")
+                "spacing_nm for another crystal"
+            )
         return CATALASE_NM
     if mode == "mesh":
         if spacing_nm is None:
             if mesh is None or not (np.isfinite(mesh) and mesh > 0):
                 raise InvalidParameterError(
-                    "mode='mesh' needs mesh= the grid's openings per inch (e.g. 400)")
+                    "mode='mesh' needs mesh= the grid's openings per inch (e.g. 400)"
+                )
             spacing_nm = 25.4e6 / mesh
         return spacing_nm, spacing_nm
     if spacing_nm is None:
@@ -149,19 +158,31 @@ class PixelSizeResult:
     def to_dict(self) -> dict:
         """The measurements as plain JSON-able values (no images)."""
         return {
-            "found": self.found, "message": self.message, "mode": self.mode,
-            "spacing_nm": list(self.spacing_nm), "pixel_size_nm": self.pixel_size_nm,
+            "found": self.found,
+            "message": self.message,
+            "mode": self.mode,
+            "spacing_nm": list(self.spacing_nm),
+            "pixel_size_nm": self.pixel_size_nm,
             "angle_deg": self.angle_deg,
             "spacing_px": None if self.spacing_px is None else list(self.spacing_px),
-            "intervals": list(self.intervals), "angle_between_deg": self.angle_between_deg,
-            "binning": self.binning, "quality": self.quality, "residual_px": self.residual_px,
+            "intervals": list(self.intervals),
+            "angle_between_deg": self.angle_between_deg,
+            "binning": self.binning,
+            "quality": self.quality,
+            "residual_px": self.residual_px,
             "start_peak": None if self.start_peak is None else list(self.start_peak),
         }
 
 
-def find_pixel_size(image, *, mode: str = "grating", spacing_nm: float | None = None,
-                    mesh: float | None = None, marker=None,
-                    binned_size: int | None = None) -> PixelSizeResult:
+def find_pixel_size(
+    image,
+    *,
+    mode: str = "grating",
+    spacing_nm: float | None = None,
+    mesh: float | None = None,
+    marker=None,
+    binned_size: int | None = None,
+) -> PixelSizeResult:
     """Pixel size and grid angle of an image of a periodic specimen.
 
     Parameters
@@ -204,7 +225,8 @@ def find_pixel_size(image, *, mode: str = "grating", spacing_nm: float | None = 
         marker = np.asarray(marker, dtype=float)
         if marker.shape != (2,) or not np.all(np.isfinite(marker)) or np.hypot(*marker) < 1:
             raise InvalidParameterError(
-                f"marker must be a lag (dy, dx) in pixels away from the centre; got {marker}")
+                f"marker must be a lag (dy, dx) in pixels away from the centre; got {marker}"
+            )
     if binned_size is not None and (int(binned_size) != binned_size or binned_size < 64):
         raise InvalidParameterError(f"binned_size must be an integer >= 64; got {binned_size}")
 
@@ -218,19 +240,30 @@ def find_pixel_size(image, *, mode: str = "grating", spacing_nm: float | None = 
     crop, weight = bright_region(working, period_work)
     working = working[crop]
     if min(working.shape) < 16:
-        return _failure("no lattice found: the image is dark except for a tiny region",
-                        mode, known, binning, None)
+        return _failure(
+            "no lattice found: the image is dark except for a tiny region",
+            mode,
+            known,
+            binning,
+            None,
+        )
     small = max(working.shape) <= 1024  # cheap enough to keep more lags
-    acf = filtered_autocorrelation(working, weight, period_px=period_work,
-                                   max_lag_fraction=0.7 if small else 0.5)
+    acf = filtered_autocorrelation(
+        working, weight, period_px=period_work, max_lag_fraction=0.7 if small else 0.5
+    )
 
     if marker is not None:
         starts = [marker / binning]
     else:
         starts = _start_candidates(acf)
         if not starts:
-            return _failure("no lattice found: the autocorrelation has no peaks besides the "
-                            "centre", mode, known, binning, acf)
+            return _failure(
+                "no lattice found: the autocorrelation has no peaks besides the centre",
+                mode,
+                known,
+                binning,
+                acf,
+            )
     lattices = [_lattice_from(acf, start, ratio) for start in starts]
     best = max(lattices, key=lambda lat: (lat.get("quality", -1.0), -lat["order"]))
     if marker is None and "vectors" in best and best["quality"] >= MIN_QUALITY:
@@ -238,13 +271,17 @@ def find_pixel_size(image, *, mode: str = "grating", spacing_nm: float | None = 
     if "vectors" not in best or best["quality"] < MIN_QUALITY:
         reason = best.get("reason") or (
             f"only {best['quality']:.0%} of the predicted lattice peaks are present "
-            f"(at least {MIN_QUALITY:.0%} needed)")
+            f"(at least {MIN_QUALITY:.0%} needed)"
+        )
         if marker is None:
             shape = "rectangular" if rectangular else "square"
-            reason = (f"no peaks of the autocorrelation form a {shape} lattice (featureless or "
-                      f"non-periodic image?); best candidate: {reason}")
-        return _failure(f"no lattice found: {reason}", mode, known, binning, acf,
-                        start=best["start"])
+            reason = (
+                f"no peaks of the autocorrelation form a {shape} lattice (featureless or "
+                f"non-periodic image?); best candidate: {reason}"
+            )
+        return _failure(
+            f"no lattice found: {reason}", mode, known, binning, acf, start=best["start"]
+        )
     return _success(best, mode, known, binning, acf, rectangular)
 
 
@@ -279,8 +316,11 @@ def _start_candidates(acf: Autocorrelation, max_candidates: int = 8) -> list[np.
     sums = np.bincount(rbin.ravel(), weights=image.ravel(), minlength=limit + 2)[: limit + 1]
     counts = np.bincount(rbin.ravel(), minlength=limit + 2)[: limit + 1]
     profile = sums / np.maximum(counts, 1)
-    ends = [r for r in range(1, limit) if profile[r] <= 0
-            or (profile[r] <= profile[r - 1] and profile[r] <= profile[r + 1])]
+    ends = [
+        r
+        for r in range(1, limit)
+        if profile[r] <= 0 or (profile[r] <= profile[r - 1] and profile[r] <= profile[r + 1])
+    ]
     r_min = ends[0] if ends else 2
     upper = (yy > oy) | ((yy == oy) & (xx > ox))  # one of each centro-symmetric pair
     maxima = (image == ndimage.maximum_filter(image, size=3)) & acf.valid & upper
@@ -358,11 +398,13 @@ def _lattice_from(acf: Autocorrelation, start: np.ndarray, ratio: float) -> dict
 
     # the second series: about 90° further, at the expected spacing ratio
     perpendicular = np.array([spacing_a[1], -spacing_a[0]]) * ratio
-    pos_b, h_b = refine_peaks(acf, perpendicular[None],
-                              max(2.0, SPACING_TOLERANCE * float(np.hypot(*perpendicular))))
+    pos_b, h_b = refine_peaks(
+        acf, perpendicular[None], max(2.0, SPACING_TOLERANCE * float(np.hypot(*perpendicular)))
+    )
     if not np.isfinite(h_b[0]) or h_b[0] < MIN_RELATIVE_HEIGHT * height:
-        out["reason"] = ("one series of peaks found, but no second series about 90° away at "
-                         "the expected spacing")
+        out["reason"] = (
+            "one series of peaks found, but no second series about 90° away at the expected spacing"
+        )
         return out
     second = pos_b[0]
     if np.hypot(*second) < MIN_SPACING_PX:
@@ -371,9 +413,11 @@ def _lattice_from(acf: Autocorrelation, start: np.ndarray, ratio: float) -> dict
     between = (_angle(second) - _angle(spacing_a)) % 360
     relative = float(np.hypot(*second) / np.hypot(*spacing_a)) / ratio
     if abs(between - 90) > ANGLE_TOLERANCE_DEG or abs(relative - 1) > SPACING_TOLERANCE:
-        out["reason"] = (f"the two directions are {between:.1f}° apart with spacings in the "
-                         f"ratio {relative * ratio:.2f} (need 90° ± {ANGLE_TOLERANCE_DEG:g}° "
-                         f"and {ratio:.2f} ± {SPACING_TOLERANCE:.0%})")
+        out["reason"] = (
+            f"the two directions are {between:.1f}° apart with spacings in the "
+            f"ratio {relative * ratio:.2f} (need 90° ± {ANGLE_TOLERANCE_DEG:g}° "
+            f"and {ratio:.2f} ± {SPACING_TOLERANCE:.0%})"
+        )
         return out
     mult_b, pos_b = _walk(acf, second, height)
     spacing_b = pos_b[-1] / mult_b[-1]
@@ -384,9 +428,11 @@ def _lattice_from(acf: Autocorrelation, start: np.ndarray, ratio: float) -> dict
     vectors0 = np.array([spacing_a, spacing_b])
     others = _lattice_points(acf, vectors0, set(walked))
     if len(others) < MIN_CHECK_POINTS:
-        out["reason"] = ("too few repeats in the image to confirm a lattice (the "
-                         "autocorrelation shows fewer than "
-                         f"{MIN_CHECK_POINTS} lattice points off the two directions)")
+        out["reason"] = (
+            "too few repeats in the image to confirm a lattice (the "
+            "autocorrelation shows fewer than "
+            f"{MIN_CHECK_POINTS} lattice points off the two directions)"
+        )
         return out
     predicted = others @ vectors0
     radius = max(1.0, 0.05 * min(np.hypot(*spacing_a), np.hypot(*spacing_b)))
@@ -395,24 +441,40 @@ def _lattice_from(acf: Autocorrelation, start: np.ndarray, ratio: float) -> dict
     # there, on average, in anything that is not this lattice (texture, noise), and lower
     # on a lattice. Three offsets, so that a coarser lattice on a marked diagonal peak, whose
     # cell centres are lattice points of the finer one, still counts as a lattice.
-    between = np.mean([refine_peaks(acf, predicted + offset, radius)[1] for offset in
-                       (0.5 * spacing_a, 0.5 * spacing_b, 0.5 * (spacing_a + spacing_b))], axis=0)
+    between = np.mean(
+        [
+            refine_peaks(acf, predicted + offset, radius)[1]
+            for offset in (0.5 * spacing_a, 0.5 * spacing_b, 0.5 * (spacing_a + spacing_b))
+        ],
+        axis=0,
+    )
     usable = np.isfinite(heights) & np.isfinite(between)
     contrast = heights[usable] - between[usable]
     confirmed = (heights >= MIN_RELATIVE_HEIGHT * height) & (heights > between)
     quality = float(confirmed[usable].mean()) if usable.any() else 0.0
-    significance = (contrast.mean() / max(contrast.std(), 1e-12) * math.sqrt(contrast.size)
-                    if contrast.size >= MIN_CHECK_POINTS else 0.0)
+    significance = (
+        contrast.mean() / max(contrast.std(), 1e-12) * math.sqrt(contrast.size)
+        if contrast.size >= MIN_CHECK_POINTS
+        else 0.0
+    )
     if significance < MIN_SIGNIFICANCE:
-        out["reason"] = ("the autocorrelation is not higher at the predicted lattice points "
-                         "than between them: no periodic structure")
+        out["reason"] = (
+            "the autocorrelation is not higher at the predicted lattice points "
+            "than between them: no periodic structure"
+        )
         return out
     indices = np.vstack([np.array(walked, float), others[confirmed]])
     points = np.vstack([walked_pos, found[confirmed]])
     vectors, residual, keep = _fit_lattice(acf, indices, points)
-    out.update(vectors=vectors, residual=residual, quality=quality,
-               intervals=(max(mult_a), max(mult_b)), points=points[keep],
-               series=_series(indices[keep]), height=height)
+    out.update(
+        vectors=vectors,
+        residual=residual,
+        quality=quality,
+        intervals=(max(mult_a), max(mult_b)),
+        points=points[keep],
+        series=_series(indices[keep]),
+        height=height,
+    )
     return out
 
 
@@ -427,8 +489,13 @@ def _finest(acf: Autocorrelation, lattice: dict, ratio: float) -> dict:
     """
     a, b = lattice["vectors"]
     area = abs(a[0] * b[1] - a[1] * b[0])
-    fractions = [(i, j, n) for n in range(2, 6) for i in range(n) for j in range(n)
-                 if (i, j) != (0, 0) and math.gcd(math.gcd(i, j), n) == 1]
+    fractions = [
+        (i, j, n)
+        for n in range(2, 6)
+        for i in range(n)
+        for j in range(n)
+        if (i, j) != (0, 0) and math.gcd(math.gcd(i, j), n) == 1
+    ]
     vectors = np.array([(i * a + j * b) / n for i, j, n in fractions])
     # the shortest equivalent of each (subtracting whole lattice vectors)
     shifts = np.array([[0, 0], [1, 0], [0, 1], [1, 1]]) @ np.array([a, b])
@@ -436,12 +503,12 @@ def _finest(acf: Autocorrelation, lattice: dict, ratio: float) -> dict:
     vectors = options[np.arange(len(vectors)), np.argmin(np.hypot(*options.T).T, axis=1)]
     _, heights = refine_peaks(acf, vectors, 1.0)
     # points of a lattice are all equally high: a finer lattice's peaks match the coarse one's
-    tall = np.flatnonzero((heights >= 0.7 * lattice["height"])
-                          & (np.hypot(*vectors.T) >= MIN_SPACING_PX))
+    tall = np.flatnonzero(
+        (heights >= 0.7 * lattice["height"]) & (np.hypot(*vectors.T) >= MIN_SPACING_PX)
+    )
     for k in tall[np.argsort(np.hypot(*vectors[tall].T))]:
         finer = _lattice_from(acf, vectors[k], ratio)
-        if "vectors" not in finer or finer["quality"] < max(MIN_QUALITY,
-                                                             lattice["quality"] - 0.1):
+        if "vectors" not in finer or finer["quality"] < max(MIN_QUALITY, lattice["quality"] - 0.1):
             continue
         fa, fb = finer["vectors"]
         # a finer lattice holds the coarse one: a and b are whole multiples of its vectors
@@ -463,8 +530,9 @@ def _lattice_points(acf: Autocorrelation, vectors: np.ndarray, exclude: set) -> 
     n = [int(reach / np.hypot(*v)) + 1 for v in vectors]
     ii, jj = np.meshgrid(np.arange(-n[0], n[0] + 1), np.arange(-n[1], n[1] + 1), indexing="ij")
     indices = np.stack([ii.ravel(), jj.ravel()], axis=1)
-    keep = [(i, j) != (0, 0) and (i, j) not in exclude and (-i, -j) not in exclude
-            for i, j in indices]
+    keep = [
+        (i, j) != (0, 0) and (i, j) not in exclude and (-i, -j) not in exclude for i, j in indices
+    ]
     indices = indices[np.array(keep, bool)]
     indices = indices[acf.inside(indices @ vectors, margin=3)]
     if len(indices) > MAX_LATTICE_POINTS:
@@ -501,8 +569,12 @@ def _success(lattice: dict, mode, known, binning, acf, rectangular) -> PixelSize
     series = lattice["series"]
     if not rectangular:
         # a square lattice's first direction: the one of ±a, ±b within (-45°, 45°]
-        options = [(a, b, intervals, False), (b, -a, intervals[::-1], True),
-                   (-a, -b, intervals, False), (-b, a, intervals[::-1], True)]
+        options = [
+            (a, b, intervals, False),
+            (b, -a, intervals[::-1], True),
+            (-a, -b, intervals, False),
+            (-b, a, intervals[::-1], True),
+        ]
         for first, second, counted, swapped in options:
             if -45 < _angle(first) <= 45:
                 a, b, intervals = first, second, counted
@@ -515,20 +587,43 @@ def _success(lattice: dict, mode, known, binning, acf, rectangular) -> PixelSize
     pixel_size = 0.5 * (known[0] / spacing[0] + known[1] / spacing[1])
     between = (_angle(b) - _angle(a)) % 360
     return PixelSizeResult(
-        found=True, message=f"lattice found ({lattice['quality']:.0%} of predicted peaks)",
-        mode=mode, spacing_nm=known, pixel_size_nm=float(pixel_size),
-        angle_deg=float(_angle(a)), spacing_px=spacing, intervals=tuple(int(i) for i in intervals),
-        angle_between_deg=float(between), binning=binning, quality=float(lattice["quality"]),
-        residual_px=float(lattice["residual"] * binning), lattice_vectors=np.array([a, b]),
-        autocorrelation=acf.image, origin=acf.origin, peaks=points,
-        peak_series=series, start_peak=tuple(float(v) for v in lattice["start"] * binning))
+        found=True,
+        message=f"lattice found ({lattice['quality']:.0%} of predicted peaks)",
+        mode=mode,
+        spacing_nm=known,
+        pixel_size_nm=float(pixel_size),
+        angle_deg=float(_angle(a)),
+        spacing_px=spacing,
+        intervals=tuple(int(i) for i in intervals),
+        angle_between_deg=float(between),
+        binning=binning,
+        quality=float(lattice["quality"]),
+        residual_px=float(lattice["residual"] * binning),
+        lattice_vectors=np.array([a, b]),
+        autocorrelation=acf.image,
+        origin=acf.origin,
+        peaks=points,
+        peak_series=series,
+        start_peak=tuple(float(v) for v in lattice["start"] * binning),
+    )
 
 
 def _failure(message, mode, known, binning, acf, start=None) -> PixelSizeResult:
     return PixelSizeResult(
-        found=False, message=message, mode=mode, spacing_nm=known, pixel_size_nm=None,
-        angle_deg=None, spacing_px=None, intervals=(0, 0), angle_between_deg=None,
-        binning=binning, quality=0.0, residual_px=None, lattice_vectors=None,
+        found=False,
+        message=message,
+        mode=mode,
+        spacing_nm=known,
+        pixel_size_nm=None,
+        angle_deg=None,
+        spacing_px=None,
+        intervals=(0, 0),
+        angle_between_deg=None,
+        binning=binning,
+        quality=0.0,
+        residual_px=None,
+        lattice_vectors=None,
         autocorrelation=np.zeros((1, 1), np.float32) if acf is None else acf.image,
         origin=(0, 0) if acf is None else acf.origin,
-        start_peak=None if start is None else tuple(float(v) for v in np.asarray(start) * binning))
+        start_peak=None if start is None else tuple(float(v) for v in np.asarray(start) * binning),
+    )

@@ -21,11 +21,20 @@ def _soft_lines(phase: np.ndarray, width: float, edge: float) -> np.ndarray:
     return 0.5 * (1.0 - erf((distance - width / 2) / edge))
 
 
-def lattice_image(shape: tuple[int, int], *, spacing_px: float | tuple[float, float],
-                  angle_deg: float = 0.0, motif: str = "lines", line_width: float = 0.15,
-                  contrast: float = 0.6, blur_px: float = 1.0, dose: float | None = 200.0,
-                  dark_border: float = 0.0, background: float = 0.0,
-                  seed: int | None = 0) -> np.ndarray:
+def lattice_image(
+    shape: tuple[int, int],
+    *,
+    spacing_px: float | tuple[float, float],
+    angle_deg: float = 0.0,
+    motif: str = "lines",
+    line_width: float = 0.15,
+    contrast: float = 0.6,
+    blur_px: float = 1.0,
+    dose: float | None = 200.0,
+    dark_border: float = 0.0,
+    background: float = 0.0,
+    seed: int | None = 0,
+) -> np.ndarray:
     """Image of a 2D lattice of known spacing and orientation.
 
     Parameters

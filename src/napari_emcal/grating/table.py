@@ -55,8 +55,9 @@ class PixelSizeTable:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def add(self, result: PixelSizeResult, *, magnification: float | None = None,
-            image: str = "") -> int:
+    def add(
+        self, result: PixelSizeResult, *, magnification: float | None = None, image: str = ""
+    ) -> int:
         """Add a measurement; returns its row index (rows stay in order of magnification).
 
         Raises
@@ -66,22 +67,41 @@ class PixelSizeTable:
         """
         if not result.found:
             raise InvalidDataError(f"nothing to add: {result.message}")
-        return self.add_row(image=image, magnification=magnification,
-                            pixel_size_nm=result.pixel_size_nm, angle_deg=result.angle_deg,
-                            mode=result.mode, quality=result.quality, binning=result.binning)
+        return self.add_row(
+            image=image,
+            magnification=magnification,
+            pixel_size_nm=result.pixel_size_nm,
+            angle_deg=result.angle_deg,
+            mode=result.mode,
+            quality=result.quality,
+            binning=result.binning,
+        )
 
-    def add_row(self, *, pixel_size_nm: float, angle_deg: float = float("nan"),
-                magnification: float | None = None, image: str = "", mode: str = "grating",
-                quality: float = float("nan"), binning: int = 1) -> int:
+    def add_row(
+        self,
+        *,
+        pixel_size_nm: float,
+        angle_deg: float = float("nan"),
+        magnification: float | None = None,
+        image: str = "",
+        mode: str = "grating",
+        quality: float = float("nan"),
+        binning: int = 1,
+    ) -> int:
         """Add a row by value (e.g. a pixel size measured elsewhere); returns its index."""
         if not (np.isfinite(pixel_size_nm) and pixel_size_nm > 0):
             raise InvalidParameterError(f"pixel size must be positive; got {pixel_size_nm}")
         if magnification is not None and not (np.isfinite(magnification) and magnification > 0):
             raise InvalidParameterError(f"magnification must be positive; got {magnification}")
-        row = {"image": str(image), "pixel_size_nm": float(pixel_size_nm),
-               "magnification": float("nan") if magnification is None else float(magnification),
-               "angle_deg": float(angle_deg), "mode": str(mode), "quality": float(quality),
-               "binning": int(binning)}
+        row = {
+            "image": str(image),
+            "pixel_size_nm": float(pixel_size_nm),
+            "magnification": float("nan") if magnification is None else float(magnification),
+            "angle_deg": float(angle_deg),
+            "mode": str(mode),
+            "quality": float(quality),
+            "binning": int(binning),
+        }
         self._rows.loc[len(self._rows)] = row
         return self._sort(new=len(self._rows) - 1)
 
@@ -97,7 +117,8 @@ class PixelSizeTable:
         if magnification is not None and not (np.isfinite(magnification) and magnification > 0):
             raise InvalidParameterError(f"magnification must be positive; got {magnification}")
         self._rows.loc[index, "magnification"] = (
-            float("nan") if magnification is None else float(magnification))
+            float("nan") if magnification is None else float(magnification)
+        )
         self._sort()
 
     def remove(self, index: int) -> None:
@@ -117,7 +138,8 @@ class PixelSizeTable:
             wrapped = -((-change + period / 2) % period - period / 2)  # in (-p/2, p/2]
             rows.at[current, "relative_rotation_deg"] = wrapped
             rows.at[current, "rotation_ambiguous"] = (
-                abs(wrapped) > period / 2 - AMBIGUITY_MARGIN_DEG)
+                abs(wrapped) > period / 2 - AMBIGUITY_MARGIN_DEG
+            )
         rows["product_nm"] = rows["pixel_size_nm"] * rows["magnification"]
         median = rows["product_nm"].median()
         deviation = (rows["product_nm"] / median - 1).abs()
@@ -145,8 +167,9 @@ class PixelSizeTable:
             raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
         unknown = [c for c in data.columns if c not in COLUMNS + DERIVED]
         if unknown:
-            raise InvalidDataError(f"{path}: unknown column(s) {', '.join(unknown)}; expected "
-                                   f"{', '.join(COLUMNS)}")
+            raise InvalidDataError(
+                f"{path}: unknown column(s) {', '.join(unknown)}; expected {', '.join(COLUMNS)}"
+            )
         if "pixel_size_nm" not in data.columns:
             raise InvalidDataError(f"{path}: missing column pixel_size_nm")
         table = cls(tolerance)

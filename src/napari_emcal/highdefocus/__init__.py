@@ -3,10 +3,20 @@
 Pure computation; the dock widget lives in ``_qt``.
 """
 
-from .measure import MIN_LINE_PX, HighDefocusResult, aligned_far, line_estimate, measure
 from ..geometry import similarity
+from .measure import MIN_LINE_PX, HighDefocusResult, aligned_far, line_estimate, measure
 from .simulate import DefocusPair, defocus_pair
 from .table import Added, HighDefocusTable
 
-__all__ = ["MIN_LINE_PX", "Added", "DefocusPair", "HighDefocusResult", "HighDefocusTable",
-           "aligned_far", "defocus_pair", "line_estimate", "measure", "similarity"]
+__all__ = [
+    "MIN_LINE_PX",
+    "Added",
+    "DefocusPair",
+    "HighDefocusResult",
+    "HighDefocusTable",
+    "aligned_far",
+    "defocus_pair",
+    "line_estimate",
+    "measure",
+    "similarity",
+]

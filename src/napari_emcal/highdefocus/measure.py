@@ -98,13 +98,22 @@ class HighDefocusResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain numbers, for JSON."""
-        return {"scale": self.scale, "rotation_deg": self.rotation_deg, "score": self.score,
-                "line_scale": self.line_scale, "line_rotation_deg": self.line_rotation_deg,
-                "line_score": self.line_score, "matrix": self.matrix.tolist(),
-                "offset": self.offset.tolist(), "overlap": self.overlap,
-                "refined": self.refined, "patches": self.patches,
-                "residual_px": None if math.isnan(self.residual_px) else self.residual_px,
-                "binning": self.binning, "notes": list(self.notes)}
+        return {
+            "scale": self.scale,
+            "rotation_deg": self.rotation_deg,
+            "score": self.score,
+            "line_scale": self.line_scale,
+            "line_rotation_deg": self.line_rotation_deg,
+            "line_score": self.line_score,
+            "matrix": self.matrix.tolist(),
+            "offset": self.offset.tolist(),
+            "overlap": self.overlap,
+            "refined": self.refined,
+            "patches": self.patches,
+            "residual_px": None if math.isnan(self.residual_px) else self.residual_px,
+            "binning": self.binning,
+            "notes": list(self.notes),
+        }
 
 
 # -- input checks -----------------------------------------------------------------------
@@ -117,22 +126,28 @@ def _check_line(line, shape, name: str) -> np.ndarray:
         ends = np.asarray(line, float).reshape(2, 2)
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(
-            f"the {name} line must be ((y0, x0), (y1, x1)) in pixels; got {line!r}") from exc
+            f"the {name} line must be ((y0, x0), (y1, x1)) in pixels; got {line!r}"
+        ) from exc
     if not np.isfinite(ends).all():
         raise InvalidParameterError(f"the {name} line has a non-finite end: {ends.tolist()}")
     length = float(np.hypot(*(ends[1] - ends[0])))
     if length == 0:
-        raise InvalidParameterError(f"the {name} line has zero length: both ends are at "
-                                    f"{ends[0].tolist()}; draw it between two features")
+        raise InvalidParameterError(
+            f"the {name} line has zero length: both ends are at "
+            f"{ends[0].tolist()}; draw it between two features"
+        )
     if length < MIN_LINE_PX:
         raise InvalidParameterError(
             f"the {name} line is {length:.1f} px long; draw it between two features at least "
             f"{MIN_LINE_PX:.0f} px apart (a ±3 px error at the ends of a shorter line makes "
-            "the scale uncertain by several per cent)")
+            "the scale uncertain by several per cent)"
+        )
     inside = (ends >= -0.5) & (ends <= np.asarray(shape) - 0.5)
     if not inside.all():
-        raise InvalidParameterError(f"the {name} line {ends.round(1).tolist()} leaves the "
-                                    f"{name} image (shape {tuple(shape)})")
+        raise InvalidParameterError(
+            f"the {name} line {ends.round(1).tolist()} leaves the "
+            f"{name} image (shape {tuple(shape)})"
+        )
     return ends
 
 
@@ -193,28 +208,49 @@ def measure(near, far, near_line, far_line, *, refine: bool = True) -> HighDefoc
     matrix, offset = matrix0, _binned_offset(matrix0, offset0, binning)
     line_score, overlap = _score(near_b, far_b, matrix, offset)
     if not refine:
-        return HighDefocusResult(scale=scale0, rotation_deg=rotation0, score=line_score,
-                                 line_scale=scale0, line_rotation_deg=rotation0,
-                                 line_score=line_score, matrix=matrix0, offset=offset0,
-                                 overlap=overlap, refined=False, binning=binning)
+        return HighDefocusResult(
+            scale=scale0,
+            rotation_deg=rotation0,
+            score=line_score,
+            line_scale=scale0,
+            line_rotation_deg=rotation0,
+            line_score=line_score,
+            matrix=matrix0,
+            offset=offset0,
+            overlap=overlap,
+            refined=False,
+            binning=binning,
+        )
     centre = near_line.mean(axis=0) / binning
     length = float(np.hypot(*(near_line[1] - near_line[0]))) / binning
     try:
-        matrix, offset, patches, residual = _refine(near_b, far_b, matrix, offset, centre,
-                                                    length, LINE_END_ERROR_PX / binning)
+        matrix, offset, patches, residual = _refine(
+            near_b, far_b, matrix, offset, centre, length, LINE_END_ERROR_PX / binning
+        )
     except CalibrationFailedError as exc:
         raise CalibrationFailedError(
             f"{exc}. The lines alone give scale {scale0:.4f} and rotation {rotation0:.2f}°; "
-            "check that both lines join the same two features in the same order") from exc
+            "check that both lines join the same two features in the same order"
+        ) from exc
     score, overlap = _score(near_b, far_b, matrix, offset)
     scale = float(np.sqrt(abs(np.linalg.det(matrix))))
     rotation = float(np.rad2deg(math.atan2(matrix[0, 1], matrix[0, 0])))
     full_offset = offset * binning + (binning - 1) / 2 * (1 - matrix.sum(axis=1))
-    return HighDefocusResult(scale=scale, rotation_deg=rotation, score=score,
-                             line_scale=scale0, line_rotation_deg=rotation0,
-                             line_score=line_score, matrix=matrix, offset=full_offset,
-                             overlap=overlap, refined=True, patches=patches,
-                             residual_px=residual * binning, binning=binning)
+    return HighDefocusResult(
+        scale=scale,
+        rotation_deg=rotation,
+        score=score,
+        line_scale=scale0,
+        line_rotation_deg=rotation0,
+        line_score=line_score,
+        matrix=matrix,
+        offset=full_offset,
+        overlap=overlap,
+        refined=True,
+        patches=patches,
+        residual_px=residual * binning,
+        binning=binning,
+    )
 
 
 def aligned_far(far, result: HighDefocusResult, output_shape, *, order: int = 1) -> np.ndarray:
@@ -223,9 +259,15 @@ def aligned_far(far, result: HighDefocusResult, output_shape, *, order: int = 1)
     Overlay it on the near-focus image to judge the alignment.
     """
     far = np.asarray(far, dtype=np.float32)
-    return ndimage.affine_transform(far, result.matrix, offset=result.offset,
-                                    output_shape=tuple(output_shape), order=order,
-                                    mode="constant", cval=np.nan)
+    return ndimage.affine_transform(
+        far,
+        result.matrix,
+        offset=result.offset,
+        output_shape=tuple(output_shape),
+        order=order,
+        mode="constant",
+        cval=np.nan,
+    )
 
 
 # -- internals -----------------------------------------------------------------------------
@@ -243,8 +285,9 @@ def _binned_offset(matrix: np.ndarray, offset: np.ndarray, b: int) -> np.ndarray
 
 
 def _warp(far: np.ndarray, matrix, offset, shape) -> np.ndarray:
-    return ndimage.affine_transform(far, matrix, offset=offset, output_shape=shape, order=1,
-                                    mode="constant", cval=np.nan)
+    return ndimage.affine_transform(
+        far, matrix, offset=offset, output_shape=shape, order=1, mode="constant", cval=np.nan
+    )
 
 
 def _score(near: np.ndarray, far: np.ndarray, matrix, offset) -> tuple[float, float]:
@@ -279,13 +322,16 @@ def _refine(near, far, matrix, offset, centre, length, end_error):
     # on a perfect lattice any of them gives the same scale and rotation.
     centres = dense[dense_distance <= max(0.25 * length, nearest)]
     warped = _warp(far, matrix, offset, near.shape)
-    correlation, inside = _correlate(_patches(near, centres, size, window),
-                                     _patches(warped, centres, size), window)
+    correlation, inside = _correlate(
+        _patches(near, centres, size, window), _patches(warped, centres, size), window
+    )
     if not inside.any():
-        raise CalibrationFailedError("the defocused image does not cover the near-focus "
-                                     "image around the line")
-    common = _peaks(correlation[inside].mean(axis=0)[None], np.array([2.0 * end_error + 1.0]),
-                    unique=False)
+        raise CalibrationFailedError(
+            "the defocused image does not cover the near-focus image around the line"
+        )
+    common = _peaks(
+        correlation[inside].mean(axis=0)[None], np.array([2.0 * end_error + 1.0]), unique=False
+    )
     if not common.ok[0]:
         raise CalibrationFailedError("the images do not correlate around the lines")
     offset = offset + matrix @ common.shift[0]
@@ -302,18 +348,25 @@ def _refine(near, far, matrix, offset, centre, length, end_error):
     for _ in range(12):
         chosen = distance <= reach
         warped = _warp(far, matrix, offset, near.shape)
-        correlation, inside = _correlate(_patches(near, centres[chosen], size, window),
-                                         _patches(warped, centres[chosen], size), window)
+        correlation, inside = _correlate(
+            _patches(near, centres[chosen], size, window),
+            _patches(warped, centres[chosen], size),
+            window,
+        )
         found = _peaks(correlation, radius[chosen])
         ok = found.ok & inside
         if ok.sum() < 3:
             periodic = (found.ambiguous & inside).sum()
             raise CalibrationFailedError(
                 f"only {ok.sum()} image region(s) near the lines correlate between the two "
-                "images (at least 3 are needed)" + (
+                "images (at least 3 are needed)"
+                + (
                     f"; {periodic} look periodic at a spacing close to the lines' "
                     "uncertainty: draw longer lines, or between non-periodic features"
-                    if periodic else ""))
+                    if periodic
+                    else ""
+                )
+            )
         p = centres[chosen][ok]
         q = (p + found.shift[ok]) @ matrix.T + offset
         matrix, offset, residual, used = fit_similarity(p, q, found.weight[ok])
@@ -340,8 +393,9 @@ def _patches(image: np.ndarray, centres: np.ndarray, size: int, window=None) -> 
     """Square patches (n, size, size) around integer centres; zero-mean and windowed
     when a window is given."""
     starts = centres.astype(int) - size // 2
-    patches = np.lib.stride_tricks.sliding_window_view(image, (size, size))[starts[:, 0],
-                                                                            starts[:, 1]]
+    patches = np.lib.stride_tricks.sliding_window_view(image, (size, size))[
+        starts[:, 0], starts[:, 1]
+    ]
     return patches if window is None else _prepare(patches, window)
 
 
@@ -362,10 +416,9 @@ def _correlate(reference: np.ndarray, moving: np.ndarray, window: np.ndarray):
     moving = _prepare(np.where(np.isfinite(moving), moving, 0.0), window)
     spectrum = np.conj(np.fft.rfft2(reference)) * np.fft.rfft2(moving)
     correlation = np.fft.fftshift(np.fft.irfft2(spectrum, s=(size, size)), axes=(1, 2))
-    energy = np.sqrt((reference ** 2).sum(axis=(1, 2)) * (moving ** 2).sum(axis=(1, 2)))
+    energy = np.sqrt((reference**2).sum(axis=(1, 2)) * (moving**2).sum(axis=(1, 2)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = np.where(energy[:, None, None] > 0,
-                               correlation / energy[:, None, None], 0.0)
+        correlation = np.where(energy[:, None, None] > 0, correlation / energy[:, None, None], 0.0)
     return correlation, inside
 
 
@@ -388,8 +441,13 @@ def _peaks(correlation: np.ndarray, radius: np.ndarray, unique: bool = True) -> 
     masked = np.where(lag_distance[None] <= radius[:, None, None], correlation, -np.inf)
     iy, ix = np.unravel_index(masked.reshape(n, -1).argmax(axis=1), (size, size))
     rows = np.arange(n)
-    shift = np.stack([_parabola(correlation, rows, iy, ix, axis=0),
-                      _parabola(correlation, rows, iy, ix, axis=1)], axis=1)
+    shift = np.stack(
+        [
+            _parabola(correlation, rows, iy, ix, axis=0),
+            _parabola(correlation, rows, iy, ix, axis=1),
+        ],
+        axis=1,
+    )
     shift += np.stack([lag[iy], lag[ix]], axis=1)
     weight = correlation[rows, iy, ix]
     # A peak on the edge of the allowed region is a slope, not a maximum.
@@ -400,7 +458,7 @@ def _peaks(correlation: np.ndarray, radius: np.ndarray, unique: bool = True) -> 
         # Two nearly equal maxima inside the region (a lattice whose period is smaller
         # than the uncertainty): the patch cannot tell which is right, so it does not vote.
         interior = lag_distance[None] <= radius[:, None, None] - 1.0
-        local = (masked == ndimage.maximum_filter(masked, size=(1, 3, 3), mode="nearest"))
+        local = masked == ndimage.maximum_filter(masked, size=(1, 3, 3), mode="nearest")
         others = np.where(local & interior, masked, -np.inf)
         others[rows, iy, ix] = -np.inf
         second = others.reshape(n, -1).max(axis=1)

@@ -48,12 +48,22 @@ class DefocusPair:
         return np.asarray(points, float) @ self.matrix.T + self.offset
 
 
-def defocus_pair(shape: tuple[int, int] = (1024, 1024), *, scale: float = 1.1,
-                 rotation_deg: float = 5.0, shift: tuple[float, float] = (0.0, 0.0),
-                 far_shape: tuple[int, int] | None = None, specimen: str = "detailed",
-                 feature_size: float = 2.0, period_px: float = 24.0, landmarks: int = 24,
-                 blur_px: float = 2.0, dose_near: float | None = 400.0,
-                 dose_far: float | None = 100.0, seed: int | None = 0) -> DefocusPair:
+def defocus_pair(
+    shape: tuple[int, int] = (1024, 1024),
+    *,
+    scale: float = 1.1,
+    rotation_deg: float = 5.0,
+    shift: tuple[float, float] = (0.0, 0.0),
+    far_shape: tuple[int, int] | None = None,
+    specimen: str = "detailed",
+    feature_size: float = 2.0,
+    period_px: float = 24.0,
+    landmarks: int = 24,
+    blur_px: float = 2.0,
+    dose_near: float | None = 400.0,
+    dose_far: float | None = 100.0,
+    seed: int | None = 0,
+) -> DefocusPair:
     """A near-focus image and a defocused one: magnified, rotated, shifted, blurred, noisier.
 
     The defocused image pixel ``q`` shows the specimen point seen at near-focus pixel
@@ -87,7 +97,9 @@ def defocus_pair(shape: tuple[int, int] = (1024, 1024), *, scale: float = 1.1,
     if not (np.isfinite(scale) and scale > 0):
         raise InvalidParameterError(f"scale must be positive; got {scale}")
     if specimen not in ("detailed", "grating", "lattice"):
-        raise InvalidParameterError(f"specimen must be detailed, grating or lattice; got {specimen!r}")
+        raise InvalidParameterError(
+            f"specimen must be detailed, grating or lattice; got {specimen!r}"
+        )
     rng = np.random.default_rng(seed)
     shape = tuple(int(n) for n in shape)
     far_shape = shape if far_shape is None else tuple(int(n) for n in far_shape)
@@ -97,8 +109,15 @@ def defocus_pair(shape: tuple[int, int] = (1024, 1024), *, scale: float = 1.1,
     offset = c_far + np.asarray(shift, float) - matrix @ c_near
 
     # The specimen on a near-focus pixel grid large enough for both fields of view.
-    corners = np.array([[0, 0], [0, far_shape[1] - 1], [far_shape[0] - 1, 0],
-                        [far_shape[0] - 1, far_shape[1] - 1]], float)
+    corners = np.array(
+        [
+            [0, 0],
+            [0, far_shape[1] - 1],
+            [far_shape[0] - 1, 0],
+            [far_shape[0] - 1, far_shape[1] - 1],
+        ],
+        float,
+    )
     far_in_near = (corners - offset) @ np.linalg.inv(matrix).T
     low = np.floor(np.minimum(far_in_near.min(axis=0), 0)) - 8
     high = np.ceil(np.maximum(far_in_near.max(axis=0), np.asarray(shape) - 1)) + 8
@@ -107,25 +126,39 @@ def defocus_pair(shape: tuple[int, int] = (1024, 1024), *, scale: float = 1.1,
     if specimen == "detailed":
         field = detailed_specimen(field_shape, feature_size=feature_size, seed=field_seed)
     else:
-        field = grating_specimen(field_shape, period=period_px, line_width=period_px / 4,
-                                 angle_deg=float(rng.uniform(0, 90)), particles=0,
-                                 seed=field_seed)
+        field = grating_specimen(
+            field_shape,
+            period=period_px,
+            line_width=period_px / 4,
+            angle_deg=float(rng.uniform(0, 90)),
+            particles=0,
+            seed=field_seed,
+        )
         if specimen == "grating":  # lattice plus faint texture: still strongly periodic
-            field = field * (0.85 + 0.15 * detailed_specimen(field_shape, feature_size=feature_size,
-                                                            seed=field_seed + 1))
+            field = field * (
+                0.85
+                + 0.15
+                * detailed_specimen(field_shape, feature_size=feature_size, seed=field_seed + 1)
+            )
     positions = rng.uniform([0, 0], np.asarray(shape) - 1, size=(landmarks, 2))
     _add_particles(field, positions - low, rng.uniform(6.0, 16.0, size=landmarks))
 
-    near = field[int(-low[0]):int(-low[0]) + shape[0], int(-low[1]):int(-low[1]) + shape[1]]
+    near = field[int(-low[0]) : int(-low[0]) + shape[0], int(-low[1]) : int(-low[1]) + shape[1]]
     qy, qx = np.mgrid[: far_shape[0], : far_shape[1]].astype(float)
     p = np.stack([qy - offset[0], qx - offset[1]])
     p = np.tensordot(np.linalg.inv(matrix), p, axes=1) - low[:, None, None]
     far = ndimage.map_coordinates(field, p, order=3, mode="nearest")
     if blur_px > 0:
         far = ndimage.gaussian_filter(far, blur_px)
-    return DefocusPair(near=_counts(near, dose_near, rng), far=_counts(far, dose_far, rng),
-                       scale=float(scale), rotation_deg=float(rotation_deg), matrix=matrix,
-                       offset=offset, landmarks=positions)
+    return DefocusPair(
+        near=_counts(near, dose_near, rng),
+        far=_counts(far, dose_far, rng),
+        scale=float(scale),
+        rotation_deg=float(rotation_deg),
+        matrix=matrix,
+        offset=offset,
+        landmarks=positions,
+    )
 
 
 def _add_particles(field: np.ndarray, positions: np.ndarray, radii: np.ndarray) -> None:

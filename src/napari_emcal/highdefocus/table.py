@@ -23,8 +23,18 @@ __all__ = ["Added", "HighDefocusTable"]
 
 #: Columns, in order. ``intensity`` is whatever the microscope calls its beam intensity
 #: (C2 %, SerialEM's Intensity, an illuminated-area setting): only compared, never converted.
-COLUMNS = ("defocus_um", "intensity", "spot", "probe", "scale", "rotation_deg", "score",
-           "date", "near_image", "far_image")
+COLUMNS = (
+    "defocus_um",
+    "intensity",
+    "spot",
+    "probe",
+    "scale",
+    "rotation_deg",
+    "score",
+    "date",
+    "near_image",
+    "far_image",
+)
 REQUIRED = ("defocus_um", "scale", "rotation_deg")
 _TEXT = ("probe", "date", "near_image", "far_image")
 
@@ -51,9 +61,11 @@ class Added:
         if self.replaced is None:
             return f"added as row {self.index + 1}"
         old = self.replaced
-        return (f"replaced the calibration at {old['defocus_um']:g} µm, intensity "
-                f"{_text(old['intensity'])} (scale {old['scale']:.4f}, rotation "
-                f"{old['rotation_deg']:.2f}°, {old['date']})")
+        return (
+            f"replaced the calibration at {old['defocus_um']:g} µm, intensity "
+            f"{_text(old['intensity'])} (scale {old['scale']:.4f}, rotation "
+            f"{old['rotation_deg']:.2f}°, {old['date']})"
+        )
 
 
 class HighDefocusTable:
@@ -74,14 +86,17 @@ class HighDefocusTable:
     """
 
     def __init__(self, defocus_tolerance: float = 0.02, intensity_tolerance: float = 0.01):
-        for name, value in (("defocus_tolerance", defocus_tolerance),
-                            ("intensity_tolerance", intensity_tolerance)):
+        for name, value in (
+            ("defocus_tolerance", defocus_tolerance),
+            ("intensity_tolerance", intensity_tolerance),
+        ):
             if not (np.isfinite(value) and value >= 0):
                 raise InvalidParameterError(f"{name} must be >= 0; got {value}")
         self.defocus_tolerance = float(defocus_tolerance)
         self.intensity_tolerance = float(intensity_tolerance)
-        self._rows = pd.DataFrame({c: pd.Series(dtype=object if c in _TEXT else "float64")
-                                   for c in COLUMNS})
+        self._rows = pd.DataFrame(
+            {c: pd.Series(dtype=object if c in _TEXT else "float64") for c in COLUMNS}
+        )
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -92,10 +107,20 @@ class HighDefocusTable:
         return self._rows.copy()
 
     # -- editing ------------------------------------------------------------------------
-    def add(self, defocus_um: float, scale: float, rotation_deg: float, *,
-            intensity: float | None = None, spot: float | None = None, probe: str = "",
-            score: float = float("nan"), date: str | None = None, near_image: str = "",
-            far_image: str = "") -> Added:
+    def add(
+        self,
+        defocus_um: float,
+        scale: float,
+        rotation_deg: float,
+        *,
+        intensity: float | None = None,
+        spot: float | None = None,
+        probe: str = "",
+        score: float = float("nan"),
+        date: str | None = None,
+        near_image: str = "",
+        far_image: str = "",
+    ) -> Added:
         """Add a calibration; one at nearly the same defocus and setting is replaced.
 
         Raises
@@ -103,10 +128,18 @@ class HighDefocusTable:
         InvalidParameterError
             Defocus zero or not finite, scale not positive, rotation not finite.
         """
-        row = _row(defocus_um=defocus_um, scale=scale, rotation_deg=rotation_deg,
-                   intensity=intensity, spot=spot, probe=probe, score=score,
-                   date=date or datetime.now().isoformat(timespec="seconds"),
-                   near_image=near_image, far_image=far_image)
+        row = _row(
+            defocus_um=defocus_um,
+            scale=scale,
+            rotation_deg=rotation_deg,
+            intensity=intensity,
+            spot=spot,
+            probe=probe,
+            score=score,
+            date=date or datetime.now().isoformat(timespec="seconds"),
+            near_image=near_image,
+            far_image=far_image,
+        )
         same = self._same_setting(row)
         replaced = None
         if same is not None:
@@ -117,8 +150,9 @@ class HighDefocusTable:
 
     def add_result(self, result: HighDefocusResult, defocus_um: float, **setting) -> Added:
         """Add a measurement (its scale, rotation and score) at ``defocus_um``."""
-        return self.add(defocus_um, result.scale, result.rotation_deg, score=result.score,
-                        **setting)
+        return self.add(
+            defocus_um, result.scale, result.rotation_deg, score=result.score, **setting
+        )
 
     def update(self, index: int, **values) -> int:
         """Correct entries of a row (e.g. an edit in the widget); returns its new index.
@@ -144,24 +178,35 @@ class HighDefocusTable:
     def _same_setting(self, row: dict) -> int | None:
         """Index of a row with the same probe/spot and nearly the same intensity and defocus."""
         for index, other in self._rows.iterrows():
-            if (other["probe"] == row["probe"] and _same(other["spot"], row["spot"], 0.0)
-                    and _same(other["intensity"], row["intensity"], self.intensity_tolerance)
-                    and abs(other["defocus_um"] - row["defocus_um"])
-                    <= max(0.5, self.defocus_tolerance * abs(row["defocus_um"]))):
+            if (
+                other["probe"] == row["probe"]
+                and _same(other["spot"], row["spot"], 0.0)
+                and _same(other["intensity"], row["intensity"], self.intensity_tolerance)
+                and abs(other["defocus_um"] - row["defocus_um"])
+                <= max(0.5, self.defocus_tolerance * abs(row["defocus_um"]))
+            ):
                 return int(index)
         return None
 
     def _sort(self, new: int | None = None) -> int | None:
         keys = self._rows.assign(_order=np.arange(len(self._rows)))
-        keys = keys.sort_values(["probe", "spot", "intensity", "defocus_um", "_order"],
-                                na_position="last", kind="stable")
+        keys = keys.sort_values(
+            ["probe", "spot", "intensity", "defocus_um", "_order"],
+            na_position="last",
+            kind="stable",
+        )
         order = keys["_order"].to_numpy()
         self._rows = self._rows.iloc[order].reset_index(drop=True)
         return None if new is None else int(np.flatnonzero(order == new)[0])
 
     # -- lookup ---------------------------------------------------------------------------
-    def interpolate(self, defocus_um: float, intensity: float | None = None,
-                    spot: float | None = None, probe: str | None = None) -> tuple[float, float]:
+    def interpolate(
+        self,
+        defocus_um: float,
+        intensity: float | None = None,
+        spot: float | None = None,
+        probe: str | None = None,
+    ) -> tuple[float, float]:
         """Scale and rotation (degrees) expected at a defocus and beam setting.
 
         Rules: only rows of the same probe mode; the nearest calibrated spot size; between
@@ -189,19 +234,23 @@ class HighDefocusTable:
         if not np.isfinite(defocus_um):
             raise InvalidParameterError(f"defocus must be finite; got {defocus_um}")
         if len(self._rows) == 0:
-            raise InvalidDataError("the high-defocus table is empty: measure and accept a "
-                                   "calibration first")
+            raise InvalidDataError(
+                "the high-defocus table is empty: measure and accept a calibration first"
+            )
         rows = self._rows
         probes = sorted(set(rows["probe"]))
         if probe is None:
             if len(probes) > 1:
-                raise InvalidParameterError(f"the table has several probe modes "
-                                            f"({', '.join(map(repr, probes))}); say which")
+                raise InvalidParameterError(
+                    f"the table has several probe modes ({', '.join(map(repr, probes))}); say which"
+                )
             probe = probes[0]
         rows = rows[rows["probe"] == probe]
         if rows.empty:
-            raise InvalidParameterError(f"no calibration for probe mode {probe!r}; "
-                                        f"calibrated: {', '.join(map(repr, probes))}")
+            raise InvalidParameterError(
+                f"no calibration for probe mode {probe!r}; "
+                f"calibrated: {', '.join(map(repr, probes))}"
+            )
         rows = self._nearest_spot(rows, spot)
         return self._between_intensities(rows, float(defocus_um), intensity)
 
@@ -212,38 +261,53 @@ class HighDefocusTable:
         spots = np.unique(known["spot"].to_numpy())
         if spot is None or _missing(spot):
             if len(spots) > 1:
-                raise InvalidParameterError(f"the table has several spot sizes "
-                                            f"({', '.join(f'{s:g}' for s in spots)}); say which")
+                raise InvalidParameterError(
+                    f"the table has several spot sizes "
+                    f"({', '.join(f'{s:g}' for s in spots)}); say which"
+                )
             return known
         nearest = spots[np.argmin(np.abs(spots - float(spot)))]
         if nearest != float(spot):
-            warnings.warn(f"spot size {spot:g} is not calibrated; using spot {nearest:g}",
-                          CalibrationWarning, stacklevel=3)
+            warnings.warn(
+                f"spot size {spot:g} is not calibrated; using spot {nearest:g}",
+                CalibrationWarning,
+                stacklevel=3,
+            )
         return known[known["spot"] == nearest]
 
     def _between_intensities(self, rows: pd.DataFrame, defocus: float, intensity):
         settings = _settings(rows["intensity"].to_numpy(), self.intensity_tolerance)
         if len(settings) == 1:
             value, members = settings[0]
-            if (intensity is not None and not _missing(intensity) and not _missing(value)
-                    and not _same(value, float(intensity), self.intensity_tolerance)):
-                warnings.warn(f"intensity {intensity:g} is not calibrated; using the only "
-                              f"calibrated intensity {value:g}", CalibrationWarning,
-                              stacklevel=3)
+            if (
+                intensity is not None
+                and not _missing(intensity)
+                and not _missing(value)
+                and not _same(value, float(intensity), self.intensity_tolerance)
+            ):
+                warnings.warn(
+                    f"intensity {intensity:g} is not calibrated; using the only "
+                    f"calibrated intensity {value:g}",
+                    CalibrationWarning,
+                    stacklevel=3,
+                )
             return self._along_defocus(rows.iloc[members], defocus)
         if intensity is None or _missing(intensity):
             values = ", ".join(_text(v) for v, _ in settings)
-            raise InvalidParameterError(f"the table has several intensities ({values}); "
-                                        "say which")
+            raise InvalidParameterError(f"the table has several intensities ({values}); say which")
         intensity = float(intensity)
         known = [(v, m) for v, m in settings if not _missing(v)]
         values = np.array([v for v, _ in known])
         if intensity <= values[0] or intensity >= values[-1]:
             value, members = known[0] if intensity <= values[0] else known[-1]
             if not _same(value, intensity, self.intensity_tolerance):
-                warnings.warn(f"intensity {intensity:g} is outside the calibrated range "
-                              f"{values[0]:g}-{values[-1]:g}; using {value:g}, not "
-                              "extrapolated", CalibrationWarning, stacklevel=3)
+                warnings.warn(
+                    f"intensity {intensity:g} is outside the calibrated range "
+                    f"{values[0]:g}-{values[-1]:g}; using {value:g}, not "
+                    "extrapolated",
+                    CalibrationWarning,
+                    stacklevel=3,
+                )
             return self._along_defocus(rows.iloc[members], defocus)
         upper = int(np.searchsorted(values, intensity))
         (v0, m0), (v1, m1) = known[upper - 1], known[upper]
@@ -260,20 +324,29 @@ class HighDefocusTable:
             return 1.0, 0.0
         side = rows[np.sign(rows["defocus_um"]) == np.sign(defocus)]
         if side.empty:
-            warnings.warn(f"nothing is calibrated on the {'under' if defocus < 0 else 'over'}"
-                          "focus side; scale 1 and rotation 0 assumed", CalibrationWarning,
-                          stacklevel=4)
+            warnings.warn(
+                f"nothing is calibrated on the {'under' if defocus < 0 else 'over'}"
+                "focus side; scale 1 and rotation 0 assumed",
+                CalibrationWarning,
+                stacklevel=4,
+            )
             return 1.0, 0.0
         side = side.groupby(side["defocus_um"].abs()).mean(numeric_only=True)
         distance = np.concatenate([[0.0], side.index.to_numpy()])
         scales = np.concatenate([[1.0], side["scale"].to_numpy()])
         rotations = np.concatenate([[0.0], side["rotation_deg"].to_numpy()])
         if abs(defocus) > distance[-1]:
-            warnings.warn(f"defocus {defocus:g} µm is beyond the largest calibrated "
-                          f"({math.copysign(distance[-1], defocus):g} µm); the values there "
-                          "are used, not extrapolated", CalibrationWarning, stacklevel=4)
-        return (float(np.interp(abs(defocus), distance, scales)),
-                float(np.interp(abs(defocus), distance, rotations)))
+            warnings.warn(
+                f"defocus {defocus:g} µm is beyond the largest calibrated "
+                f"({math.copysign(distance[-1], defocus):g} µm); the values there "
+                "are used, not extrapolated",
+                CalibrationWarning,
+                stacklevel=4,
+            )
+        return (
+            float(np.interp(abs(defocus), distance, scales)),
+            float(np.interp(abs(defocus), distance, rotations)),
+        )
 
     # -- CSV ------------------------------------------------------------------------------
     def to_csv(self, path) -> None:
@@ -306,14 +379,30 @@ class HighDefocusTable:
 
 
 # -- helpers --------------------------------------------------------------------------------
-def _row(*, defocus_um, scale, rotation_deg, intensity=None, spot=None, probe="",
-         score=float("nan"), date="", near_image="", far_image="") -> dict[str, Any]:
+def _row(
+    *,
+    defocus_um,
+    scale,
+    rotation_deg,
+    intensity=None,
+    spot=None,
+    probe="",
+    score=float("nan"),
+    date="",
+    near_image="",
+    far_image="",
+) -> dict[str, Any]:
     """A validated row."""
-    defocus_um, scale, rotation_deg = (_number(defocus_um, "defocus"), _number(scale, "scale"),
-                                       _number(rotation_deg, "rotation"))
+    defocus_um, scale, rotation_deg = (
+        _number(defocus_um, "defocus"),
+        _number(scale, "scale"),
+        _number(rotation_deg, "rotation"),
+    )
     if not math.isfinite(defocus_um) or defocus_um == 0:
-        raise InvalidParameterError(f"defocus must be a non-zero number of µm; got {defocus_um} "
-                                    "(at focus the scale is 1 and the rotation 0 by definition)")
+        raise InvalidParameterError(
+            f"defocus must be a non-zero number of µm; got {defocus_um} "
+            "(at focus the scale is 1 and the rotation 0 by definition)"
+        )
     if not (math.isfinite(scale) and scale > 0):
         raise InvalidParameterError(f"scale must be positive; got {scale}")
     if not math.isfinite(rotation_deg):
@@ -321,14 +410,18 @@ def _row(*, defocus_um, scale, rotation_deg, intensity=None, spot=None, probe=""
     spot_value = float("nan") if spot is None else _number(spot, "spot size")
     if not _missing(spot_value) and spot_value <= 0:
         raise InvalidParameterError(f"spot size must be positive; got {spot}")
-    return {"defocus_um": defocus_um,
-            "intensity": float("nan") if intensity is None else _number(intensity, "intensity"),
-            "spot": spot_value, "probe": "" if _missing(probe) else str(probe).strip(),
-            "scale": scale, "rotation_deg": rotation_deg,
-            "score": float("nan") if score is None else _number(score, "score"),
-            "date": "" if _missing(date) else str(date),
-            "near_image": "" if _missing(near_image) else str(near_image),
-            "far_image": "" if _missing(far_image) else str(far_image)}
+    return {
+        "defocus_um": defocus_um,
+        "intensity": float("nan") if intensity is None else _number(intensity, "intensity"),
+        "spot": spot_value,
+        "probe": "" if _missing(probe) else str(probe).strip(),
+        "scale": scale,
+        "rotation_deg": rotation_deg,
+        "score": float("nan") if score is None else _number(score, "score"),
+        "date": "" if _missing(date) else str(date),
+        "near_image": "" if _missing(near_image) else str(near_image),
+        "far_image": "" if _missing(far_image) else str(far_image),
+    }
 
 
 def _number(value, name: str) -> float:
@@ -341,8 +434,11 @@ def _number(value, name: str) -> float:
 
 
 def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (
-        isinstance(value, str) and not value.strip())
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
 
 
 def _same(a: float, b: float, tolerance: float) -> bool:

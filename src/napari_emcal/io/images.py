@@ -16,9 +16,16 @@ from ..errors import InvalidDataError
 
 __all__ = ["find_magnification", "find_number", "find_text", "open_image"]
 
-_RSCIIO = {".tif": "rsciio.tiff", ".tiff": "rsciio.tiff", ".dm3": "rsciio.digitalmicrograph",
-           ".dm4": "rsciio.digitalmicrograph", ".emd": "rsciio.emd", ".ser": "rsciio.tia",
-           ".emi": "rsciio.tia", ".mrc": "rsciio.mrc"}
+_RSCIIO = {
+    ".tif": "rsciio.tiff",
+    ".tiff": "rsciio.tiff",
+    ".dm3": "rsciio.digitalmicrograph",
+    ".dm4": "rsciio.digitalmicrograph",
+    ".emd": "rsciio.emd",
+    ".ser": "rsciio.tia",
+    ".emi": "rsciio.tia",
+    ".mrc": "rsciio.mrc",
+}
 
 
 def open_image(path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -46,7 +53,8 @@ def open_image(path) -> tuple[np.ndarray, dict[str, Any]]:
         return _plane(np.asarray(image), path), {"source": str(path)}
     if suffix not in _RSCIIO:
         raise InvalidDataError(
-            f"{path.name}: unknown image format; use .npy, {', '.join(sorted(_RSCIIO))}")
+            f"{path.name}: unknown image format; use .npy, {', '.join(sorted(_RSCIIO))}"
+        )
     try:
         signals = importlib.import_module(_RSCIIO[suffix]).file_reader(str(path))
     except Exception as exc:  # the readers raise many types for broken files
@@ -55,14 +63,19 @@ def open_image(path) -> tuple[np.ndarray, dict[str, Any]]:
     if not images:
         raise InvalidDataError(f"{path.name} holds no image")
     signal = images[0]
-    metadata: dict[str, Any] = {"source": str(path),
-                                "original_metadata": signal.get("original_metadata", {})}
-    axes = [a for a in signal.get("axes", []) if a.get("navigate") is False] or signal.get("axes", [])
+    metadata: dict[str, Any] = {
+        "source": str(path),
+        "original_metadata": signal.get("original_metadata", {}),
+    }
+    axes = [a for a in signal.get("axes", []) if a.get("navigate") is False] or signal.get(
+        "axes", []
+    )
     scale = _nm_per_unit(axes[-1]) if axes else None
     if scale:
         metadata["pixel_size_nm"] = scale
     magnification = find_magnification(signal.get("metadata", {})) or find_magnification(
-        metadata["original_metadata"])
+        metadata["original_metadata"]
+    )
     if magnification:
         metadata["magnification"] = magnification
     return _plane(np.asarray(signal["data"]), path), metadata
@@ -87,8 +100,13 @@ def _nm_per_unit(axis: dict) -> float | None:
     return float(scale) * factor
 
 
-MAGNIFICATION_KEYS = ("magnification", "indicatedmagnification", "nominalmagnification",
-                      "actualmagnification", "stemmagnification")
+MAGNIFICATION_KEYS = (
+    "magnification",
+    "indicatedmagnification",
+    "nominalmagnification",
+    "actualmagnification",
+    "stemmagnification",
+)
 
 
 def find_magnification(metadata) -> float | None:
@@ -108,6 +126,7 @@ def find_number(metadata, keys, *, positive: bool = False) -> float | None:
     ``"Spot Size"`` and ``"spot_size"``); the shallowest entry wins, and ``keys`` earlier in
     the list win at the same depth. Velox-style ``{"value": ...}`` wrappers are unwrapped.
     """
+
     def number(value):
         try:
             value = float(value)
@@ -120,6 +139,7 @@ def find_number(metadata, keys, *, positive: bool = False) -> float | None:
 
 def find_text(metadata, keys) -> str | None:
     """Like :func:`find_number` for a non-empty text (or a number, given as text)."""
+
     def text(value):
         if isinstance(value, (dict, list)) or value is None:
             return None

@@ -33,7 +33,14 @@ import numpy as np
 
 from ..errors import InvalidDataError
 
-__all__ = ["Dataset4D", "FORMATS", "guess_scan_shape", "open_4d", "reshape_scan", "sample_contrast_limits"]
+__all__ = [
+    "Dataset4D",
+    "FORMATS",
+    "guess_scan_shape",
+    "open_4d",
+    "reshape_scan",
+    "sample_contrast_limits",
+]
 
 #: File endings this module opens, by format name.
 FORMATS = {
@@ -60,9 +67,16 @@ class Dataset4D:
 
 
 def empty_metadata(path, fmt) -> dict[str, Any]:
-    return {"source": os.fspath(path), "format": fmt, "scan_step": None,
-            "detector_pixel_size": None, "camera_length": None, "beam_energy": None,
-            "dwell_time": None, "scan_shape_guessed": False}
+    return {
+        "source": os.fspath(path),
+        "format": fmt,
+        "scan_step": None,
+        "detector_pixel_size": None,
+        "camera_length": None,
+        "beam_energy": None,
+        "dwell_time": None,
+        "scan_shape_guessed": False,
+    }
 
 
 def format_of(path) -> str | None:
@@ -70,7 +84,11 @@ def format_of(path) -> str | None:
     p = Path(path)
     name = p.name.lower()
     if p.is_dir():
-        return "zarr" if (p / ".zarray").exists() or (p / "zarr.json").exists() or name.endswith(".zarr") else None
+        return (
+            "zarr"
+            if (p / ".zarray").exists() or (p / "zarr.json").exists() or name.endswith(".zarr")
+            else None
+        )
     for fmt, endings in FORMATS.items():
         if name.endswith(endings):
             return fmt
@@ -178,8 +196,11 @@ def _arrange(ds: Dataset4D, scan_shape) -> Dataset4D:
             f"opened as {guess[0]} x {guess[1]}. Change it with 'Scan shape' in the overfocus "
             "widget or open_4d(..., scan_shape=(ny, nx))."
         )
-    elif any(len(c) == 1 and data.shape[i] > SCAN_CHUNK for i, c in enumerate(data.chunks[:2])) \
-            or len(data.chunks[2]) > 1 or len(data.chunks[3]) > 1:
+    elif (
+        any(len(c) == 1 and data.shape[i] > SCAN_CHUNK for i, c in enumerate(data.chunks[:2]))
+        or len(data.chunks[2]) > 1
+        or len(data.chunks[3]) > 1
+    ):
         data = data.rechunk(_frame_chunks(data.shape))
     ds.data = data
     return ds
@@ -188,8 +209,12 @@ def _arrange(ds: Dataset4D, scan_shape) -> Dataset4D:
 # -- formats ---------------------------------------------------------------------------
 def _open_npy(path: Path, fmt: str) -> Dataset4D:
     array = np.load(path, mmap_mode="r")
-    data = da.from_array(array, chunks=_frame_chunks(array.shape) if array.ndim == 4
-                         else (SCAN_CHUNK**2,) + array.shape[1:])
+    data = da.from_array(
+        array,
+        chunks=_frame_chunks(array.shape)
+        if array.ndim == 4
+        else (SCAN_CHUNK**2,) + array.shape[1:],
+    )
     return Dataset4D(data, empty_metadata(path, fmt))
 
 
@@ -295,8 +320,12 @@ def _open_dectris_master(path: Path, h5file) -> Dataset4D:
 def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
     import importlib
 
-    module = {"mib": "rsciio.quantumdetector", "blockfile": "rsciio.blockfile",
-              "empad": "rsciio.empad", "dm": "rsciio.digitalmicrograph"}[fmt]
+    module = {
+        "mib": "rsciio.quantumdetector",
+        "blockfile": "rsciio.blockfile",
+        "empad": "rsciio.empad",
+        "dm": "rsciio.digitalmicrograph",
+    }[fmt]
     if fmt == "mib" and path.suffix.lower() == ".hdr":
         path = path.with_suffix(".mib")
     reader = importlib.import_module(module).file_reader
@@ -334,7 +363,16 @@ def _check_mib_complete(path: Path, data) -> None:
         )
 
 
-_LENGTH = {"m": 1.0, "mm": 1e-3, "µm": 1e-6, "um": 1e-6, "nm": 1e-9, "Å": 1e-10, "A": 1e-10, "pm": 1e-12}
+_LENGTH = {
+    "m": 1.0,
+    "mm": 1e-3,
+    "µm": 1e-6,
+    "um": 1e-6,
+    "nm": 1e-9,
+    "Å": 1e-10,
+    "A": 1e-10,
+    "pm": 1e-12,
+}
 
 
 def _fill_from_rsciio(metadata: dict, signal: dict) -> None:
@@ -349,6 +387,10 @@ def _fill_from_rsciio(metadata: dict, signal: dict) -> None:
         metadata["beam_energy"] = float(tem["beam_energy"]) * 1e3  # keV -> eV
     if "camera_length" in tem:
         metadata["camera_length"] = float(tem["camera_length"]) * 1e-3  # mm -> m
-    detector = tem.get("Detector", {}).get("Diffraction", {}) if isinstance(tem.get("Detector"), dict) else {}
+    detector = (
+        tem.get("Detector", {}).get("Diffraction", {})
+        if isinstance(tem.get("Detector"), dict)
+        else {}
+    )
     if "exposure_time" in detector and metadata["dwell_time"] is None:
         metadata["dwell_time"] = float(detector["exposure_time"])

@@ -6,12 +6,21 @@ Core (no Qt, no napari): :class:`TwinParams`, :func:`compute`, :func:`simulate`,
 :class:`napari_emcal.engine.PassUDF`, on any LiberTEM executor).
 """
 
-from .calibrate import CalibrationResult, calibrate, estimate
 from ..geometry import rotation_flip_matrix
+from .calibrate import CalibrationResult, calibrate, estimate
 from .images import OUTPUTS, OverfocusPass, compute
 from .simulate import simulate, specimen_on_scan_grid
 from .twin import TwinParams
 
-__all__ = ["OUTPUTS", "CalibrationResult", "OverfocusPass", "TwinParams", "calibrate",
-           "compute", "estimate", "rotation_flip_matrix", "simulate", "specimen_on_scan_grid"]
-
+__all__ = [
+    "OUTPUTS",
+    "CalibrationResult",
+    "OverfocusPass",
+    "TwinParams",
+    "calibrate",
+    "compute",
+    "estimate",
+    "rotation_flip_matrix",
+    "simulate",
+    "specimen_on_scan_grid",
+]

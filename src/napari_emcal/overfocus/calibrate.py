@@ -1,6 +1,6 @@
 """Automatic calibration of the twin: direct estimate, then refinement to the sharpest image.
 
-The physics used (DESIGN.md): detector pixel ``d`` at scan position ``s`` sees the
+The physics used (docs/conventions.md): detector pixel ``d`` at scan position ``s`` sees the
 specimen at ``t = s + M (d − c)`` with ``M = k · R(θ) · F``. So the *point image* of a
 detector region (the sum of its pixels over the scan) is the specimen shifted by
 ``M (d_i − c)``: two regions' point images differ by the shift ``M (d_j − d_i)``. This is
@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from scipy import ndimage, optimize
 
-from ..errors import CalibrationFailedError, InvalidParameterError
 from ..engine import reduce_data, validate_4d
+from ..errors import CalibrationFailedError, InvalidParameterError
 from ..geometry import wrap_angle
 from .twin import TwinParams
 
@@ -114,7 +114,7 @@ def _central_crop(data):
     """At most MAX_SCAN x MAX_SCAN scan positions from the middle (same scan step)."""
     sy, sx = data.shape[:2]
     y0, x0 = max(0, (sy - MAX_SCAN) // 2), max(0, (sx - MAX_SCAN) // 2)
-    return data[y0:y0 + MAX_SCAN, x0:x0 + MAX_SCAN]
+    return data[y0 : y0 + MAX_SCAN, x0 : x0 + MAX_SCAN]
 
 
 def _find_disk(data) -> _Disk:
@@ -213,10 +213,14 @@ def _cross_spectra(regions: _Regions, pairs: np.ndarray, predicted: np.ndarray) 
     for start in range(0, len(pairs), 256):
         sl = slice(start, start + 256)
         p, half = pairs[sl], predicted[sl] / 2
-        wi = _hann(sy, centre[0] + half[:, 0], width[0])[:, :, None] * \
-            _hann(sx, centre[1] + half[:, 1], width[1])[:, None, :]
-        wj = _hann(sy, centre[0] - half[:, 0], width[0])[:, :, None] * \
-            _hann(sx, centre[1] - half[:, 1], width[1])[:, None, :]
+        wi = (
+            _hann(sy, centre[0] + half[:, 0], width[0])[:, :, None]
+            * _hann(sx, centre[1] + half[:, 1], width[1])[:, None, :]
+        )
+        wj = (
+            _hann(sy, centre[0] - half[:, 0], width[0])[:, :, None]
+            * _hann(sx, centre[1] - half[:, 1], width[1])[:, None, :]
+        )
         fi = np.fft.rfft2(regions.images[p[:, 0]] * wi)
         fj = np.fft.rfft2(regions.images[p[:, 1]] * wj)
         out[sl] = fi * np.conj(fj)
@@ -232,11 +236,13 @@ def _peak_shifts(cross: np.ndarray, shape) -> np.ndarray:
     sy, sx = shape
     shifts = np.empty((len(cross), 2))
     for start in range(0, len(cross), 256):
-        corr = np.fft.irfft2(cross[start:start + 256], s=(sy, sx))
+        corr = np.fft.irfft2(cross[start : start + 256], s=(sy, sx))
         for k, c in enumerate(corr):
             py, px = np.unravel_index(int(np.argmax(c)), c.shape)
-            shifts[start + k] = (py + _vertex(c[(py - 1) % sy, px], c[py, px], c[(py + 1) % sy, px]),
-                                 px + _vertex(c[py, (px - 1) % sx], c[py, px], c[py, (px + 1) % sx]))
+            shifts[start + k] = (
+                py + _vertex(c[(py - 1) % sy, px], c[py, px], c[(py + 1) % sy, px]),
+                px + _vertex(c[py, (px - 1) % sx], c[py, px], c[py, (px + 1) % sx]),
+            )
     shifts[:, 0] = (shifts[:, 0] + sy / 2) % sy - sy / 2
     shifts[:, 1] = (shifts[:, 1] + sx / 2) % sx - sx / 2
     return shifts
@@ -292,7 +298,9 @@ def overfocus_for_magnification(k: float, params: TwinParams) -> float:
     s, p, L = params.scan_pixel_size, params.detector_pixel_size, params.camera_length
     denom = p - k * s
     if denom == 0:
-        raise CalibrationFailedError("The measured magnification puts the crossover on the detector.")
+        raise CalibrationFailedError(
+            "The measured magnification puts the crossover on the detector."
+        )
     return k * s * L / denom
 
 
@@ -333,7 +341,8 @@ def _check_free(free) -> frozenset[str]:
     if unknown:
         raise InvalidParameterError(
             f"Cannot calibrate {', '.join(sorted(unknown))}; free parameters are chosen "
-            f"from {', '.join(FREE_PARAMETERS)}.")
+            f"from {', '.join(FREE_PARAMETERS)}."
+        )
     return free
 
 
@@ -362,8 +371,9 @@ class _Calibration:
         self.disk = _find_disk(data)
         scan_shape = _central_crop(data).shape[:2]
         size = _region_size(self.disk, start, scan_shape)
-        self.regions = _regions(data, self.disk, size,
-                                progress=lambda f: self.report(0.7 * f, None))
+        self.regions = _regions(
+            data, self.disk, size, progress=lambda f: self.report(0.7 * f, None)
+        )
         self.scan_shape = self.regions.images.shape[1:]
         self.details: dict = {"region_size_px": size, "regions": len(self.regions.images)}
 
@@ -374,8 +384,9 @@ class _Calibration:
     # the twin <-> matrix, honouring which parameters are free
     def params_for(self, matrix: np.ndarray) -> TwinParams:
         sign = 1.0 if self.start.overfocus > 0 else -1.0
-        k, theta, flip = decompose(matrix, sign,
-                                   None if "flip_y" in self.free else self.start.flip_y)
+        k, theta, flip = decompose(
+            matrix, sign, None if "flip_y" in self.free else self.start.flip_y
+        )
         changes = {"flip_y": flip}
         if "scan_rotation" in self.free:
             changes["scan_rotation"] = theta
@@ -405,8 +416,12 @@ class _Calibration:
             matrix, inliers, rms = _fit_matrix(dd, shifts)
             self.report(0.7 + 0.025 * (iteration + 1), None)
         fraction = float(inliers.mean()) if len(pairs) >= 6 else 0.0
-        self.details.update(matrix=matrix.tolist(), pairs=int(len(pairs)),
-                            inlier_fraction=fraction, rms_residual_px=rms if fraction else None)
+        self.details.update(
+            matrix=matrix.tolist(),
+            pairs=int(len(pairs)),
+            inlier_fraction=fraction,
+            rms_residual_px=rms if fraction else None,
+        )
         if fraction < 0.5 or not np.isfinite(matrix).all() or not np.any(matrix):
             raise CalibrationFailedError(
                 "The images seen by different parts of the bright-field disk do not agree on "
@@ -427,7 +442,7 @@ class _Calibration:
         pairs = _pairs(grid, 4)
         dd = centroids[pairs[:, 1]] - centroids[pairs[:, 0]]
         score = float("nan")
-        for round_ in range(2):  # the second round re-centres the windows on the optimum
+        for _round in range(2):  # the second round re-centres the windows on the optimum
             predicted = dd @ current.matrix.T
             ok = np.flatnonzero(_usable(pairs, predicted, self.scan_shape))
             if len(ok) > MAX_PAIRS:
@@ -435,17 +450,18 @@ class _Calibration:
             coherence = _PairCoherence(regions, pairs[ok], predicted[ok])
             self.details["refinement_pairs"] = int(len(ok))
 
-            def params_at(x):
+            def params_at(x, current=current):
                 changes = {}
                 if "scan_rotation" in names:
                     changes["scan_rotation"] = float(x[names.index("scan_rotation")])
                 if "overfocus" in names:
-                    k = math.copysign(math.exp(x[names.index("overfocus")] / 100.0),
-                                      estimate.magnification)
+                    k = math.copysign(
+                        math.exp(x[names.index("overfocus")] / 100.0), estimate.magnification
+                    )
                     changes["overfocus"] = overfocus_for_magnification(k, estimate)
                 return current.replace(**changes)
 
-            def cost(x):
+            def cost(x, coherence=coherence, params_at=params_at):
                 params = params_at(x)
                 value = coherence(params.matrix)
                 history.append((params, value))
@@ -462,16 +478,30 @@ class _Calibration:
                 history.append((current, score))
                 break
             # steps: 0.3° and 0.5 % (the estimate is closer than that)
-            simplex = [x0] + [[v + (0.3 if names[i] == "scan_rotation" else 0.5) * (i == j)
-                               for i, v in enumerate(x0)] for j in range(len(x0))]
-            result = optimize.minimize(cost, x0, method="Nelder-Mead", options={
-                "initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-8, "maxfev": 200})
+            simplex = [x0] + [
+                [
+                    v + (0.3 if names[i] == "scan_rotation" else 0.5) * (i == j)
+                    for i, v in enumerate(x0)
+                ]
+                for j in range(len(x0))
+            ]
+            result = optimize.minimize(
+                cost,
+                x0,
+                method="Nelder-Mead",
+                options={"initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-8, "maxfev": 200},
+            )
             current, score = params_at(result.x), -float(result.fun)
         return current.replace(scan_rotation=wrap_angle(current.scan_rotation)), score
 
 
-def estimate(data, start: TwinParams, *, free=("scan_rotation", "flip_y", "overfocus"),
-             progress: Progress | None = None) -> TwinParams:
+def estimate(
+    data,
+    start: TwinParams,
+    *,
+    free=("scan_rotation", "flip_y", "overfocus"),
+    progress: Progress | None = None,
+) -> TwinParams:
     """Direct estimate of rotation, handedness and overfocus from parallax (no search).
 
     Needs no start value of ``scan_rotation`` or ``flip_y``; from ``start`` it takes the
@@ -486,8 +516,13 @@ def estimate(data, start: TwinParams, *, free=("scan_rotation", "flip_y", "overf
     return _Calibration(data, start, _check_free(free), progress).direct()
 
 
-def calibrate(data, start: TwinParams, *, free=("scan_rotation", "flip_y", "overfocus"),
-              progress: Progress | None = None) -> CalibrationResult:
+def calibrate(
+    data,
+    start: TwinParams,
+    *,
+    free=("scan_rotation", "flip_y", "overfocus"),
+    progress: Progress | None = None,
+) -> CalibrationResult:
     """Find the twin parameters that make ``shifted_sum`` sharpest.
 
     Parameters

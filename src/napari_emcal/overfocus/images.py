@@ -1,6 +1,6 @@
 """The overfocus calibration images of a 4D STEM dataset, computed in one pass.
 
-Five images (DESIGN.md):
+Five images (docs/conventions.md):
 
 ``point``
     One detector pixel as a function of scan position, shape of the scan.
@@ -42,6 +42,7 @@ __all__ = ["OUTPUTS", "OverfocusPass", "compute", "finish_images", "map_frame"]
 
 OUTPUTS = ("point", "selected", "shifted_sum", "sum", "aperture_sum")
 
+
 def check_position(name: str, pos, shape, what: str) -> tuple[int, int]:
     try:
         y, x = (int(round(float(v))) for v in pos)
@@ -75,8 +76,15 @@ def map_frame(frame: np.ndarray, params: TwinParams, scan_shape, at) -> np.ndarr
         frame = np.where(mask, frame, 0.0)
     inverse = np.linalg.inv(params.matrix)
     offset = params.center - inverse @ np.asarray(at, dtype=float)
-    return ndimage.affine_transform(frame, inverse, offset=offset, output_shape=tuple(scan_shape),
-                                    order=1, mode="constant", cval=0.0)
+    return ndimage.affine_transform(
+        frame,
+        inverse,
+        offset=offset,
+        output_shape=tuple(scan_shape),
+        order=1,
+        mode="constant",
+        cval=0.0,
+    )
 
 
 class OverfocusPass(FramePass):
@@ -94,8 +102,15 @@ class OverfocusPass(FramePass):
         Shifted-sum accumulators filled in parallel (default: Numba's thread count).
     """
 
-    def __init__(self, params: TwinParams, *, select=None, point=None,
-                 outputs: Iterable[str] | None = None, n_acc: int | None = None):
+    def __init__(
+        self,
+        params: TwinParams,
+        *,
+        select=None,
+        point=None,
+        outputs: Iterable[str] | None = None,
+        n_acc: int | None = None,
+    ):
         if not isinstance(params, TwinParams):
             raise InvalidParameterError(
                 f"params must be a TwinParams, got {type(params).__name__}."
@@ -112,8 +127,10 @@ class OverfocusPass(FramePass):
         if select is None:
             select = (scan_shape[0] // 2, scan_shape[1] // 2)
         point = (self.params.cy, self.params.cx) if self.point is None else self.point
-        return (check_position("select", select, scan_shape, "scan"),
-                check_position("point", point, detector_shape, "detector"))
+        return (
+            check_position("select", select, scan_shape, "scan"),
+            check_position("point", point, detector_shape, "detector"),
+        )
 
     def buffers(self, scan_shape, detector_shape):
         declared = {}
@@ -127,7 +144,8 @@ class OverfocusPass(FramePass):
             declared["shifted"] = Buffer("single", (self.n_acc, plan.padded_size))
         if self.aperture:
             declared["aperture"] = Buffer(
-                "single", (self.n_acc, detector_shape[0] * detector_shape[1]))
+                "single", (self.n_acc, detector_shape[0] * detector_shape[1])
+            )
         return declared
 
     def prepare(self, scan_shape, detector_shape):
@@ -148,8 +166,16 @@ class OverfocusPass(FramePass):
         flat = frames.reshape(n, -1)
         if self.splat:
             aperture = buffers["aperture"] if self.aperture else np.zeros((self.n_acc, 0))
-            splat_frames(native_contiguous(flat), scan_y, scan_x, task["plan"],
-                         buffers["shifted"], aperture, splat=True, aperture_sum=self.aperture)
+            splat_frames(
+                native_contiguous(flat),
+                scan_y,
+                scan_x,
+                task["plan"],
+                buffers["shifted"],
+                aperture,
+                splat=True,
+                aperture_sum=self.aperture,
+            )
         elif self.aperture:
             buffers["aperture"][0] += flat.sum(axis=0, dtype=np.float64)
 
@@ -159,24 +185,41 @@ class OverfocusPass(FramePass):
         if "selected_frame" in buffers and buffers["selected_seen"][0] > 0:
             selected_frame = buffers["selected_frame"]
         return finish_images(
-            self.params, self.outputs, scan_shape, select=task["select"],
-            point_image=buffers.get("point"), selected_frame=selected_frame,
+            self.params,
+            self.outputs,
+            scan_shape,
+            select=task["select"],
+            point_image=buffers.get("point"),
+            selected_frame=selected_frame,
             shifted_sum=task["plan"].crop(buffers["shifted"].sum(axis=0)).copy()
-            if self.splat else None,
+            if self.splat
+            else None,
             aperture_sum=buffers["aperture"].sum(axis=0).reshape(detector_shape)
-            if self.aperture else None,
+            if self.aperture
+            else None,
         )
 
 
-def finish_images(params: TwinParams, outputs, scan_shape, *, select, point_image,
-                  selected_frame, shifted_sum, aperture_sum) -> dict[str, np.ndarray]:
+def finish_images(
+    params: TwinParams,
+    outputs,
+    scan_shape,
+    *,
+    select,
+    point_image,
+    selected_frame,
+    shifted_sum,
+    aperture_sum,
+) -> dict[str, np.ndarray]:
     """Turn the accumulated sums into the requested images (shared by every executor)."""
     out: dict[str, np.ndarray] = {}
     if "point" in outputs:
         out["point"] = point_image
     if "selected" in outputs:
         if selected_frame is None:
-            raise InvalidDataError(f"The frame at select={select} was not among the frames processed.")
+            raise InvalidDataError(
+                f"The frame at select={select} was not among the frames processed."
+            )
         out["selected"] = map_frame(selected_frame, params, scan_shape, select)
     if "shifted_sum" in outputs:
         out["shifted_sum"] = shifted_sum
@@ -204,9 +247,16 @@ def check_outputs(outputs) -> frozenset[str]:
     return chosen
 
 
-def compute(data, params: TwinParams, *, select=None, point=None, outputs=None,
-            progress: Callable[[float], object] | None = None,
-            executor: str | None = None) -> dict[str, np.ndarray]:
+def compute(
+    data,
+    params: TwinParams,
+    *,
+    select=None,
+    point=None,
+    outputs=None,
+    progress: Callable[[float], object] | None = None,
+    executor: str | None = None,
+) -> dict[str, np.ndarray]:
     """Compute the overfocus calibration images of a 4D STEM dataset in one pass.
 
     Parameters
@@ -246,5 +296,9 @@ def compute(data, params: TwinParams, *, select=None, point=None, outputs=None,
         If ``params`` is not a :class:`TwinParams`, ``select``/``point`` lie outside the
         scan/detector, or ``outputs`` names an unknown image.
     """
-    return run_pass(data, OverfocusPass(params, select=select, point=point, outputs=outputs),
-                    executor=executor, progress=progress)
+    return run_pass(
+        data,
+        OverfocusPass(params, select=select, point=point, outputs=outputs),
+        executor=executor,
+        progress=progress,
+    )

@@ -69,14 +69,17 @@ class ShiftPlan:
 
     def frame_base(self, scan_y, scan_x) -> np.ndarray:
         """Flat index in the padded buffer of each frame's scan position."""
-        return ((np.asarray(scan_y) + self.origin[0]) * self.padded_shape[1]
-                + np.asarray(scan_x) + self.origin[1]).astype(np.intp)
+        return (
+            (np.asarray(scan_y) + self.origin[0]) * self.padded_shape[1]
+            + np.asarray(scan_x)
+            + self.origin[1]
+        ).astype(np.intp)
 
     def crop(self, padded: np.ndarray) -> np.ndarray:
         """The scan grid out of a flat padded accumulator."""
         oy, ox = self.origin
         sy, sx = self.scan_shape
-        return padded.reshape(self.padded_shape)[oy:oy + sy, ox:ox + sx]
+        return padded.reshape(self.padded_shape)[oy : oy + sy, ox : ox + sx]
 
 
 def make_plan(
@@ -94,8 +97,12 @@ def make_plan(
     offsets = np.stack([py - params.cy, px - params.cx], axis=-1) @ params.matrix.T
     floor = np.floor(offsets).astype(np.intp)
     # A pixel whose target (and its +1 neighbour) never touches the grid adds nothing.
-    keep = ((floor[:, 0] >= -sy) & (floor[:, 0] <= sy - 1)
-            & (floor[:, 1] >= -sx) & (floor[:, 1] <= sx - 1))
+    keep = (
+        (floor[:, 0] >= -sy)
+        & (floor[:, 0] <= sy - 1)
+        & (floor[:, 1] >= -sx)
+        & (floor[:, 1] <= sx - 1)
+    )
     det_index, offsets, floor, py = det_index[keep], offsets[keep], floor[keep], py[keep]
     # Interleave four bands of detector rows: consecutive pixels of one row often land
     # on the same target, and read-modify-writes of one address back to back stall.
@@ -121,8 +128,9 @@ def make_plan(
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _accumulate(frames, base, det_index, flat_offset, weights, stride, do_splat,
-                do_aperture, shifted, aperture):  # pragma: no cover - compiled
+def _accumulate(
+    frames, base, det_index, flat_offset, weights, stride, do_splat, do_aperture, shifted, aperture
+):  # pragma: no cover - compiled
     n = frames.shape[0]
     n_det = frames.shape[1]
     m = det_index.shape[0]
@@ -148,8 +156,17 @@ def _accumulate(frames, base, det_index, flat_offset, weights, stride, do_splat,
                 acc[idx + stride + 1] += v * w[3]
 
 
-def splat_frames(frames, scan_y, scan_x, plan: ShiftPlan, shifted, aperture, *,
-                 splat: bool = True, aperture_sum: bool = True) -> None:
+def splat_frames(
+    frames,
+    scan_y,
+    scan_x,
+    plan: ShiftPlan,
+    shifted,
+    aperture,
+    *,
+    splat: bool = True,
+    aperture_sum: bool = True,
+) -> None:
     """Add a block of frames into the shifted-sum and aperture-sum accumulators.
 
     Parameters
@@ -168,13 +185,24 @@ def splat_frames(frames, scan_y, scan_x, plan: ShiftPlan, shifted, aperture, *,
         Which of the two sums to accumulate.
     """
     base = plan.frame_base(scan_y, scan_x)
-    _accumulate(frames, base, plan.det_index, plan.flat_offset, plan.weights,
-                plan.padded_shape[1], splat, aperture_sum, shifted, aperture)
+    _accumulate(
+        frames,
+        base,
+        plan.det_index,
+        plan.flat_offset,
+        plan.weights,
+        plan.padded_shape[1],
+        splat,
+        aperture_sum,
+        shifted,
+        aperture,
+    )
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _sample_specimen(specimen, origin_y, origin_x, matrix, cy, cx, mask, background,
-                     out):  # pragma: no cover - compiled
+def _sample_specimen(
+    specimen, origin_y, origin_x, matrix, cy, cx, mask, background, out
+):  # pragma: no cover - compiled
     sy_n, sx_n, dy_n, dx_n = out.shape
     h, w = specimen.shape
     m00, m01, m10, m11 = matrix[0, 0], matrix[0, 1], matrix[1, 0], matrix[1, 1]
@@ -196,10 +224,9 @@ def _sample_specimen(specimen, origin_y, origin_x, matrix, cy, cx, mask, backgro
                     if iy < 0 or ix < 0 or iy + 1 >= h or ix + 1 >= w:
                         out[sy, sx, dy, dx] = background
                         continue
-                    out[sy, sx, dy, dx] = (
-                        (1 - fy) * ((1 - fx) * specimen[iy, ix] + fx * specimen[iy, ix + 1])
-                        + fy * ((1 - fx) * specimen[iy + 1, ix] + fx * specimen[iy + 1, ix + 1])
-                    )
+                    out[sy, sx, dy, dx] = (1 - fy) * (
+                        (1 - fx) * specimen[iy, ix] + fx * specimen[iy, ix + 1]
+                    ) + fy * ((1 - fx) * specimen[iy + 1, ix] + fx * specimen[iy + 1, ix + 1])
 
 
 def sample_specimen(specimen, origin, params: TwinParams, mask, background, out) -> None:
@@ -209,6 +236,14 @@ def sample_specimen(specimen, origin, params: TwinParams, mask, background, out)
     the illuminated detector pixels (others are 0); points outside the specimen get
     ``background``.
     """
-    _sample_specimen(np.ascontiguousarray(specimen, dtype=np.float64), float(origin[0]),
-                     float(origin[1]), params.matrix, params.cy, params.cx, mask,
-                     float(background), out)
+    _sample_specimen(
+        np.ascontiguousarray(specimen, dtype=np.float64),
+        float(origin[0]),
+        float(origin[1]),
+        params.matrix,
+        params.cy,
+        params.cx,
+        mask,
+        float(background),
+        out,
+    )

@@ -5,8 +5,8 @@ adds the twin of the reduced data.
 
 Binning the detector by ``b`` (summing b x b pixels) makes a detector pixel ``b`` times
 larger and moves the beam centre to ``(c − (b − 1)/2) / b``; taking every ``s``-th scan
-position (the scan stride) makes the scan step ``s`` times larger. The twin of the reduced data is then the
-same instrument, so the preview shows the same specimen at a coarser sampling.
+position (the scan stride) makes the scan step ``s`` times larger. The twin of the reduced
+data is then the same instrument, so the preview shows the same specimen at a coarser sampling.
 """
 
 from __future__ import annotations

@@ -19,11 +19,12 @@ def scan_origin_in_specimen(specimen_shape, scan_shape) -> tuple[int, int]:
 def specimen_on_scan_grid(specimen: np.ndarray, scan_shape) -> np.ndarray:
     """The part of ``specimen`` under the scan grid (what an ideal ``point`` image shows)."""
     oy, ox = scan_origin_in_specimen(specimen.shape, scan_shape)
-    return specimen[oy:oy + scan_shape[0], ox:ox + scan_shape[1]]
+    return specimen[oy : oy + scan_shape[0], ox : ox + scan_shape[1]]
 
 
-def simulate(specimen, scan_shape, detector_shape, params: TwinParams, *, dose=None,
-             seed=None) -> np.ndarray:
+def simulate(
+    specimen, scan_shape, detector_shape, params: TwinParams, *, dose=None, seed=None
+) -> np.ndarray:
     """Simulate an overfocused 4D STEM dataset of a 2D specimen through the twin.
 
     Frame ``data[sy, sx]`` pixel ``d`` shows the specimen at ``t = s + M (d − c)``
@@ -54,7 +55,9 @@ def simulate(specimen, scan_shape, detector_shape, params: TwinParams, *, dose=N
     """
     specimen = np.asarray(specimen, dtype=np.float64)
     if specimen.ndim != 2 or specimen.size == 0:
-        raise InvalidDataError(f"specimen must be a non-empty 2D image, got shape {specimen.shape}.")
+        raise InvalidDataError(
+            f"specimen must be a non-empty 2D image, got shape {specimen.shape}."
+        )
     if not np.all(np.isfinite(specimen)):
         raise InvalidDataError("specimen contains NaN or infinite values.")
     scan_shape = _shape2("scan_shape", scan_shape)
@@ -62,7 +65,9 @@ def simulate(specimen, scan_shape, detector_shape, params: TwinParams, *, dose=N
     if not isinstance(params, TwinParams):
         raise InvalidParameterError(f"params must be a TwinParams, got {type(params).__name__}.")
     if dose is not None and not (np.isfinite(dose) and dose > 0):
-        raise InvalidParameterError(f"dose must be a positive number of electrons per frame, got {dose}.")
+        raise InvalidParameterError(
+            f"dose must be a positive number of electrons per frame, got {dose}."
+        )
 
     mask = params.bright_field_mask(detector_shape)
     if mask is None:

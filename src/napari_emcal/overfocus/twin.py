@@ -105,9 +105,7 @@ class TwinParams:
             try:
                 value = float(value)
             except (TypeError, ValueError):
-                raise InvalidParameterError(
-                    f"{name} must be a number, got {value!r}."
-                ) from None
+                raise InvalidParameterError(f"{name} must be a number, got {value!r}.") from None
             if not math.isfinite(value):
                 raise InvalidParameterError(f"{name} must be finite, got {value}.")
             object.__setattr__(self, name, value)
@@ -156,9 +154,7 @@ class TwinParams:
         """Radius of the bright-field disk on the detector in pixels, or None."""
         if self.semiconv is None:
             return None
-        return (
-            self.semiconv * abs(self.overfocus + self.camera_length) / self.detector_pixel_size
-        )
+        return self.semiconv * abs(self.overfocus + self.camera_length) / self.detector_pixel_size
 
     def detector_to_specimen(self, detector_yx, scan_yx) -> np.ndarray:
         """Specimen position ``t`` (scan pixels) seen by detector pixel(s) at scan position(s).
@@ -233,8 +229,11 @@ class TwinParams:
             else:
                 value, unit = entry, PARAM_UNITS[name]
             values[name] = _convert_to_field_unit(name, value, unit)
-        missing = [f.name for f in dataclasses.fields(cls)
-                   if f.default is dataclasses.MISSING and f.name not in values]
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.name not in values
+        ]
         if missing:
             raise InvalidParameterError(f"Missing twin parameters: {', '.join(missing)}.")
         return cls(**values)
@@ -263,5 +262,7 @@ def _convert_to_field_unit(name: str, value: Any, unit: str) -> Any:
     if unit == target:
         return value
     if dimension(unit) != dimension(target):
-        raise InvalidParameterError(f"{name} was given in {unit!r}, which is not a {dimension(target)}.")
+        raise InvalidParameterError(
+            f"{name} was given in {unit!r}, which is not a {dimension(target)}."
+        )
     return from_si(to_si(float(value), unit), target)

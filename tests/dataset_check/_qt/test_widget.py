@@ -14,10 +14,14 @@ DESCAN = ((0.08, 0.0), (0.0, -0.06))
 @pytest.fixture
 def dataset(make_napari_viewer):
     viewer = make_napari_viewer()
-    data = diffraction_dataset((20, 24), (48, 48), centre=(22.4, 25.1), radius=7.0,
-                               descan=DESCAN, seed=3)
-    layer = viewer.add_image(data, name="scan", metadata={"emcal": {
-        "camera_length": 0.1, "detector_pixel_size": [55e-6, 55e-6]}})
+    data = diffraction_dataset(
+        (20, 24), (48, 48), centre=(22.4, 25.1), radius=7.0, descan=DESCAN, seed=3
+    )
+    layer = viewer.add_image(
+        data,
+        name="scan",
+        metadata={"emcal": {"camera_length": 0.1, "detector_pixel_size": [55e-6, 55e-6]}},
+    )
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
     widget.set_layer(layer)
     return viewer, layer, widget, data
@@ -38,8 +42,12 @@ def test_beam_check_layers_and_report(dataset, qtbot):
     assert widget.run()
     wait(qtbot, widget)
     bf = viewer.layers["scan · aperture BF"].data
-    mask = np.hypot(*(np.mgrid[:48, :48] - np.array([widget.cy.value, widget.cx.value])[:, None, None])) \
+    mask = (
+        np.hypot(
+            *(np.mgrid[:48, :48] - np.array([widget.cy.value, widget.cx.value])[:, None, None])
+        )
         <= widget.radius.value
+    )
     np.testing.assert_allclose(bf, (data.astype(float) * mask).sum(axis=(2, 3)), rtol=1e-12)
     for name in ("aperture ADF", "CoM y", "CoM x", "descan shift", "aperture_sum"):
         assert f"scan · {name}" in viewer.layers
@@ -70,8 +78,9 @@ def test_drawn_aperture_is_recomputed_when_edited(dataset, qtbot):
     np.testing.assert_allclose(viewer.layers["scan · aperture shape 1"].data, expected)
     shapes.data = [box + [20.0, 20.0]]  # an edit: moved
     moved = (data.astype(float) * ellipse((48, 48), box + 20)).sum(axis=(2, 3))
-    qtbot.waitUntil(lambda: np.allclose(viewer.layers["scan · aperture shape 1"].data, moved),
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: np.allclose(viewer.layers["scan · aperture shape 1"].data, moved), timeout=10000
+    )
 
 
 def test_send_beam_centre_to_overfocus(dataset, qtbot):
@@ -85,8 +94,9 @@ def test_send_beam_centre_to_overfocus(dataset, qtbot):
 
 def test_a_pass_can_be_cancelled(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
-    data = da.from_array(diffraction_dataset((32, 32), (32, 32), radius=5, seed=1),
-                         chunks=(1, 32, -1, -1))
+    data = da.from_array(
+        diffraction_dataset((32, 32), (32, 32), radius=5, seed=1), chunks=(1, 32, -1, -1)
+    )
     layer = viewer.add_image(data, name="lazy")
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
     widget.set_layer(layer)
@@ -119,8 +129,9 @@ def test_executor_setting_is_used_and_kept(dataset, make_napari_viewer, qtbot):
     widget.run()  # through LiberTEM's thread executor: the same images
     wait(qtbot, widget)
     np.testing.assert_array_equal(viewer.layers["scan · aperture BF"].data, local)
-    _, other = make_napari_viewer().window.add_plugin_dock_widget("napari-emcal",
-                                                                  "4D dataset check")
+    _, other = make_napari_viewer().window.add_plugin_dock_widget(
+        "napari-emcal", "4D dataset check"
+    )
     assert other.executor.value == "threads"  # kept for the next widget and session
     widget.executor.value = "over there"
     assert "executor must be one of" in widget.status.value

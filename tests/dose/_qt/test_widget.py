@@ -26,7 +26,7 @@ def test_add_layer_fills_the_table_from_metadata(series):
     assert len(frame) == 8 and (frame.problems == "").all()
     assert len(widget.table.calibration) == 3  # the sample's Faraday-cup currents
     # spot 5 (1200 pA) then spot 7 (300 pA) over a 2 µm beam; the exposure doubles at the end
-    flux_spot5 = 1.2e-9 / 1.602176634e-19 / (np.pi * 1e4 ** 2)
+    flux_spot5 = 1.2e-9 / 1.602176634e-19 / (np.pi * 1e4**2)
     assert frame.flux_e_A2_s.iloc[0] == pytest.approx(flux_spot5, rel=1e-6)
     assert frame.flux_e_A2_s.iloc[-1] == pytest.approx(flux_spot5 / 4, rel=1e-6)
     assert frame.dose_e_A2.iloc[-1] == pytest.approx(flux_spot5 / 2, rel=1e-6)
@@ -35,7 +35,9 @@ def test_add_layer_fills_the_table_from_metadata(series):
     assert list(frame.over_budget) == [False, False] + [True] * 6
     view = widget.images_view.native
     assert view.rowCount() == 8
-    assert view.item(2, 0).background().color().name() != view.item(0, 1).background().color().name()
+    assert (
+        view.item(2, 0).background().color().name() != view.item(0, 1).background().color().name()
+    )
     assert "budget 50 e⁻/Å² exceeded from in situ series (simulated) [2]" in widget.summary.value
     assert len(widget.plot.dose_axes.lines) >= 1
 
@@ -148,8 +150,20 @@ def test_menu_action_adds_the_selected_layers(make_napari_viewer):
 
 def _two_rows():
     table = DoseTable()
-    table.add(image="old 1", time="2026-11-19T10:00:00", mode="TEM", current_pa=10,
-              illuminated_diameter_um=1, exposure_s=1)
-    table.add(image="old 2", time="2026-11-19T10:01:00", mode="TEM", current_pa=10,
-              illuminated_diameter_um=1, exposure_s=1)
+    table.add(
+        image="old 1",
+        time="2026-11-19T10:00:00",
+        mode="TEM",
+        current_pa=10,
+        illuminated_diameter_um=1,
+        exposure_s=1,
+    )
+    table.add(
+        image="old 2",
+        time="2026-11-19T10:01:00",
+        mode="TEM",
+        current_pa=10,
+        illuminated_diameter_um=1,
+        exposure_s=1,
+    )
     return table

@@ -76,8 +76,9 @@ def test_marker_retry_uses_the_clicked_peak(grating, qtbot):
 
 def test_no_lattice_is_reported_and_nothing_lost(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
-    layer = viewer.add_image(np.random.default_rng(0).poisson(30, (512, 512)).astype(float),
-                             name="noise")
+    layer = viewer.add_image(
+        np.random.default_rng(0).poisson(30, (512, 512)).astype(float), name="noise"
+    )
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
     widget.set_layer(layer)
     widget.table.add_row(pixel_size_nm=1.0, magnification=10000)
@@ -96,8 +97,10 @@ def test_table_add_highlight_export_import(make_napari_viewer, qtbot, tmp_path):
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
     # three magnifications of one camera (pixel size x magnification = 12 µm), one typo
     for magnification, period in ((5000, 40.0), (10000, 80.0), (20000, 16.0)):
-        layer = viewer.add_image(lattice_image((512, 512), spacing_px=period, angle_deg=3.0,
-                                               dose=50, seed=1), name=f"{magnification}x")
+        layer = viewer.add_image(
+            lattice_image((512, 512), spacing_px=period, angle_deg=3.0, dose=50, seed=1),
+            name=f"{magnification}x",
+        )
         widget.set_layer(layer)
         widget.magnification.value = magnification
         widget.run()

@@ -29,8 +29,10 @@ def draw_lines(widget, near, far, error=2.0):
     inside = ((landmarks_far > 40) & (landmarks_far < 984)).all(axis=1)
     first, second = np.flatnonzero(inside)[[0, 1]]
     offsets = np.array([[error, -error], [-error, error]])
-    for which, ends in (("near", landmarks_near[[first, second]] + offsets),
-                        ("far", landmarks_far[[first, second]] - offsets)):
+    for which, ends in (
+        ("near", landmarks_near[[first, second]] + offsets),
+        ("far", landmarks_far[[first, second]] - offsets),
+    ):
         widget.start_line(which)
         widget.line_layer(which).add_lines(ends)
     return landmarks_near[[first, second]]
@@ -171,8 +173,9 @@ def test_menu_action_docks_with_the_selected_pair(make_napari_viewer):
 
 def test_a_line_layer_made_by_hand_is_used(pair):
     viewer, near, far, widget = pair
-    viewer.add_shapes(np.array([[[100.0, 100.0], [100.0, 400.0]]]), shape_type="line",
-                      name=f"{near.name} · line")
+    viewer.add_shapes(
+        np.array([[[100.0, 100.0], [100.0, 400.0]]]), shape_type="line", name=f"{near.name} · line"
+    )
     assert widget.line("near") == pytest.approx(np.array([[100.0, 100.0], [100.0, 400.0]]))
     widget.line_layer("near").add_lines(np.array([[50.0, 50.0], [450.0, 50.0]]))
     assert "near 400 px" in widget.lines_label.value

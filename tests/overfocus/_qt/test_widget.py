@@ -9,8 +9,15 @@ pytestmark = pytest.mark.gui
 
 def _wait(qtbot, widget, timeout=20000):
     """Wait until no worker runs and no update is queued."""
-    qtbot.waitUntil(lambda: widget._worker is None and not widget.task.running
-                    and not widget._timer.isActive() and not widget._pending, timeout=timeout)
+    qtbot.waitUntil(
+        lambda: (
+            widget._worker is None
+            and not widget.task.running
+            and not widget._timer.isActive()
+            and not widget._pending
+        ),
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -35,7 +42,9 @@ def test_sample_opens_lazily_described(sample):
 
 def test_layers_created_once_and_updated_in_place(sample, qtbot):
     viewer, layer, widget = sample
-    names = [f"{layer.name} · {n}" for n in ("point", "selected", "shifted_sum", "sum", "aperture_sum")]
+    names = [
+        f"{layer.name} · {n}" for n in ("point", "selected", "shifted_sum", "sum", "aperture_sum")
+    ]
     assert all(n in viewer.layers for n in names)
     shifted = viewer.layers[names[2]]
     assert shifted.data.shape == (48, 48)
@@ -60,7 +69,8 @@ def test_true_parameters_are_sharper(sample, qtbot):
     assert float(widget.sharpness.value) < wrong_blur - 0.05
     assert widget.params().scan_rotation == pytest.approx(83.0)
     assert float(widget.sharpness.value) == pytest.approx(
-        blur(compute(layer.data, truth)["shifted_sum"], truth, (64, 64)), abs=1e-4)
+        blur(compute(layer.data, truth)["shifted_sum"], truth, (64, 64)), abs=1e-4
+    )
 
 
 def test_preview_is_marked_and_fast_path_consistent(sample, qtbot):
@@ -82,8 +92,9 @@ def test_clicks_choose_frame_and_point(sample, qtbot):
     widget.select_frame((5, 7))
     widget.select_point((40, 30))
     _wait(qtbot, widget)
-    expected = compute(layer.data, widget.params(), select=(5, 7), point=(40, 30),
-                       outputs=["point", "selected"])
+    expected = compute(
+        layer.data, widget.params(), select=(5, 7), point=(40, 30), outputs=["point", "selected"]
+    )
     np.testing.assert_allclose(widget.output_layer("point").data, expected["point"])
     np.testing.assert_allclose(widget.output_layer("selected").data, expected["selected"])
 
@@ -141,8 +152,9 @@ def _lazy_layer(viewer, sample_layer, chunks):
     import dask.array as da
 
     data = da.from_array(np.asarray(sample_layer.data), chunks=chunks)
-    return viewer.add_image(data, name="lazy", metadata=sample_layer.metadata,
-                            contrast_limits=(0, 10))
+    return viewer.add_image(
+        data, name="lazy", metadata=sample_layer.metadata, contrast_limits=(0, 10)
+    )
 
 
 def test_full_pass_can_be_cancelled(sample, qtbot):
@@ -217,7 +229,9 @@ def test_scan_shape_can_be_changed(sample, qtbot):
     widget.scan_shape.value = "24, 96"
     _wait(qtbot, widget)
     assert layer.data.shape == (24, 96, 64, 64)
-    np.testing.assert_array_equal(np.asarray(layer.data[1, 2]), original[2, 2])  # frame 1*96+2 = 2*48+2
+    np.testing.assert_array_equal(
+        np.asarray(layer.data[1, 2]), original[2, 2]
+    )  # frame 1*96+2 = 2*48+2
     assert widget.output_layer("shifted_sum").data.shape == (24, 96)
     widget.scan_shape.value = "5, 5"
     assert "product must be 2304" in widget.status.value

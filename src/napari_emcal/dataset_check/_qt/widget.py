@@ -14,8 +14,8 @@ from magicgui import widgets
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
-from ..._qt.executor import executor_field, pass_source
 from ..._qt.common import is_4d_image
+from ..._qt.executor import executor_field, pass_source
 from ..._qt.tasks import LongTask
 from ...engine import check_executor
 from ...errors import EmcalError
@@ -41,26 +41,47 @@ class DatasetCheckWidget(widgets.Container):
 
         self.layer = widgets.ComboBox(label="4D dataset", choices=self._layer_choices)
         self.find_button = widgets.PushButton(text="Find beam centre")
-        self.cy = widgets.FloatSpinBox(label="Beam centre y (px)", value=0.0, min=-1e5, max=1e5,
-                                       step=0.1)
-        self.cx = widgets.FloatSpinBox(label="Beam centre x (px)", value=0.0, min=-1e5, max=1e5,
-                                       step=0.1)
-        self.radius = widgets.FloatSpinBox(label="Disk radius (px)", value=0.0, min=0.0,
-                                           max=1e5, step=0.1, tooltip="also the BF aperture")
+        self.cy = widgets.FloatSpinBox(
+            label="Beam centre y (px)", value=0.0, min=-1e5, max=1e5, step=0.1
+        )
+        self.cx = widgets.FloatSpinBox(
+            label="Beam centre x (px)", value=0.0, min=-1e5, max=1e5, step=0.1
+        )
+        self.radius = widgets.FloatSpinBox(
+            label="Disk radius (px)",
+            value=0.0,
+            min=0.0,
+            max=1e5,
+            step=0.1,
+            tooltip="also the BF aperture",
+        )
         self.send_button = widgets.PushButton(text="Use as beam centre in Overfocus calibration")
-        self.adf_inner = widgets.FloatSpinBox(label="ADF inner (disk radii)", value=1.2, min=0.0,
-                                              max=100.0, step=0.1)
-        self.adf_outer = widgets.FloatSpinBox(label="ADF outer (disk radii)", value=0.0,
-                                              min=0.0, max=1000.0, step=0.5,
-                                              tooltip="0 = to the detector corners")
-        self.scan_rotation = widgets.FloatSpinBox(label="Scan rotation (°)", value=0.0,
-                                                  min=-360.0, max=360.0, step=0.1)
+        self.adf_inner = widgets.FloatSpinBox(
+            label="ADF inner (disk radii)", value=1.2, min=0.0, max=100.0, step=0.1
+        )
+        self.adf_outer = widgets.FloatSpinBox(
+            label="ADF outer (disk radii)",
+            value=0.0,
+            min=0.0,
+            max=1000.0,
+            step=0.5,
+            tooltip="0 = to the detector corners",
+        )
+        self.scan_rotation = widgets.FloatSpinBox(
+            label="Scan rotation (°)", value=0.0, min=-360.0, max=360.0, step=0.1
+        )
         self.flip_y = widgets.CheckBox(text="Flip y", value=False)
-        self.max_count = widgets.FloatSpinBox(label="Saturation count", value=0.0, min=0.0,
-                                              max=1e12, step=1.0,
-                                              tooltip="0 = from the file, else the dtype maximum")
-        self.tolerance = widgets.FloatSpinBox(label="Descan tolerance (px)", value=2.0, min=0.0,
-                                              max=1e4, step=0.5)
+        self.max_count = widgets.FloatSpinBox(
+            label="Saturation count",
+            value=0.0,
+            min=0.0,
+            max=1e12,
+            step=1.0,
+            tooltip="0 = from the file, else the dtype maximum",
+        )
+        self.tolerance = widgets.FloatSpinBox(
+            label="Descan tolerance (px)", value=2.0, min=0.0, max=1e4, step=0.5
+        )
         self.draw_button = widgets.PushButton(text="Draw an aperture (ellipse or polygon)")
         self.status = widgets.Label(label="", value="")
         self.executor = executor_field(self.status)
@@ -68,11 +89,29 @@ class DatasetCheckWidget(widgets.Container):
         self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)
         self.cancel_button = widgets.PushButton(text="Cancel")
         self.report_label = widgets.Label(label="Report", value="—")
-        self.extend([self.layer, self.find_button, self.cy, self.cx, self.radius,
-                     self.send_button, self.adf_inner, self.adf_outer, self.scan_rotation,
-                     self.flip_y, self.max_count, self.tolerance, self.draw_button,
-                     self.executor, self.run_button, self.progress, self.cancel_button, self.report_label,
-                     self.status])
+        self.extend(
+            [
+                self.layer,
+                self.find_button,
+                self.cy,
+                self.cx,
+                self.radius,
+                self.send_button,
+                self.adf_inner,
+                self.adf_outer,
+                self.scan_rotation,
+                self.flip_y,
+                self.max_count,
+                self.tolerance,
+                self.draw_button,
+                self.executor,
+                self.run_button,
+                self.progress,
+                self.cancel_button,
+                self.report_label,
+                self.status,
+            ]
+        )
         self.task = LongTask(self.native, self.progress, self.cancel_button, self.status)
         self._debounce = QTimer(self.native)
         self._debounce.setSingleShot(True)
@@ -99,8 +138,11 @@ class DatasetCheckWidget(widgets.Container):
 
     @property
     def beam(self) -> BeamDisk | None:
-        return BeamDisk(self.cy.value, self.cx.value, self.radius.value) \
-            if self.radius.value > 0 else None
+        return (
+            BeamDisk(self.cy.value, self.cx.value, self.radius.value)
+            if self.radius.value > 0
+            else None
+        )
 
     def _find(self, suffix: str):
         layer = self.layer.value
@@ -141,16 +183,18 @@ class DatasetCheckWidget(widgets.Container):
 
     def _show_beam(self, beam: BeamDisk) -> None:
         self.cy.value, self.cx.value, self.radius.value = beam.cy, beam.cx, beam.radius
-        self.status.value = (f"beam centre ({beam.cy:.2f}, {beam.cx:.2f}) px, disk radius "
-                             f"{beam.radius:.2f} px")
+        self.status.value = (
+            f"beam centre ({beam.cy:.2f}, {beam.cx:.2f}) px, disk radius {beam.radius:.2f} px"
+        )
 
     def send_beam_centre(self):
         """Put the beam centre into the Overfocus calibration widget (docked if needed)."""
         if self.beam is None:
             self._error("Find the beam centre first.")
             return None
-        _, overfocus = self.viewer.window.add_plugin_dock_widget("napari-emcal",
-                                                                 "Overfocus calibration")
+        _, overfocus = self.viewer.window.add_plugin_dock_widget(
+            "napari-emcal", "Overfocus calibration"
+        )
         if self.layer.value is not None:
             overfocus.set_layer(self.layer.value)
         overfocus.cy.value, overfocus.cx.value = self.cy.value, self.cx.value
@@ -165,8 +209,11 @@ class DatasetCheckWidget(widgets.Container):
         beam = self.beam
         if beam is not None:
             masks["BF"] = disk(shape, beam.centre, beam.radius)
-            outer = (self.adf_outer.value * beam.radius if self.adf_outer.value
-                     else float(np.hypot(*shape)))
+            outer = (
+                self.adf_outer.value * beam.radius
+                if self.adf_outer.value
+                else float(np.hypot(*shape))
+            )
             inner = self.adf_inner.value * beam.radius
             if outer > inner:
                 masks["ADF"] = annulus(shape, beam.centre, inner, outer)
@@ -198,11 +245,19 @@ class DatasetCheckWidget(widgets.Container):
         shapes = self._find(APERTURES)
         if shapes is None:
             reference = self._find(APERTURE_SUM)
-            kwargs = ({"scale": reference.scale[-2:], "translate": reference.translate[-2:]}
-                      if reference is not None else {})
-            shapes = self.viewer.add_shapes(ndim=2, name=f"{self.layer.value.name}{APERTURES}",
-                                            edge_color="#00ff7f", face_color="transparent",
-                                            edge_width=1, **kwargs)
+            kwargs = (
+                {"scale": reference.scale[-2:], "translate": reference.translate[-2:]}
+                if reference is not None
+                else {}
+            )
+            shapes = self.viewer.add_shapes(
+                ndim=2,
+                name=f"{self.layer.value.name}{APERTURES}",
+                edge_color="#00ff7f",
+                face_color="transparent",
+                edge_width=1,
+                **kwargs,
+            )
         shapes.events.data.connect(self._apertures_edited)  # ignored when already connected
         self.viewer.layers.selection.active = shapes
         shapes.mode = "add_ellipse"
@@ -240,7 +295,7 @@ class DatasetCheckWidget(widgets.Container):
             self._upsert(f" · aperture {name}", image, **self._scan_kwargs(image))
         self.status.value = f"aperture images: {', '.join(images)}"
 
-    # -- the check ------------------------------------------------------------------------------------
+    # -- the check ---------------------------------------------------------------------------
     def run(self) -> bool:
         """One pass: apertures, CoM, disk centres, saturation; then the report."""
         layer = self.layer.value
@@ -251,9 +306,14 @@ class DatasetCheckWidget(widgets.Container):
         masks = self.masks()
         beam = self.beam
         data = layer.data
-        count = self.max_count.value or saturation_count(data.dtype,
-                                                          metadata.get("detector_max_count"))
-        rotation, flip, tolerance = self.scan_rotation.value, self.flip_y.value, self.tolerance.value
+        count = self.max_count.value or saturation_count(
+            data.dtype, metadata.get("detector_max_count")
+        )
+        rotation, flip, tolerance = (
+            self.scan_rotation.value,
+            self.flip_y.value,
+            self.tolerance.value,
+        )
         pixel = metadata.get("detector_pixel_size")
         try:
             executor = check_executor(self.executor.value)
@@ -263,13 +323,22 @@ class DatasetCheckWidget(widgets.Container):
         source = pass_source(layer, executor)
 
         def work(report):
-            result = analyse(source, masks=masks, beam=beam, max_count=count,
-                             scan_rotation=rotation, flip_y=flip, progress=report,
-                             executor=executor)
+            result = analyse(
+                source,
+                masks=masks,
+                beam=beam,
+                max_count=count,
+                scan_rotation=rotation,
+                flip_y=flip,
+                progress=report,
+                executor=executor,
+            )
             return result, dataset_report(
-                result, camera_length=metadata.get("camera_length"),
+                result,
+                camera_length=metadata.get("camera_length"),
                 detector_pixel_size=float(np.mean(pixel)) if pixel else None,
-                descan_tolerance_px=tolerance)
+                descan_tolerance_px=tolerance,
+            )
 
         started = self.task.start("checking the dataset", work, self._show_check)
         if not started:
@@ -280,20 +349,25 @@ class DatasetCheckWidget(widgets.Container):
         result, report = value
         self.result, self.report = result, report
         self._show_images(result.images)
-        self._upsert(APERTURE_SUM, result.aperture_sum, contrast_limits=_limits(result.aperture_sum))
+        self._upsert(
+            APERTURE_SUM, result.aperture_sum, contrast_limits=_limits(result.aperture_sum)
+        )
         self._upsert(" · CoM y", result.com_y, **self._scan_kwargs(result.com_y))
         self._upsert(" · CoM x", result.com_x, **self._scan_kwargs(result.com_x))
         if report.descan is not None:
             magnitude = np.hypot(*report.descan.shift_map)
-            self._upsert(" · descan shift", magnitude, colormap="viridis",
-                         **self._scan_kwargs(magnitude))
+            self._upsert(
+                " · descan shift", magnitude, colormap="viridis", **self._scan_kwargs(magnitude)
+            )
         if self.beam is None and report.beam is not None:
             self._show_beam(report.beam)
         self.report_label.value = report.summary()
         self.status.value = "check done"
         if report.descan_exceeds:
-            show_warning(f"The bright-field disk moves {report.descan.shift_across_scan:.2f} px "
-                         f"across the scan (tolerance {report.descan_tolerance_px:g} px).")
+            show_warning(
+                f"The bright-field disk moves {report.descan.shift_across_scan:.2f} px "
+                f"across the scan (tolerance {report.descan_tolerance_px:g} px)."
+            )
 
     def _error(self, message: str) -> None:
         self.status.value = message

@@ -33,8 +33,15 @@ class DosePlot:
             dose_axes.step(minutes, cumulative, where="post", color="#d62728")
         if budget:
             dose_axes.axhline(budget, color="#d62728", ls="--", lw=1)
-            dose_axes.text(0.01, budget, " budget", color="#d62728", va="bottom",
-                           fontsize="x-small", transform=dose_axes.get_yaxis_transform())
+            dose_axes.text(
+                0.01,
+                budget,
+                " budget",
+                color="#d62728",
+                va="bottom",
+                fontsize="x-small",
+                transform=dose_axes.get_yaxis_transform(),
+            )
         dose_axes.set_ylabel("cumulative dose (e⁻/Å²)", color="#d62728")
         dose_axes.yaxis.set_label_position("right")
         if len(minutes) and np.isfinite(cumulative).any():

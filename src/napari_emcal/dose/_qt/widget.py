@@ -26,13 +26,28 @@ from ..table import DERIVED, INPUT, DoseTable
 __all__ = ["DoseWidget"]
 
 #: The order the columns are shown in: results first, then what was entered.
-SHOWN = ("image", "time", "elapsed_s", "mode", "flux_e_A2_s", "dose_e_A2", "probe_dose_e_A2",
-         "cumulative_e_A2", "over_budget", "problems", "current_used_pa", "current_from",
-         *[c for c in INPUT if c not in ("image", "time", "mode")], "cumulative_lower_bound")
+SHOWN = (
+    "image",
+    "time",
+    "elapsed_s",
+    "mode",
+    "flux_e_A2_s",
+    "dose_e_A2",
+    "probe_dose_e_A2",
+    "cumulative_e_A2",
+    "over_budget",
+    "problems",
+    "current_used_pa",
+    "current_from",
+    *[c for c in INPUT if c not in ("image", "time", "mode")],
+    "cumulative_lower_bound",
+)
 OVER_BUDGET_COLOUR = "#7a1f1f"
 PROBLEM_COLOUR = "#6b5a00"
-ACCUMULATION_CHOICES = [("exposure only (sum of image doses)", "exposure"),
-                        ("beam-on wall clock (flux x time between images)", "wall_clock")]
+ACCUMULATION_CHOICES = [
+    ("exposure only (sum of image doses)", "exposure"),
+    ("beam-on wall clock (flux x time between images)", "wall_clock"),
+]
 
 
 class DoseWidget(widgets.Container):
@@ -47,33 +62,43 @@ class DoseWidget(widgets.Container):
 
         self.restore_label = widgets.Label(label="", value="", visible=False)
         self.restore_button = widgets.PushButton(text="Restore the autosaved table", visible=False)
-        self.fresh_button = widgets.PushButton(text="Start a new table (keep the old as backup)",
-                                               visible=False)
+        self.fresh_button = widgets.PushButton(
+            text="Start a new table (keep the old as backup)", visible=False
+        )
         self.add_layers_button = widgets.PushButton(text="Add selected image layers")
-        self.add_files_button = widgets.PushButton(text="Add files…",
-                                                   tooltip="images, Velox .emd, DM, TIFF, MRC, "
-                                                   "SerialEM .mdoc, 4D STEM files")
+        self.add_files_button = widgets.PushButton(
+            text="Add files…",
+            tooltip="images, Velox .emd, DM, TIFF, MRC, SerialEM .mdoc, 4D STEM files",
+        )
         self.remove_button = widgets.PushButton(text="Remove selected rows")
-        self.accumulation = widgets.ComboBox(label="Cumulative dose",
-                                             choices=ACCUMULATION_CHOICES, value="exposure")
-        self.budget = widgets.FloatSpinBox(label="Budget (e⁻/Å²)", value=50.0, min=0.0,
-                                           max=1e9, step=10.0, tooltip="0 = no budget")
+        self.accumulation = widgets.ComboBox(
+            label="Cumulative dose", choices=ACCUMULATION_CHOICES, value="exposure"
+        )
+        self.budget = widgets.FloatSpinBox(
+            label="Budget (e⁻/Å²)", value=50.0, min=0.0, max=1e9, step=10.0, tooltip="0 = no budget"
+        )
         self.summary = widgets.Label(label="Summary", value="no images yet")
         self.images_view = FrameTable(on_edit=self._image_edited, after_edit=self.refresh)
-        self.calibration_view = FrameTable(on_edit=self._calibration_edited,
-                                           after_edit=self.refresh)
+        self.calibration_view = FrameTable(
+            on_edit=self._calibration_edited, after_edit=self.refresh
+        )
         self.images_view.native.setMinimumHeight(220)
-        self.voltage = widgets.FloatSpinBox(label="Voltage (kV)", value=300.0, min=1.0,
-                                            max=3000.0, step=20.0)
+        self.voltage = widgets.FloatSpinBox(
+            label="Voltage (kV)", value=300.0, min=1.0, max=3000.0, step=20.0
+        )
         self.spot = widgets.SpinBox(label="Spot size", value=5, min=1, max=20)
-        self.aperture = widgets.FloatSpinBox(label="C2 aperture (µm)", value=0.0, min=0.0,
-                                             max=5000.0, step=10.0, tooltip="0 = any")
+        self.aperture = widgets.FloatSpinBox(
+            label="C2 aperture (µm)", value=0.0, min=0.0, max=5000.0, step=10.0, tooltip="0 = any"
+        )
         self.probe = widgets.LineEdit(label="Probe mode", value="")
-        self.current = widgets.FloatSpinBox(label="Current (pA)", value=0.0, min=0.0, max=1e9,
-                                            step=10.0)
-        self.method = widgets.ComboBox(label="Measured with",
-                                       choices=["Faraday cup", "screen", "camera counts",
-                                                "typed"], value="Faraday cup")
+        self.current = widgets.FloatSpinBox(
+            label="Current (pA)", value=0.0, min=0.0, max=1e9, step=10.0
+        )
+        self.method = widgets.ComboBox(
+            label="Measured with",
+            choices=["Faraday cup", "screen", "camera counts", "typed"],
+            value="Faraday cup",
+        )
         self.add_current_button = widgets.PushButton(text="Add to current calibration")
         self.remove_current_button = widgets.PushButton(text="Remove selected calibration rows")
         self.export_csv_button = widgets.PushButton(text="Export CSV…")
@@ -84,14 +109,37 @@ class DoseWidget(widgets.Container):
         self.status = widgets.Label(label="", value="")
         images_label = widgets.Label(value="Images (edit cells to correct or complete a row)")
         calibration_label = widgets.Label(value="Current calibration")
-        self.extend([self.restore_label, self.restore_button, self.fresh_button,
-                     self.add_layers_button, self.add_files_button, self.remove_button,
-                     self.accumulation, self.budget, self.summary, images_label,
-                     self.images_view.widget, calibration_label, self.calibration_view.widget,
-                     self.voltage, self.spot, self.aperture, self.probe, self.current,
-                     self.method, self.add_current_button, self.remove_current_button,
-                     self.export_csv_button, self.export_excel_button, self.import_csv_button,
-                     self.import_calibration_button, self.autosave_label, self.status])
+        self.extend(
+            [
+                self.restore_label,
+                self.restore_button,
+                self.fresh_button,
+                self.add_layers_button,
+                self.add_files_button,
+                self.remove_button,
+                self.accumulation,
+                self.budget,
+                self.summary,
+                images_label,
+                self.images_view.widget,
+                calibration_label,
+                self.calibration_view.widget,
+                self.voltage,
+                self.spot,
+                self.aperture,
+                self.probe,
+                self.current,
+                self.method,
+                self.add_current_button,
+                self.remove_current_button,
+                self.export_csv_button,
+                self.export_excel_button,
+                self.import_csv_button,
+                self.import_calibration_button,
+                self.autosave_label,
+                self.status,
+            ]
+        )
         from .plot import DosePlot  # matplotlib only once the widget is built
 
         self.plot = DosePlot()
@@ -127,9 +175,11 @@ class DoseWidget(widgets.Container):
         if len(saved) == 0 and len(saved.calibration) == 0:
             return
         stamp = pd.Timestamp.fromtimestamp(self.autosave.path.stat().st_mtime)
-        self.restore_label.value = (f"A dose table autosaved {stamp:%Y-%m-%d %H:%M} holds "
-                                    f"{len(saved)} image(s) and {len(saved.calibration)} "
-                                    "current(s).")
+        self.restore_label.value = (
+            f"A dose table autosaved {stamp:%Y-%m-%d %H:%M} holds "
+            f"{len(saved)} image(s) and {len(saved.calibration)} "
+            "current(s)."
+        )
         for widget in (self.restore_label, self.restore_button, self.fresh_button):
             widget.visible = True
         self._pending_restore = True
@@ -176,9 +226,11 @@ class DoseWidget(widgets.Container):
     # -- adding and editing --------------------------------------------------------------------
     def add_layers(self, layers=None) -> int:
         """Add the selected (or given) image layers, one row per image or stack frame."""
-        layers = [layer for layer in (layers if layers is not None
-                                      else self.viewer.layers.selection)
-                  if is_greyscale_image(layer)]
+        layers = [
+            layer
+            for layer in (layers if layers is not None else self.viewer.layers.selection)
+            if is_greyscale_image(layer)
+        ]
         if not layers:
             self._error("Select one or more image layers first.")
             return 0
@@ -202,11 +254,13 @@ class DoseWidget(widgets.Container):
         known = self.table.calibration.frame
         added = 0
         for record in records:
-            same = known[(known.voltage_kv == record.get("voltage_kv"))
-                         & (known.spot == record.get("spot"))]
+            same = known[
+                (known.voltage_kv == record.get("voltage_kv")) & (known.spot == record.get("spot"))
+            ]
             if same.empty:
-                self.table.calibration.add(**{k: v for k, v in record.items()
-                                              if k in CALIBRATION_COLUMNS})
+                self.table.calibration.add(
+                    **{k: v for k, v in record.items() if k in CALIBRATION_COLUMNS}
+                )
                 added += 1
         if added:
             show_info(f"{added} current calibration row(s) taken from the layer's metadata")
@@ -245,10 +299,15 @@ class DoseWidget(widgets.Container):
     def add_current(self) -> None:
         """Add the typed current measurement to the calibration."""
         try:
-            self.table.calibration.add(self.voltage.value, self.spot.value, self.current.value,
-                                       aperture_um=self.aperture.value or None,
-                                       probe=self.probe.value, method=self.method.value,
-                                       date=pd.Timestamp.now().isoformat(timespec="seconds"))
+            self.table.calibration.add(
+                self.voltage.value,
+                self.spot.value,
+                self.current.value,
+                aperture_um=self.aperture.value or None,
+                probe=self.probe.value,
+                method=self.method.value,
+                date=pd.Timestamp.now().isoformat(timespec="seconds"),
+            )
         except EmcalError as exc:
             self._error(str(exc))
             return
@@ -323,10 +382,14 @@ class DoseWidget(widgets.Container):
     def _add_files_dialog(self, event=None):
         from qtpy.QtWidgets import QFileDialog
 
-        paths, _ = QFileDialog.getOpenFileNames(self.native, "Add images to the dose table", "",
-                                                "Images and logs (*.emd *.dm3 *.dm4 *.tif "
-                                                "*.tiff *.mrc *.ser *.mdoc *.npy *.mib *.hdr "
-                                                "*.h5 *.hdf5 *.blo);;All files (*)")
+        paths, _ = QFileDialog.getOpenFileNames(
+            self.native,
+            "Add images to the dose table",
+            "",
+            "Images and logs (*.emd *.dm3 *.dm4 *.tif "
+            "*.tiff *.mrc *.ser *.mdoc *.npy *.mib *.hdr "
+            "*.h5 *.hdf5 *.blo);;All files (*)",
+        )
         if paths:
             self.add_files([Path(p) for p in paths])
 
@@ -336,8 +399,7 @@ class DoseWidget(widgets.Container):
             self.export_csv(path)
 
     def _export_excel_dialog(self, event=None):
-        path = save_path(self.native, "Export the dose table", "dose_table.xlsx",
-                         "Excel (*.xlsx)")
+        path = save_path(self.native, "Export the dose table", "dose_table.xlsx", "Excel (*.xlsx)")
         if path:
             self.export_excel(path)
 
@@ -367,8 +429,11 @@ def _summary(frame, budget) -> str:
             text += " (at least: some doses unknown)"
     if budget:
         over = frame.index[frame.over_budget]
-        text += (f"; budget {budget:g} e⁻/Å² exceeded from {frame.image[over[0]]}"
-                 if len(over) else f"; within the {budget:g} e⁻/Å² budget")
+        text += (
+            f"; budget {budget:g} e⁻/Å² exceeded from {frame.image[over[0]]}"
+            if len(over)
+            else f"; within the {budget:g} e⁻/Å² budget"
+        )
     problems = int((frame.problems != "").sum())
     if problems:
         text += f"\n{problems} row(s) need attention (see 'problems')"

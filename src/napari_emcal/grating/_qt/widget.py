@@ -41,22 +41,37 @@ class GratingWidget(SessionTableActions, widgets.Container):
         self.layer = widgets.ComboBox(label="Image", choices=self._layer_choices)
         self.mode = widgets.ComboBox(label="Specimen", choices=list(MODES), value="grating")
         self.spacing = widgets.FloatSpinBox(
-            label="Spacing (nm)", value=0.0, min=0.0, max=1e7, step=0.01,
-            tooltip="0 = the specimen's own (grating 462.96 nm); needed for 'lattice'")
-        self.mesh = widgets.FloatSpinBox(label="Mesh (per inch)", value=400.0, min=1.0,
-                                         max=1e5, step=50.0, visible=False)
-        self.binned_size = widgets.SpinBox(label="Working size (px)", value=0, min=0,
-                                           max=16384, step=128, tooltip="0 = automatic")
+            label="Spacing (nm)",
+            value=0.0,
+            min=0.0,
+            max=1e7,
+            step=0.01,
+            tooltip="0 = the specimen's own (grating 462.96 nm); needed for 'lattice'",
+        )
+        self.mesh = widgets.FloatSpinBox(
+            label="Mesh (per inch)", value=400.0, min=1.0, max=1e5, step=50.0, visible=False
+        )
+        self.binned_size = widgets.SpinBox(
+            label="Working size (px)", value=0, min=0, max=16384, step=128, tooltip="0 = automatic"
+        )
         self.run_button = widgets.PushButton(text="Find pixel size")
         self.marker_button = widgets.PushButton(
-            text="Try again from marker", enabled=False,
-            tooltip="click a peak in the autocorrelation layer first")
-        self.apply_button = widgets.PushButton(text="Apply to layer", enabled=False,
-                                               tooltip="set the image layer's scale (nm)")
+            text="Try again from marker",
+            enabled=False,
+            tooltip="click a peak in the autocorrelation layer first",
+        )
+        self.apply_button = widgets.PushButton(
+            text="Apply to layer", enabled=False, tooltip="set the image layer's scale (nm)"
+        )
         self.result_label = widgets.Label(label="Result", value="—")
         self.magnification = widgets.FloatSpinBox(
-            label="Magnification", value=0.0, min=0.0, max=1e9, step=100.0,
-            tooltip="nominal magnification of this image (read from metadata when recorded)")
+            label="Magnification",
+            value=0.0,
+            min=0.0,
+            max=1e9,
+            step=100.0,
+            tooltip="nominal magnification of this image (read from metadata when recorded)",
+        )
         self.add_button = widgets.PushButton(text="Add to table", enabled=False)
         self.table_view = FrameTable()
         self.table_widget = self.table_view.widget
@@ -64,10 +79,26 @@ class GratingWidget(SessionTableActions, widgets.Container):
         self.export_button = widgets.PushButton(text="Export CSV…")
         self.import_button = widgets.PushButton(text="Import CSV…")
         self.status = widgets.Label(label="", value="")
-        self.extend([self.layer, self.mode, self.spacing, self.mesh, self.binned_size,
-                     self.run_button, self.marker_button, self.apply_button, self.result_label,
-                     self.magnification, self.add_button, self.table_widget, self.remove_button,
-                     self.export_button, self.import_button, self.status])
+        self.extend(
+            [
+                self.layer,
+                self.mode,
+                self.spacing,
+                self.mesh,
+                self.binned_size,
+                self.run_button,
+                self.marker_button,
+                self.apply_button,
+                self.result_label,
+                self.magnification,
+                self.add_button,
+                self.table_widget,
+                self.remove_button,
+                self.export_button,
+                self.import_button,
+                self.status,
+            ]
+        )
 
         self.mode.changed.connect(self._mode_changed)
         self.layer.changed.connect(self._layer_changed)
@@ -85,8 +116,11 @@ class GratingWidget(SessionTableActions, widgets.Container):
 
     # -- inputs ---------------------------------------------------------------------------
     def _layer_choices(self, _widget=None):
-        return [(layer.name, layer) for layer in self.viewer.layers if is_greyscale_image(layer)
-                and not layer.name.endswith(" · autocorrelation")]
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if is_greyscale_image(layer) and not layer.name.endswith(" · autocorrelation")
+        ]
 
     def _refresh_choices(self, event=None):
         self.layer.reset_choices()
@@ -129,19 +163,27 @@ class GratingWidget(SessionTableActions, widgets.Container):
         if use_marker and marker is None:
             self._error("Click a peak in the autocorrelation layer to place the marker first.")
             return False
-        kwargs = {"mode": self.mode.value, "marker": marker,
-                  "spacing_nm": self.spacing.value or None,
-                  "mesh": self.mesh.value if self.mode.value == "mesh" else None,
-                  "binned_size": self.binned_size.value or None}
+        kwargs = {
+            "mode": self.mode.value,
+            "marker": marker,
+            "spacing_nm": self.spacing.value or None,
+            "mesh": self.mesh.value if self.mode.value == "mesh" else None,
+            "binned_size": self.binned_size.value or None,
+        }
         plane = displayed_plane(self.viewer, layer)
 
         def work():  # reading a lazy plane happens here, off the GUI thread
             return find_pixel_size(np.asarray(plane), **kwargs)
 
-        self._worker = create_worker(work, _connect={
-            "returned": lambda result: self._show(layer, result),
-            "errored": lambda exc: self._error(str(exc)),
-            "finished": self._finished}, _start_thread=False)
+        self._worker = create_worker(
+            work,
+            _connect={
+                "returned": lambda result: self._show(layer, result),
+                "errored": lambda exc: self._error(str(exc)),
+                "finished": self._finished,
+            },
+            _start_thread=False,
+        )
         self.run_button.enabled = self.marker_button.enabled = False
         self.status.value = f"measuring {layer.name}…"
         self._worker.start()
@@ -163,19 +205,29 @@ class GratingWidget(SessionTableActions, widgets.Container):
                 f"spacing {a:.3f} / {b:.3f} px over {result.intervals[0]} / "
                 f"{result.intervals[1]} intervals, {result.angle_between_deg:.2f}° apart\n"
                 f"binning {result.binning}, {result.quality:.0%} of lattice peaks found, "
-                f"residual {result.residual_px:.2f} px")
+                f"residual {result.residual_px:.2f} px"
+            )
             self.status.value = "done"
         else:
             self.result_label.value = "no lattice found"
-            self.status.value = (f"{result.message}. Click a lattice peak in the "
-                                 "autocorrelation and 'Try again from marker'.")
+            self.status.value = (
+                f"{result.message}. Click a lattice peak in the "
+                "autocorrelation and 'Try again from marker'."
+            )
 
     def _update_layers(self, layer, result: PixelSizeResult) -> None:
         binning = result.binning
         translate = -np.asarray(result.origin, float) * binning
-        acf = self._upsert(" · autocorrelation", layer, "image", result.autocorrelation,
-                           scale=(binning, binning), translate=translate, colormap="magma",
-                           contrast_limits=_display_limits(result.autocorrelation))
+        acf = self._upsert(
+            " · autocorrelation",
+            layer,
+            "image",
+            result.autocorrelation,
+            scale=(binning, binning),
+            translate=translate,
+            colormap="magma",
+            contrast_limits=_display_limits(result.autocorrelation),
+        )
         if self._clicked not in acf.mouse_drag_callbacks:
             acf.mouse_drag_callbacks.append(self._clicked)
         colours = [SERIES_COLOURS[s] for s in result.peak_series]
@@ -185,8 +237,15 @@ class GratingWidget(SessionTableActions, widgets.Container):
             peaks = np.vstack([[start], peaks]) if len(peaks) else np.array([start])
             colours = ["#ffffff", *colours]
             sizes = np.concatenate([[8.0 * binning], sizes])
-        self._upsert(" · lattice peaks", layer, "points", np.reshape(peaks, (-1, 2)),
-                     face_color=colours or "white", size=sizes, border_width=0)
+        self._upsert(
+            " · lattice peaks",
+            layer,
+            "points",
+            np.reshape(peaks, (-1, 2)),
+            face_color=colours or "white",
+            size=sizes,
+            border_width=0,
+        )
         self.viewer.layers.selection.active = acf
 
     def _find_layer(self, suffix: str):
@@ -228,8 +287,13 @@ class GratingWidget(SessionTableActions, widgets.Container):
         data = np.reshape(np.asarray(lag, float), (1, 2))
         if marker is None:
             scale = self.result.binning if self.result else 1
-            self.viewer.add_points(data, name=f"{layer.name} · marker", symbol="cross",
-                                   face_color="#00ff7f", size=10.0 * scale)
+            self.viewer.add_points(
+                data,
+                name=f"{layer.name} · marker",
+                symbol="cross",
+                face_color="#00ff7f",
+                size=10.0 * scale,
+            )
         else:
             marker.data = data
         self.marker_button.enabled = self._worker is None
@@ -257,8 +321,11 @@ class GratingWidget(SessionTableActions, widgets.Container):
             self._error("Find the pixel size first.")
             return None
         magnification = self.magnification.value or None
-        index = self.table.add(self.result, magnification=magnification,
-                               image=self._result_layer.name if self._result_layer else "")
+        index = self.table.add(
+            self.result,
+            magnification=magnification,
+            image=self._result_layer.name if self._result_layer else "",
+        )
         self.refresh_table()
         return index
 
@@ -269,8 +336,10 @@ class GratingWidget(SessionTableActions, widgets.Container):
         self.table_view.show(frame, {row: OUTLIER_COLOUR for row in flagged[flagged].index})
         outliers = int(frame["product_outlier"].sum())
         if outliers:
-            self.status.value = (f"{outliers} row(s) with pixel size x magnification off the "
-                                 "median: check the magnification entered")
+            self.status.value = (
+                f"{outliers} row(s) with pixel size x magnification off the "
+                "median: check the magnification entered"
+            )
 
 
 def _display_limits(image: np.ndarray) -> tuple[float, float]:
@@ -280,4 +349,3 @@ def _display_limits(image: np.ndarray) -> tuple[float, float]:
         return (0.0, 1.0)
     low, high = np.percentile(values, [1, 99.9])
     return (float(low), float(max(high, low + 1e-6)))
-

@@ -23,8 +23,15 @@ class CalibrationPlot:
         self.canvas.setMinimumHeight(260)
         self.scale_axes, self.rotation_axes = self.figure.subplots(2, 1, sharex=True)
 
-    def update(self, table: HighDefocusTable, *, intensity=None, spot=None, probe=None,
-               pending: tuple[float, float, float] | None = None) -> str:
+    def update(
+        self,
+        table: HighDefocusTable,
+        *,
+        intensity=None,
+        spot=None,
+        probe=None,
+        pending: tuple[float, float, float] | None = None,
+    ) -> str:
         """Redraw the table's points, the curve for the given setting and a pending result.
 
         Returns why the curve is missing ("" when it is drawn).
@@ -39,11 +46,13 @@ class CalibrationPlot:
         self.rotation_axes.set_xlabel("defocus (µm)")
         shown = frame if probe is None else frame[frame["probe"] == probe]
         for ax, column in zip(axes, ("scale", "rotation_deg")):
-            ax.plot(shown["defocus_um"], shown[column], "o", color="#1f77b4", ms=5,
-                    label="calibrated")
+            ax.plot(
+                shown["defocus_um"], shown[column], "o", color="#1f77b4", ms=5, label="calibrated"
+            )
         why = ""
-        defocus = np.concatenate([[0.0], shown["defocus_um"].to_numpy(),
-                                  [pending[0]] if pending else []])
+        defocus = np.concatenate(
+            [[0.0], shown["defocus_um"].to_numpy(), [pending[0]] if pending else []]
+        )
         if len(shown):
             span = np.linspace(min(defocus.min(), 0) * 1.15, max(defocus.max(), 0) * 1.15, 121)
             try:
@@ -56,10 +65,16 @@ class CalibrationPlot:
                 self.scale_axes.plot(span, curve[:, 0], "-", color="#ff7f0e", label="interpolated")
                 self.rotation_axes.plot(span, curve[:, 1], "-", color="#ff7f0e")
         if pending:
-            self.scale_axes.plot(pending[0], pending[1], "s", mfc="none", color="#d62728", ms=8,
-                                 label="this measurement")
-            self.rotation_axes.plot(pending[0], pending[2], "s", mfc="none", color="#d62728",
-                                    ms=8)
+            self.scale_axes.plot(
+                pending[0],
+                pending[1],
+                "s",
+                mfc="none",
+                color="#d62728",
+                ms=8,
+                label="this measurement",
+            )
+            self.rotation_axes.plot(pending[0], pending[2], "s", mfc="none", color="#d62728", ms=8)
         if len(shown) or pending:
             self.scale_axes.legend(fontsize="x-small", loc="best")
         self.canvas.draw_idle()

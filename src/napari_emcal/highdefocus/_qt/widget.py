@@ -61,24 +61,42 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         self.far = widgets.ComboBox(label="Defocused", choices=self._image_choices)
         self.draw_near = widgets.PushButton(text="Draw line on near-focus image")
         self.draw_far = widgets.PushButton(text="Draw line on defocused image")
-        self.lines_label = widgets.Label(label="Lines", value="draw one line on each image, "
-                                         "between the same two features, in the same order")
+        self.lines_label = widgets.Label(
+            label="Lines",
+            value="draw one line on each image, between the same two features, in the same order",
+        )
         self.refine = widgets.CheckBox(text="Refine by image correlation", value=True)
         self.measure_button = widgets.PushButton(text="Measure")
         self.result_label = widgets.Label(label="Result", value="—")
-        self.blend = widgets.FloatSlider(label="Blend", value=0.5, min=0.0, max=1.0, step=0.05,
-                                         tooltip="opacity of the aligned defocused image")
+        self.blend = widgets.FloatSlider(
+            label="Blend",
+            value=0.5,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            tooltip="opacity of the aligned defocused image",
+        )
         self.flip_button = widgets.PushButton(text="Flip aligned / near focus", enabled=False)
-        self.defocus = widgets.FloatSpinBox(label="Defocus (µm)", value=-100.0, min=-1e5,
-                                            max=1e5, step=10.0,
-                                            tooltip="of the defocused image; negative = under")
-        self.intensity = widgets.LineEdit(label="Intensity", value="",
-                                          tooltip="beam intensity as the microscope shows it "
-                                          "(C2 %, Intensity, illuminated area); empty = unknown")
-        self.spot = widgets.SpinBox(label="Spot size", value=0, min=0, max=20,
-                                    tooltip="0 = unknown")
-        self.probe = widgets.LineEdit(label="Probe mode", value="",
-                                      tooltip="e.g. micro, nano, LM; empty = unknown")
+        self.defocus = widgets.FloatSpinBox(
+            label="Defocus (µm)",
+            value=-100.0,
+            min=-1e5,
+            max=1e5,
+            step=10.0,
+            tooltip="of the defocused image; negative = under",
+        )
+        self.intensity = widgets.LineEdit(
+            label="Intensity",
+            value="",
+            tooltip="beam intensity as the microscope shows it "
+            "(C2 %, Intensity, illuminated area); empty = unknown",
+        )
+        self.spot = widgets.SpinBox(
+            label="Spot size", value=0, min=0, max=20, tooltip="0 = unknown"
+        )
+        self.probe = widgets.LineEdit(
+            label="Probe mode", value="", tooltip="e.g. micro, nano, LM; empty = unknown"
+        )
         self.accept_button = widgets.PushButton(text="Accept into table", enabled=False)
         self.reject_button = widgets.PushButton(text="Reject", enabled=False)
         self.table_view = FrameTable(on_edit=self._cell_edited, after_edit=self.refresh_table)
@@ -87,11 +105,31 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         self.export_button = widgets.PushButton(text="Export CSV…")
         self.import_button = widgets.PushButton(text="Import CSV…")
         self.status = widgets.Label(label="", value="")
-        self.extend([self.near, self.far, self.draw_near, self.draw_far, self.lines_label,
-                     self.refine, self.measure_button, self.result_label, self.blend,
-                     self.flip_button, self.defocus, self.intensity, self.spot, self.probe,
-                     self.accept_button, self.reject_button, self.table_widget,
-                     self.remove_button, self.export_button, self.import_button, self.status])
+        self.extend(
+            [
+                self.near,
+                self.far,
+                self.draw_near,
+                self.draw_far,
+                self.lines_label,
+                self.refine,
+                self.measure_button,
+                self.result_label,
+                self.blend,
+                self.flip_button,
+                self.defocus,
+                self.intensity,
+                self.spot,
+                self.probe,
+                self.accept_button,
+                self.reject_button,
+                self.table_widget,
+                self.remove_button,
+                self.export_button,
+                self.import_button,
+                self.status,
+            ]
+        )
         from .plot import CalibrationPlot  # matplotlib only once the widget is built
 
         self.plot = CalibrationPlot()
@@ -117,8 +155,11 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
 
     # -- images and lines -----------------------------------------------------------------
     def _image_choices(self, _widget=None):
-        return [(layer.name, layer) for layer in self.viewer.layers
-                if is_greyscale_image(layer) and not layer.name.endswith(ALIGNED_SUFFIX)]
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if is_greyscale_image(layer) and not layer.name.endswith(ALIGNED_SUFFIX)
+        ]
 
     def _refresh_choices(self, event=None):
         self.near.reset_choices()
@@ -166,9 +207,15 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
         elif create:
-            layer = self.viewer.add_shapes(ndim=2, name=name, shape_type="line",
-                                           edge_color=LINE_COLOURS[which], edge_width=3,
-                                           scale=image.scale[-2:], translate=image.translate[-2:])
+            layer = self.viewer.add_shapes(
+                ndim=2,
+                name=name,
+                shape_type="line",
+                edge_color=LINE_COLOURS[which],
+                edge_width=3,
+                scale=image.scale[-2:],
+                translate=image.translate[-2:],
+            )
         else:
             return None
         # a layer made by hand or kept from an earlier widget updates the readout too
@@ -195,8 +242,10 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         layer.visible = True
         self.viewer.layers.selection.active = layer
         layer.mode = "add_line"
-        self.status.value = (f"draw a line on {image.name} from the first feature to the "
-                             "second (the last line drawn counts)")
+        self.status.value = (
+            f"draw a line on {image.name} from the first feature to the "
+            "second (the last line drawn counts)"
+        )
 
     def line(self, which: str) -> np.ndarray | None:
         """The last line drawn on that image, ((y0, x0), (y1, x1)) in its pixels, or None."""
@@ -204,8 +253,11 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         image = self.near.value if which == "near" else self.far.value
         if layer is None or image is None:
             return None
-        candidates = [data for data, kind in zip(layer.data, layer.shape_type)
-                      if kind in ("line", "path") and len(data) >= 2]
+        candidates = [
+            data
+            for data, kind in zip(layer.data, layer.shape_type)
+            if kind in ("line", "path") and len(data) >= 2
+        ]
         if not candidates:
             return None
         ends = np.asarray(candidates[-1], float)[[0, -1], -2:]
@@ -214,8 +266,11 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
 
     def _lines_changed(self, event=None):
         near, far = self.line("near"), self.line("far")
-        parts = [f"{name} {np.hypot(*(ends[1] - ends[0])):.0f} px"
-                 for name, ends in (("near", near), ("defocused", far)) if ends is not None]
+        parts = [
+            f"{name} {np.hypot(*(ends[1] - ends[0])):.0f} px"
+            for name, ends in (("near", near), ("defocused", far))
+            if ends is not None
+        ]
         text = ", ".join(parts) or "none drawn"
         if near is not None and far is not None and np.hypot(*(near[1] - near[0])) > 0:
             scale, rotation, _, _ = line_estimate(near, far)
@@ -237,11 +292,16 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
             self.status.value = "still measuring…"
             return False
         near_line, far_line = self.line("near"), self.line("far")
-        missing = [name for name, line in (("near-focus", near_line), ("defocused", far_line))
-                   if line is None]
+        missing = [
+            name
+            for name, line in (("near-focus", near_line), ("defocused", far_line))
+            if line is None
+        ]
         if missing:
-            self._error(f"Draw a line on the {' and the '.join(missing)} image first "
-                        "('Draw line on …'), between the same two features.")
+            self._error(
+                f"Draw a line on the {' and the '.join(missing)} image first "
+                "('Draw line on …'), between the same two features."
+            )
             return False
         near_plane = displayed_plane(self.viewer, near_layer)
         far_plane = displayed_plane(self.viewer, far_layer)
@@ -252,10 +312,15 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
             result = measure(near, far, near_line, far_line, refine=refine)
             return result, aligned_far(far, result, near.shape)
 
-        self._worker = create_worker(work, _connect={
-            "returned": lambda value: self._show(near_layer, far_layer, *value),
-            "errored": lambda exc: self._error(str(exc)),
-            "finished": self._finished}, _start_thread=False)
+        self._worker = create_worker(
+            work,
+            _connect={
+                "returned": lambda value: self._show(near_layer, far_layer, *value),
+                "errored": lambda exc: self._error(str(exc)),
+                "finished": self._finished,
+            },
+            _start_thread=False,
+        )
         self.measure_button.enabled = False
         self.status.value = f"measuring {far_layer.name} against {near_layer.name}…"
         self._worker.start()
@@ -271,13 +336,20 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
             f"scale {result.scale:.4f}, rotation {result.rotation_deg:+.3f}°, "
             f"score {result.score:.3f}\nlines alone: {result.line_scale:.4f}, "
             f"{result.line_rotation_deg:+.3f}°, score {result.line_score:.3f}"
-            + (f"\n{result.patches} regions, residual {result.residual_px:.2f} px, overlap "
-               f"{result.overlap:.0%}" if result.refined else "\n(not refined)"))
+            + (
+                f"\n{result.patches} regions, residual {result.residual_px:.2f} px, overlap "
+                f"{result.overlap:.0%}"
+                if result.refined
+                else "\n(not refined)"
+            )
+        )
         self._show_aligned(near_layer, far_layer, aligned)
         self.accept_button.enabled = self.reject_button.enabled = True
         self.flip_button.enabled = True
-        self.status.value = ("blend or flip to judge the alignment, then Accept (with the "
-                             "defocus and beam setting) or Reject")
+        self.status.value = (
+            "blend or flip to judge the alignment, then Accept (with the "
+            "defocus and beam setting) or Reject"
+        )
         self.refresh_plot()
 
     def _aligned_layer(self):
@@ -287,14 +359,21 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
 
     def _show_aligned(self, near_layer, far_layer, aligned) -> None:
         finite = aligned[np.isfinite(aligned)]
-        limits = (tuple(float(v) for v in np.percentile(finite, [0.5, 99.5]))
-                  if finite.size else (0.0, 1.0))
+        limits = (
+            tuple(float(v) for v in np.percentile(finite, [0.5, 99.5]))
+            if finite.size
+            else (0.0, 1.0)
+        )
         if limits[1] <= limits[0]:
             limits = (limits[0], limits[0] + 1.0)
         layer = self._aligned_layer()
         if layer is None:
-            layer = self.viewer.add_image(aligned, name=f"{far_layer.name}{ALIGNED_SUFFIX}",
-                                          colormap="magenta", blending="translucent")
+            layer = self.viewer.add_image(
+                aligned,
+                name=f"{far_layer.name}{ALIGNED_SUFFIX}",
+                colormap="magenta",
+                blending="translucent",
+            )
         else:
             layer.data = aligned
         layer.scale, layer.translate = near_layer.scale[-2:], near_layer.translate[-2:]
@@ -321,8 +400,9 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         layer.visible = not layer.visible
         if layer.visible:
             layer.opacity = 1.0
-        self.status.value = ("aligned defocused image" if layer.visible
-                             else "near-focus image") + " shown"
+        self.status.value = (
+            "aligned defocused image" if layer.visible else "near-focus image"
+        ) + " shown"
 
     # -- table -----------------------------------------------------------------------------
     def setting(self) -> dict:
@@ -332,20 +412,32 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
             intensity = float(text) if text else None
         except ValueError:
             raise InvalidParameterError(
-                f"intensity must be a number or empty; got {text!r}") from None
-        return {"intensity": intensity, "spot": self.spot.value or None,
-                "probe": self.probe.value.strip()}
+                f"intensity must be a number or empty; got {text!r}"
+            ) from None
+        return {
+            "intensity": intensity,
+            "spot": self.spot.value or None,
+            "probe": self.probe.value.strip(),
+        }
 
     def accept(self) -> int | None:
         """Put the measurement into the table with the typed defocus and setting."""
         if self.result is None or self._stale:
-            self._error("Measure first (the lines changed since the last measurement)."
-                        if self._stale else "Measure first.")
+            self._error(
+                "Measure first (the lines changed since the last measurement)."
+                if self._stale
+                else "Measure first."
+            )
             return None
         near_layer, far_layer = self._measured
         try:
-            added = self.table.add_result(self.result, self.defocus.value, **self.setting(),
-                                          near_image=near_layer.name, far_image=far_layer.name)
+            added = self.table.add_result(
+                self.result,
+                self.defocus.value,
+                **self.setting(),
+                near_image=near_layer.name,
+                far_image=far_layer.name,
+            )
         except EmcalError as exc:
             self._error(str(exc))
             return None
@@ -388,8 +480,13 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         probe = setting["probe"] if (setting["probe"] in probes or len(probes) != 1) else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CalibrationWarning)
-            self.plot.update(self.table, intensity=setting["intensity"], spot=setting["spot"],
-                             probe=probe, pending=pending)
+            self.plot.update(
+                self.table,
+                intensity=setting["intensity"],
+                spot=setting["spot"],
+                probe=probe,
+                pending=pending,
+            )
 
     def _cell_edited(self, row: int, column: str, text: str) -> None:
         try:
@@ -404,4 +501,3 @@ def order_by_defocus(layers):
     if all(v is not None for v in values) and abs(values[1]) < abs(values[0]):
         return layers[1], layers[0]
     return layers[0], layers[1]
-

@@ -16,22 +16,22 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 
-from ..._qt.executor import executor_field, pass_source
 from ..._qt.common import is_4d_image
+from ..._qt.executor import executor_field, pass_source
 from ..._qt.tasks import LongTask
 from ...engine import check_executor
 from ...errors import Cancelled, EmcalError
+from ...geometry import wrap_angle
 from ...io.readers import reshape_scan
 from ..calibrate import calibrate, estimate
 from ..images import OUTPUTS, compute
 from ..preview import reduce_data, reduce_params
 from ..sharpness import blur
-from ...geometry import wrap_angle
 from ..twin import TwinParams
 
 __all__ = ["OverfocusWidget"]
 
-#: Layer-name suffixes of the output images (DESIGN.md).
+#: Layer-name suffixes of the output images (docs/conventions.md).
 SUFFIX = {name: f" · {name}" for name in OUTPUTS}
 DEBOUNCE_MS = 120
 PREVIEW_DETECTOR = 48
@@ -58,39 +58,65 @@ class OverfocusWidget(widgets.Container):
         self.last_params: TwinParams | None = None
 
         self.layer = widgets.ComboBox(label="4D dataset", choices=self._layer_choices)
-        self.dataset = widgets.ComboBox(label="HDF5 dataset", choices=self._dataset_choices,
-                                        visible=False,
-                                        tooltip="the file holds several 3D/4D datasets")
-        self.scan_shape = widgets.LineEdit(label="Scan shape", value="",
-                                           tooltip="ny, nx: rearrange the frames into this scan")
-        self.overfocus = widgets.FloatSpinBox(label="Overfocus (µm)", value=1.0, min=-1e5,
-                                              max=1e5, step=0.01, tooltip="negative = underfocus")
-        self.camera_length = widgets.FloatSpinBox(label="Camera length (mm)", value=150.0,
-                                                  min=-1e6, max=1e6, step=1.0)
-        self.scan_step = widgets.FloatSpinBox(label="Scan step (nm)", value=1.0, min=-1e6,
-                                              max=1e6, step=0.01)
-        self.detector_pixel = widgets.FloatSpinBox(label="Detector pixel (µm)", value=55.0,
-                                                   min=-1e6, max=1e6, step=0.1)
-        self.scan_rotation = widgets.FloatSpinBox(label="Scan rotation (°)", value=0.0,
-                                                  min=-180.0, max=180.0, step=0.01)
-        self.rotation_slider = widgets.FloatSlider(label="", value=0.0, min=-180.0, max=180.0,
-                                                   step=0.01, readout=False)
+        self.dataset = widgets.ComboBox(
+            label="HDF5 dataset",
+            choices=self._dataset_choices,
+            visible=False,
+            tooltip="the file holds several 3D/4D datasets",
+        )
+        self.scan_shape = widgets.LineEdit(
+            label="Scan shape", value="", tooltip="ny, nx: rearrange the frames into this scan"
+        )
+        self.overfocus = widgets.FloatSpinBox(
+            label="Overfocus (µm)",
+            value=1.0,
+            min=-1e5,
+            max=1e5,
+            step=0.01,
+            tooltip="negative = underfocus",
+        )
+        self.camera_length = widgets.FloatSpinBox(
+            label="Camera length (mm)", value=150.0, min=-1e6, max=1e6, step=1.0
+        )
+        self.scan_step = widgets.FloatSpinBox(
+            label="Scan step (nm)", value=1.0, min=-1e6, max=1e6, step=0.01
+        )
+        self.detector_pixel = widgets.FloatSpinBox(
+            label="Detector pixel (µm)", value=55.0, min=-1e6, max=1e6, step=0.1
+        )
+        self.scan_rotation = widgets.FloatSpinBox(
+            label="Scan rotation (°)", value=0.0, min=-180.0, max=180.0, step=0.01
+        )
+        self.rotation_slider = widgets.FloatSlider(
+            label="", value=0.0, min=-180.0, max=180.0, step=0.01, readout=False
+        )
         self.flip_y = widgets.CheckBox(label="Flip Y", value=False)
-        self.cy = widgets.FloatSpinBox(label="Beam centre y (px)", value=0.0, min=-1e5, max=1e5,
-                                       step=0.1)
-        self.cx = widgets.FloatSpinBox(label="Beam centre x (px)", value=0.0, min=-1e5, max=1e5,
-                                       step=0.1)
-        self.semiconv = widgets.FloatSpinBox(label="Semi-conv. (mrad)", value=0.0, min=0.0,
-                                             max=1e4, step=0.1, tooltip="0 = use every pixel")
+        self.cy = widgets.FloatSpinBox(
+            label="Beam centre y (px)", value=0.0, min=-1e5, max=1e5, step=0.1
+        )
+        self.cx = widgets.FloatSpinBox(
+            label="Beam centre x (px)", value=0.0, min=-1e5, max=1e5, step=0.1
+        )
+        self.semiconv = widgets.FloatSpinBox(
+            label="Semi-conv. (mrad)",
+            value=0.0,
+            min=0.0,
+            max=1e4,
+            step=0.1,
+            tooltip="0 = use every pixel",
+        )
         self.preview = widgets.CheckBox(label="Preview (reduced data)", value=True)
         self.detector_bin = widgets.SpinBox(label="Detector bin", value=1, min=1, max=64)
         self.scan_every = widgets.SpinBox(label="Scan: every n-th", value=1, min=1, max=64)
-        self.fit_centre = widgets.CheckBox(label="Fit beam centre", value=True,
-                                           tooltip="take cy, cx from the bright-field disk")
+        self.fit_centre = widgets.CheckBox(
+            label="Fit beam centre", value=True, tooltip="take cy, cx from the bright-field disk"
+        )
         self.estimate_button = widgets.PushButton(
-            text="Estimate", tooltip="rotation, flip and overfocus from parallax (seconds)")
+            text="Estimate", tooltip="rotation, flip and overfocus from parallax (seconds)"
+        )
         self.optimise_button = widgets.PushButton(
-            text="Optimise", tooltip="estimate, then refine to the sharpest shifted_sum")
+            text="Optimise", tooltip="estimate, then refine to the sharpest shifted_sum"
+        )
         self.accept_button = widgets.PushButton(text="Accept", enabled=False)
         self.revert_button = widgets.PushButton(text="Revert", enabled=False)
         self.calibration_status = widgets.Label(label="Calibration", value="—")
@@ -103,27 +129,66 @@ class OverfocusWidget(widgets.Container):
         self.load_button = widgets.PushButton(text="Load parameters…")
         self.libertem_button = widgets.PushButton(text="Copy for LiberTEM")
         self.sharpness = widgets.Label(label="Blur (0 = sharp)", value="—")
-        self.extend([
-            self.layer, self.dataset, self.scan_shape, self.overfocus, self.camera_length,
-            self.scan_step, self.detector_pixel, self.scan_rotation, self.rotation_slider,
-            self.flip_y, self.cy, self.cx, self.semiconv, self.preview, self.detector_bin,
-            self.scan_every, self.fit_centre, self.estimate_button, self.optimise_button,
-            self.accept_button, self.revert_button, self.calibration_status, self.executor,
-            self.full_button,
-            self.cancel_button, self.progress, self.save_button, self.load_button,
-            self.libertem_button, self.sharpness, self.status,
-        ])
+        self.extend(
+            [
+                self.layer,
+                self.dataset,
+                self.scan_shape,
+                self.overfocus,
+                self.camera_length,
+                self.scan_step,
+                self.detector_pixel,
+                self.scan_rotation,
+                self.rotation_slider,
+                self.flip_y,
+                self.cy,
+                self.cx,
+                self.semiconv,
+                self.preview,
+                self.detector_bin,
+                self.scan_every,
+                self.fit_centre,
+                self.estimate_button,
+                self.optimise_button,
+                self.accept_button,
+                self.revert_button,
+                self.calibration_status,
+                self.executor,
+                self.full_button,
+                self.cancel_button,
+                self.progress,
+                self.save_button,
+                self.load_button,
+                self.libertem_button,
+                self.sharpness,
+                self.status,
+            ]
+        )
         # the one long task (preview read, full pass, calibration) at a time
-        self.task = LongTask(self.native, self.progress, self.cancel_button, self.status,
-                             on_poll=self._show_live_params, report_error=self._error)
+        self.task = LongTask(
+            self.native,
+            self.progress,
+            self.cancel_button,
+            self.status,
+            on_poll=self._show_live_params,
+            report_error=self._error,
+        )
 
         self._timer = QTimer(self.native)  # parented: it dies with the widget
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.update_now)
 
-        for w in (self.overfocus, self.camera_length, self.scan_step, self.detector_pixel,
-                  self.flip_y, self.cy, self.cx, self.semiconv):
+        for w in (
+            self.overfocus,
+            self.camera_length,
+            self.scan_step,
+            self.detector_pixel,
+            self.flip_y,
+            self.cy,
+            self.cx,
+            self.semiconv,
+        ):
             w.changed.connect(self.schedule_update)
         self.scan_rotation.changed.connect(self._rotation_from_box)
         self.rotation_slider.changed.connect(self._rotation_from_slider)
@@ -159,8 +224,10 @@ class OverfocusWidget(widgets.Container):
     def set_layer(self, layer) -> None:
         """Work on ``layer`` (a 4D image layer)."""
         if not is_4d_image(layer):
-            self._error(f"'{getattr(layer, 'name', layer)}' is not a 4D image layer "
-                        "(scan_y, scan_x, det_y, det_x); pick a 4D STEM dataset.")
+            self._error(
+                f"'{getattr(layer, 'name', layer)}' is not a 4D image layer "
+                "(scan_y, scan_x, det_y, det_x); pick a 4D STEM dataset."
+            )
             return
         self._refresh_choices()
         self.layer.value = layer
@@ -259,8 +326,10 @@ class OverfocusWidget(widgets.Container):
             scan_pixel_size=self.scan_step.value * 1e-9,
             camera_length=self.camera_length.value * 1e-3,
             detector_pixel_size=self.detector_pixel.value * 1e-6,
-            cy=self.cy.value, cx=self.cx.value,
-            scan_rotation=self.scan_rotation.value, flip_y=self.flip_y.value,
+            cy=self.cy.value,
+            cx=self.cx.value,
+            scan_rotation=self.scan_rotation.value,
+            flip_y=self.flip_y.value,
             semiconv=self.semiconv.value * 1e-3 if self.semiconv.value > 0 else None,
         )
 
@@ -357,18 +426,35 @@ class OverfocusWidget(widgets.Container):
         reduced_params = reduce_params(params, bin_, every)
 
         def work():
-            sel = None if select is None else (min(select[0] // every, data.shape[0] - 1),
-                                               min(select[1] // every, data.shape[1] - 1))
-            pt = None if point is None else (min(point[0] // bin_, data.shape[2] - 1),
-                                             min(point[1] // bin_, data.shape[3] - 1))
+            sel = (
+                None
+                if select is None
+                else (
+                    min(select[0] // every, data.shape[0] - 1),
+                    min(select[1] // every, data.shape[1] - 1),
+                )
+            )
+            pt = (
+                None
+                if point is None
+                else (
+                    min(point[0] // bin_, data.shape[2] - 1),
+                    min(point[1] // bin_, data.shape[3] - 1),
+                )
+            )
             images = compute(data, reduced_params, select=sel, point=pt)
             return images, reduced_params, data.shape[2:], (bin_, every)
 
         # errors are connected at creation: otherwise the worker re-raises them in Qt
-        worker = create_worker(work, _connect={
-            "returned": lambda result: self._show(result, generation, params),
-            "errored": lambda exc: self._error(str(exc)),
-            "finished": self._worker_finished}, _start_thread=False)
+        worker = create_worker(
+            work,
+            _connect={
+                "returned": lambda result: self._show(result, generation, params),
+                "errored": lambda exc: self._error(str(exc)),
+                "finished": self._worker_finished,
+            },
+            _start_thread=False,
+        )
         self._worker = worker
         self.status.value = "computing…"
         worker.start()
@@ -389,7 +475,9 @@ class OverfocusWidget(widgets.Container):
         reduced = factors != (1, 1)
         self.status.value = label or (
             f"preview: detector bin {factors[0]}, every {factors[1]} scan position(s)"
-            if reduced else "full resolution")
+            if reduced
+            else "full resolution"
+        )
         self._update_layers(images, factors)
 
     def _update_layers(self, images, factors):
@@ -404,8 +492,12 @@ class OverfocusWidget(widgets.Container):
                 existing.scale = scale
                 existing.reset_contrast_limits()
                 continue
-            new = self.viewer.add_image(image, name=f"{layer.name}{SUFFIX[name]}", scale=scale,
-                                        metadata={"emcal": {"role": name, "source": layer.name}})
+            new = self.viewer.add_image(
+                image,
+                name=f"{layer.name}{SUFFIX[name]}",
+                scale=scale,
+                metadata={"emcal": {"role": name, "source": layer.name}},
+            )
             if name == "point":
                 new.mouse_drag_callbacks.append(self._clicked_point_image)
             elif name == "aperture_sum":
@@ -473,12 +565,16 @@ class OverfocusWidget(widgets.Container):
         source = pass_source(layer, executor)
 
         def work(report):
-            images = compute(source, params, select=select, point=point, progress=report,
-                             executor=executor)
+            images = compute(
+                source, params, select=select, point=point, progress=report, executor=executor
+            )
             return images, params, data.shape[2:], (1, 1)
 
-        if not self._run_long("full-resolution pass", work,
-                              lambda r: self._show(r, generation, params, "full resolution")):
+        if not self._run_long(
+            "full-resolution pass",
+            work,
+            lambda r: self._show(r, generation, params, "full resolution"),
+        ):
             self.status.value = "another task is running: cancel it first"
 
     # -- automatic calibration -------------------------------------------------------------
@@ -488,7 +584,9 @@ class OverfocusWidget(widgets.Container):
         start = self._valid_params()
         if layer is None or start is None:
             return
-        free = ("scan_rotation", "flip_y", "overfocus") + (("cy", "cx") if self.fit_centre.value else ())
+        free = ("scan_rotation", "flip_y", "overfocus") + (
+            ("cy", "cx") if self.fit_centre.value else ()
+        )
         data = layer.data
 
         def work(report):
@@ -513,20 +611,25 @@ class OverfocusWidget(widgets.Container):
         self.last_calibration = result
         self.set_params(params)
         self.accept_button.enabled = self.revert_button.enabled = True
-        summary = (f"rotation {params.scan_rotation:.3f}°, flip {params.flip_y}, "
-                   f"overfocus {params.overfocus * 1e6:.4g} µm")
+        summary = (
+            f"rotation {params.scan_rotation:.3f}°, flip {params.flip_y}, "
+            f"overfocus {params.overfocus * 1e6:.4g} µm"
+        )
         if isinstance(result, TwinParams):
             self.calibration_status.value = f"estimate: {summary}. Accept, Revert or Optimise."
         else:
-            self.calibration_status.value = (f"optimised ({result.n_evaluations} evaluations, "
-                                 f"correlation {result.score:.3f}): {summary}. Accept or Revert.")
+            self.calibration_status.value = (
+                f"optimised ({result.n_evaluations} evaluations, "
+                f"correlation {result.score:.3f}): {summary}. Accept or Revert."
+            )
 
     def _calibration_stopped(self, exc) -> None:
         """A calibration that failed or was cancelled changes nothing."""
         self._live_params = None
         self.revert_calibration()
-        self.calibration_status.value = ("cancelled" if isinstance(exc, Cancelled)
-                                         else "failed: see the message")
+        self.calibration_status.value = (
+            "cancelled" if isinstance(exc, Cancelled) else "failed: see the message"
+        )
 
     def accept_calibration(self, event=None) -> None:
         """Keep the calibrated parameters."""
@@ -556,7 +659,9 @@ class OverfocusWidget(widgets.Container):
     def _save_dialog(self, event=None):
         from qtpy.QtWidgets import QFileDialog
 
-        path, _ = QFileDialog.getSaveFileName(None, "Save twin parameters", "twin.json", "JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(
+            None, "Save twin parameters", "twin.json", "JSON (*.json)"
+        )
         if path:
             try:
                 self.save_params(path)
@@ -572,7 +677,9 @@ class OverfocusWidget(widgets.Container):
 
     def libertem_text(self) -> str:
         p = self.params()
-        return f"scan_rotation={p.scan_rotation:.4f}, flip_y={p.flip_y}, cy={p.cy:.3f}, cx={p.cx:.3f}"
+        return (
+            f"scan_rotation={p.scan_rotation:.4f}, flip_y={p.flip_y}, cy={p.cy:.3f}, cx={p.cx:.3f}"
+        )
 
     def copy_for_libertem(self, event=None) -> str:
         """Put LiberTEM centre-of-mass arguments on the clipboard (and return them)."""
@@ -587,5 +694,3 @@ class OverfocusWidget(widgets.Container):
     def _error(self, message: str) -> None:
         self.status.value = f"⚠ {message}"
         show_error(message)
-
-
