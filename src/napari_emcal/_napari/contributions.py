@@ -7,6 +7,7 @@ from napari.viewer import Viewer
 
 from ..errors import InvalidDataError
 from ..io.readers import format_of, open_4d, sample_contrast_limits
+from ..units import from_si
 
 
 # -- reader ---------------------------------------------------------------------------
@@ -46,7 +47,7 @@ def _layer_data(data, metadata, name=None):
     }
     scan_step = metadata.get("scan_step")
     if scan_step:
-        kwargs["scale"] = [scan_step[0] * 1e9, scan_step[1] * 1e9, 1.0, 1.0]
+        kwargs["scale"] = [from_si(scan_step[0], "nm"), from_si(scan_step[1], "nm"), 1.0, 1.0]
         kwargs["units"] = ("nm", "nm", "pixel", "pixel")
     return (data, kwargs, "image")
 

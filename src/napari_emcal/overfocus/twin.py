@@ -238,6 +238,48 @@ class TwinParams:
             raise InvalidParameterError(f"Missing twin parameters: {', '.join(missing)}.")
         return cls(**values)
 
+    @classmethod
+    def known_from_metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        """The twin parameters a file's metadata gives (SI), by name; those it does not
+        give are absent (never a default).
+
+        ``metadata`` is what :func:`napari_emcal.io.readers.open_4d` returns: a
+        ``"nominal"`` twin (the simulated samples) gives every parameter; otherwise the
+        scan step, detector pixel size and camera length are taken where recorded.
+        """
+        if metadata.get("nominal"):
+            return cls.from_json_dict(metadata["nominal"]).to_dict()
+        known: dict[str, Any] = {}
+        if metadata.get("scan_step"):
+            known["scan_pixel_size"] = float(metadata["scan_step"][1])
+        if metadata.get("detector_pixel_size"):
+            known["detector_pixel_size"] = float(metadata["detector_pixel_size"][1])
+        if metadata.get("camera_length"):
+            known["camera_length"] = float(metadata["camera_length"])
+        return known
+
+    @classmethod
+    def from_metadata(
+        cls, metadata: dict[str, Any], overrides: dict[str, Any] | None = None
+    ) -> TwinParams:
+        """Parameters from what a file says, ``overrides`` filling or replacing fields.
+
+        Raises
+        ------
+        InvalidParameterError
+            A required parameter is neither in the metadata nor in ``overrides`` (named).
+        """
+        values = {**cls.known_from_metadata(metadata), **(overrides or {})}
+        required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise InvalidParameterError(
+                f"The file does not give {', '.join(missing)}; pass them with --params "
+                "params.json (write one with TwinParams(...).save(path) or the widget's "
+                "'Save parameters…')."
+            )
+        return cls(**values)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the parameters with their units as JSON."""
         with open(path, "w", encoding="utf-8") as fh:

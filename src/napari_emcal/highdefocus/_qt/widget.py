@@ -19,6 +19,7 @@ from ..._qt.common import displayed_plane, is_greyscale_image
 from ..._qt.tables import FrameTable, SessionTableActions
 from ...errors import CalibrationWarning, EmcalError, InvalidParameterError
 from ...io.images import find_number, find_text
+from ...units import from_si
 from ..measure import HighDefocusResult, aligned_far, line_estimate, measure
 from ..table import HighDefocusTable
 
@@ -37,7 +38,7 @@ def defocus_um_from_metadata(metadata) -> float | None:
         return value
     value = find_number(metadata, ("defocus",))
     if value is not None and abs(value) < 1e-2:
-        value *= 1e6
+        value = from_si(value, "µm")
     return value
 
 

@@ -18,11 +18,13 @@ from qtpy.QtCore import QTimer
 
 from ..._qt.common import is_4d_image
 from ..._qt.executor import executor_field, pass_source
+from ..._qt.quantity import QuantitySpinBox
 from ..._qt.tasks import LongTask
 from ...engine import check_executor
 from ...errors import Cancelled, EmcalError
 from ...geometry import wrap_angle
 from ...io.readers import reshape_scan
+from ...units import format_si
 from ..calibrate import calibrate, estimate
 from ..images import OUTPUTS, compute
 from ..preview import reduce_data, reduce_params
@@ -67,22 +69,41 @@ class OverfocusWidget(widgets.Container):
         self.scan_shape = widgets.LineEdit(
             label="Scan shape", value="", tooltip="ny, nx: rearrange the frames into this scan"
         )
-        self.overfocus = widgets.FloatSpinBox(
-            label="Overfocus (µm)",
+        self.overfocus = QuantitySpinBox(
+            label="Overfocus",
+            unit="µm",
             value=1.0,
             min=-1e5,
             max=1e5,
             step=0.01,
-            tooltip="negative = underfocus",
+            tooltip="probe focus above the specimen; negative = underfocus",
         )
-        self.camera_length = widgets.FloatSpinBox(
-            label="Camera length (mm)", value=150.0, min=-1e6, max=1e6, step=1.0
+        self.camera_length = QuantitySpinBox(
+            label="Camera length",
+            unit="mm",
+            value=150.0,
+            min=-1e6,
+            max=1e6,
+            step=1.0,
+            tooltip="specimen to detector",
         )
-        self.scan_step = widgets.FloatSpinBox(
-            label="Scan step (nm)", value=1.0, min=-1e6, max=1e6, step=0.01
+        self.scan_step = QuantitySpinBox(
+            label="Scan step",
+            unit="nm",
+            value=1.0,
+            min=-1e6,
+            max=1e6,
+            step=0.01,
+            tooltip="distance between scan positions at the specimen",
         )
-        self.detector_pixel = widgets.FloatSpinBox(
-            label="Detector pixel (µm)", value=55.0, min=-1e6, max=1e6, step=0.1
+        self.detector_pixel = QuantitySpinBox(
+            label="Detector pixel",
+            unit="µm",
+            value=55.0,
+            min=-1e6,
+            max=1e6,
+            step=0.1,
+            tooltip="physical size of one detector pixel",
         )
         self.scan_rotation = widgets.FloatSpinBox(
             label="Scan rotation (°)", value=0.0, min=-180.0, max=180.0, step=0.01
@@ -97,14 +118,24 @@ class OverfocusWidget(widgets.Container):
         self.cx = widgets.FloatSpinBox(
             label="Beam centre x (px)", value=0.0, min=-1e5, max=1e5, step=0.1
         )
-        self.semiconv = widgets.FloatSpinBox(
-            label="Semi-conv. (mrad)",
+        self.semiconv = QuantitySpinBox(
+            label="Semi-conv.",
+            unit="mrad",
             value=0.0,
             min=0.0,
             max=1e4,
             step=0.1,
-            tooltip="0 = use every pixel",
+            tooltip="convergence semi-angle, limits the shadow image to the bright-field "
+            "disk; 0 = use every pixel",
         )
+        #: the controls that hold a twin parameter with a unit, by the parameter's name
+        self._quantities = {
+            "overfocus": self.overfocus,
+            "scan_pixel_size": self.scan_step,
+            "camera_length": self.camera_length,
+            "detector_pixel_size": self.detector_pixel,
+            "semiconv": self.semiconv,
+        }
         self.preview = widgets.CheckBox(label="Preview (reduced data)", value=True)
         self.detector_bin = widgets.SpinBox(label="Detector bin", value=1, min=1, max=64)
         self.scan_every = widgets.SpinBox(label="Scan: every n-th", value=1, min=1, max=64)
@@ -257,18 +288,16 @@ class OverfocusWidget(widgets.Container):
         det_shape = layer.data.shape[2:]
         self._suspend = True
         try:
-            nominal = md.get("nominal")
-            if nominal:
-                self.set_params(TwinParams.from_json_dict(nominal), update=False)
-            else:
-                if md.get("scan_step"):
-                    self.scan_step.value = md["scan_step"][1] * 1e9
-                if md.get("detector_pixel_size"):
-                    self.detector_pixel.value = md["detector_pixel_size"][1] * 1e6
-                if md.get("camera_length"):
-                    self.camera_length.value = md["camera_length"] * 1e3
-                self.cy.value = (det_shape[0] - 1) / 2
-                self.cx.value = (det_shape[1] - 1) / 2
+            centre = {"cy": (det_shape[0] - 1) / 2, "cx": (det_shape[1] - 1) / 2}
+            known = {**centre, **TwinParams.known_from_metadata(md)}
+            self.cy.value, self.cx.value = known.pop("cy"), known.pop("cx")
+            for name, value in known.items():
+                if name in self._quantities:
+                    self._quantities[name].si = value
+                elif name == "scan_rotation":
+                    self.scan_rotation.value = wrap_angle(value)
+                elif name == "flip_y":
+                    self.flip_y.value = bool(value)
         finally:
             self._suspend = False
         # Preview defaults that keep a live update near 0.1 s (benchmarks/…responsiveness):
@@ -321,16 +350,14 @@ class OverfocusWidget(widgets.Container):
     # -- parameters ---------------------------------------------------------------------
     def params(self) -> TwinParams:
         """The twin parameters the controls show (SI units)."""
+        values = {name: field.si for name, field in self._quantities.items()}
+        values["semiconv"] = values["semiconv"] or None  # 0 = every pixel
         return TwinParams(
-            overfocus=self.overfocus.value * 1e-6,
-            scan_pixel_size=self.scan_step.value * 1e-9,
-            camera_length=self.camera_length.value * 1e-3,
-            detector_pixel_size=self.detector_pixel.value * 1e-6,
+            **values,
             cy=self.cy.value,
             cx=self.cx.value,
             scan_rotation=self.scan_rotation.value,
             flip_y=self.flip_y.value,
-            semiconv=self.semiconv.value * 1e-3 if self.semiconv.value > 0 else None,
         )
 
     def _valid_params(self) -> TwinParams | None:
@@ -345,14 +372,11 @@ class OverfocusWidget(widgets.Container):
         """Show ``params`` in the controls (and recompute)."""
         suspended, self._suspend = self._suspend, True
         try:
-            self.overfocus.value = params.overfocus * 1e6
-            self.scan_step.value = params.scan_pixel_size * 1e9
-            self.camera_length.value = params.camera_length * 1e3
-            self.detector_pixel.value = params.detector_pixel_size * 1e6
+            for name, field in self._quantities.items():
+                field.si = getattr(params, name) or 0.0  # semiconv None shows as 0
             self.cy.value, self.cx.value = params.cy, params.cx
             self.scan_rotation.value = wrap_angle(params.scan_rotation)
             self.flip_y.value = params.flip_y
-            self.semiconv.value = 0.0 if params.semiconv is None else params.semiconv * 1e3
         finally:
             self._suspend = suspended
         if update:
@@ -613,7 +637,7 @@ class OverfocusWidget(widgets.Container):
         self.accept_button.enabled = self.revert_button.enabled = True
         summary = (
             f"rotation {params.scan_rotation:.3f}°, flip {params.flip_y}, "
-            f"overfocus {params.overfocus * 1e6:.4g} µm"
+            f"overfocus {format_si(params.overfocus, 'µm', 4)}"
         )
         if isinstance(result, TwinParams):
             self.calibration_status.value = f"estimate: {summary}. Accept, Revert or Optimise."

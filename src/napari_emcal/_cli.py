@@ -1,0 +1,67 @@
+"""What the tools' subcommands share: opening a 4D dataset (or the sample), choosing where
+a pass runs, writing JSON. Each tool's ``cli.py`` adds its own subcommand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import InvalidParameterError
+
+__all__ = ["executor", "executor_arguments", "load_dataset", "pass_source", "write_json"]
+
+
+def load_dataset(source: str, scan_shape):
+    """(data, metadata, notes) for a path or the name ``sample``."""
+    if source == "sample":
+        from .samples import overfocus_grating
+
+        data, metadata = overfocus_grating()
+        return data, metadata, []
+    from .io.readers import open_4d
+
+    ds = open_4d(source, scan_shape=scan_shape)
+    return ds.data, ds.metadata, ds.notes
+
+
+def executor_arguments(p) -> None:
+    """``--executor`` and ``--scheduler`` for a subcommand that runs a pass."""
+    p.add_argument(
+        "--executor",
+        choices=["local", "inline", "threads"],
+        default="local",
+        help="where the pass runs: this process (default), LiberTEM inline or LiberTEM threads",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run the pass on an existing dask.distributed cluster through "
+        "LiberTEM (the workers must be able to read the file)",
+    )
+
+
+def executor(args) -> str:
+    """The validated executor the arguments ask for."""
+    from .engine import check_executor
+
+    return check_executor(args.scheduler or args.executor)
+
+
+def pass_source(args, data, executor: str):
+    """What the pass reads: the file itself on a LiberTEM executor (a cluster's workers
+    open it), else the lazy array already opened here."""
+    if executor != "local" and args.source != "sample":
+        if args.scan_shape:
+            raise InvalidParameterError(
+                "--scan-shape with a LiberTEM executor: reshape the "
+                "file first, or run with --executor local"
+            )
+        return args.source
+    return data
+
+
+def write_json(path, document) -> None:
+    """Write ``document`` as indented JSON, making the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2))

@@ -1,0 +1,75 @@
+"""``emcal check``: is a 4D STEM dataset fit for the intended analysis?"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .._cli import executor, executor_arguments, load_dataset, pass_source, write_json
+from ..units import to_si
+
+__all__ = ["add_parser"]
+
+
+def cmd_check(args) -> int:
+    """Is a 4D STEM dataset fit for virtual imaging, CoM/DPC, strain, ptychography?"""
+    from .report import check_dataset
+
+    data, metadata, notes = load_dataset(args.source, args.scan_shape)
+    for note in notes:
+        print(f"note: {note}")
+    if args.camera_length_mm:
+        metadata = {**metadata, "camera_length": to_si(args.camera_length_mm, "mm")}
+    if args.detector_pixel_um:
+        metadata = {**metadata, "detector_pixel_size": [to_si(args.detector_pixel_um, "um")] * 2}
+    print(f"dataset     {metadata.get('source', args.source)} {tuple(data.shape)} {data.dtype}")
+    start = time.perf_counter()
+    where = executor(args)
+    result, report = check_dataset(
+        data,
+        metadata,
+        max_count=args.max_count,
+        descan_tolerance_px=args.tolerance_px,
+        executor=where,
+        source=pass_source(args, data, where),
+    )
+    print(report.summary())
+    print(f"one pass in {time.perf_counter() - start:.2f} s")
+    if args.json:
+        source = str(metadata.get("source", args.source))
+        write_json(args.json, {"source": source, **report.to_dict()})
+    if report.descan_exceeds:
+        print(
+            f"emcal: warning: the disk moves {report.descan.shift_across_scan:.2f} px across "
+            f"the scan (tolerance {args.tolerance_px:g} px)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("check", help="is a 4D STEM dataset fit for the intended analysis?")
+    p.add_argument("source", help="4D STEM file, or 'sample' for the simulated grating")
+    p.add_argument(
+        "--scan-shape",
+        type=int,
+        nargs=2,
+        metavar=("NY", "NX"),
+        help="arrange the frames into this scan",
+    )
+    p.add_argument(
+        "--max-count",
+        type=float,
+        help="saturation count (default: the file's, else the dtype's maximum)",
+    )
+    p.add_argument(
+        "--tolerance-px",
+        type=float,
+        default=2.0,
+        help="largest disk shift across the scan that counts as centred (px)",
+    )
+    p.add_argument("--camera-length-mm", type=float, help="when the file does not say")
+    p.add_argument("--detector-pixel-um", type=float, help="when the file does not say")
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    executor_arguments(p)
+    p.set_defaults(func=cmd_check)

@@ -1,0 +1,89 @@
+"""``emcal pixel-size``: pixel size and grid angle from an image of a grating or lattice."""
+
+from __future__ import annotations
+
+import sys
+
+from .._cli import write_json
+
+__all__ = ["add_parser"]
+
+
+def cmd_pixel_size(args) -> int:
+    """Pixel size and grid angle of a grating (or lattice) image."""
+    from . import find_pixel_size
+
+    if args.source == "sample":
+        from ..samples import grating_image
+
+        image, metadata = grating_image()
+    else:
+        from ..io.images import open_image
+
+        image, metadata = open_image(args.source)
+    result = find_pixel_size(
+        image,
+        mode=args.mode,
+        spacing_nm=args.spacing_nm,
+        mesh=args.mesh,
+        marker=args.marker,
+        binned_size=args.binned_size,
+    )
+    print(f"image       {metadata.get('source', args.source)} {image.shape}")
+    document = {"source": str(metadata.get("source", args.source)), **result.to_dict()}
+    if metadata.get("magnification"):
+        document["magnification"] = metadata["magnification"]
+    if args.json:
+        write_json(args.json, document)
+    if not result.found:
+        print(f"emcal: {result.message}", file=sys.stderr)
+        return 2
+    a, b = result.spacing_px
+    print(
+        f"pixel size  {result.pixel_size_nm:.5g} nm  ({args.mode}, spacing "
+        f"{result.spacing_nm[0]:g} nm)"
+    )
+    print(
+        f"grid angle  {result.angle_deg:.3f}°  (directions {result.angle_between_deg:.2f}° apart)"
+    )
+    print(
+        f"spacing     {a:.3f} / {b:.3f} px over {result.intervals[0]} / {result.intervals[1]} "
+        f"intervals; binning {result.binning}; {result.quality:.0%} of lattice peaks found"
+    )
+    if metadata.get("pixel_size_nm"):
+        print(f"  (the file says {metadata['pixel_size_nm']:.5g} nm)")
+    if metadata.get("ground_truth"):
+        truth = metadata["ground_truth"]
+        print(
+            f"  (sample ground truth: {truth['pixel_size_nm']:.5g} nm, {truth['angle_deg']:.3f}°)"
+        )
+    return 0
+
+
+def add_parser(sub) -> None:
+    from .find import MODES
+
+    p = sub.add_parser("pixel-size", help="pixel size from an image of a calibration grating")
+    p.add_argument(
+        "source",
+        help="2D image (.tif, .dm3/.dm4, .emd, .ser, .mrc, .npy), or "
+        "'sample' for the simulated grating",
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="grating",
+        help="specimen: cross-line grating (2160 lines/mm), catalase, mesh, lattice",
+    )
+    p.add_argument("--spacing-nm", type=float, help="specimen period in nm (overrides the mode's)")
+    p.add_argument("--mesh", type=float, help="grid openings per inch (mode mesh)")
+    p.add_argument(
+        "--marker",
+        type=float,
+        nargs=2,
+        metavar=("DY", "DX"),
+        help="start from the autocorrelation peak near this lag (image pixels)",
+    )
+    p.add_argument("--binned-size", type=int, help="working size in pixels (default: automatic)")
+    p.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    p.set_defaults(func=cmd_pixel_size)

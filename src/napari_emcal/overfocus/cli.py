@@ -1,0 +1,156 @@
+"""``emcal overfocus``: the twin's images of a 4D STEM dataset, and its automatic calibration."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .._cli import executor, executor_arguments, load_dataset, pass_source
+from ..units import format_si
+
+__all__ = ["add_parser"]
+
+
+def _format_params(p) -> str:
+    rows = [
+        ("overfocus", format_si(p.overfocus, "µm", 4)),
+        ("scan step", format_si(p.scan_pixel_size, "nm", 4)),
+        ("camera length", format_si(p.camera_length, "mm", 2)),
+        ("detector pixel", format_si(p.detector_pixel_size, "µm", 2)),
+        ("beam centre (cy, cx)", f"({p.cy:.2f}, {p.cx:.2f}) px"),
+        ("scan rotation", f"{p.scan_rotation:.3f}°"),
+        ("flip y", str(p.flip_y)),
+        ("semi-convergence", format_si(p.semiconv, "mrad", 2)),
+        ("shadow magnification k", f"{p.magnification:.5f} scan px / detector px"),
+    ]
+    return "\n".join(f"  {name:<24}{value}" for name, value in rows)
+
+
+def _write_image(path: Path, image: np.ndarray) -> None:
+    import tifffile
+
+    tifffile.imwrite(path, np.asarray(image, dtype=np.float32))
+
+
+def _calibrate(data, start, args):
+    """Run the automatic calibration, print the result and write it as JSON."""
+    from . import calibrate
+
+    shown = [-1]
+
+    def progress(fraction, params):
+        percent = int(100 * fraction)
+        if percent // 10 > shown[0]:
+            shown[0] = percent // 10
+            print(f"  calibrating… {percent:3d} %", file=sys.stderr, flush=True)
+
+    result = calibrate(data, start, free=args.free, progress=progress)
+    print(
+        f"calibrated in {result.details['seconds']:.1f} s ({result.n_evaluations} evaluations, "
+        f"pair correlation {result.score:.3f}; direct estimate: rotation "
+        f"{result.estimate.scan_rotation:.3f}°, "
+        f"overfocus {format_si(result.estimate.overfocus, 'µm', 4)}):"
+    )
+    print(_format_params(result.params))
+    path = (
+        Path(args.json)
+        if args.json
+        else (Path(args.out) / "calibrated.json" if args.out else Path("calibrated.json"))
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result.params.save(path)
+    print(f"wrote       {path}")
+    return result.params
+
+
+def cmd_overfocus(args) -> int:
+    from . import TwinParams, compute
+    from .sharpness import blur
+
+    data, metadata, notes = load_dataset(args.source, args.scan_shape)
+    for note in notes:
+        print(f"note: {note}")
+    if args.params:
+        params = TwinParams.load(args.params)
+    else:
+        params = TwinParams.from_metadata(metadata)
+    print(f"dataset     {metadata.get('source', args.source)}")
+    print(f"shape       scan {data.shape[:2]}, detector {data.shape[2:]}, {data.dtype}")
+    print("twin parameters:" if not args.calibrate else "start parameters:")
+    print(_format_params(params))
+    if args.calibrate:
+        params = _calibrate(data, params, args)
+    t0 = time.perf_counter()
+    where = executor(args)
+    images = compute(pass_source(args, data, where), params, executor=where)
+    seconds = time.perf_counter() - t0
+    sharp = blur(images["shifted_sum"], params, data.shape[2:])
+    frames = data.shape[0] * data.shape[1]
+    print(f"one pass    {seconds:.2f} s ({frames / seconds:,.0f} frames/s)")
+    print(f"blur of shifted_sum (0 sharp .. 1 blurred): {sharp:.4f}")
+    if metadata.get("ground_truth"):
+        truth = TwinParams.from_json_dict(metadata["ground_truth"])
+        truth_blur = blur(
+            compute(data, truth, outputs=["shifted_sum"])["shifted_sum"], truth, data.shape[2:]
+        )
+        print(
+            f"  (sample ground truth: rotation {truth.scan_rotation:.2f}°, flip {truth.flip_y}, "
+            f"overfocus {format_si(truth.overfocus, 'µm', 3)}; blur there {truth_blur:.4f})"
+        )
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, image in images.items():
+            _write_image(out / f"{name}.tif", image)
+        params.save(out / "params.json")
+        (out / "summary.json").write_text(
+            json.dumps(
+                {
+                    "source": str(metadata.get("source", args.source)),
+                    "seconds": seconds,
+                    "blur_shifted_sum": sharp,
+                    "images": {k: list(v.shape) for k, v in images.items()},
+                },
+                indent=2,
+            )
+        )
+        print(f"wrote       {', '.join(sorted(images))} (.tif), params.json, summary.json to {out}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("overfocus", help="overfocus twin images of a 4D STEM dataset")
+    p.add_argument("source", help="4D STEM file, or 'sample' for the simulated grating")
+    p.add_argument("--params", help="twin parameters JSON (default: from the file's metadata)")
+    p.add_argument("--out", help="folder to write the images (TIFF) and parameters to")
+    p.add_argument(
+        "--scan-shape",
+        type=int,
+        nargs=2,
+        metavar=("NY", "NX"),
+        help="arrange the frames into this scan",
+    )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="find rotation, flip and overfocus (and --free ones) automatically",
+    )
+    p.add_argument(
+        "--free",
+        nargs="+",
+        default=["scan_rotation", "flip_y", "overfocus"],
+        choices=["scan_rotation", "flip_y", "overfocus", "cy", "cx"],
+        help="parameters --calibrate determines (default: %(default)s)",
+    )
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="where --calibrate writes the parameters (default: OUT/calibrated.json "
+        "or ./calibrated.json)",
+    )
+    executor_arguments(p)
+    p.set_defaults(func=cmd_overfocus)
