@@ -13,6 +13,7 @@ import numpy as np
 
 from ..engine import validate_4d
 from ..errors import CalibrationFailedError
+from ..units import from_si
 from .analysis import BeamDisk, Descan, PassResult, analyse, estimate_beam, find_beam, fit_descan
 from .masks import annulus, disk
 
@@ -194,8 +195,8 @@ def dataset_report(
         ny, nx = result.detector_shape
         corners = np.array([[0, 0], [0, nx - 1], [ny - 1, 0], [ny - 1, nx - 1]], float)
         farthest = np.hypot(*(corners - [beam.cy, beam.cx]).T).max()
-        max_angle = 1e3 * math.atan(farthest * detector_pixel_size / camera_length)
-        disk_angle = 1e3 * math.atan(beam.radius * detector_pixel_size / camera_length)
+        max_angle = from_si(math.atan(farthest * detector_pixel_size / camera_length), "mrad")
+        disk_angle = from_si(math.atan(beam.radius * detector_pixel_size / camera_length), "mrad")
     elif beam is not None:
         notes.append("camera length or detector pixel size unknown: angles not reported")
     report = DatasetReport(

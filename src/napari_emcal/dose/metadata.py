@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import InvalidDataError
 from ..io.images import find_magnification, find_number, find_text
+from ..units import convert
 
 __all__ = ["row_from_metadata", "rows_from_file", "rows_from_layer"]
 
@@ -29,34 +30,36 @@ _VOLTAGE = (
     ("ht", None),
     ("beamenergy", None),
 )  # V or kV (eV or keV): told apart by size
+# (key, the unit the file writes it in); values are converted to the column's unit
 _CURRENT_PA = (
-    ("currentpa", 1.0),
-    ("lastmeasuredscreencurrent", 1e12),
-    ("screencurrent", 1e12),
-    ("beamcurrent", 1e3),
+    ("currentpa", "pA"),
+    ("lastmeasuredscreencurrent", "amp"),
+    ("screencurrent", "amp"),
+    ("beamcurrent", "nA"),
 )  # HyperSpy: nA
-_SPOT = (("spotindex", 1.0), ("spotsize", 1.0), ("spot", 1.0))
-_DWELL_US = (("dwellus", 1.0), ("dwelltime", 1e6), ("pixeltime", 1e6))
-_FRAME_S = (("frametimes", 1.0), ("frametime", 1.0))
+_SPOT = (("spotindex", ""), ("spotsize", ""), ("spot", ""))
+_DWELL_US = (("dwellus", "us"), ("dwelltime", "s"), ("pixeltime", "s"))
+_FRAME_S = (("frametimes", "s"), ("frametime", "s"))
 _EXPOSURE_S = (
-    ("exposures", 1.0),
-    ("exposuretime", 1.0),
-    ("integrationtime", 1.0),
-    ("exposure", 1.0),
+    ("exposures", "s"),
+    ("exposuretime", "s"),
+    ("integrationtime", "s"),
+    ("exposure", "s"),
 )
-_PIXEL_NM = (("pixelsizenm", 1.0), ("pixelsizex", 1e9))  # FEI MRC header: m
-_DIAMETER_UM = (("illuminateddiameterum", 1.0), ("beamdiameterum", 1.0))
-_COUNTS = (("countsperpixelpers", 1.0),)
-_COUNTS_PER_ELECTRON = (("countsperelectron", 1.0),)
+_PIXEL_NM = (("pixelsizenm", "nm"), ("pixelsizex", "m"))  # FEI MRC header: m
+_DIAMETER_UM = (("illuminateddiameterum", "um"), ("beamdiameterum", "um"))
+_COUNTS = (("countsperpixelpers", ""),)
+_COUNTS_PER_ELECTRON = (("countsperelectron", ""),)
 #: Lists in a layer's metadata that describe other things than this image.
 _NOT_THIS_IMAGE = ("frames", "current_calibration")
 
 
-def _first(metadata, aliases) -> float | None:
-    for key, factor in aliases:
+def _first(metadata, aliases, unit: str | None = None) -> float | None:
+    """The first alias's value found, converted from the alias's unit to ``unit``."""
+    for key, file_unit in aliases:
         value = find_number(metadata, (key,))
         if value is not None:
-            return value if factor is None else value * factor
+            return value if file_unit is None or unit is None else convert(value, file_unit, unit)
     return None
 
 
@@ -82,31 +85,31 @@ def row_from_metadata(metadata, *, image: str = "", shape=None) -> dict[str, Any
     metadata = _without(metadata, _NOT_THIS_IMAGE)
     voltage = _first(metadata, _VOLTAGE)
     if voltage:
-        row["voltage_kv"] = voltage / 1000 if voltage > 1000 else voltage
+        row["voltage_kv"] = convert(voltage, "V", "kV") if voltage > 1000 else voltage
     tvips = _find_dict(metadata, "TVIPS")
     if tvips is not None and find_number(tvips, ("exposuretime",)) is not None:
-        row["exposure_s"] = find_number(tvips, ("exposuretime",)) * 1e-3  # TVIPS: ms
-    for column, aliases in (
-        ("current_pa", _CURRENT_PA),
-        ("spot", _SPOT),
-        ("dwell_us", _DWELL_US),
-        ("frame_time_s", _FRAME_S),
-        ("exposure_s", _EXPOSURE_S),
-        ("pixel_size_nm", _PIXEL_NM),
-        ("illuminated_diameter_um", _DIAMETER_UM),
-        ("counts_per_pixel_per_s", _COUNTS),
-        ("counts_per_electron", _COUNTS_PER_ELECTRON),
+        row["exposure_s"] = convert(find_number(tvips, ("exposuretime",)), "ms", "s")  # TVIPS
+    for column, aliases, unit in (
+        ("current_pa", _CURRENT_PA, "pA"),
+        ("spot", _SPOT, ""),
+        ("dwell_us", _DWELL_US, "us"),
+        ("frame_time_s", _FRAME_S, "s"),
+        ("exposure_s", _EXPOSURE_S, "s"),
+        ("pixel_size_nm", _PIXEL_NM, "nm"),
+        ("illuminated_diameter_um", _DIAMETER_UM, "um"),
+        ("counts_per_pixel_per_s", _COUNTS, ""),
+        ("counts_per_electron", _COUNTS_PER_ELECTRON, ""),
     ):
-        value = _first(metadata, aliases)
+        value = _first(metadata, aliases, unit)
         if value is not None and column not in row:
             row[column] = value
     step = find_number(metadata, ("scanstep",))  # this project's 4D metadata: m
     if "pixel_size_nm" not in row:
         steps = _find_list(metadata, "scan_step")
         if steps:
-            row["pixel_size_nm"] = float(steps[-1]) * 1e9
+            row["pixel_size_nm"] = convert(float(steps[-1]), "m", "nm")
         elif step:
-            row["pixel_size_nm"] = step * 1e9
+            row["pixel_size_nm"] = convert(step, "m", "nm")
     magnification = find_magnification(metadata)
     if magnification:
         row["magnification"] = magnification
@@ -272,7 +275,7 @@ def _condenser_aperture_um(metadata) -> float | None:
         if isinstance(node, dict):
             if str(node.get("Name", "")).upper() == "C2" and "Diameter" in node:
                 try:
-                    return float(node["Diameter"]) * 1e6
+                    return convert(float(node["Diameter"]), "m", "um")
                 except (TypeError, ValueError):
                     pass
             custom = node.get("Aperture[C2].Name") or node.get("Aperture[C2]")

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .._tables import missing, read_table, text_or_empty, to_number
 from ..errors import IncompleteDataWarning, InvalidDataError, InvalidParameterError
+from ..units import to_si
 from .calibration import CurrentCalibration
 from .formulas import flux_from_counts, frame_time, stem_flux, stem_probe_dose, tem_flux
 
@@ -235,7 +236,7 @@ class DoseTable:
             problems.append(f"negative current ({current_pa:g} pA)")
             current_pa = np.nan
         out["current_used_pa"] = current_pa
-        current = current_pa * 1e-12
+        current = to_si(current_pa, "pA")
         if mode == "STEM":
             self._stem(row, current, out)
         elif mode == "TEM":
@@ -254,10 +255,10 @@ class DoseTable:
         if missing(shape[0]) or missing(shape[1]):
             problems.append("scan shape unknown")
             return
-        step = pixel * 1e-9
+        step = to_si(pixel, "nm")
         fov = (shape[0] * step, shape[1] * step)
-        dwell = row["dwell_us"] * 1e-6 if not missing(row["dwell_us"]) else None
-        flyback = row["flyback_us"] * 1e-6 if not missing(row["flyback_us"]) else 0.0
+        dwell = to_si(row["dwell_us"], "us") if not missing(row["dwell_us"]) else None
+        flyback = to_si(row["flyback_us"], "us") if not missing(row["flyback_us"]) else 0.0
         try:
             flux = stem_flux(current, fov) if not math.isnan(current) else np.nan
             if not missing(row["frame_time_s"]):
@@ -292,7 +293,7 @@ class DoseTable:
             diameter = np.nan
         try:
             if not math.isnan(current) and not missing(diameter):
-                flux = tem_flux(current, illuminated_diameter=diameter * 1e-6)
+                flux = tem_flux(current, illuminated_diameter=to_si(diameter, "um"))
             elif _has_counts(row):
                 if missing(row["pixel_size_nm"]):
                     problems.append("pixel size unknown: needed for the flux from counts")
@@ -300,7 +301,7 @@ class DoseTable:
                 flux = flux_from_counts(
                     row["counts_per_pixel_per_s"],
                     row["counts_per_electron"],
-                    row["pixel_size_nm"] * 1e-9,
+                    to_si(row["pixel_size_nm"], "nm"),
                 )
                 out["current_from"] = out["current_from"] or "camera counts"
             else:

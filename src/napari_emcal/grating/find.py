@@ -35,6 +35,7 @@ from scipy import ndimage
 
 from .._checks import image_2d
 from ..errors import InvalidParameterError
+from ..units import convert
 from .autocorrelation import (
     Autocorrelation,
     bin_image,
@@ -85,7 +86,7 @@ def known_spacings(
     if spacing_nm is not None and not (np.isfinite(spacing_nm) and spacing_nm > 0):
         raise InvalidParameterError(f"spacing_nm must be a positive number; got {spacing_nm}")
     if mode == "grating":
-        period = spacing_nm or 1e6 / GRATING_LINES_PER_MM
+        period = spacing_nm or convert(1.0, "mm", "nm") / GRATING_LINES_PER_MM
         return period, period
     if mode == "catalase":
         if spacing_nm is not None:
@@ -100,7 +101,7 @@ def known_spacings(
                 raise InvalidParameterError(
                     "mode='mesh' needs mesh= the grid's openings per inch (e.g. 400)"
                 )
-            spacing_nm = 25.4e6 / mesh
+            spacing_nm = convert(25.4, "mm", "nm") / mesh  # an inch is 25.4 mm
         return spacing_nm, spacing_nm
     if spacing_nm is None:
         raise InvalidParameterError("mode='lattice' needs spacing_nm= the lattice period in nm")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidDataError
+from ..units import convert, dimension, unit_of
 
 __all__ = ["find_magnification", "find_number", "find_text", "open_image"]
 
@@ -89,15 +90,12 @@ def _plane(array: np.ndarray, path: Path) -> np.ndarray:
     return array
 
 
-_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "Å": 0.1, "A": 0.1, "pm": 1e-3, "mm": 1e6, "m": 1e9}
-
-
 def _nm_per_unit(axis: dict) -> float | None:
-    factor = _NM.get(str(axis.get("units", "")).strip())
+    unit = unit_of(axis.get("units", ""))
     scale = axis.get("scale")
-    if factor is None or not scale or not np.isfinite(scale) or scale <= 0:
+    if unit is None or dimension(unit) != "length" or not scale or not np.isfinite(scale):
         return None
-    return float(scale) * factor
+    return convert(float(scale), unit, "nm") if scale > 0 else None
 
 
 MAGNIFICATION_KEYS = (

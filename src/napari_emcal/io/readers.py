@@ -32,6 +32,7 @@ import dask.array as da
 import numpy as np
 
 from ..errors import InvalidDataError
+from ..units import dimension, to_si, unit_of
 
 __all__ = [
     "Dataset4D",
@@ -363,30 +364,19 @@ def _check_mib_complete(path: Path, data) -> None:
         )
 
 
-_LENGTH = {
-    "m": 1.0,
-    "mm": 1e-3,
-    "µm": 1e-6,
-    "um": 1e-6,
-    "nm": 1e-9,
-    "Å": 1e-10,
-    "A": 1e-10,
-    "pm": 1e-12,
-}
-
-
 def _fill_from_rsciio(metadata: dict, signal: dict) -> None:
     nav = [a for a in signal.get("axes", []) if a.get("navigate")]
-    if len(nav) == 2 and all(a.get("units") in _LENGTH for a in nav):
-        metadata["scan_step"] = [float(a["scale"]) * _LENGTH[a["units"]] for a in nav]
+    units = [unit_of(a.get("units", "")) for a in nav]
+    if len(nav) == 2 and all(u and dimension(u) == "length" for u in units):
+        metadata["scan_step"] = [to_si(float(a["scale"]), u) for a, u in zip(nav, units)]
     inst = signal.get("metadata", {}).get("Acquisition_instrument", {})
     tem = inst.get("TEM", {})
     if "dwell_time" in inst:
         metadata["dwell_time"] = float(inst["dwell_time"])
     if "beam_energy" in tem:
-        metadata["beam_energy"] = float(tem["beam_energy"]) * 1e3  # keV -> eV
+        metadata["beam_energy"] = to_si(float(tem["beam_energy"]), "keV")  # RosettaSciIO: keV
     if "camera_length" in tem:
-        metadata["camera_length"] = float(tem["camera_length"]) * 1e-3  # mm -> m
+        metadata["camera_length"] = to_si(float(tem["camera_length"]), "mm")  # RosettaSciIO: mm
     detector = (
         tem.get("Detector", {}).get("Diffraction", {})
         if isinstance(tem.get("Detector"), dict)
