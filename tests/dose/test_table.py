@@ -250,7 +250,7 @@ def test_csv_import_names_unknown_and_missing_columns(tmp_path):
         table = DoseTable.from_csv(path)
     assert len(table) == 1
     path.write_text("image,current_pa\na,lots\n")
-    with pytest.raises(InvalidDataError, match="row 1: current_pa must be a number"):
+    with pytest.raises(InvalidDataError, match="line 2: current_pa must be a number"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", IncompleteDataWarning)
             DoseTable.from_csv(path)

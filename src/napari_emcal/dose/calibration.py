@@ -9,28 +9,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from .._tables import missing, read_table, text_or_empty, to_number
-from ..errors import InvalidDataError, InvalidParameterError
+from ..tables import Column, Table, missing
 
 __all__ = ["CALIBRATION_COLUMNS", "CurrentCalibration", "CurrentLookup"]
 
-CALIBRATION_COLUMNS = (
-    "voltage_kv",
-    "spot",
-    "aperture_um",
-    "probe",
-    "current_pa",
-    "method",
-    "date",
-    "note",
+SCHEMA = (
+    Column("voltage_kv", label="voltage", required=True, positive=True),
+    Column("spot", label="spot size", required=True, positive=True),
+    Column("aperture_um", label="aperture", positive=True),
+    Column("probe", "text"),
+    Column("current_pa", label="current", required=True, positive=True),
+    Column("method", "text"),
+    Column("date", "text"),
+    Column("note", "text"),
 )
-_TEXT = ("probe", "method", "date", "note")
-_DTYPES = {c: object if c in _TEXT else "float64" for c in CALIBRATION_COLUMNS}
+CALIBRATION_COLUMNS = tuple(c.name for c in SCHEMA)
 #: Voltages closer than this (relative) are the same high-tension setting.
 VOLTAGE_TOLERANCE = 0.005
 #: Condenser apertures closer than this (µm) are the same aperture.
@@ -53,7 +49,7 @@ class CurrentLookup:
     message: str
 
 
-class CurrentCalibration:
+class CurrentCalibration(Table):
     """Measured beam currents keyed by voltage (kV), spot size, condenser aperture (µm) and
     probe mode; currents in pA.
 
@@ -63,15 +59,9 @@ class CurrentCalibration:
     it is unknown. An empty ``probe`` or aperture in a row matches any.
     """
 
-    def __init__(self):
-        self._rows = pd.DataFrame({c: pd.Series(dtype=_DTYPES[c]) for c in CALIBRATION_COLUMNS})
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        return self._rows.copy()
+    COLUMNS = SCHEMA
+    SORT_BY = ("voltage_kv", "aperture_um", "probe", "spot")
+    NAME = "current calibration"
 
     def add(
         self,
@@ -92,7 +82,7 @@ class CurrentCalibration:
         InvalidParameterError
             Voltage, spot or current not positive (a zero current is no calibration).
         """
-        row = _calibration_row(
+        return self.add_row(
             voltage_kv=voltage_kv,
             spot=spot,
             current_pa=current_pa,
@@ -102,29 +92,6 @@ class CurrentCalibration:
             date=date,
             note=note,
         )
-        self._rows.loc[len(self._rows)] = row
-        return self._sort(len(self._rows) - 1)
-
-    def update(self, index: int, **values) -> int:
-        """Correct entries of a row; returns its new index. Invalid values change nothing."""
-        unknown = [c for c in values if c not in CALIBRATION_COLUMNS]
-        if unknown:
-            raise InvalidParameterError(f"unknown column(s) {', '.join(unknown)}")
-        if not 0 <= index < len(self._rows):
-            raise InvalidParameterError(f"no calibration row {index}")
-        self._rows.loc[index] = _calibration_row(**{**self._rows.loc[index].to_dict(), **values})
-        return self._sort(index)
-
-    def remove(self, index: int) -> None:
-        self._rows = self._rows.drop(index).reset_index(drop=True)
-
-    def _sort(self, new: int) -> int:
-        order = self._rows.assign(_order=np.arange(len(self._rows))).sort_values(
-            ["voltage_kv", "aperture_um", "probe", "spot", "_order"], kind="stable"
-        )["_order"]
-        order = order.to_numpy()
-        self._rows = self._rows.iloc[order].reset_index(drop=True).astype(_DTYPES)
-        return int(np.flatnonzero(order == new)[0])
 
     def lookup(self, voltage_kv, spot, aperture_um=None, probe=None) -> CurrentLookup:
         """The current for these conditions, or None with the reason."""
@@ -181,54 +148,3 @@ class CurrentCalibration:
             (1 - fraction) * math.log(by_spot[s0]) + fraction * math.log(by_spot[s1])
         )
         return CurrentLookup(current, f"interpolated between spots {s0:g} and {s1:g}")
-
-    # -- files ------------------------------------------------------------------------------
-    def to_csv(self, path) -> None:
-        self._rows.to_csv(Path(path), index=False)
-
-    @classmethod
-    def from_frame(cls, data: pd.DataFrame, source: str = "table") -> CurrentCalibration:
-        """Rows from a frame with these columns (unknown or missing required ones named)."""
-        table = cls()
-        for line, record in read_table(
-            data, CALIBRATION_COLUMNS, ("voltage_kv", "spot", "current_pa"), source
-        ):
-            try:
-                table._rows.loc[len(table._rows)] = _calibration_row(**record)
-            except InvalidParameterError as exc:
-                raise InvalidDataError(f"{source}, row {line}: {exc}") from exc
-        if len(table):
-            table._sort(0)
-        return table
-
-    @classmethod
-    def from_csv(cls, path) -> CurrentCalibration:
-        try:
-            data = pd.read_csv(Path(path), dtype={c: str for c in _TEXT})
-        except (OSError, ValueError) as exc:
-            raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
-        return cls.from_frame(data, str(path))
-
-
-def _calibration_row(
-    *, voltage_kv, spot, current_pa, aperture_um=None, probe="", method="", date="", note=""
-) -> dict:
-    voltage_kv = to_number(voltage_kv, "voltage (kV)")
-    spot = to_number(spot, "spot size")
-    current_pa = to_number(current_pa, "current (pA)")
-    for name, value in (("voltage", voltage_kv), ("spot size", spot), ("current", current_pa)):
-        if not (math.isfinite(value) and value > 0):
-            raise InvalidParameterError(f"{name} must be positive; got {value}")
-    aperture = float("nan") if missing(aperture_um) else to_number(aperture_um, "aperture (µm)")
-    if not missing(aperture) and aperture <= 0:
-        raise InvalidParameterError(f"aperture must be positive; got {aperture}")
-    return {
-        "voltage_kv": voltage_kv,
-        "spot": spot,
-        "aperture_um": aperture,
-        "probe": text_or_empty(probe),
-        "current_pa": current_pa,
-        "method": text_or_empty(method),
-        "date": text_or_empty(date),
-        "note": text_or_empty(note),
-    }

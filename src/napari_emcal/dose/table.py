@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._tables import missing, read_table, text_or_empty, to_number
 from ..errors import IncompleteDataWarning, InvalidDataError, InvalidParameterError
+from ..tables import Column, Table, missing
 from ..units import to_si
 from .calibration import CurrentCalibration
 from .formulas import flux_from_counts, frame_time, stem_flux, stem_probe_dose, tem_flux
@@ -63,14 +63,17 @@ DERIVED = (
     "problems",
 )
 _TEXT = ("image", "time", "mode", "probe", "source")
+#: Physically invalid numbers (a negative current...) are kept and reported in the row's
+#: ``problems``, so no column is declared positive here.
+SCHEMA = tuple(
+    Column(name, "text" if name in _TEXT else "number", required=name == "image") for name in INPUT
+)
 #: Cumulative dose modes: the sum of the images' own doses, or flux x time between images.
 ACCUMULATION = ("exposure", "wall_clock")
 MODES = ("TEM", "STEM")
-#: Text columns stay plain object columns, whatever pandas infers when a row is added.
-_DTYPES = {c: object if c in _TEXT else "float64" for c in INPUT}
 
 
-class DoseTable:
+class DoseTable(Table):
     """Images of an experiment with their flux, dose and cumulative dose.
 
     Parameters
@@ -102,16 +105,21 @@ class DoseTable:
     position I · dwell / (e · pixel²).
     """
 
+    COLUMNS = SCHEMA
+    DERIVED = DERIVED
+    SORT_BY = ("time",)
+    NAME = "dose table"
+
     def __init__(
         self,
         calibration: CurrentCalibration | None = None,
         accumulation: str = "exposure",
         budget: float | None = None,
     ):
+        super().__init__()
         self.calibration = calibration if calibration is not None else CurrentCalibration()
         self.accumulation = accumulation
         self.budget = budget
-        self._rows = pd.DataFrame({c: pd.Series(dtype=_DTYPES[c]) for c in INPUT})
 
     # -- settings -------------------------------------------------------------------------
     @property
@@ -137,9 +145,6 @@ class DoseTable:
         self._budget = None if value is None else float(value)
 
     # -- rows -----------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self._rows)
-
     def add(self, **values) -> int:
         """Add an image; returns its row index (rows are kept in time order, unknown last).
 
@@ -147,31 +152,17 @@ class DoseTable:
         values that are numbers but physically invalid (negative current...) are kept and
         reported in the row's ``problems``.
         """
-        self._rows.loc[len(self._rows)] = _row(values)
-        return self._sort(len(self._rows) - 1)
+        return self.add_row(**values)
 
-    def update(self, index: int, **values) -> int:
-        """Change entries of a row; returns its new index (nothing changes on error)."""
-        if not 0 <= index < len(self._rows):
-            raise InvalidParameterError(f"no row {index}; the table has {len(self)} rows")
-        self._rows.loc[index] = _row({**self._rows.loc[index].to_dict(), **values})
-        return self._sort(index)
+    def sort_keys(self, rows: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"time": _parse_times(rows["time"])})
 
-    def remove(self, index: int) -> None:
-        self._rows = self._rows.drop(index).reset_index(drop=True)
-
-    def _sort(self, new: int) -> int:
-        times = _parse_times(self._rows["time"])
-        keys = pd.DataFrame({"t": times, "order": np.arange(len(self._rows))})
-        order = keys.sort_values(["t", "order"], na_position="last", kind="stable")["order"]
-        order = order.to_numpy()
-        self._rows = self._rows.iloc[order].reset_index(drop=True).astype(_DTYPES)
-        return int(np.flatnonzero(order == new)[0])
-
-    @property
-    def rows(self) -> pd.DataFrame:
-        """The entered values only (a copy)."""
-        return self._rows.copy()
+    def _convert(self, data: pd.DataFrame):
+        if "time" in data.columns:
+            data = data.assign(time=data["time"].map(_time_text))
+        rows, problems = super()._convert(data)
+        rows["mode"] = rows["mode"].str.upper()
+        return rows, problems
 
     # -- computation ----------------------------------------------------------------------
     @property
@@ -357,7 +348,9 @@ class DoseTable:
         self.frame.to_csv(Path(path), index=False)
 
     @classmethod
-    def from_frame(cls, data: pd.DataFrame, source: str = "table", **settings) -> DoseTable:
+    def from_frame(
+        cls, data: pd.DataFrame, source: str = "table", *, where: str = "row", **settings
+    ) -> DoseTable:
         """Rows from a frame (computed columns are recomputed, not read).
 
         Raises
@@ -371,17 +364,7 @@ class DoseTable:
         IncompleteDataWarning
             Columns of ``INPUT`` the frame does not have (left empty).
         """
-        data = data.drop(columns=[c for c in DERIVED if c in data.columns])
-        table = cls(**settings)
-        rows = []
-        for line, record in read_table(data, INPUT, ("image",), source):
-            try:
-                rows.append(_row(record))
-            except InvalidParameterError as exc:
-                raise InvalidDataError(f"{source}, row {line}: {exc}") from exc
-        if rows:
-            table._rows = pd.DataFrame(rows, columns=list(INPUT))
-            table._sort(0)
+        table = super().from_frame(data, source, where=where, **settings)
         absent = [c for c in INPUT if c not in data.columns]
         if absent:
             warnings.warn(
@@ -390,15 +373,6 @@ class DoseTable:
                 stacklevel=2,
             )
         return table
-
-    @classmethod
-    def from_csv(cls, path, **settings) -> DoseTable:
-        """Read a table written by :meth:`to_csv` (or a spreadsheet with these columns)."""
-        try:
-            data = pd.read_csv(Path(path), dtype={c: str for c in _TEXT})
-        except (OSError, ValueError) as exc:
-            raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
-        return cls.from_frame(data, str(path), **settings)
 
     def to_excel(self, path) -> None:
         """An Excel workbook: sheet "images" (all columns) and "current calibration"."""
@@ -488,32 +462,11 @@ class DoseTable:
 
 
 # -- helpers --------------------------------------------------------------------------------
-def _row(values: dict) -> dict[str, Any]:
-    """A row with every INPUT column; numbers checked for type, text stripped."""
-    unknown = [c for c in values if c not in INPUT]
-    if unknown:
-        raise InvalidParameterError(f"unknown column(s) {', '.join(unknown)}")
-    row: dict[str, Any] = {}
-    for column in INPUT:
-        value = values.get(column)
-        if column == "time":
-            row[column] = _time_text(value)
-        elif column == "mode":
-            text = text_or_empty(value).upper()
-            row[column] = text
-        elif column in _TEXT:
-            row[column] = text_or_empty(value)
-        else:
-            row[column] = to_number(value, column)
-    return row
-
-
-def _time_text(value) -> str:
-    if missing(value):
-        return ""
-    if isinstance(value, (datetime, pd.Timestamp)):
+def _time_text(value):
+    """Times entered as datetimes are kept as ISO 8601 text."""
+    if isinstance(value, (datetime, pd.Timestamp)) and not pd.isna(value):
         return pd.Timestamp(value).isoformat()
-    return str(value).strip()
+    return value
 
 
 def _parse_times(texts: pd.Series) -> pd.Series:

@@ -9,34 +9,33 @@ import math
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._tables import read_table
 from ..errors import CalibrationWarning, InvalidDataError, InvalidParameterError
+from ..tables import Column, Table, flag
 from .measure import HighDefocusResult
 
 __all__ = ["Added", "HighDefocusTable"]
 
-#: Columns, in order. ``intensity`` is whatever the microscope calls its beam intensity
-#: (C2 %, SerialEM's Intensity, an illuminated-area setting): only compared, never converted.
-COLUMNS = (
-    "defocus_um",
-    "intensity",
-    "spot",
-    "probe",
-    "scale",
-    "rotation_deg",
-    "score",
-    "date",
-    "near_image",
-    "far_image",
+#: ``intensity`` is whatever the microscope calls its beam intensity (C2 %, SerialEM's
+#: Intensity, an illuminated-area setting): only compared, never converted.
+SCHEMA = (
+    Column("defocus_um", label="defocus", required=True),
+    Column("intensity"),
+    Column("spot", label="spot size", positive=True),
+    Column("probe", "text"),
+    Column("scale", required=True, positive=True),
+    Column("rotation_deg", label="rotation", required=True),
+    Column("score"),
+    Column("date", "text"),
+    Column("near_image", "text"),
+    Column("far_image", "text"),
 )
-REQUIRED = ("defocus_um", "scale", "rotation_deg")
-_TEXT = ("probe", "date", "near_image", "far_image")
+COLUMNS = tuple(c.name for c in SCHEMA)
+REQUIRED = tuple(c.name for c in SCHEMA if c.required)
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ class Added:
         )
 
 
-class HighDefocusTable:
+class HighDefocusTable(Table):
     """Scale and rotation of the defocused image at several defocus values and beam settings.
 
     One row per calibration: ``defocus_um`` (µm, negative = underfocus), ``intensity``,
@@ -92,19 +91,26 @@ class HighDefocusTable:
         ):
             if not (np.isfinite(value) and value >= 0):
                 raise InvalidParameterError(f"{name} must be >= 0; got {value}")
+        super().__init__()
         self.defocus_tolerance = float(defocus_tolerance)
         self.intensity_tolerance = float(intensity_tolerance)
-        self._rows = pd.DataFrame(
-            {c: pd.Series(dtype=object if c in _TEXT else "float64") for c in COLUMNS}
+
+    COLUMNS = SCHEMA
+    SORT_BY = ("probe", "spot", "intensity", "defocus_um")
+    NAME = "high-defocus table"
+
+    def check(self, rows: pd.DataFrame) -> pd.Series:
+        defocus = rows["defocus_um"]
+        problems = flag(
+            pd.Series("", index=rows.index, dtype=object),
+            defocus.isna() | (defocus == 0),
+            lambda v: (
+                f"defocus must be a non-zero number of µm; got {v} (at focus the scale "
+                "is 1 and the rotation 0 by definition)"
+            ),
+            defocus,
         )
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    @property
-    def frame(self) -> pd.DataFrame:
-        """A copy of the rows, sorted by probe, spot, intensity and defocus."""
-        return self._rows.copy()
+        return problems.where(problems != "", super().check(rows))
 
     # -- editing ------------------------------------------------------------------------
     def add(
@@ -128,52 +134,36 @@ class HighDefocusTable:
         InvalidParameterError
             Defocus zero or not finite, scale not positive, rotation not finite.
         """
-        row = _row(
-            defocus_um=defocus_um,
-            scale=scale,
-            rotation_deg=rotation_deg,
-            intensity=intensity,
-            spot=spot,
-            probe=probe,
-            score=score,
-            date=date or datetime.now().isoformat(timespec="seconds"),
-            near_image=near_image,
-            far_image=far_image,
+        row = self.prepare(
+            pd.DataFrame(
+                [
+                    {
+                        "defocus_um": defocus_um,
+                        "scale": scale,
+                        "rotation_deg": rotation_deg,
+                        "intensity": intensity,
+                        "spot": spot,
+                        "probe": probe,
+                        "score": score,
+                        "date": date or datetime.now().isoformat(timespec="seconds"),
+                        "near_image": near_image,
+                        "far_image": far_image,
+                    }
+                ]
+            )
         )
-        same = self._same_setting(row)
+        same = self._same_setting(row.iloc[0].to_dict())
         replaced = None
         if same is not None:
             replaced = self._rows.loc[same].to_dict()
             self._rows = self._rows.drop(same).reset_index(drop=True)
-        self._rows.loc[len(self._rows)] = row
-        return Added(index=self._sort(new=len(self._rows) - 1), replaced=replaced)
+        return Added(index=int(self._insert(row)[0]), replaced=replaced)
 
     def add_result(self, result: HighDefocusResult, defocus_um: float, **setting) -> Added:
         """Add a measurement (its scale, rotation and score) at ``defocus_um``."""
         return self.add(
             defocus_um, result.scale, result.rotation_deg, score=result.score, **setting
         )
-
-    def update(self, index: int, **values) -> int:
-        """Correct entries of a row (e.g. an edit in the widget); returns its new index.
-
-        Raises
-        ------
-        InvalidParameterError
-            An unknown column or an invalid value (the row is left as it was).
-        """
-        unknown = [c for c in values if c not in COLUMNS]
-        if unknown:
-            raise InvalidParameterError(f"unknown column(s) {', '.join(unknown)}")
-        if not 0 <= index < len(self._rows):
-            raise InvalidParameterError(f"no row {index}; the table has {len(self)} rows")
-        merged = {**self._rows.loc[index].to_dict(), **values}
-        self._rows.loc[index] = _row(**merged)
-        return self._sort(new=index)
-
-    def remove(self, index: int) -> None:
-        """Delete a row."""
-        self._rows = self._rows.drop(index).reset_index(drop=True)
 
     def _same_setting(self, row: dict) -> int | None:
         """Index of a row with the same probe/spot and nearly the same intensity and defocus."""
@@ -187,17 +177,6 @@ class HighDefocusTable:
             ):
                 return int(index)
         return None
-
-    def _sort(self, new: int | None = None) -> int | None:
-        keys = self._rows.assign(_order=np.arange(len(self._rows)))
-        keys = keys.sort_values(
-            ["probe", "spot", "intensity", "defocus_um", "_order"],
-            na_position="last",
-            kind="stable",
-        )
-        order = keys["_order"].to_numpy()
-        self._rows = self._rows.iloc[order].reset_index(drop=True)
-        return None if new is None else int(np.flatnonzero(order == new)[0])
 
     # -- lookup ---------------------------------------------------------------------------
     def interpolate(
@@ -348,91 +327,8 @@ class HighDefocusTable:
             float(np.interp(abs(defocus), distance, rotations)),
         )
 
-    # -- CSV ------------------------------------------------------------------------------
-    def to_csv(self, path) -> None:
-        """Write every column; :meth:`from_csv` reads it back."""
-        self._rows.to_csv(Path(path), index=False)
-
-    @classmethod
-    def from_csv(cls, path, **tolerances) -> HighDefocusTable:
-        """Read a table written by :meth:`to_csv` (or by hand with at least the required
-        columns ``defocus_um``, ``scale``, ``rotation_deg``). Every row is kept.
-
-        Raises
-        ------
-        InvalidDataError
-            The file cannot be read, has unknown columns or lacks a required one (named in
-            the message), or a row has invalid values (its line number is given).
-        """
-        try:
-            data = pd.read_csv(Path(path), dtype={c: str for c in _TEXT})
-        except (OSError, ValueError) as exc:
-            raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
-        table = cls(**tolerances)
-        for number, values in read_table(data, COLUMNS, REQUIRED, str(path)):
-            try:
-                table._rows.loc[len(table._rows)] = _row(**values)
-            except (InvalidParameterError, TypeError, ValueError) as exc:
-                raise InvalidDataError(f"{path}, line {number + 1}: {exc}") from exc
-        table._sort()
-        return table
-
 
 # -- helpers --------------------------------------------------------------------------------
-def _row(
-    *,
-    defocus_um,
-    scale,
-    rotation_deg,
-    intensity=None,
-    spot=None,
-    probe="",
-    score=float("nan"),
-    date="",
-    near_image="",
-    far_image="",
-) -> dict[str, Any]:
-    """A validated row."""
-    defocus_um, scale, rotation_deg = (
-        _number(defocus_um, "defocus"),
-        _number(scale, "scale"),
-        _number(rotation_deg, "rotation"),
-    )
-    if not math.isfinite(defocus_um) or defocus_um == 0:
-        raise InvalidParameterError(
-            f"defocus must be a non-zero number of µm; got {defocus_um} "
-            "(at focus the scale is 1 and the rotation 0 by definition)"
-        )
-    if not (math.isfinite(scale) and scale > 0):
-        raise InvalidParameterError(f"scale must be positive; got {scale}")
-    if not math.isfinite(rotation_deg):
-        raise InvalidParameterError(f"rotation must be finite; got {rotation_deg}")
-    spot_value = float("nan") if spot is None else _number(spot, "spot size")
-    if not _missing(spot_value) and spot_value <= 0:
-        raise InvalidParameterError(f"spot size must be positive; got {spot}")
-    return {
-        "defocus_um": defocus_um,
-        "intensity": float("nan") if intensity is None else _number(intensity, "intensity"),
-        "spot": spot_value,
-        "probe": "" if _missing(probe) else str(probe).strip(),
-        "scale": scale,
-        "rotation_deg": rotation_deg,
-        "score": float("nan") if score is None else _number(score, "score"),
-        "date": "" if _missing(date) else str(date),
-        "near_image": "" if _missing(near_image) else str(near_image),
-        "far_image": "" if _missing(far_image) else str(far_image),
-    }
-
-
-def _number(value, name: str) -> float:
-    if isinstance(value, str) and not value.strip():
-        return float("nan")
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(f"{name} must be a number; got {value!r}") from exc
-
-
 def _missing(value) -> bool:
     return (
         value is None

@@ -106,7 +106,7 @@ class _Disk:
 
     mean_frame: np.ndarray  # (dy, dx) float64, mean of DISK_FRAMES frames
     mask: np.ndarray  # bool (dy, dx)
-    center: np.ndarray  # (cy, cx), centroid of the disk mask
+    centre: np.ndarray  # (cy, cx), centroid of the disk mask
     radius: float
 
 
@@ -135,8 +135,8 @@ def _find_disk(data) -> _Disk:
         sizes = ndimage.sum(mask, labels, range(1, n + 1))
         mask = labels == 1 + int(np.argmax(sizes))
     # the disk's geometric centre: an intensity centroid would follow the specimen's shadow
-    center = np.array(ndimage.center_of_mass(mask))
-    return _Disk(mean, mask, center, math.sqrt(mask.sum() / math.pi))
+    centre = np.array(ndimage.center_of_mass(mask))
+    return _Disk(mean, mask, centre, math.sqrt(mask.sum() / math.pi))
 
 
 # -- regions and their point images ------------------------------------------------------
@@ -393,9 +393,9 @@ class _Calibration:
         if "overfocus" in self.free:
             changes["overfocus"] = overfocus_for_magnification(k, self.start)
         if "cy" in self.free:
-            changes["cy"] = float(self.disk.center[0])
+            changes["cy"] = float(self.disk.centre[0])
         if "cx" in self.free:
-            changes["cx"] = float(self.disk.center[1])
+            changes["cx"] = float(self.disk.centre[1])
         return self.start.replace(**changes)
 
     def direct(self) -> TwinParams:

@@ -75,7 +75,7 @@ def map_frame(frame: np.ndarray, params: TwinParams, scan_shape, at) -> np.ndarr
     if mask is not None:
         frame = np.where(mask, frame, 0.0)
     inverse = np.linalg.inv(params.matrix)
-    offset = params.center - inverse @ np.asarray(at, dtype=float)
+    offset = params.centre - inverse @ np.asarray(at, dtype=float)
     return ndimage.affine_transform(
         frame,
         inverse,

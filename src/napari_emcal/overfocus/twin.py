@@ -145,7 +145,7 @@ class TwinParams:
         return self.magnification * rotation_flip_matrix(self.scan_rotation, self.flip_y)
 
     @property
-    def center(self) -> np.ndarray:
+    def centre(self) -> np.ndarray:
         """The beam centre ``(cy, cx)`` as an array."""
         return np.array([self.cy, self.cx])
 
@@ -168,7 +168,7 @@ class TwinParams:
         """
         d = np.asarray(detector_yx, dtype=float)
         s = np.asarray(scan_yx, dtype=float)
-        return s + (d - self.center) @ self.matrix.T
+        return s + (d - self.centre) @ self.matrix.T
 
     def specimen_to_detector(self, specimen_yx, scan_yx) -> np.ndarray:
         """Detector pixel that sees specimen point(s) ``t`` at scan position(s) ``s``.
@@ -177,7 +177,7 @@ class TwinParams:
         """
         t = np.asarray(specimen_yx, dtype=float)
         s = np.asarray(scan_yx, dtype=float)
-        return self.center + (t - s) @ np.linalg.inv(self.matrix).T
+        return self.centre + (t - s) @ np.linalg.inv(self.matrix).T
 
     def bright_field_mask(self, detector_shape: tuple[int, int]) -> np.ndarray | None:
         """Boolean mask of the detector pixels inside the bright-field disk, or None."""
