@@ -89,3 +89,15 @@ def test_csv_round_trip_of_many_rows_and_line_numbers(tmp_path):
         Sample.from_frame(pd.DataFrame({"length_nm": [1], "colour": ["red"]}))
     with pytest.raises(InvalidDataError, match="missing column.*length_nm"):
         Sample.from_frame(pd.DataFrame({"name": ["a"]}))
+
+
+def test_many_rows_at_once_or_none():
+    table = Sample()
+    table.add_row(length_nm=5)
+    assert list(table.add_rows(pd.DataFrame({"length_nm": [3.0, 9.0], "name": ["a", "b"]}))) == [
+        0,
+        2,
+    ]
+    with pytest.raises(InvalidParameterError, match="row 2: length must be positive"):
+        table.add_rows(pd.DataFrame({"length_nm": [1.0, -1.0]}))
+    assert len(table) == 3

@@ -148,6 +148,19 @@ class Table:
         new = self.prepare(pd.DataFrame([self._known(values)]))
         return int(self._insert(new)[0])
 
+    def add_rows(self, data: pd.DataFrame) -> np.ndarray:
+        """Enter many rows at once (e.g. another table's :attr:`rows`); their indices.
+
+        Raises
+        ------
+        InvalidParameterError
+            As :meth:`add_row`, naming the first invalid row; nothing is added then.
+        """
+        self._known(dict.fromkeys(data.columns))
+        if not len(data):
+            return np.array([], dtype=int)
+        return self._insert(self.prepare(data.reset_index(drop=True), where="row"))
+
     def update(self, index: int, **values) -> int:
         """Correct entries of a row; returns its new index. Nothing changes on error."""
         self._check_index(index)

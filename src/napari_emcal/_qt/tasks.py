@@ -10,7 +10,37 @@ from qtpy.QtCore import QTimer
 
 from ..errors import Cancelled
 
-__all__ = ["LongTask"]
+__all__ = ["LongTask", "debounced", "start_worker"]
+
+
+def start_worker(
+    work: Callable[[], object],
+    on_result: Callable,
+    on_error: Callable,
+    on_finished: Callable | None = None,
+):
+    """Run ``work()`` in a napari worker thread; ``on_result(value)``, ``on_error(exc)`` and
+    ``on_finished()`` run in the GUI thread. Returns the started worker.
+
+    The handlers are connected before the thread starts: a worker whose error has no
+    handler re-raises it in Qt.
+    """
+    connect = {"returned": on_result, "errored": on_error}
+    if on_finished is not None:
+        connect["finished"] = on_finished
+    worker = create_worker(work, _connect=connect, _start_thread=False)
+    worker.start()
+    return worker
+
+
+def debounced(parent, interval_ms: int, callback: Callable[[], None]) -> QTimer:
+    """A single-shot timer owned by ``parent`` that calls ``callback``: ``.start()`` it on
+    every change, and only the last of a burst of quick changes runs."""
+    timer = QTimer(parent)  # parented: it dies with the widget
+    timer.setSingleShot(True)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(callback)
+    return timer
 
 
 class LongTask:

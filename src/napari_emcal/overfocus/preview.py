@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..engine.blocks import check_factor, reduce_data
 from .twin import TwinParams
 
-__all__ = ["reduce_data", "reduce_params"]
+__all__ = ["reduce_data", "reduce_params", "reduce_positions"]
 
 
 def reduce_params(params: TwinParams, detector_bin: int = 1, scan_stride: int = 1) -> TwinParams:
@@ -27,3 +27,14 @@ def reduce_params(params: TwinParams, detector_bin: int = 1, scan_stride: int = 
         cx=(params.cx - (b - 1) / 2) / b,
         scan_pixel_size=params.scan_pixel_size * s,
     )
+
+
+def reduce_positions(select, point, detector_bin: int, scan_stride: int, reduced_shape):
+    """The ``select`` scan position and ``point`` detector pixel of the full data in the
+    reduced data of shape ``reduced_shape`` (None stays None: the default is used)."""
+    sy, sx, dy, dx = reduced_shape
+    if select is not None:
+        select = (min(select[0] // scan_stride, sy - 1), min(select[1] // scan_stride, sx - 1))
+    if point is not None:
+        point = (min(point[0] // detector_bin, dy - 1), min(point[1] // detector_bin, dx - 1))
+    return select, point

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_error, show_warning
-from qtpy.QtCore import QTimer
 
 from ..._qt.common import is_4d_image
 from ..._qt.executor import executor_field, pass_source
-from ..._qt.tasks import LongTask
+from ..._qt.layers import output_layer, robust_limits, upsert_layer
+from ..._qt.tasks import LongTask, debounced
 from ...engine import check_executor
 from ...errors import EmcalError
 from ..analysis import BeamDisk, analyse, estimate_beam, find_beam
@@ -113,10 +113,7 @@ class DatasetCheckWidget(widgets.Container):
             ]
         )
         self.task = LongTask(self.native, self.progress, self.cancel_button, self.status)
-        self._debounce = QTimer(self.native)
-        self._debounce.setSingleShot(True)
-        self._debounce.setInterval(300)
-        self._debounce.timeout.connect(self.update_apertures)
+        self._debounce = debounced(self.native, 300, self.update_apertures)
 
         self.find_button.changed.connect(lambda: self.find_beam())
         self.send_button.changed.connect(lambda: self.send_beam_centre())
@@ -145,23 +142,14 @@ class DatasetCheckWidget(widgets.Container):
         )
 
     def _find(self, suffix: str):
-        layer = self.layer.value
-        name = f"{layer.name}{suffix}" if layer is not None else None
-        return self.viewer.layers[name] if name in self.viewer.layers else None
+        return output_layer(self.viewer, self.layer.value, suffix)
 
     def _upsert(self, suffix: str, data, **kwargs):
-        """Update the layer ``<dataset><suffix>`` in place, or add it once."""
-        existing = self._find(suffix)
-        if existing is not None:
-            existing.data = data
-            if "contrast_limits" in kwargs:
-                existing.contrast_limits = kwargs["contrast_limits"]
-            return existing
-        return self.viewer.add_image(data, name=f"{self.layer.value.name}{suffix}", **kwargs)
+        return upsert_layer(self.viewer, self.layer.value, suffix, data, **kwargs)
 
     def _scan_kwargs(self, image):
         layer = self.layer.value
-        return {"scale": layer.scale[:2], "contrast_limits": _limits(image)}
+        return {"scale": layer.scale[:2], "contrast_limits": robust_limits(image)}
 
     # -- beam centre -----------------------------------------------------------------------------
     def find_beam(self) -> bool:
@@ -350,7 +338,7 @@ class DatasetCheckWidget(widgets.Container):
         self.result, self.report = result, report
         self._show_images(result.images)
         self._upsert(
-            APERTURE_SUM, result.aperture_sum, contrast_limits=_limits(result.aperture_sum)
+            APERTURE_SUM, result.aperture_sum, contrast_limits=robust_limits(result.aperture_sum)
         )
         self._upsert(" · CoM y", result.com_y, **self._scan_kwargs(result.com_y))
         self._upsert(" · CoM x", result.com_x, **self._scan_kwargs(result.com_x))
@@ -372,11 +360,3 @@ class DatasetCheckWidget(widgets.Container):
     def _error(self, message: str) -> None:
         self.status.value = message
         show_error(message)
-
-
-def _limits(image) -> tuple[float, float]:
-    finite = np.asarray(image)[np.isfinite(image)]
-    if finite.size == 0:
-        return (0.0, 1.0)
-    low, high = np.percentile(finite, [0.5, 99.5])
-    return (float(low), float(high if high > low else low + 1.0))

@@ -362,8 +362,7 @@ class DoseWidget(widgets.Container):
             except EmcalError as exc:
                 self._error(str(exc))
                 return
-        for row in imported.rows.to_dict("records"):
-            self.table.add(**row)
+        self.table.add_rows(imported.rows)
         self.refresh()
         notes = " ".join(str(w.message) for w in caught)
         self.status.value = f"{len(imported)} row(s) added from {path}. {notes}".strip()
@@ -374,8 +373,7 @@ class DoseWidget(widgets.Container):
         except EmcalError as exc:
             self._error(str(exc))
             return
-        for record in calibration.frame.to_dict("records"):
-            self.table.calibration.add(**record)
+        self.table.calibration.add_rows(calibration.rows)
         self.refresh()
         self.status.value = f"{len(calibration)} current(s) added from {path}"
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 from magicgui import widgets
-from napari.qt.threading import create_worker
 
 from ..._qt.common import displayed_plane, is_greyscale_image
+from ..._qt.layers import output_layer, upsert_layer
 from ..._qt.tables import FrameTable, SessionTableActions
+from ..._qt.tasks import start_worker
 from ...io.images import find_magnification
 from ..find import MODES, PixelSizeResult, find_pixel_size
 from ..table import PixelSizeTable
@@ -175,18 +176,14 @@ class GratingWidget(SessionTableActions, widgets.Container):
         def work():  # reading a lazy plane happens here, off the GUI thread
             return find_pixel_size(np.asarray(plane), **kwargs)
 
-        self._worker = create_worker(
-            work,
-            _connect={
-                "returned": lambda result: self._show(layer, result),
-                "errored": lambda exc: self._error(str(exc)),
-                "finished": self._finished,
-            },
-            _start_thread=False,
-        )
         self.run_button.enabled = self.marker_button.enabled = False
         self.status.value = f"measuring {layer.name}…"
-        self._worker.start()
+        self._worker = start_worker(
+            work,
+            lambda result: self._show(layer, result),
+            lambda exc: self._error(str(exc)),
+            self._finished,
+        )
         return True
 
     def _finished(self):
@@ -249,27 +246,11 @@ class GratingWidget(SessionTableActions, widgets.Container):
         self.viewer.layers.selection.active = acf
 
     def _find_layer(self, suffix: str):
-        layer = self._result_layer or self.layer.value
-        if layer is None:
-            return None
-        name = f"{layer.name}{suffix}"
-        return self.viewer.layers[name] if name in self.viewer.layers else None
+        return output_layer(self.viewer, self._result_layer or self.layer.value, suffix)
 
     def _upsert(self, suffix, layer, kind, data, **kwargs):
         """Update the output layer in place, or create it once."""
-        name = f"{layer.name}{suffix}"
-        if name in self.viewer.layers:
-            target = self.viewer.layers[name]
-            target.data = data
-            for key, value in kwargs.items():
-                if key not in ("face_color", "size", "border_width", "colormap"):
-                    setattr(target, key, value)
-            if kind == "points":
-                target.face_color = kwargs["face_color"]
-                target.size = kwargs["size"]
-            return target
-        add = self.viewer.add_image if kind == "image" else self.viewer.add_points
-        return add(data, name=name, **kwargs)
+        return upsert_layer(self.viewer, layer, suffix, data, kind=kind, **kwargs)
 
     def _clicked(self, layer, event):
         """A click on the autocorrelation places the marker (a lag in image pixels)."""

@@ -12,11 +12,12 @@ import warnings
 
 import numpy as np
 from magicgui import widgets
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_warning
 
 from ..._qt.common import displayed_plane, is_greyscale_image
+from ..._qt.layers import output_layer, robust_limits, upsert_layer
 from ..._qt.tables import FrameTable, SessionTableActions
+from ..._qt.tasks import start_worker
 from ...errors import CalibrationWarning, EmcalError, InvalidParameterError
 from ...io.images import find_number, find_text
 from ...units import from_si
@@ -313,18 +314,14 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
             result = measure(near, far, near_line, far_line, refine=refine)
             return result, aligned_far(far, result, near.shape)
 
-        self._worker = create_worker(
-            work,
-            _connect={
-                "returned": lambda value: self._show(near_layer, far_layer, *value),
-                "errored": lambda exc: self._error(str(exc)),
-                "finished": self._finished,
-            },
-            _start_thread=False,
-        )
         self.measure_button.enabled = False
         self.status.value = f"measuring {far_layer.name} against {near_layer.name}…"
-        self._worker.start()
+        self._worker = start_worker(
+            work,
+            lambda value: self._show(near_layer, far_layer, *value),
+            lambda exc: self._error(str(exc)),
+            self._finished,
+        )
         return True
 
     def _finished(self):
@@ -355,31 +352,21 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
 
     def _aligned_layer(self):
         far = self._measured[1] if self._measured else self.far.value
-        name = f"{far.name}{ALIGNED_SUFFIX}" if far is not None else None
-        return self.viewer.layers[name] if name in self.viewer.layers else None
+        return output_layer(self.viewer, far, ALIGNED_SUFFIX)
 
     def _show_aligned(self, near_layer, far_layer, aligned) -> None:
-        finite = aligned[np.isfinite(aligned)]
-        limits = (
-            tuple(float(v) for v in np.percentile(finite, [0.5, 99.5]))
-            if finite.size
-            else (0.0, 1.0)
+        layer = upsert_layer(
+            self.viewer,
+            far_layer,
+            ALIGNED_SUFFIX,
+            aligned,
+            colormap="magenta",
+            blending="translucent",
+            scale=near_layer.scale[-2:],
+            translate=near_layer.translate[-2:],
+            contrast_limits=robust_limits(aligned),
+            opacity=self.blend.value,
         )
-        if limits[1] <= limits[0]:
-            limits = (limits[0], limits[0] + 1.0)
-        layer = self._aligned_layer()
-        if layer is None:
-            layer = self.viewer.add_image(
-                aligned,
-                name=f"{far_layer.name}{ALIGNED_SUFFIX}",
-                colormap="magenta",
-                blending="translucent",
-            )
-        else:
-            layer.data = aligned
-        layer.scale, layer.translate = near_layer.scale[-2:], near_layer.translate[-2:]
-        layer.contrast_limits = limits
-        layer.opacity = self.blend.value
         layer.visible = near_layer.visible = True
         far_layer.visible = False
         for which in ("near", "far"):

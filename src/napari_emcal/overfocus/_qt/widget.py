@@ -12,14 +12,13 @@ from pathlib import Path
 
 import numpy as np
 from magicgui import widgets
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer
 
-from ..._qt.common import is_4d_image
+from ..._qt.common import is_4d_image, open_path, save_path
 from ..._qt.executor import executor_field, pass_source
+from ..._qt.layers import output_layer, robust_limits, upsert_layer
 from ..._qt.quantity import QuantitySpinBox
-from ..._qt.tasks import LongTask
+from ..._qt.tasks import LongTask, debounced, start_worker
 from ...engine import check_executor
 from ...errors import Cancelled, EmcalError
 from ...geometry import wrap_angle
@@ -27,7 +26,7 @@ from ...io.readers import reshape_scan
 from ...units import format_si
 from ..calibrate import calibrate, estimate
 from ..images import OUTPUTS, compute
-from ..preview import reduce_data, reduce_params
+from ..preview import reduce_data, reduce_params, reduce_positions
 from ..sharpness import blur
 from ..twin import TwinParams
 
@@ -205,10 +204,7 @@ class OverfocusWidget(widgets.Container):
             report_error=self._error,
         )
 
-        self._timer = QTimer(self.native)  # parented: it dies with the widget
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self.update_now)
+        self._timer = debounced(self.native, DEBOUNCE_MS, self.update_now)
 
         for w in (
             self.overfocus,
@@ -343,9 +339,7 @@ class OverfocusWidget(widgets.Container):
 
     def output_layer(self, name: str):
         """The output layer ``<source> · name``, or None."""
-        layer = self.layer.value
-        key = f"{layer.name}{SUFFIX[name]}" if layer is not None else None
-        return self.viewer.layers[key] if key in self.viewer.layers else None
+        return output_layer(self.viewer, self.layer.value, SUFFIX[name])
 
     # -- parameters ---------------------------------------------------------------------
     def params(self) -> TwinParams:
@@ -450,38 +444,17 @@ class OverfocusWidget(widgets.Container):
         reduced_params = reduce_params(params, bin_, every)
 
         def work():
-            sel = (
-                None
-                if select is None
-                else (
-                    min(select[0] // every, data.shape[0] - 1),
-                    min(select[1] // every, data.shape[1] - 1),
-                )
-            )
-            pt = (
-                None
-                if point is None
-                else (
-                    min(point[0] // bin_, data.shape[2] - 1),
-                    min(point[1] // bin_, data.shape[3] - 1),
-                )
-            )
+            sel, pt = reduce_positions(select, point, bin_, every, data.shape)
             images = compute(data, reduced_params, select=sel, point=pt)
             return images, reduced_params, data.shape[2:], (bin_, every)
 
-        # errors are connected at creation: otherwise the worker re-raises them in Qt
-        worker = create_worker(
-            work,
-            _connect={
-                "returned": lambda result: self._show(result, generation, params),
-                "errored": lambda exc: self._error(str(exc)),
-                "finished": self._worker_finished,
-            },
-            _start_thread=False,
-        )
-        self._worker = worker
         self.status.value = "computing…"
-        worker.start()
+        self._worker = start_worker(
+            work,
+            lambda result: self._show(result, generation, params),
+            lambda exc: self._error(str(exc)),
+            self._worker_finished,
+        )
 
     def _worker_finished(self):
         self._worker = None
@@ -510,22 +483,22 @@ class OverfocusWidget(widgets.Container):
         det_scale = np.asarray(layer.scale[2:]) * factors[0]
         for name, image in images.items():
             scale = det_scale if name == "aperture_sum" else scan_scale
-            existing = self.output_layer(name)
-            if existing is not None:
-                existing.data = image
-                existing.scale = scale
-                existing.reset_contrast_limits()
-                continue
-            new = self.viewer.add_image(
+            new = self.output_layer(name) is None
+            shown = upsert_layer(
+                self.viewer,
+                layer,
+                SUFFIX[name],
                 image,
-                name=f"{layer.name}{SUFFIX[name]}",
                 scale=scale,
+                contrast_limits=robust_limits(image),
                 metadata={"emcal": {"role": name, "source": layer.name}},
             )
+            if not new:
+                continue
             if name == "point":
-                new.mouse_drag_callbacks.append(self._clicked_point_image)
+                shown.mouse_drag_callbacks.append(self._clicked_point_image)
             elif name == "aperture_sum":
-                new.mouse_drag_callbacks.append(self._clicked_aperture)
+                shown.mouse_drag_callbacks.append(self._clicked_aperture)
 
     # -- clicks -------------------------------------------------------------------------
     def _clicked_point_image(self, layer, event):
@@ -681,11 +654,7 @@ class OverfocusWidget(widgets.Container):
             self._error(f"Could not load {Path(path).name}: {exc}")
 
     def _save_dialog(self, event=None):
-        from qtpy.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getSaveFileName(
-            None, "Save twin parameters", "twin.json", "JSON (*.json)"
-        )
+        path = save_path(None, "Save twin parameters", "twin.json", "JSON (*.json)")
         if path:
             try:
                 self.save_params(path)
@@ -693,17 +662,12 @@ class OverfocusWidget(widgets.Container):
                 self._error(str(exc))
 
     def _load_dialog(self, event=None):
-        from qtpy.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getOpenFileName(None, "Load twin parameters", "", "JSON (*.json)")
+        path = open_path(None, "Load twin parameters", "JSON (*.json)")
         if path:
             self.load_params(path)
 
     def libertem_text(self) -> str:
-        p = self.params()
-        return (
-            f"scan_rotation={p.scan_rotation:.4f}, flip_y={p.flip_y}, cy={p.cy:.3f}, cx={p.cx:.3f}"
-        )
+        return self.params().libertem_com_text()
 
     def copy_for_libertem(self, event=None) -> str:
         """Put LiberTEM centre-of-mass arguments on the clipboard (and return them)."""
