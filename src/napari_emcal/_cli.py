@@ -8,7 +8,14 @@ from pathlib import Path
 
 from .errors import InvalidParameterError
 
-__all__ = ["executor", "executor_arguments", "load_dataset", "pass_source", "write_json"]
+__all__ = [
+    "dataset_arguments",
+    "executor",
+    "executor_arguments",
+    "load_dataset",
+    "pass_source",
+    "write_json",
+]
 
 
 def load_dataset(source: str, scan_shape):
@@ -22,6 +29,18 @@ def load_dataset(source: str, scan_shape):
 
     ds = open_4d(source, scan_shape=scan_shape)
     return ds.data, ds.metadata, ds.notes
+
+
+def dataset_arguments(p) -> None:
+    """The 4D dataset a subcommand reads: ``source`` and ``--scan-shape``."""
+    p.add_argument("source", help="4D STEM file, or 'sample' for the simulated grating")
+    p.add_argument(
+        "--scan-shape",
+        type=int,
+        nargs=2,
+        metavar=("NY", "NX"),
+        help="arrange the frames into this scan",
+    )
 
 
 def executor_arguments(p) -> None:

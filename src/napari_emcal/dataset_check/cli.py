@@ -5,7 +5,14 @@ from __future__ import annotations
 import sys
 import time
 
-from .._cli import executor, executor_arguments, load_dataset, pass_source, write_json
+from .._cli import (
+    dataset_arguments,
+    executor,
+    executor_arguments,
+    load_dataset,
+    pass_source,
+    write_json,
+)
 from ..units import to_si
 
 __all__ = ["add_parser"]
@@ -49,14 +56,7 @@ def cmd_check(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("check", help="is a 4D STEM dataset fit for the intended analysis?")
-    p.add_argument("source", help="4D STEM file, or 'sample' for the simulated grating")
-    p.add_argument(
-        "--scan-shape",
-        type=int,
-        nargs=2,
-        metavar=("NY", "NX"),
-        help="arrange the frames into this scan",
-    )
+    dataset_arguments(p)
     p.add_argument(
         "--max-count",
         type=float,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import executor, executor_arguments, load_dataset, pass_source
+from .._cli import dataset_arguments, executor, executor_arguments, load_dataset, pass_source
 from ..units import format_si
 
 __all__ = ["add_parser"]
@@ -124,16 +124,9 @@ def cmd_overfocus(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("overfocus", help="overfocus twin images of a 4D STEM dataset")
-    p.add_argument("source", help="4D STEM file, or 'sample' for the simulated grating")
+    dataset_arguments(p)
     p.add_argument("--params", help="twin parameters JSON (default: from the file's metadata)")
     p.add_argument("--out", help="folder to write the images (TIFF) and parameters to")
-    p.add_argument(
-        "--scan-shape",
-        type=int,
-        nargs=2,
-        metavar=("NY", "NX"),
-        help="arrange the frames into this scan",
-    )
     p.add_argument(
         "--calibrate",
         action="store_true",
