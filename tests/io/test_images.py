@@ -48,7 +48,7 @@ def test_real_tvips_tiff():
     image, metadata = open_image(real_file("images/tvips/TVIPS_bin4.tif"))
     assert image.shape == (1024, 1024)
     assert metadata["pixel_size_nm"] == pytest.approx(1.4208, rel=1e-3)
-    assert metadata["magnification"] == 320000
+    assert metadata["magnification"] == 32000  # TemMagnification, not the camera's
 
 
 def test_real_velox_emd():

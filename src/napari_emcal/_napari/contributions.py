@@ -6,18 +6,19 @@ from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
 from ..errors import InvalidDataError
-from ..io.readers import format_of, open_4d, sample_contrast_limits
+from ..io.readers import holds_4d, open_4d, sample_contrast_limits
 from ..units import from_si
 
 
 # -- reader ---------------------------------------------------------------------------
 def get_reader(path):
-    """npe2 reader: a callable for 4D STEM files this plugin opens, else None."""
+    """npe2 reader: a callable for 3D/4D STEM files this plugin opens, else None (a 2D
+    ``.npy``, an HDF5 file of images or a Zarr image is left to napari's own readers)."""
     if isinstance(path, list):
         if len(path) != 1:
             return None
         path = path[0]
-    if format_of(path) is None:
+    if not holds_4d(path):
         return None
     return read_4d
 

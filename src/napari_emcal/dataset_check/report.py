@@ -35,6 +35,22 @@ def saturation_count(dtype, metadata_max: float | None = None) -> float | None:
     return None
 
 
+def saturation_with_source(dtype, typed: float | None, metadata: dict) -> tuple[float | None, str]:
+    """The saturation count to use and where it came from: typed, the file's (its
+    counter depth or saturation value), or the integer type's maximum."""
+    if typed:
+        return float(typed), "typed by the user"
+    recorded = metadata.get("detector_max_count")
+    if recorded:
+        values = (metadata.get("instrument") or {}).get("values", {})
+        source = values.get("saturation_count", {}).get("source") or "the file"
+        return float(recorded), source
+    count = saturation_count(dtype)
+    if count is None:
+        return None, "unknown: floating-point data and no count in the file"
+    return count, f"the maximum of {np.dtype(dtype).name} (the file gives no counter depth)"
+
+
 @dataclass
 class DatasetReport:
     """Checks of a dataset, and a verdict per analysis.
@@ -71,6 +87,9 @@ class DatasetReport:
     descan_tolerance_px: float
     verdicts: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: the count taken as saturated, and where it came from
+    saturation_count: float | None = None
+    saturation_source: str = ""
 
     @property
     def descan_exceeds(self) -> bool:
@@ -93,6 +112,8 @@ class DatasetReport:
             else {"cy": self.beam.cy, "cx": self.beam.cx, "radius": self.beam.radius},
             "saturated_fraction": self.saturated_fraction,
             "saturated_frames": self.saturated_frames,
+            "saturation_count": self.saturation_count,
+            "saturation_source": self.saturation_source,
             "edge_fraction": self.edge_fraction,
             "max_angle_mrad": self.max_angle_mrad,
             "disk_angle_mrad": self.disk_angle_mrad,
@@ -111,9 +132,14 @@ class DatasetReport:
                 f"radius {self.beam.radius:.2f} px"
             )
         if self.saturated_fraction is not None:
+            at = (
+                f" (at {self.saturation_count:g} counts: {self.saturation_source})"
+                if self.saturation_count is not None
+                else ""
+            )
             lines.append(
                 f"saturated    {self.saturated_fraction:.3%} of pixels, in "
-                f"{self.saturated_frames:.1%} of frames"
+                f"{self.saturated_frames:.1%} of frames{at}"
             )
         else:
             lines.append("saturated    unknown (no saturation count for this data type)")
@@ -366,7 +392,7 @@ def check_dataset(
             "BF": disk(detector_shape, beam.centre, beam.radius),
             "ADF": annulus(detector_shape, beam.centre, 1.2 * beam.radius, outer),
         }
-    count = max_count or saturation_count(data.dtype, metadata.get("detector_max_count"))
+    count, count_source = saturation_with_source(data.dtype, max_count, metadata)
     result = analyse(
         data if source is None else source,
         masks=masks,
@@ -386,6 +412,7 @@ def check_dataset(
         descan_tolerance_px=descan_tolerance_px,
     )
     report.notes[:0] = notes
+    report.saturation_count, report.saturation_source = count, count_source
     if beam is None and report.beam is not None:
         report.notes.append(
             "the disk was found only in the sum of all frames: run again with "

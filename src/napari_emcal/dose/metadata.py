@@ -8,6 +8,7 @@ recorded names and units onto the table's columns.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pandas as pd
 
 from ..errors import InvalidDataError
 from ..io.images import find_magnification, find_number, find_text
+from ..io.instrument import InstrumentMetadata
 from ..units import convert
 
 __all__ = ["row_from_metadata", "rows_from_file", "rows_from_layer"]
@@ -150,6 +152,53 @@ def rows_from_layer(name: str, data_shape, metadata) -> list[dict[str, Any]]:
     return rows
 
 
+def row_from_instrument(inst: InstrumentMetadata, *, image: str = "", shape=None) -> dict[str, Any]:
+    """A dose-table row from what a file records (:class:`InstrumentMetadata`, SI), in
+    the table's units. Only what the file holds: no default stands in for a value."""
+    row: dict[str, Any] = {"image": image}
+    to_column = (
+        ("voltage_kv", "beam_energy", lambda v: convert(v, "eV", "keV")),  # e·V = eV
+        ("spot", "spot", float),
+        ("magnification", "magnification", float),
+        ("current_pa", "beam_current", lambda v: convert(v, "amp", "pA")),
+        ("dwell_us", "dwell_time", lambda v: convert(v, "s", "us")),
+        ("frame_time_s", "frame_time", float),
+        ("exposure_s", "exposure_time", float),
+        ("aperture_um", "c2_aperture", lambda v: convert(v, "m", "um")),
+        ("probe", "probe_mode", str),
+        ("time", "acquisition_time", str),
+    )
+    for column, name, change in to_column:
+        if name in inst:
+            row[column] = change(inst.value(name))
+    length = inst.value("scan_step") or inst.value("pixel_size")
+    if length is not None:
+        row["pixel_size_nm"] = convert(float(length[-1]), "m", "nm")
+    mode = inst.value("mode")
+    if mode == "diffraction":
+        mode = "TEM"  # a diffraction pattern under parallel illumination: the TEM formula
+    if mode is None:
+        mode = (
+            "STEM"
+            if {"dwell_time", "scan_step"} & set(inst)
+            else ("TEM" if "exposure_time" in inst else None)
+        )
+    if mode == "STEM":
+        # a STEM image's dose comes from its scan, never from a detector's exposure
+        # (Velox lists every detector's)
+        row.pop("exposure_s", None)
+    elif mode == "TEM":
+        for column in ("dwell_us", "frame_time_s"):
+            row.pop(column, None)
+    if mode:
+        row["mode"] = mode
+    if shape is not None:
+        row["shape_y"], row["shape_x"] = (int(n) for n in tuple(shape)[-2:])
+    if inst.path:
+        row["source"] = inst.path
+    return row
+
+
 def rows_from_file(path) -> list[dict[str, Any]]:
     """Dose-table rows from a file: one per section of a SerialEM ``.mdoc``, one for an
     image file (first image), one for a 4D STEM dataset (read lazily: metadata only).
@@ -162,41 +211,24 @@ def rows_from_file(path) -> list[dict[str, Any]]:
     path = Path(path)
     if path.suffix.lower() == ".mdoc":
         return _rows_from_mdoc(path)
+    from ..io.images import open_image
     from ..io.readers import format_of, open_4d
 
     if format_of(path) is not None and (path.suffix.lower() != ".npy" or _npy_ndim(path) >= 3):
-        dataset = open_4d(path)
-        return [row_from_metadata(dataset.metadata, image=path.stem, shape=dataset.data.shape[:2])]
-    from ..io.images import open_image
-
+        try:
+            dataset = open_4d(path)
+        except InvalidDataError as exc:
+            if "no 3D or 4D" not in str(exc) and "expected 3D or 4D" not in str(exc):
+                raise
+        else:
+            return [
+                row_from_instrument(
+                    dataset.instrument, image=path.stem, shape=dataset.data.shape[:2]
+                )
+            ]
     image, metadata = open_image(path)
-    if path.suffix.lower() == ".mrc":
-        metadata = {**metadata, "fei_extended_header": _fei_extended_header(path)}
-    return [row_from_metadata(metadata, image=path.stem, shape=image.shape)]
-
-
-def _fei_extended_header(path: Path) -> dict[str, Any]:
-    """The first section of a Thermo Fisher (FEI1/FEI2) MRC extended header, read with
-    mrcfile; empty when the file has none."""
-    import mrcfile
-
-    try:
-        with mrcfile.mmap(path, permissive=True) as mrc:
-            if bytes(mrc.header.exttyp) not in (b"FEI1", b"FEI2"):
-                return {}
-            section = mrc.indexed_extended_header[0]
-            names = section.dtype.names
-    except (OSError, ValueError, IndexError, TypeError):
-        return {}
-    fields = {}
-    for name in names:
-        value = section[name]
-        if isinstance(value, bytes):
-            value = value.decode("latin-1").strip("\x00 ")
-        elif isinstance(value, np.generic):
-            value = value.item()
-        fields[name] = value
-    return fields
+    inst = InstrumentMetadata.from_json(metadata["instrument"], path)
+    return [row_from_instrument(inst, image=path.stem, shape=image.shape)]
 
 
 def _without(node, keys):
@@ -214,17 +246,26 @@ def _npy_ndim(path: Path) -> int:
 
 
 def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
+    """One row per section of a SerialEM ``.mdoc`` (read with mdocfile)."""
+    import contextlib
+    import io
+
     import mdocfile
 
     try:
-        sections = mdocfile.read(path)
+        # mdocfile prints about the keys it maps or does not know
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            sections = mdocfile.read(path)
     except Exception as exc:  # mdocfile raises pydantic and parsing errors of many kinds
-        raise InvalidDataError(f"cannot read {path} as a SerialEM .mdoc: {exc}") from exc
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidDataError(f"cannot read {path} as a SerialEM .mdoc: {first}") from exc
+    spacing = _frame_set_spacing(path)  # mdocfile drops PixelSpacing of [FrameSet] sections
     rows = []
-    for record in sections.to_dict("records"):
+    for index, record in enumerate(sections.to_dict("records")):
         record = {k: v for k, v in record.items() if not _is_missing(v)}
+        number = record.get("ZValue", record.get("FrameSet", index))
         row: dict[str, Any] = {
-            "image": f"{path.stem} [{record.get('ZValue', len(rows))}]",
+            "image": f"{path.stem} [{number:g}]",
             "mode": "TEM",
             "source": str(path),
         }
@@ -232,20 +273,31 @@ def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
             ("spot", "SpotSize"),
             ("magnification", "Magnification"),
             ("exposure_s", "ExposureTime"),
+            ("voltage_kv", "Voltage"),  # SerialEM writes kV
         ):
             if key in record:
                 row[column] = float(record[key])
-        if "PixelSpacing" in record:
-            row["pixel_size_nm"] = float(record["PixelSpacing"]) / 10  # Å
-        if "Voltage" in record:
-            row["voltage_kv"] = float(record["Voltage"])
+        pixel = record.get("PixelSpacing", spacing.get(index))
+        if pixel is not None:
+            row["pixel_size_nm"] = convert(float(pixel), "Å", "nm")
         if "ImageSize" in record:
             row["shape_x"], row["shape_y"] = (int(n) for n in record["ImageSize"])  # x, y
         if "DateTime" in record:
-            row["time"] = _serialem_time(record["DateTime"])
+            when = serialem_time(record["DateTime"])
+            if when:
+                row["time"] = when
+        # SerialEM records the dose it computed from its own calibration: 0 means none
+        dose = _positive(record.get("ExposureDose"))
+        if dose is not None:
+            row["recorded_dose_e_A2"] = dose
+        prior = _positive(record.get("PriorRecordDose"))
+        if prior is not None:
+            row["prior_dose_e_A2"] = prior
         mean = record.get("MinMaxMean")
         if mean is not None and record.get("ExposureTime"):
-            # counts through the specimen: a flux from them is a lower bound
+            # SerialEM's DividedBy2: the counts were halved to fit 16 bits, so the mean
+            # is half the real one. Counts through the specimen: a flux from them is a
+            # lower bound.
             factor = 2.0 if record.get("DividedBy2") else 1.0
             row["counts_per_pixel_per_s"] = float(mean[2]) * factor / float(record["ExposureTime"])
         if "CountsPerElectron" in record:
@@ -254,8 +306,46 @@ def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _serialem_time(text: str) -> str:
-    return datetime.strptime(" ".join(str(text).split()), "%d-%b-%y %H:%M:%S").isoformat()
+def _positive(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _frame_set_spacing(path: Path) -> dict[int, float]:
+    """``PixelSpacing`` (Å) of each ``[FrameSet = n]`` section, by section order."""
+    found, section = {}, -1
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if line.startswith("[") and "=" in line:
+            section += 1
+        elif line.startswith("PixelSpacing") and section >= 0:
+            try:
+                found[section] = float(line.split("=", 1)[1].split()[0])
+            except (ValueError, IndexError):
+                pass
+    return found
+
+
+#: The date formats SerialEM has written over the years.
+_SERIALEM_FORMATS = ("%d-%b-%y %H:%M:%S", "%d-%b-%Y %H:%M:%S", "%Y-%b-%d %H:%M:%S")
+
+
+def serialem_time(text) -> str | None:
+    """ISO 8601 from a SerialEM ``DateTime`` (two- or four-digit years, or ISO), or None."""
+    text = " ".join(str(text).split())
+    for fmt in _SERIALEM_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).isoformat()
+        except ValueError:
+            pass
+    try:
+        stamp = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        return None
+    return None if pd.isna(stamp) else stamp.isoformat()
 
 
 def _is_missing(value) -> bool:

@@ -47,6 +47,8 @@ INPUT = (
     "illuminated_diameter_um",
     "counts_per_pixel_per_s",
     "counts_per_electron",
+    "recorded_dose_e_A2",
+    "prior_dose_e_A2",
     "source",
 )
 #: What the table computes (flux e⁻/Å²/s, doses e⁻/Å²).
@@ -56,6 +58,8 @@ DERIVED = (
     "current_from",
     "flux_e_A2_s",
     "dose_e_A2",
+    "dose_from",
+    "dose_estimate_e_A2",
     "probe_dose_e_A2",
     "cumulative_e_A2",
     "cumulative_lower_bound",
@@ -176,6 +180,8 @@ class DoseTable(Table):
             "current_from",
             "flux_e_A2_s",
             "dose_e_A2",
+            "dose_from",
+            "dose_estimate_e_A2",
             "probe_dose_e_A2",
         ):
             rows[column] = [c[column] for c in computed]
@@ -191,7 +197,10 @@ class DoseTable(Table):
         first = times.dropna().min() if times.notna().any() else pd.NaT
         rows["elapsed_s"] = (times - first).dt.total_seconds()
         cumulative, lower = self._accumulate(
-            times, rows["flux_e_A2_s"].to_numpy(float), rows["dose_e_A2"].to_numpy(float)
+            times,
+            rows["flux_e_A2_s"].to_numpy(float),
+            rows["dose_e_A2"].to_numpy(float),
+            rows["prior_dose_e_A2"].fillna(0.0).to_numpy(float),
         )
         rows["cumulative_e_A2"] = cumulative
         rows["cumulative_lower_bound"] = lower
@@ -206,6 +215,8 @@ class DoseTable(Table):
             "current_from": "",
             "flux_e_A2_s": np.nan,
             "dose_e_A2": np.nan,
+            "dose_from": "",
+            "dose_estimate_e_A2": np.nan,
             "probe_dose_e_A2": np.nan,
             "problems": problems,
         }
@@ -232,8 +243,10 @@ class DoseTable(Table):
             self._stem(row, current, out)
         elif mode == "TEM":
             self._tem(row, current, out)
-        else:
+        elif missing(row["recorded_dose_e_A2"]):
             problems.append("mode unknown: enter TEM or STEM")
+        out["dose_from"] = "" if math.isnan(out["dose_e_A2"]) else "computed"
+        _use_recorded_dose(row, out)
         return out
 
     @staticmethod
@@ -314,8 +327,11 @@ class DoseTable(Table):
         else:
             out["dose_e_A2"] = flux * exposure
 
-    def _accumulate(self, times: pd.Series, flux: np.ndarray, dose: np.ndarray):
-        """Cumulative dose per row (NaN without a time) and whether it is a lower bound."""
+    def _accumulate(self, times: pd.Series, flux: np.ndarray, dose: np.ndarray, prior: np.ndarray):
+        """Cumulative dose per row (NaN without a time) and whether it is a lower bound.
+
+        ``prior`` is dose received just before an image from exposures the table does not
+        hold (SerialEM's PriorRecordDose: focusing and tracking in low-dose mode)."""
         n = len(times)
         cumulative = np.full(n, np.nan)
         lower = np.zeros(n, bool)
@@ -331,6 +347,7 @@ class DoseTable(Table):
             if math.isnan(own):
                 incomplete = True
                 own = 0.0
+            total += prior[i]
             cumulative[i] = total + own
             lower[i] = incomplete
             if self.accumulation == "exposure":
@@ -472,6 +489,32 @@ def _time_text(value):
 def _parse_times(texts: pd.Series) -> pd.Series:
     values = texts.where(texts.astype(bool), None)
     return pd.to_datetime(values, errors="coerce", format="ISO8601")
+
+
+#: Problems that only keep the dose from being *computed* (not a recorded one from counting).
+_ESTIMATE_ONLY = (
+    "current unknown",
+    "illuminated area unknown",
+    "pixel size",
+    "scan shape",
+    "dwell time",
+    "mode unknown",
+)
+
+
+def _use_recorded_dose(row: dict, out: dict) -> None:
+    """A dose the acquisition software recorded (SerialEM's ExposureDose) is the image's
+    dose; the one computed from current or counts stays beside it as a check."""
+    recorded = row["recorded_dose_e_A2"]
+    if missing(recorded):
+        return
+    out["dose_estimate_e_A2"] = out["dose_e_A2"]
+    out["dose_e_A2"], out["dose_from"] = float(recorded), "recorded in the file"
+    exposure = row["exposure_s"]
+    if math.isnan(out["flux_e_A2_s"]) and not missing(exposure) and exposure > 0:
+        out["flux_e_A2_s"] = float(recorded) / float(exposure)
+    # what kept the estimate from being computed does not stop the recorded dose
+    out["problems"][:] = [p for p in out["problems"] if not p.startswith(_ESTIMATE_ONLY)]
 
 
 def _has_counts(row: dict) -> bool:

@@ -7,13 +7,15 @@ FEI/Thermo and other vendor tags), DigitalMicrograph, Velox/EMD, TIA, MRC and TV
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidDataError
-from ..units import convert, dimension, unit_of
+from ..units import convert
+from .instrument import InstrumentMetadata, from_mrc, from_rsciio_signal
 
 __all__ = ["find_magnification", "find_number", "find_text", "open_image"]
 
@@ -26,6 +28,10 @@ _RSCIIO = {
     ".ser": "rsciio.tia",
     ".emi": "rsciio.tia",
     ".mrc": "rsciio.mrc",
+    # HyperSpy's own files, and HDF5 files HyperSpy wrote (2D images only here)
+    ".hspy": "rsciio.hspy",
+    ".hdf5": "rsciio.hspy",
+    ".h5": "rsciio.hspy",
 }
 
 
@@ -36,8 +42,10 @@ def open_image(path) -> tuple[np.ndarray, dict[str, Any]]:
     -------
     image : ndarray (ny, nx)
     metadata : dict
-        ``source``, ``pixel_size_nm`` (when the file is calibrated in a length unit, else
-        absent), ``magnification`` (nominal, when recorded) and ``original_metadata``.
+        ``source``; ``pixel_size_nm`` and ``magnification`` when the file records them;
+        ``instrument``: every value the file records, in SI units with its source
+        (:meth:`~napari_emcal.io.instrument.InstrumentMetadata.to_json`); and
+        ``original_metadata``.
 
     Raises
     ------
@@ -51,35 +59,44 @@ def open_image(path) -> tuple[np.ndarray, dict[str, Any]]:
             image = np.load(path, mmap_mode="r")
         except (OSError, ValueError) as exc:
             raise InvalidDataError(f"cannot read {path}: {exc}") from exc
-        return _plane(np.asarray(image), path), {"source": str(path)}
+        inst = InstrumentMetadata(path)
+        inst.note(f"{path.name}: a .npy file records no calibration")
+        return _plane(np.asarray(image), path), {"source": str(path), "instrument": inst.to_json()}
     if suffix not in _RSCIIO:
         raise InvalidDataError(
             f"{path.name}: unknown image format; use .npy, {', '.join(sorted(_RSCIIO))}"
         )
+    read_from = _tia_emi(path) if suffix == ".ser" else path
     try:
-        signals = importlib.import_module(_RSCIIO[suffix]).file_reader(str(path))
+        signals = importlib.import_module(_RSCIIO[suffix]).file_reader(str(read_from))
     except Exception as exc:  # the readers raise many types for broken files
         raise InvalidDataError(f"cannot read {path}: {exc}") from exc
     images = [s for s in signals if np.ndim(s["data"]) >= 2]
     if not images:
         raise InvalidDataError(f"{path.name} holds no image")
     signal = images[0]
+    inst = from_rsciio_signal(signal, read_from)
+    if suffix == ".mrc":
+        from_mrc(path, inst)
+    if "pixel_size" not in inst:
+        inst.note(f"{path.name}: no pixel size in a length unit is recorded")
     metadata: dict[str, Any] = {
         "source": str(path),
         "original_metadata": signal.get("original_metadata", {}),
+        "instrument": inst.to_json(),
     }
-    axes = [a for a in signal.get("axes", []) if a.get("navigate") is False] or signal.get(
-        "axes", []
-    )
-    scale = _nm_per_unit(axes[-1]) if axes else None
-    if scale:
-        metadata["pixel_size_nm"] = scale
-    magnification = find_magnification(signal.get("metadata", {})) or find_magnification(
-        metadata["original_metadata"]
-    )
-    if magnification:
-        metadata["magnification"] = magnification
+    if "pixel_size" in inst:
+        metadata["pixel_size_nm"] = convert(inst.value("pixel_size")[-1], "m", "nm")
+    if "magnification" in inst:
+        metadata["magnification"] = float(inst.value("magnification"))
     return _plane(np.asarray(signal["data"]), path), metadata
+
+
+def _tia_emi(ser: Path) -> Path:
+    """TIA keeps the microscope's metadata in the ``.emi`` beside ``name_1.ser``: read
+    through it when it is there (RosettaSciIO then reads the ``.ser`` with it)."""
+    emi = ser.with_name(re.sub(r"_\d+$", "", ser.stem) + ".emi")
+    return emi if emi.exists() else ser
 
 
 def _plane(array: np.ndarray, path: Path) -> np.ndarray:
@@ -88,14 +105,6 @@ def _plane(array: np.ndarray, path: Path) -> np.ndarray:
     while array.ndim > 2:
         array = array[0]
     return array
-
-
-def _nm_per_unit(axis: dict) -> float | None:
-    unit = unit_of(axis.get("units", ""))
-    scale = axis.get("scale")
-    if unit is None or dimension(unit) != "length" or not scale or not np.isfinite(scale):
-        return None
-    return convert(float(scale), unit, "nm") if scale > 0 else None
 
 
 MAGNIFICATION_KEYS = (

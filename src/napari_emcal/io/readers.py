@@ -16,8 +16,12 @@ Metadata structure (``Dataset4D.metadata``, also ``layer.metadata["emcal"]``), S
 ``dwell_time``              time per scan position (frame), s
 ``scan_shape_guessed``      True when the file did not state the scan shape
 ``dataset``, ``datasets``   HDF5 only: the dataset opened and all 3D/4D datasets found
-``detector_max_count``      DECTRIS only: the count at which pixels saturate
+``detector_max_count``      the count at which pixels saturate, when the file says
+``instrument``              every value the file records, with its source
+                            (:meth:`InstrumentMetadata.to_json`)
 ==========================  =========================================================
+
+``Dataset4D.instrument`` holds the same values as an :class:`InstrumentMetadata`.
 """
 
 from __future__ import annotations
@@ -33,11 +37,18 @@ import numpy as np
 
 from ..errors import InvalidDataError
 from ..units import dimension, to_si, unit_of
+from .instrument import (
+    InstrumentMetadata,
+    from_original_metadata,
+    from_rsciio_signal,
+    merlin_header,
+)
 
 __all__ = [
     "Dataset4D",
     "FORMATS",
     "guess_scan_shape",
+    "holds_4d",
     "open_4d",
     "reshape_scan",
     "sample_contrast_limits",
@@ -60,11 +71,12 @@ SCAN_CHUNK = 16
 
 @dataclass
 class Dataset4D:
-    """A lazily opened 4D STEM dataset."""
+    """A lazily opened 4D STEM dataset, what its file records and notes for the user."""
 
     data: da.Array
     metadata: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    instrument: InstrumentMetadata | None = None
 
 
 def empty_metadata(path, fmt) -> dict[str, Any]:
@@ -94,6 +106,37 @@ def format_of(path) -> str | None:
         if name.endswith(endings):
             return fmt
     return None
+
+
+def holds_4d(path) -> bool:
+    """Whether ``path`` holds 3D or 4D detector data this module opens, judged from its
+    headers only (a 2D ``.npy``, an HDF5 file of images or a 2D ``.dm3`` is not claimed)."""
+    fmt = format_of(path)
+    if fmt is None:
+        return False
+    try:
+        if fmt == "npy":
+            return NpyFile(path).ndim in (3, 4)
+        if fmt == "hdf5":
+            import h5py
+
+            with h5py.File(path, "r") as h5file:
+                if "entry/data" in h5file and "entry/instrument/detector" in h5file:
+                    return True
+                return bool(_hdf5_candidates(h5file))
+        if fmt == "zarr":
+            import zarr
+
+            return zarr.open(os.fspath(path), mode="r").ndim in (3, 4)
+        if fmt == "dm":
+            from rsciio.digitalmicrograph import file_reader
+
+            return any(
+                np.ndim(s["data"]) in (3, 4) for s in file_reader(os.fspath(path), lazy=True)
+            )
+    except Exception:
+        return False
+    return True  # .mib/.hdr, .blo, EMPAD .xml: always 4D
 
 
 def guess_scan_shape(n_frames: int) -> tuple[int, int]:
@@ -176,7 +219,31 @@ def open_4d(path, *, scan_shape=None, dataset: str | None = None) -> Dataset4D:
         raise
     except Exception as exc:  # the libraries' own errors for corrupt or truncated files
         raise InvalidDataError(f"Could not read {path.name} as {fmt}: {exc}") from exc
-    return _arrange(ds, scan_shape)
+    if ds.instrument is None:
+        ds.instrument = InstrumentMetadata(path)
+    ds = _arrange(ds, scan_shape)
+    _legacy_keys(ds)
+    return ds
+
+
+def _legacy_keys(ds: Dataset4D) -> None:
+    """The flat keys the tools read (SI), from the instrument values; and those values
+    themselves, with their sources, for the layer."""
+    inst, metadata = ds.instrument, ds.metadata
+    if "scan_step" in inst:
+        metadata["scan_step"] = list(inst.value("scan_step"))
+    pixel = inst.value("detector_pixel_size")
+    if pixel is not None:
+        metadata["detector_pixel_size"] = list(pixel) if np.ndim(pixel) else [pixel, pixel]
+    for name in ("camera_length", "beam_energy", "dwell_time"):
+        if name in inst:
+            metadata[name] = float(inst.value(name))
+    if "saturation_count" in inst:
+        metadata["detector_max_count"] = float(inst.value("saturation_count"))
+    for note in inst.notes:
+        if note not in ds.notes:
+            ds.notes.append(note)
+    metadata["instrument"] = inst.to_json()
 
 
 def _arrange(ds: Dataset4D, scan_shape) -> Dataset4D:
@@ -185,13 +252,19 @@ def _arrange(ds: Dataset4D, scan_shape) -> Dataset4D:
         raise InvalidDataError(
             f"{Path(ds.metadata['source']).name}: expected 3D or 4D data, got shape {data.shape}."
         )
+    inst = ds.instrument
     if scan_shape is not None:
         data = reshape_scan(data, scan_shape)
+        ds.metadata["scan_shape_guessed"] = False
+        inst.set("scan_shape", tuple(int(v) for v in scan_shape), "typed by the user")
+    elif "scan_shape" in inst and inst.value("scan_shape") != tuple(data.shape[:2]):
+        data = reshape_scan(data, inst.value("scan_shape"))
         ds.metadata["scan_shape_guessed"] = False
     elif data.ndim == 3 or ds.metadata["scan_shape_guessed"]:
         guess = guess_scan_shape(int(np.prod(data.shape[:-2])))
         data = reshape_scan(data, guess)
         ds.metadata["scan_shape_guessed"] = True
+        inst.set("scan_shape", guess, "guessed: the most square arrangement of the frames")
         ds.notes.append(
             f"{Path(ds.metadata['source']).name}: the file does not state the scan shape; "
             f"opened as {guess[0]} x {guess[1]}. Change it with 'Scan shape' in the overfocus "
@@ -203,19 +276,51 @@ def _arrange(ds: Dataset4D, scan_shape) -> Dataset4D:
         or len(data.chunks[3]) > 1
     ):
         data = data.rechunk(_frame_chunks(data.shape))
+    inst.set(
+        "scan_shape",
+        tuple(int(v) for v in data.shape[:2]),
+        inst.file_source("data shape"),
+        replace=False,
+    )
     ds.data = data
     return ds
 
 
 # -- formats ---------------------------------------------------------------------------
+class NpyFile:
+    """A ``.npy`` file as an array-like that reads only what is indexed.
+
+    Dask's ``from_array`` copies a NumPy array (a memmap included) into its chunks when the
+    graph is built, which reads the whole file; this wrapper is not an ndarray, so nothing
+    is read until a chunk is computed, and each read maps the file only for as long as it
+    copies the slice (resident memory stays at the chunks in use). Picklable: a worker
+    opens the file itself.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        header = np.load(self.path, mmap_mode="r")
+        self.shape, self.dtype = tuple(header.shape), header.dtype
+        self.ndim = len(self.shape)
+        del header
+
+    def __getitem__(self, key):
+        mapped = np.load(self.path, mmap_mode="r")
+        try:
+            return np.array(mapped[key])
+        finally:
+            del mapped
+
+    def token(self) -> str:
+        """A name for Dask that changes when the file does (no hashing of its contents)."""
+        stat = os.stat(self.path)
+        return f"npy-{abs(hash((self.path, stat.st_mtime_ns, stat.st_size))):x}"
+
+
 def _open_npy(path: Path, fmt: str) -> Dataset4D:
-    array = np.load(path, mmap_mode="r")
-    data = da.from_array(
-        array,
-        chunks=_frame_chunks(array.shape)
-        if array.ndim == 4
-        else (SCAN_CHUNK**2,) + array.shape[1:],
-    )
+    array = NpyFile(path)
+    chunks = _frame_chunks(array.shape) if array.ndim == 4 else (SCAN_CHUNK**2,) + array.shape[1:]
+    data = da.from_array(array, chunks=chunks, name=array.token(), asarray=False)
     return Dataset4D(data, empty_metadata(path, fmt))
 
 
@@ -282,7 +387,60 @@ def _open_hdf5(path: Path, fmt: str, dataset: str | None) -> Dataset4D:
     metadata = empty_metadata(path, fmt)
     metadata["dataset"] = name
     metadata["datasets"] = [c[0] for c in candidates]
-    return Dataset4D(data, metadata, notes)
+    return Dataset4D(data, metadata, notes, _hdf5_instrument(path, h5file, name))
+
+
+def _hdf5_instrument(path: Path, h5file, name: str) -> InstrumentMetadata:
+    """What a generic HDF5 file records: the scan step stored with the scan axes (EMD-style
+    ``dim1``/``dim2`` datasets with a ``units`` attribute), vendor tags stored as small
+    scalar datasets or attributes (FEI/TIA ``Camera length_m``, ``High tension_kV``...),
+    and a Merlin header kept as text."""
+    inst = InstrumentMetadata(path)
+    group = name.rsplit("/", 1)[0] if "/" in name else ""
+    step = []
+    for axis in ("dim1", "dim2"):
+        key = f"{group}/{axis}" if group else axis
+        if key in h5file and h5file[key].ndim == 1 and h5file[key].shape[0] > 1:
+            values = np.asarray(h5file[key][:2], dtype=float)
+            unit = unit_of(_attr_text(h5file[key].attrs.get("units")) or "")
+            if unit and dimension(unit) == "length" and values[1] != values[0]:
+                step.append((to_si(abs(values[1] - values[0]), unit), key, unit))
+    if len(step) == 2:
+        inst.set_from_file(
+            "scan_step",
+            (step[0][0], step[1][0]),
+            f"{step[0][1]}, {step[1][1]} (spacing, {step[0][2]})",
+        )
+    tags: dict[str, Any] = {}
+    header_text = None
+
+    def visit(key, obj):
+        nonlocal header_text
+        for attr, value in obj.attrs.items():
+            text = _attr_text(value)
+            if attr == "string" and text and text.startswith("HDR"):
+                header_text = (f"{key}.string", text)
+            elif np.ndim(value) == 0:
+                tags[f"{key}.{attr}"] = value
+        if getattr(obj, "shape", None) == () and getattr(obj, "dtype", None) is not None:
+            tags[key.replace("/", ".")] = obj[()]
+
+    h5file.visititems(visit)
+    from_original_metadata(tags, path, into=inst)
+    if header_text is not None:
+        header = merlin_header(header_text[1], path, key_prefix=f"{header_text[0]}: ")
+        for key in ("saturation_count", "instrument"):
+            if key in header:
+                inst.set(key, header.value(key), header.source(key), replace=False)
+    return inst
+
+
+def _attr_text(value) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "SU":
+        return _attr_text(value.item())
+    return value if isinstance(value, str) else None
 
 
 def _open_dectris_master(path: Path, h5file) -> Dataset4D:
@@ -301,21 +459,37 @@ def _open_dectris_master(path: Path, h5file) -> Dataset4D:
     if not parts:
         raise InvalidDataError(f"{path.name}: the master file links no data.")
     det = h5file["entry/instrument/detector"]
+    inst = InstrumentMetadata(path)
+    where = "entry/instrument/detector/"
 
     def value(key):
         return float(det[key][()]) if key in det else None
 
-    metadata = empty_metadata(path, "dectris")
     size_y, size_x = value("y_pixel_size"), value("x_pixel_size")
     if size_y and size_x:
-        metadata["detector_pixel_size"] = [size_y, size_x]
+        inst.set_from_file(
+            "detector_pixel_size", (size_y, size_x), f"{where}y_pixel_size, x_pixel_size"
+        )
     distance = value("detector_distance")
-    metadata["camera_length"] = distance if distance else None  # 0 means "not entered"
-    metadata["beam_energy"] = value("detectorSpecific/photon_energy")
-    metadata["dwell_time"] = value("frame_time")
-    metadata["detector_max_count"] = value("saturation_value")
+    if distance:  # 0 means "not entered"
+        inst.set_from_file("camera_length", distance, where + "detector_distance")
+    else:
+        inst.note(f"{path.name}: detector_distance is 0 (not entered): camera length unknown")
+    for name, key in (
+        ("beam_energy", "detectorSpecific/photon_energy"),
+        ("dwell_time", "frame_time"),
+        ("exposure_time", "count_time"),
+        ("saturation_count", "saturation_value"),
+    ):
+        if value(key) is not None:
+            inst.set_from_file(name, value(key), where + key)
+    if "description" in det:
+        inst.set_from_file(
+            "instrument", _attr_text(det["description"][()]) or "DECTRIS", where + "description"
+        )
+    metadata = empty_metadata(path, "dectris")
     metadata["scan_shape_guessed"] = True
-    return Dataset4D(da.concatenate(parts, axis=0), metadata)
+    return Dataset4D(da.concatenate(parts, axis=0), metadata, instrument=inst)
 
 
 def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
@@ -339,48 +513,45 @@ def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
     if not isinstance(data, da.Array):
         data = da.from_array(data, chunks="auto")
     metadata = empty_metadata(path, fmt)
-    _fill_from_rsciio(metadata, signal)
-    # Merlin .hdr files carry no scan shape: RosettaSciIO guesses one.
+    inst = from_rsciio_signal(signal, path)
     if fmt == "mib":
-        metadata["scan_shape_guessed"] = True
-        _check_mib_complete(path, data)
-    return Dataset4D(data, metadata)
+        header = signal.get("original_metadata", {}).get("hdr_file") or {}
+        lines = "\n".join(f"{k}: {v}" for k, v in header.items())
+        merlin = merlin_header(lines, path.with_suffix(".hdr"))
+        inst.update(merlin)  # the frames' own UTC time stamp stays before the .hdr's local one
+        # the scan shape: written in the .hdr (ScanX/ScanY) or else guessed
+        metadata["scan_shape_guessed"] = "scan_shape" not in inst
+        data = _check_mib_frames(path, data, merlin.frames_announced)
+        exposure = (signal.get("original_metadata", {}).get("mib_properties") or {}).get("exposure")
+        if exposure:
+            inst.set_from_file(
+                "exposure_time",
+                to_si(float(exposure), "ms"),
+                "frame header: shutter time (ms)",
+                replace=False,
+            )
+    return Dataset4D(data, metadata, instrument=inst)
 
 
-def _check_mib_complete(path: Path, data) -> None:
-    """A truncated .mib reads as fewer frames without error: compare with the .hdr."""
-    import re
-
-    hdr = path.with_suffix(".hdr")
-    if not hdr.exists():
-        return
-    match = re.search(rb"Frames in Acquisition \(Number\):\s*(\d+)", hdr.read_bytes())
-    expected = int(match.group(1)) if match else None
+def _check_mib_frames(path: Path, data, announced: int | None):
+    """A ``.mib`` must hold the frames its ``.hdr`` announces: a cut file is refused, never
+    silently reshaped into a smaller scan."""
     found = int(np.prod(data.shape[:-2]))
-    if expected and found < expected:
+    size = path.stat().st_size
+    if announced and found != announced:
+        if found < announced:
+            raise InvalidDataError(
+                f"{path.name} is truncated: {path.with_suffix('.hdr').name} announces "
+                f"{announced} frames, the file holds {found}. Copy the file again from the "
+                "acquisition computer."
+            )
         raise InvalidDataError(
-            f"{path.name} is truncated: {hdr.name} announces {expected} frames, the file holds "
-            f"{found}. Copy the file again from the acquisition computer."
+            f"{path.name} holds {found} frames but {path.with_suffix('.hdr').name} announces "
+            f"{announced}: the header belongs to another acquisition, or the file was joined."
         )
-
-
-def _fill_from_rsciio(metadata: dict, signal: dict) -> None:
-    nav = [a for a in signal.get("axes", []) if a.get("navigate")]
-    units = [unit_of(a.get("units", "")) for a in nav]
-    if len(nav) == 2 and all(u and dimension(u) == "length" for u in units):
-        metadata["scan_step"] = [to_si(float(a["scale"]), u) for a, u in zip(nav, units)]
-    inst = signal.get("metadata", {}).get("Acquisition_instrument", {})
-    tem = inst.get("TEM", {})
-    if "dwell_time" in inst:
-        metadata["dwell_time"] = float(inst["dwell_time"])
-    if "beam_energy" in tem:
-        metadata["beam_energy"] = to_si(float(tem["beam_energy"]), "keV")  # RosettaSciIO: keV
-    if "camera_length" in tem:
-        metadata["camera_length"] = to_si(float(tem["camera_length"]), "mm")  # RosettaSciIO: mm
-    detector = (
-        tem.get("Detector", {}).get("Diffraction", {})
-        if isinstance(tem.get("Detector"), dict)
-        else {}
-    )
-    if "exposure_time" in detector and metadata["dwell_time"] is None:
-        metadata["dwell_time"] = float(detector["exposure_time"])
+    if found and size % found:
+        raise InvalidDataError(
+            f"{path.name} ends in the middle of a frame ({size} bytes is not a whole number "
+            f"of its {found} frames): the file is cut. Copy it again."
+        )
+    return data

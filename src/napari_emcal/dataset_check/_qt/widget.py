@@ -21,7 +21,7 @@ from ...engine import check_executor
 from ...errors import EmcalError
 from ..analysis import BeamDisk, analyse, estimate_beam, find_beam
 from ..masks import annulus, disk, mask_from_shape
-from ..report import dataset_report, saturation_count
+from ..report import dataset_report, saturation_with_source
 
 __all__ = ["DatasetCheckWidget"]
 
@@ -294,8 +294,8 @@ class DatasetCheckWidget(widgets.Container):
         masks = self.masks()
         beam = self.beam
         data = layer.data
-        count = self.max_count.value or saturation_count(
-            data.dtype, metadata.get("detector_max_count")
+        count, count_source = saturation_with_source(
+            data.dtype, self.max_count.value or None, metadata
         )
         rotation, flip, tolerance = (
             self.scan_rotation.value,
@@ -321,12 +321,14 @@ class DatasetCheckWidget(widgets.Container):
                 progress=report,
                 executor=executor,
             )
-            return result, dataset_report(
+            checked = dataset_report(
                 result,
                 camera_length=metadata.get("camera_length"),
                 detector_pixel_size=float(np.mean(pixel)) if pixel else None,
                 descan_tolerance_px=tolerance,
             )
+            checked.saturation_count, checked.saturation_source = count, count_source
+            return result, checked
 
         started = self.task.start("checking the dataset", work, self._show_check)
         if not started:
