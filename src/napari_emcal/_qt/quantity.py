@@ -20,10 +20,13 @@ class QuantitySpinBox(widgets.FloatSpinBox):
     unit too.
     """
 
-    def __init__(self, *, label: str, unit: str, tooltip: str = "", **kwargs):
+    def __init__(self, *, label: str, unit: str, tooltip: str = "", decimals: int = 5, **kwargs):
         tip = f"{tooltip} ({unit})" if tooltip else f"in {unit}"
         super().__init__(label=f"{label} ({unit})", tooltip=tip, **kwargs)
         self.unit = unit
+        # the precision a file or a calibration gives is kept (the step only sets the
+        # arrows' increment)
+        self.native.setDecimals(decimals)
 
     @property
     def si(self) -> float:

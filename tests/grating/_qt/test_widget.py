@@ -137,3 +137,13 @@ def test_menu_action_docks_and_runs(make_napari_viewer, qtbot):
     widget = find_pixel_size_grating(viewer)
     _wait(qtbot, widget)
     assert widget.result is not None and widget.result.found
+
+
+def test_magnification_is_never_carried_to_an_image_without_one(grating, qtbot):
+    viewer, layer, widget = grating
+    assert widget.magnification.value == 3600
+    assert not widget.magnification.label.startswith("⚠")
+    bare = viewer.add_image(np.zeros((64, 64)), name="no metadata")
+    widget.set_layer(bare)
+    assert widget.magnification.value == 0  # unknown, not the grating's 3600
+    assert widget.magnification.label.startswith("⚠")

@@ -134,6 +134,9 @@ def test_table_edit_replace_export_import(pair, qtbot, tmp_path):
     widget.run()
     _wait(qtbot, widget)
     widget.defocus.value = -101.0  # nearly the same defocus and setting: replaces the row
+    # the image records -150 µm: the typed value is questioned once, then kept
+    assert widget.accept() is None and "records" in widget.status.value
+    assert len(widget.table) == 1 and widget.table.frame.loc[0, "defocus_um"] == -100
     widget.accept()
     assert len(widget.table) == 1 and "replaced the calibration at -100 µm" in widget.status.value
 

@@ -12,6 +12,7 @@ from magicgui import widgets
 
 from ..._qt.common import displayed_plane, is_greyscale_image
 from ..._qt.layers import output_layer, upsert_layer
+from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import FrameTable, SessionTableActions
 from ..._qt.tasks import start_worker
 from ...io.images import find_magnification
@@ -73,6 +74,7 @@ class GratingWidget(SessionTableActions, widgets.Container):
             step=100.0,
             tooltip="nominal magnification of this image (read from metadata when recorded)",
         )
+        self.field_sources = FieldSources({"magnification": self.magnification})
         self.add_button = widgets.PushButton(text="Add to table", enabled=False)
         self.table_view = FrameTable()
         self.table_widget = self.table_view.widget
@@ -135,9 +137,17 @@ class GratingWidget(SessionTableActions, widgets.Container):
         layer = self.layer.value
         if layer is None:
             return
+        # the image's own magnification, or none: never the previous image's
+        recorded = instrument_sources(layer.metadata.get("emcal", layer.metadata))
         magnification = find_magnification(layer.metadata)
-        if magnification:
-            self.magnification.value = magnification
+        with self.field_sources.quiet():
+            self.magnification.value = magnification or 0.0
+        self.field_sources.filled(
+            {
+                "magnification": recorded.get("magnification")
+                or ("the layer's metadata" if magnification else None)
+            }
+        )
 
     def _mode_changed(self, mode=None):
         self.mesh.visible = self.mode.value == "mesh"

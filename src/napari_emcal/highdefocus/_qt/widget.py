@@ -16,6 +16,7 @@ from napari.utils.notifications import show_warning
 
 from ..._qt.common import displayed_plane, is_greyscale_image
 from ..._qt.layers import output_layer, robust_limits, upsert_layer
+from ..._qt.provenance import FieldSources
 from ..._qt.tables import FrameTable, SessionTableActions
 from ..._qt.tasks import start_worker
 from ...errors import CalibrationWarning, EmcalError, InvalidParameterError
@@ -147,6 +148,14 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         self.far.changed.connect(self._far_changed)
         for field in (self.intensity, self.spot, self.probe, self.defocus):
             field.changed.connect(self.refresh_plot)
+        self.field_sources = FieldSources(
+            {
+                "defocus": self.defocus,
+                "intensity": self.intensity,
+                "spot": self.spot,
+                "probe": self.probe,
+            }
+        )
         self.remove_button.changed.connect(self._remove_selected)
         self.export_button.changed.connect(self._export_dialog)
         self.import_button.changed.connect(self._import_dialog)
@@ -183,22 +192,41 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         self._far_changed()
 
     def _far_changed(self, event=None):
+        """Fill the defocus and beam setting from the defocused image's metadata, saying
+        which values came from it; the others are marked as defaults."""
         layer = self.far.value
         if layer is None:
             return
         metadata = layer.metadata
-        defocus = defocus_um_from_metadata(metadata)
-        if defocus:
-            self.defocus.value = defocus
-        intensity = find_number(metadata, ("intensity", "c2intensity", "illuminatedarea"))
-        if intensity is not None:
-            self.intensity.value = f"{intensity:g}"
-        spot = find_number(metadata, ("spot", "spotsize", "spotindex"), positive=True)
-        if spot is not None:
-            self.spot.value = int(round(spot))
-        probe = find_text(metadata, ("probe", "probemode"))
-        if probe is not None:
-            self.probe.value = probe
+        found = {
+            "defocus": defocus_um_from_metadata(metadata),
+            "intensity": find_number(metadata, ("intensity", "c2intensity", "illuminatedarea")),
+            "spot": find_number(metadata, ("spot", "spotsize", "spotindex"), positive=True),
+            "probe": find_text(metadata, ("probe", "probemode")),
+        }
+        with self.field_sources.quiet():
+            if found["defocus"]:
+                self.defocus.value = found["defocus"]
+            if found["intensity"] is not None:
+                self.intensity.value = f"{found['intensity']:g}"
+            if found["spot"] is not None:
+                self.spot.value = int(round(found["spot"]))
+            if found["probe"] is not None:
+                self.probe.value = found["probe"]
+        self._recorded_defocus = found["defocus"] or None
+        where = f"{layer.name}'s metadata"
+        self.field_sources.filled({k: where for k, v in found.items() if v not in (None, 0)})
+
+    def defocus_disagreement(self) -> str | None:
+        """A warning when the typed defocus is not what the defocused image records."""
+        recorded = getattr(self, "_recorded_defocus", None)
+        typed = self.defocus.value
+        if recorded is None or abs(typed - recorded) <= max(0.5, 0.02 * abs(recorded)):
+            return None
+        return (
+            f"the typed defocus {typed:g} µm differs from the {recorded:g} µm that "
+            f"{self.far.value.name} records: check which is right before accepting"
+        )
 
     def line_layer(self, which: str, create: bool = False):
         """The Shapes layer for the ``"near"`` or ``"far"`` image's line (made on request)."""
@@ -418,6 +446,12 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
             )
             return None
         near_layer, far_layer = self._measured
+        disagreement = self.defocus_disagreement()
+        if disagreement and not getattr(self, "_warned_defocus", False):
+            self._warned_defocus = True  # said once; Accept again keeps the typed value
+            self._error(disagreement + " (press Accept again to keep the typed value)")
+            return None
+        self._warned_defocus = False
         try:
             added = self.table.add_result(
                 self.result,

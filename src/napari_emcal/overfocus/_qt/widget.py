@@ -17,6 +17,7 @@ from napari.utils.notifications import show_error, show_info
 from ..._qt.common import is_4d_image, open_path, save_path
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import output_layer, robust_limits, upsert_layer
+from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.quantity import QuantitySpinBox
 from ..._qt.tasks import LongTask, debounced, start_worker
 from ...engine import check_executor
@@ -105,8 +106,15 @@ class OverfocusWidget(widgets.Container):
             tooltip="physical size of one detector pixel",
         )
         self.scan_rotation = widgets.FloatSpinBox(
-            label="Scan rotation (°)", value=0.0, min=-180.0, max=180.0, step=0.01
+            label="Scan rotation (°)",
+            value=0.0,
+            min=-180.0,
+            max=180.0,
+            step=0.01,
+            tooltip="rotation of the scan against the detector, degrees (R(θ)·F, as "
+            "LiberTEM's scan_rotation)",
         )
+        self.scan_rotation.native.setDecimals(4)  # a calibration's 0.001° is kept
         self.rotation_slider = widgets.FloatSlider(
             label="", value=0.0, min=-180.0, max=180.0, step=0.01, readout=False
         )
@@ -135,6 +143,16 @@ class OverfocusWidget(widgets.Container):
             "detector_pixel_size": self.detector_pixel,
             "semiconv": self.semiconv,
         }
+        #: where each twin value came from, shown on its control
+        self.field_sources = FieldSources(
+            {
+                **self._quantities,
+                "cy": self.cy,
+                "cx": self.cx,
+                "scan_rotation": self.scan_rotation,
+                "flip_y": self.flip_y,
+            }
+        )
         self.preview = widgets.CheckBox(label="Preview (reduced data)", value=True)
         self.detector_bin = widgets.SpinBox(label="Detector bin", value=1, min=1, max=64)
         self.scan_every = widgets.SpinBox(label="Scan: every n-th", value=1, min=1, max=64)
@@ -283,19 +301,34 @@ class OverfocusWidget(widgets.Container):
         md = layer.metadata.get("emcal", {})
         det_shape = layer.data.shape[2:]
         self._suspend = True
+        known = TwinParams.known_from_metadata(md)
         try:
-            centre = {"cy": (det_shape[0] - 1) / 2, "cx": (det_shape[1] - 1) / 2}
-            known = {**centre, **TwinParams.known_from_metadata(md)}
-            self.cy.value, self.cx.value = known.pop("cy"), known.pop("cx")
-            for name, value in known.items():
-                if name in self._quantities:
-                    self._quantities[name].si = value
-                elif name == "scan_rotation":
-                    self.scan_rotation.value = wrap_angle(value)
-                elif name == "flip_y":
-                    self.flip_y.value = bool(value)
+            with self.field_sources.quiet():
+                self.cy.value = known.get("cy", (det_shape[0] - 1) / 2)
+                self.cx.value = known.get("cx", (det_shape[1] - 1) / 2)
+                for name, value in known.items():
+                    if name in self._quantities:
+                        self._quantities[name].si = value
+                    elif name == "scan_rotation":
+                        self.scan_rotation.value = wrap_angle(value)
+                    elif name == "flip_y":
+                        self.flip_y.value = bool(value)
         finally:
             self._suspend = False
+        if md.get("nominal"):
+            sources = dict.fromkeys(known, "the sample's nominal twin (to be calibrated)")
+        else:
+            recorded = instrument_sources(md)
+            sources = {
+                twin: recorded.get(name)
+                for twin, name in (
+                    ("scan_pixel_size", "scan_step"),
+                    ("detector_pixel_size", "detector_pixel_size"),
+                    ("camera_length", "camera_length"),
+                )
+                if twin in known
+            }
+        self.field_sources.filled(sources)
         # Preview defaults that keep a live update near 0.1 s (benchmarks/…responsiveness):
         # a binned detector of at most PREVIEW_DETECTOR px, a scan of at most PREVIEW_SCAN.
         self.detector_bin.value = max(1, math.ceil(max(det_shape) / PREVIEW_DETECTOR))
@@ -362,17 +395,29 @@ class OverfocusWidget(widgets.Container):
             self._error(str(exc))
             return None
 
-    def set_params(self, params: TwinParams, *, update: bool = True) -> None:
-        """Show ``params`` in the controls (and recompute)."""
+    def set_params(
+        self,
+        params: TwinParams,
+        *,
+        update: bool = True,
+        source: str | None = None,
+        names=None,
+    ) -> None:
+        """Show ``params`` in the controls (and recompute). ``source`` says where the
+        values of ``names`` (default: all) came from."""
         suspended, self._suspend = self._suspend, True
         try:
-            for name, field in self._quantities.items():
-                field.si = getattr(params, name) or 0.0  # semiconv None shows as 0
-            self.cy.value, self.cx.value = params.cy, params.cx
-            self.scan_rotation.value = wrap_angle(params.scan_rotation)
-            self.flip_y.value = params.flip_y
+            with self.field_sources.quiet():
+                for name, field in self._quantities.items():
+                    field.si = getattr(params, name) or 0.0  # semiconv None shows as 0
+                self.cy.value, self.cx.value = params.cy, params.cx
+                self.scan_rotation.value = wrap_angle(params.scan_rotation)
+                self.flip_y.value = params.flip_y
         finally:
             self._suspend = suspended
+        if source is not None:
+            for name in names or self.field_sources.fields:
+                self.field_sources.set(name, source)
         if update:
             self.schedule_update()
 
@@ -482,14 +527,16 @@ class OverfocusWidget(widgets.Container):
         scan_scale = np.asarray(layer.scale[:2]) * factors[1]
         det_scale = np.asarray(layer.scale[2:]) * factors[0]
         for name, image in images.items():
-            scale = det_scale if name == "aperture_sum" else scan_scale
+            detector = name == "aperture_sum"
             new = self.output_layer(name) is None
             shown = upsert_layer(
                 self.viewer,
                 layer,
                 SUFFIX[name],
                 image,
-                scale=scale,
+                scale=det_scale if detector else scan_scale,
+                # the source's units, so that napari's scale bar is true for every output
+                units=tuple(layer.units[2:] if detector else layer.units[:2]),
                 contrast_limits=robust_limits(image),
                 metadata={"emcal": {"role": name, "source": layer.name}},
             )
@@ -606,7 +653,10 @@ class OverfocusWidget(widgets.Container):
         self._live_params = None
         params = result if isinstance(result, TwinParams) else result.params
         self.last_calibration = result
-        self.set_params(params)
+        free = ["scan_rotation", "flip_y", "overfocus"] + (
+            ["cy", "cx"] if self.fit_centre.value else []
+        )
+        self.set_params(params, source="computed by the automatic calibration", names=free)
         self.accept_button.enabled = self.revert_button.enabled = True
         summary = (
             f"rotation {params.scan_rotation:.3f}°, flip {params.flip_y}, "
@@ -649,7 +699,7 @@ class OverfocusWidget(widgets.Container):
 
     def load_params(self, path) -> None:
         try:
-            self.set_params(TwinParams.load(path))
+            self.set_params(TwinParams.load(path), source=f"loaded from {Path(path).name}")
         except (EmcalError, OSError) as exc:
             self._error(f"Could not load {Path(path).name}: {exc}")
 
