@@ -27,7 +27,7 @@ def test_values_from_the_file_say_so_and_defaults_are_marked(make_napari_viewer,
     assert widget.field_sources.defaults() == []
 
 
-def test_output_layers_carry_the_source_units(make_napari_viewer, qtbot):
+def test_output_layers_carry_the_source_scale_without_a_units_conflict(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     (layer,) = viewer.open(str(real_file("4d/fpd_hdf5/FPD_HDF5.hdf5")), plugin="napari-emcal")
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
@@ -37,7 +37,6 @@ def test_output_layers_carry_the_source_units(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: f"{layer.name} · shifted_sum" in viewer.layers, timeout=20000)
     qtbot.waitUntil(lambda: widget._worker is None, timeout=20000)
     shifted = viewer.layers[f"{layer.name} · shifted_sum"]
-    assert tuple(str(u) for u in shifted.units) == ("nanometer", "nanometer")
-    assert shifted.scale == pytest.approx([5.4826] * 2, rel=1e-4)
-    aperture = viewer.layers[f"{layer.name} · aperture_sum"]
-    assert tuple(str(u) for u in aperture.units) == ("pixel", "pixel")
+    assert shifted.scale == pytest.approx([5.4826] * 2, rel=1e-4)  # nm per scan pixel
+    # one unit per world axis: the 2D outputs agree with the axes they are drawn on
+    assert tuple(shifted.units) == tuple(layer.units[-2:])

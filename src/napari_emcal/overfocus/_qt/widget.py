@@ -535,8 +535,8 @@ class OverfocusWidget(widgets.Container):
                 SUFFIX[name],
                 image,
                 scale=det_scale if detector else scan_scale,
-                # the source's units, so that napari's scale bar is true for every output
-                units=tuple(layer.units[2:] if detector else layer.units[:2]),
+                # (no units: napari keeps one unit per world axis, and these 2D images sit
+                # on the axes where the 4D layer shows the detector, in pixels)
                 contrast_limits=robust_limits(image),
                 metadata={"emcal": {"role": name, "source": layer.name}},
             )
