@@ -21,13 +21,17 @@ def cmd_pixel_size(args) -> int:
         from ..io.images import open_image
 
         image, metadata = open_image(args.source)
+    spacing = args.spacing_nm
+    if spacing is not None:
+        spacing = spacing[0] if len(spacing) == 1 else tuple(spacing)
     result = find_pixel_size(
         image,
         mode=args.mode,
-        spacing_nm=args.spacing_nm,
+        spacing_nm=spacing,
         mesh=args.mesh,
         marker=args.marker,
         binned_size=args.binned_size,
+        recorded_pixel_size_nm=metadata.get("pixel_size_nm"),
     )
     print(f"image       {metadata.get('source', args.source)} {image.shape}")
     document = {"source": str(metadata.get("source", args.source)), **result.to_dict()}
@@ -39,19 +43,31 @@ def cmd_pixel_size(args) -> int:
         print(f"emcal: {result.message}", file=sys.stderr)
         return 2
     a, b = result.spacing_px
+    spacings = " x ".join(f"{v:g}" for v in sorted(set(result.spacing_nm)))
     print(
-        f"pixel size  {result.pixel_size_nm:.5g} nm  ({args.mode}, spacing "
-        f"{result.spacing_nm[0]:g} nm)"
+        f"pixel size  {result.pixel_size_nm:.5g} ± {result.pixel_size_sigma_nm:.2g} nm  "
+        f"({args.mode}, spacing {spacings} nm)"
+    )
+    pa, pb = result.pixel_sizes_nm
+    flag = "  ANISOTROPIC" if result.anisotropy_percent > 1.0 else ""
+    print(
+        f"per direction {pa:.5g} / {pb:.5g} nm: anisotropy {result.anisotropy_percent:.2f} %" + flag
     )
     print(
-        f"grid angle  {result.angle_deg:.3f}°  (directions {result.angle_between_deg:.2f}° apart)"
+        f"grid angle  {result.angle_deg:.3f} ± {result.angle_sigma_deg:.2g}°  (directions "
+        f"{result.angle_between_deg:.2f}° apart)"
     )
     print(
         f"spacing     {a:.3f} / {b:.3f} px over {result.intervals[0]} / {result.intervals[1]} "
         f"intervals; binning {result.binning}; {result.quality:.0%} of lattice peaks found"
     )
-    if metadata.get("pixel_size_nm"):
-        print(f"  (the file says {metadata['pixel_size_nm']:.5g} nm)")
+    if result.recorded_pixel_size_nm:
+        print(
+            f"the file    {result.recorded_pixel_size_nm:.5g} nm: the lattice gives "
+            f"{result.calibration_difference_percent:+.2f} %"
+        )
+    for note in result.notes:
+        print(f"note: {note}")
     if metadata.get("ground_truth"):
         truth = metadata["ground_truth"]
         print(
@@ -73,9 +89,16 @@ def add_parser(sub) -> None:
         "--mode",
         choices=MODES,
         default="grating",
-        help="specimen: cross-line grating (2160 lines/mm), catalase, mesh, lattice",
+        help="specimen: cross-line grating (2160 lines/mm), catalase, mesh, lattice (square, "
+        "--spacing-nm), rectangular (two --spacing-nm)",
     )
-    p.add_argument("--spacing-nm", type=float, help="specimen period in nm (overrides the mode's)")
+    p.add_argument(
+        "--spacing-nm",
+        type=float,
+        nargs="+",
+        metavar="NM",
+        help="specimen period in nm (overrides the mode's); two for --mode rectangular",
+    )
     p.add_argument("--mesh", type=float, help="grid openings per inch (mode mesh)")
     p.add_argument(
         "--marker",

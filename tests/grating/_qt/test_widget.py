@@ -147,3 +147,23 @@ def test_magnification_is_never_carried_to_an_image_without_one(grating, qtbot):
     widget.set_layer(bare)
     assert widget.magnification.value == 0  # unknown, not the grating's 3600
     assert widget.magnification.label.startswith("⚠")
+
+
+def test_a_failed_retry_keeps_the_good_result(grating, qtbot):
+    viewer, layer, widget = grating
+    widget.run()
+    _wait(qtbot, widget)
+    good = widget.result
+    assert good.found
+    widget.set_marker(layer, np.array([3.0, 1.0]))  # the flank of the central peak
+    assert widget.run(use_marker=True)
+    _wait(qtbot, widget)
+    assert widget.result is good and "previous result is kept" in widget.status.value
+    assert "±" in widget.result_label.value and "anisotropy" in widget.result_label.value
+
+
+def test_rectangular_mode_asks_for_the_second_spacing(grating):
+    viewer, layer, widget = grating
+    assert widget.spacing2.native.isHidden()
+    widget.mode.value = "rectangular"
+    assert not widget.spacing2.native.isHidden()

@@ -48,7 +48,18 @@ class GratingWidget(SessionTableActions, widgets.Container):
             min=0.0,
             max=1e7,
             step=0.01,
-            tooltip="0 = the specimen's own (grating 462.96 nm); needed for 'lattice'",
+            tooltip="specimen period in nm; 0 = the specimen's own (grating 462.96 nm); "
+            "needed for 'lattice' and 'rectangular'",
+        )
+        self.spacing2 = widgets.FloatSpinBox(
+            label="Second spacing (nm)",
+            value=0.0,
+            min=0.0,
+            max=1e7,
+            step=0.01,
+            visible=False,
+            tooltip="the other period of a rectangular lattice, nm (e.g. a/√2 of a [110] "
+            "perovskite)",
         )
         self.mesh = widgets.FloatSpinBox(
             label="Mesh (per inch)", value=400.0, min=1.0, max=1e5, step=50.0, visible=False
@@ -87,6 +98,7 @@ class GratingWidget(SessionTableActions, widgets.Container):
                 self.layer,
                 self.mode,
                 self.spacing,
+                self.spacing2,
                 self.mesh,
                 self.binned_size,
                 self.run_button,
@@ -151,6 +163,7 @@ class GratingWidget(SessionTableActions, widgets.Container):
 
     def _mode_changed(self, mode=None):
         self.mesh.visible = self.mode.value == "mesh"
+        self.spacing2.visible = self.mode.value == "rectangular"
 
     # -- running --------------------------------------------------------------------------
     @property
@@ -174,10 +187,15 @@ class GratingWidget(SessionTableActions, widgets.Container):
         if use_marker and marker is None:
             self._error("Click a peak in the autocorrelation layer to place the marker first.")
             return False
+        spacing = self.spacing.value or None
+        if self.mode.value == "rectangular":
+            spacing = (self.spacing.value, self.spacing2.value)
+        metadata = layer.metadata.get("emcal", layer.metadata)
         kwargs = {
             "mode": self.mode.value,
             "marker": marker,
-            "spacing_nm": self.spacing.value or None,
+            "spacing_nm": spacing,
+            "recorded_pixel_size_nm": metadata.get("pixel_size_nm"),
             "mesh": self.mesh.value if self.mode.value == "mesh" else None,
             "binned_size": self.binned_size.value or None,
         }
@@ -190,7 +208,7 @@ class GratingWidget(SessionTableActions, widgets.Container):
         self.status.value = f"measuring {layer.name}…"
         self._worker = start_worker(
             work,
-            lambda result: self._show(layer, result),
+            lambda result: self._show(layer, result, retry=use_marker),
             lambda exc: self._error(str(exc)),
             self._finished,
         )
@@ -201,20 +219,33 @@ class GratingWidget(SessionTableActions, widgets.Container):
         self.run_button.enabled = True
         self.marker_button.enabled = self._find_layer(" · autocorrelation") is not None
 
-    def _show(self, layer, result: PixelSizeResult) -> None:
+    def _show(self, layer, result: PixelSizeResult, retry: bool = False) -> None:
+        if retry and not result.found and self.result is not None and self.result.found:
+            # a failed retry from a marker keeps the good result it started from
+            self.status.value = f"{result.message}; the previous result is kept"
+            return
         self.result, self._result_layer = result, layer
         self._update_layers(layer, result)
         self.apply_button.enabled = self.add_button.enabled = result.found
         if result.found:
             a, b = result.spacing_px
-            self.result_label.value = (
-                f"{result.pixel_size_nm:.5g} nm/px, grid angle {result.angle_deg:.2f}°\n"
-                f"spacing {a:.3f} / {b:.3f} px over {result.intervals[0]} / "
-                f"{result.intervals[1]} intervals, {result.angle_between_deg:.2f}° apart\n"
-                f"binning {result.binning}, {result.quality:.0%} of lattice peaks found, "
-                f"residual {result.residual_px:.2f} px"
-            )
-            self.status.value = "done"
+            pa, pb = result.pixel_sizes_nm
+            lines = [
+                f"{result.pixel_size_nm:.5g} ± {result.pixel_size_sigma_nm:.2g} nm/px, "
+                f"grid angle {result.angle_deg:.3f} ± {result.angle_sigma_deg:.2g}°",
+                f"per direction {pa:.5g} / {pb:.5g} nm: anisotropy "
+                f"{result.anisotropy_percent:.2f} %"
+                + ("  ⚠ over 1 %" if result.anisotropy_percent > 1.0 else ""),
+                f"spacing {a:.3f} / {b:.3f} px, {result.angle_between_deg:.2f}° apart; "
+                f"{result.quality:.0%} of lattice peaks found",
+            ]
+            if result.recorded_pixel_size_nm:
+                lines.append(
+                    f"the file says {result.recorded_pixel_size_nm:.5g} nm "
+                    f"({result.calibration_difference_percent:+.2f} %)"
+                )
+            self.result_label.value = "\n".join(lines)
+            self.status.value = "; ".join(result.notes) or "done"
         else:
             self.result_label.value = "no lattice found"
             self.status.value = (
