@@ -40,7 +40,7 @@ import numpy as np
 from scipy import ndimage, optimize
 
 from ..engine import reduce_data, validate_4d
-from ..errors import CalibrationFailedError, InvalidParameterError
+from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterError
 from ..geometry import wrap_angle
 from .twin import TwinParams
 
@@ -98,6 +98,12 @@ class CalibrationResult:
 # -- reading ---------------------------------------------------------------------------
 #: Frames (spread over the scan) averaged to find the bright-field disk.
 DISK_FRAMES = 64
+#: Scan positions needed along each axis to measure the parallax between detector regions.
+MIN_SCAN = 8
+#: The fitted shifts between regions must reach this many scan pixels, and this many times
+#: their scatter about the fit, for the parallax to be measured (else: not overfocused).
+MIN_PARALLAX_PX = 0.5
+PARALLAX_SIGNIFICANCE = 5.0
 
 
 @dataclass
@@ -125,6 +131,13 @@ def _find_disk(data) -> _Disk:
     for i in idx:
         mean += np.asarray(data[i // sx, i % sx], dtype=np.float64)
     mean /= len(idx)
+    if not np.isfinite(mean).all():
+        bad = np.argwhere(~np.isfinite(mean))
+        raise InvalidDataError(
+            f"The frames hold NaN or infinite values ({len(bad)} detector pixels of the mean "
+            f"of {len(idx)} frames, first at detector pixel {tuple(int(v) for v in bad[0])}): "
+            "replace or mask them before calibrating."
+        )
     smooth = ndimage.gaussian_filter(mean, 1.0)
     lo, hi = np.percentile(smooth, [5, 99.5])
     if not hi > lo:
@@ -171,6 +184,14 @@ def _regions(data, disk: _Disk, size: int, progress=None) -> _Regions:
     cy = (yy.reshape(gy, size, gx, size) * weights).sum(axis=(1, 3))[keep[:, 0], keep[:, 1]]
     cx = (xx.reshape(gy, size, gx, size) * weights).sum(axis=(1, 3))[keep[:, 0], keep[:, 1]]
     binned = reduce_data(_central_crop(data), size, 1, progress=progress)
+    finite = np.isfinite(binned).all(axis=(2, 3))
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        raise InvalidDataError(
+            f"{len(bad)} scan positions hold NaN or infinite values (first at scan position "
+            f"{tuple(int(v) for v in bad[0])} of the central crop): replace or exclude them "
+            "before calibrating."
+        )
     images = np.moveaxis(binned[:, :, keep[:, 0], keep[:, 1]], -1, 0).astype(np.float64)
     images -= images.mean(axis=(1, 2), keepdims=True)
     scale = images.std(axis=(1, 2), keepdims=True)
@@ -363,12 +384,17 @@ class _Calibration:
     """The state shared by the direct estimate and the refinement."""
 
     def __init__(self, data, start: TwinParams, free: frozenset[str], progress):
-        validate_4d(data)
+        (sy, sx), _ = validate_4d(data)
         if not isinstance(start, TwinParams):
             raise InvalidParameterError(f"start must be a TwinParams, got {type(start).__name__}.")
         self.start, self.free, self.progress = start, free, progress
         self.t0 = time.perf_counter()
         self.disk = _find_disk(data)
+        if min(sy, sx) < MIN_SCAN:
+            raise CalibrationFailedError(
+                f"The scan has only {sy} x {sx} positions: at least {MIN_SCAN} x {MIN_SCAN} are "
+                "needed to measure the parallax between detector regions."
+            )
         scan_shape = _central_crop(data).shape[:2]
         size = _region_size(self.disk, start, scan_shape)
         self.regions = _regions(
@@ -427,6 +453,16 @@ class _Calibration:
                 "The images seen by different parts of the bright-field disk do not agree on "
                 f"a shift ({fraction:.0%} of {len(pairs)} region pairs consistent): the data "
                 "show no specimen detail the twin can be fitted to (featureless or noise)."
+            )
+        dd = centroids[pairs[:, 1]] - centroids[pairs[:, 0]]
+        largest = float(np.linalg.norm(dd[inliers] @ matrix.T, axis=1).max())
+        self.details["largest_shift_px"] = largest
+        if largest < max(MIN_PARALLAX_PX, PARALLAX_SIGNIFICANCE * rms):
+            raise CalibrationFailedError(
+                "The images seen by different parts of the bright-field disk do not shift "
+                f"against each other (largest fitted shift {largest:.3f} scan px, scatter "
+                f"{rms:.3f} px): the data are not overfocused, or the overfocus is too small "
+                "for this scan step."
             )
         self.matrix = matrix
         return self.params_for(matrix)
