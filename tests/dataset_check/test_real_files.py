@@ -39,3 +39,11 @@ def test_arina_test_file_without_signal():
     assert report.beam is None
     assert all(level == "not suitable" for level, _ in report.verdicts.values())
     assert any("no bright-field disk" in note for note in report.notes)
+
+
+def test_merlin_file_without_a_beam_has_no_disk_and_nothing_suitable():
+    report = report_of(
+        "4d/merlin_no_beam/003_merlin_test_roi_sig256x64_nav4x2_hot_pixel_52x_39y.mib"
+    )
+    assert report.beam is None
+    assert all(verdict == "not suitable" for verdict, _ in report.verdicts.values())

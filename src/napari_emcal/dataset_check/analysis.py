@@ -67,7 +67,8 @@ def find_beam(aperture_sum) -> BeamDisk:
     image = np.asarray(aperture_sum, dtype=float)
     if image.ndim != 2 or not np.isfinite(image).all():
         raise InvalidDataError("the aperture sum must be a finite 2D image")
-    smooth = ndimage.gaussian_filter(image, 1.0)
+    # hot pixels (single bright pixels) are not a disk: a 3x3 median removes them
+    smooth = ndimage.gaussian_filter(ndimage.median_filter(image, size=3), 1.0)
     background, top = np.percentile(smooth, 10), np.percentile(smooth, 99.9)
     if not top > background * 1.5 + 1e-12:
         raise CalibrationFailedError("no bright-field disk stands out in the summed frames")
@@ -77,6 +78,7 @@ def find_beam(aperture_sum) -> BeamDisk:
         raise CalibrationFailedError("no bright-field disk found in the summed frames")
     sizes = ndimage.sum_labels(np.ones_like(smooth), labels, index=np.arange(1, count + 1))
     region = labels == (1 + int(np.argmax(sizes)))
+    _check_disk(image, region)
     cy, cx = ndimage.center_of_mass(region)
     radius = math.sqrt(region.sum() / math.pi)
     # sub-pixel: the half-height crossing along rays from the rough centre
@@ -101,6 +103,55 @@ def find_beam(aperture_sum) -> BeamDisk:
     return BeamDisk(float(cy), float(cx), float(radius))
 
 
+#: A bright-field disk covers at least this many detector pixels and at most this fraction
+#: of the detector, is this many times brighter than its surroundings, stands out of their
+#: noise by this many standard deviations, and fills this fraction of its circle (a
+#: printed digit or a detector test pattern does not).
+MIN_DISK_PIXELS = 20
+MAX_DISK_FRACTION = 0.9
+MIN_DISK_CONTRAST = 2.0
+MIN_DISK_SIGNIFICANCE = 10.0
+MIN_DISK_ROUNDNESS = 0.75
+
+
+def _check_disk(image: np.ndarray, region: np.ndarray) -> None:
+    """Raise CalibrationFailedError unless ``region`` is a plausible bright-field disk."""
+    area = int(region.sum())
+    if area < MIN_DISK_PIXELS:
+        raise CalibrationFailedError(
+            f"no bright-field disk: the brightest region covers only {area} detector pixels "
+            "(hot pixels or scattered counts, no beam)"
+        )
+    if area > MAX_DISK_FRACTION * region.size:
+        raise CalibrationFailedError(
+            "no bright-field disk: the bright region fills the detector (no edge to find)"
+        )
+    cy, cx = ndimage.center_of_mass(region)
+    radius = math.sqrt(area / math.pi)
+    yy, xx = np.indices(region.shape)
+    circle = np.hypot(yy - cy, xx - cx) <= radius
+    roundness = (region & circle).sum() / max(circle.sum(), 1)
+    if roundness < MIN_DISK_ROUNDNESS:
+        raise CalibrationFailedError(
+            f"no bright-field disk: the bright region is not round (it fills {roundness:.0%} "
+            "of its circle): a pattern, not the beam"
+        )
+    ring = (np.hypot(yy - cy, xx - cx) > 1.5 * radius) & (np.hypot(yy - cy, xx - cx) < 3 * radius)
+    outside = image[ring] if ring.sum() >= MIN_DISK_PIXELS else image[~circle]
+    inside = image[region]
+    spread = max(float(outside.std()), math.sqrt(max(float(outside.mean()), 1.0)), 1e-12)
+    significance = (inside.mean() - outside.mean()) / spread
+    if (
+        inside.mean() < MIN_DISK_CONTRAST * max(outside.mean(), 1e-12)
+        and (significance < MIN_DISK_SIGNIFICANCE)
+        or significance < 3
+    ):
+        raise CalibrationFailedError(
+            f"no bright-field disk: the brightest round region is {inside.mean():.3g} counts "
+            f"against {outside.mean():.3g} around it ({significance:.1f} standard deviations)"
+        )
+
+
 def _fit_circle(points: np.ndarray) -> tuple[float, float, float]:
     """Least-squares circle through points (y, x): the algebraic (Kåsa) fit."""
     y, x = points.T
@@ -117,7 +168,11 @@ def estimate_beam(data, frames: int = 64) -> BeamDisk:
     total = None
     for index in flat:
         frame = np.asarray(data[index // sx, index % sx], dtype=float)
+        if not np.isfinite(frame).all():
+            continue  # a frame with NaN or inf says nothing about the disk (reported apart)
         total = frame if total is None else total + frame
+    if total is None:
+        raise CalibrationFailedError("every frame read holds NaN or infinite values")
     return find_beam(total)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import validate_4d
-from ..errors import CalibrationFailedError
+from ..errors import CalibrationFailedError, InvalidDataError
 from ..units import from_si
 from .analysis import BeamDisk, Descan, PassResult, analyse, estimate_beam, find_beam, fit_descan
 from .masks import annulus, disk
@@ -90,6 +90,13 @@ class DatasetReport:
     #: the count taken as saturated, and where it came from
     saturation_count: float | None = None
     saturation_source: str = ""
+    #: fraction of frames in which the bright-field disk is seen (None without a disk)
+    beam_fraction: float | None = None
+    #: frames holding NaN or infinite values, and the first of them (scan y, x)
+    nonfinite_frames: int = 0
+    first_nonfinite: tuple[int, int] | None = None
+    #: the lowest count seen in integer detector data when it is negative, else None
+    negative_min: float | None = None
 
     @property
     def descan_exceeds(self) -> bool:
@@ -196,14 +203,35 @@ def dataset_report(
     except CalibrationFailedError as exc:
         if beam is not None:
             notes.append(str(exc))
+    except InvalidDataError:
+        pass  # NaN or inf in the sum: the frames' own estimate stands (reported below)
     total = result.total
+    finite = np.isfinite(total)
+    nonfinite = int((~finite).sum())
+    first_bad = tuple(int(v) for v in np.argwhere(~finite)[0]) if nonfinite else None
+    if nonfinite:
+        notes.append(
+            f"{nonfinite} frames hold NaN or infinite values (first at scan position "
+            f"{first_bad}): they are left out of the counts; replace them before any analysis"
+        )
+    good = total[finite] if finite.any() else np.zeros(1)
     counts = {
-        "mean": float(np.mean(total)),
-        "std": float(np.std(total)),
-        "min": float(np.min(total)),
-        "max": float(np.max(total)),
+        "mean": float(np.mean(good)),
+        "std": float(np.std(good)),
+        "min": float(np.min(good)),
+        "max": float(np.max(good)),
     }
     counts["relative_std"] = counts["std"] / counts["mean"] if counts["mean"] > 0 else math.nan
+    beam_fraction = None
+    if beam is not None and "BF" in result.images:
+        bright = result.images["BF"]
+        expected = float(np.nanmean(bright))
+        beam_fraction = float(np.mean(bright >= 0.3 * expected)) if expected > 0 else 0.0
+        if beam_fraction < 0.5:
+            notes.append(
+                f"the bright-field disk is seen in only {beam_fraction:.0%} of frames (beam "
+                "blanked or off the detector for most of the scan)"
+            )
     n_pixels = total.size * result.detector_shape[0] * result.detector_shape[1]
     saturated_fraction = saturated_frames = None
     if result.saturated is not None:
@@ -236,6 +264,9 @@ def dataset_report(
         descan=descan,
         descan_tolerance_px=descan_tolerance_px,
         notes=notes,
+        beam_fraction=beam_fraction,
+        nonfinite_frames=nonfinite,
+        first_nonfinite=first_bad,
     )
     report.verdicts = _verdicts(report)
     return report
@@ -255,7 +286,9 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
     sat = r.saturated_fraction
     unknown_sat = sat is None
     edge = r.edge_fraction
-    no_disk = r.beam is None
+    no_disk = r.beam is None or (r.beam_fraction is not None and r.beam_fraction < 0.5)
+    bad_values = r.nonfinite_frames > 0
+    negative = r.negative_min is not None
     angle_ratio = (
         r.max_angle_mrad / r.disk_angle_mrad if r.max_angle_mrad and r.disk_angle_mrad else None
     )
@@ -264,6 +297,7 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
         "virtual imaging": judge(
             [
                 (2, no_disk, "no bright-field disk found"),
+                (2, bad_values, f"{r.nonfinite_frames} frames hold NaN or infinite values"),
                 (
                     1,
                     edge is not None and edge > 0.05,
@@ -279,6 +313,13 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
         "CoM/DPC": judge(
             [
                 (2, no_disk, "no bright-field disk found"),
+                (2, bad_values, f"{r.nonfinite_frames} frames hold NaN or infinite values"),
+                (
+                    2,
+                    negative,
+                    f"negative counts (down to {r.negative_min or 0:g}) in integer data: "
+                    "dark-subtracted or wrapped values",
+                ),
                 (
                     2,
                     edge is not None and edge > 0.01,
@@ -301,6 +342,7 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
         "strain": judge(
             [
                 (2, no_disk, "no bright-field disk found"),
+                (2, bad_values, f"{r.nonfinite_frames} frames hold NaN or infinite values"),
                 (
                     1,
                     r.max_angle_mrad is None,
@@ -318,6 +360,13 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
         "ptychography": judge(
             [
                 (2, no_disk, "no bright-field disk found"),
+                (2, bad_values, f"{r.nonfinite_frames} frames hold NaN or infinite values"),
+                (
+                    2,
+                    negative,
+                    f"negative counts (down to {r.negative_min or 0:g}): counting statistics "
+                    "do not hold",
+                ),
                 (
                     2,
                     edge is not None and edge > 0.01,
@@ -379,8 +428,18 @@ def check_dataset(
         workers read it); ``data`` still gives the disk estimate.
     """
     metadata = metadata or {}
-    _, detector_shape = validate_4d(data)
+    (sy, sx), detector_shape = validate_4d(data)
     notes = []
+    negative_min = None
+    if np.issubdtype(data.dtype, np.signedinteger):
+        picks = np.unique(np.linspace(0, sy * sx - 1, min(64, sy * sx)).astype(int))
+        lowest = min(float(np.asarray(data[i // sx, i % sx]).min()) for i in picks)
+        if lowest < 0:
+            negative_min = lowest
+            notes.append(
+                f"negative counts (down to {lowest:g}) in {np.dtype(data.dtype).name} data: a "
+                "counting detector records none; dark-subtracted or wrapped values"
+            )
     try:
         beam = estimate_beam(data)
     except CalibrationFailedError as exc:
@@ -412,6 +471,9 @@ def check_dataset(
         descan_tolerance_px=descan_tolerance_px,
     )
     report.notes[:0] = notes
+    if negative_min is not None:
+        report.negative_min = negative_min
+        report.verdicts = _verdicts(report)
     report.saturation_count, report.saturation_source = count, count_source
     if beam is None and report.beam is not None:
         report.notes.append(
