@@ -230,6 +230,8 @@ class PassResult:
     beam: BeamDisk | None = None
     detector_shape: tuple[int, int] = (0, 0)
     max_count: float | None = None
+    #: the R(θ)·F the centre of mass was turned by
+    rotation: np.ndarray | None = None
 
 
 def pass_weights(
@@ -293,6 +295,7 @@ def finish_pass(
         detector_shape=detector_shape,
         max_count=max_count,
         saturated=saturated,
+        rotation=rotation,
     )
     if beam is not None:
         window, wy, wx, border_mean, inside_mean = (sums[..., m + 3 + i] for i in range(5))

@@ -45,6 +45,15 @@ def cmd_check(args) -> int:
     if args.json:
         source = str(metadata.get("source", args.source))
         write_json(args.json, {"source": source, **report.to_dict()})
+    if args.twin and report.com_rotation is not None:
+        from ..overfocus import TwinParams
+        from .com_rotation import compare_rotations
+
+        twin = TwinParams.load(args.twin)
+        print(
+            f"vs {args.twin}: "
+            f"{compare_rotations(report.com_rotation, twin.scan_rotation, twin.flip_y)}"
+        )
     if report.descan_exceeds:
         print(
             f"emcal: warning: the disk moves {report.descan.shift_across_scan:.2f} px across "
@@ -71,5 +80,10 @@ def add_parser(sub) -> None:
     p.add_argument("--camera-length-mm", type=float, help="when the file does not say")
     p.add_argument("--detector-pixel-um", type=float, help="when the file does not say")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON")
+    p.add_argument(
+        "--twin",
+        metavar="JSON",
+        help="an overfocus calibration (twin parameters) to compare the CoM rotation with",
+    )
     executor_arguments(p)
     p.set_defaults(func=cmd_check)

@@ -15,6 +15,7 @@ from ..engine import validate_4d
 from ..errors import CalibrationFailedError, InvalidDataError
 from ..units import from_si
 from .analysis import BeamDisk, Descan, PassResult, analyse, estimate_beam, find_beam, fit_descan
+from .com_rotation import ComRotation, com_rotation
 from .masks import annulus, disk
 
 __all__ = ["ANALYSES", "DatasetReport", "dataset_report", "saturation_count"]
@@ -97,6 +98,8 @@ class DatasetReport:
     first_nonfinite: tuple[int, int] | None = None
     #: the lowest count seen in integer detector data when it is negative, else None
     negative_min: float | None = None
+    #: scan rotation and flip that make the CoM field curl-free (a second opinion)
+    com_rotation: ComRotation | None = None
 
     @property
     def descan_exceeds(self) -> bool:
@@ -127,6 +130,16 @@ class DatasetReport:
             "counts_per_frame": self.counts,
             "descan": descan,
             "verdicts": {k: {"verdict": v[0], "reasons": v[1]} for k, v in self.verdicts.items()},
+            "com_rotation": None
+            if self.com_rotation is None
+            else {
+                "scan_rotation_deg": self.com_rotation.scan_rotation,
+                "scan_rotation_sigma_deg": self.com_rotation.scan_rotation_sigma,
+                "modulo_deg": 180,
+                "flip_y": self.com_rotation.flip_y,
+                "flip_ratio": self.com_rotation.flip_ratio,
+                "flip_certain": self.com_rotation.flip_certain,
+            },
             "notes": self.notes,
         }
 
@@ -158,9 +171,12 @@ class DatasetReport:
                 f"semi-angle {self.disk_angle_mrad:.2f} mrad"
             )
         c = self.counts
+        relative = (
+            f" ({c['relative_std']:.1%})" if math.isfinite(c["relative_std"]) else " (mean <= 0)"
+        )
         lines.append(
-            f"counts/frame mean {c['mean']:.4g}, std {c['std']:.3g} "
-            f"({c['relative_std']:.1%}), min {c['min']:.4g}, max {c['max']:.4g}"
+            f"counts/frame mean {c['mean']:.4g}, std {c['std']:.3g}{relative}, "
+            f"min {c['min']:.4g}, max {c['max']:.4g}"
         )
         if self.descan is not None:
             m = self.descan.matrix
@@ -170,6 +186,8 @@ class DatasetReport:
                 f"dy/dsy {m[0, 0]:+.4f}, dy/dsx {m[0, 1]:+.4f}, dx/dsy {m[1, 0]:+.4f}, "
                 f"dx/dsx {m[1, 1]:+.4f}"
             )
+        if self.com_rotation is not None:
+            lines.append(f"rotation     {self.com_rotation.summary()}")
         for analysis, (level, reasons) in self.verdicts.items():
             lines.append(
                 f"{analysis + ':':<17}{level}" + (f" — {'; '.join(reasons)}" if reasons else "")
@@ -269,6 +287,15 @@ def dataset_report(
         first_nonfinite=first_bad,
     )
     report.verdicts = _verdicts(report)
+    if report.beam is not None and not nonfinite and result.rotation is not None:
+        # the field in detector directions: undo the turn the pass applied
+        inverse = np.linalg.inv(result.rotation)
+        dy = inverse[0, 0] * result.com_y + inverse[0, 1] * result.com_x
+        dx = inverse[1, 0] * result.com_y + inverse[1, 1] * result.com_x
+        try:
+            report.com_rotation = com_rotation(dy, dx)
+        except (CalibrationFailedError, InvalidDataError) as exc:
+            report.notes.append(f"no scan rotation from the CoM field: {exc}")
     return report
 
 
