@@ -70,6 +70,9 @@ def main() -> None:
                 seconds,
                 seconds / baseline,
                 result.n_evaluations,
+                rotation_error / result.uncertainty["scan_rotation"],
+                abs(p.overfocus - truth.overfocus) / result.uncertainty["overfocus"],
+                truth.magnification,
             )
         )
         print(
@@ -78,8 +81,11 @@ def main() -> None:
             f"{start.flip_y!s:5} {start.overfocus * 1e6:+.3f} µm | flip ok {rows[-1][0]!s:5} "
             f"Δθ {rotation_error:.4f}° Δf {rows[-1][2] * 100:.3f} % Δc {rows[-1][3]:.2f} px | "
             f"{seconds:.2f} s = {seconds / baseline:.1f} passes | {result.n_evaluations} evals"
+            f" | k {truth.magnification:+.2f}, σθ {result.uncertainty['scan_rotation']:.3f}°, "
+            f"σf {100 * result.uncertainty['overfocus'] / abs(truth.overfocus):.3f} %, "
+            f"handedness {result.flip_margin:.0f} σ"
         )
-    flips, rot, foc, cen, secs, ratio, evals = zip(*rows)
+    flips, rot, foc, cen, secs, ratio, evals, z_rot, z_foc, ks = zip(*rows)
     print(
         f"\n{scan[0]}x{scan[1]}x{detector[0]}x{detector[1]}, "
         f"dose {args.dose:g} e/frame, {runs} runs:"
@@ -93,6 +99,11 @@ def main() -> None:
         f"median {np.median(foc) * 100:.3f} %   (target < 0.5 %)"
     )
     print(f"  beam centre error max {max(cen):.2f} px")
+    print(
+        f"  |k| from {min(abs(k) for k in ks):.2f} to {max(abs(k) for k in ks):.2f} scan px per "
+        f"detector px; true error within 3 sigma: rotation {np.mean(np.array(z_rot) < 3):.0%}, "
+        f"overfocus {np.mean(np.array(z_foc) < 3):.0%}   (target >= 95 %)"
+    )
     print(
         f"  time              max {max(secs):.2f} s, "
         f"median {np.median(secs):.2f} s   (target < 30 s); "

@@ -59,3 +59,27 @@ def test_nan_in_the_data_is_reported_with_where():
     data[5, 7, 30, 30] = np.nan
     with pytest.raises(InvalidDataError, match="NaN or infinite"):
         estimate(data, START)
+
+
+def test_calibration_reports_standard_errors_that_cover_the_truth():
+    from napari_emcal.overfocus import calibrate
+
+    rng = np.random.default_rng(7)
+    for seed in range(3):
+        truth = START.replace(
+            overfocus=float(rng.uniform(0.8, 1.8)) * 1e-6,
+            scan_rotation=float(rng.uniform(-180, 180)),
+            flip_y=bool(seed % 2),
+            semiconv=12e-3,
+            cy=31.6,
+            cx=32.3,
+        )
+        specimen = detailed_specimen((200, 200), feature_size=2.0, seed=seed)
+        data = simulate(specimen, (48, 48), (64, 64), truth, dose=5e4, seed=seed)
+        result = calibrate(data, truth.replace(scan_rotation=0.0, flip_y=False, overfocus=1e-6))
+        sigma = result.uncertainty
+        assert set(sigma) == {"scan_rotation", "overfocus"}
+        rotation_error = abs((result.params.scan_rotation - truth.scan_rotation + 180) % 360 - 180)
+        assert rotation_error <= 3 * sigma["scan_rotation"]
+        assert abs(result.params.overfocus - truth.overfocus) <= 3 * sigma["overfocus"]
+        assert result.params.flip_y == truth.flip_y and result.flip_margin > 10

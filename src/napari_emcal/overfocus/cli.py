@@ -56,13 +56,28 @@ def _calibrate(data, start, args):
         f"overfocus {format_si(result.estimate.overfocus, 'µm', 4)}):"
     )
     print(_format_params(result.params))
+    sigma = result.uncertainty
+    if sigma:
+        parts = []
+        if "scan_rotation" in sigma:
+            parts.append(f"scan rotation ± {sigma['scan_rotation']:.3f}°")
+        if "overfocus" in sigma:
+            parts.append(f"overfocus ± {format_si(sigma['overfocus'], 'µm', 4)}")
+        if "cy" in sigma:
+            parts.append(f"beam centre ± {sigma['cy']:.2f} px")
+        print(f"  standard errors: {', '.join(parts)}")
+    if result.flip_margin is not None:
+        print(
+            f"  handedness: flip {result.params.flip_y}, {result.flip_margin:.0f} standard "
+            "errors from the other"
+        )
     path = (
         Path(args.json)
         if args.json
         else (Path(args.out) / "calibrated.json" if args.out else Path("calibrated.json"))
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    result.params.save(path)
+    result.params.save(path, uncertainty=result.uncertainty)
     print(f"wrote       {path}")
     return result.params
 

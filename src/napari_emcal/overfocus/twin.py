@@ -288,10 +288,17 @@ class TwinParams:
             )
         return cls(**values)
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the parameters with their units as JSON."""
+    def save(self, path: str | os.PathLike, uncertainty: dict | None = None) -> None:
+        """Write the parameters with their units as JSON; ``uncertainty`` (standard errors
+        by parameter name, in the parameters' units) is written beside them."""
+        document = self.to_json_dict()
+        if uncertainty:
+            document["uncertainty"] = {
+                name: {"value": float(value), "unit": PARAM_UNITS[name]}
+                for name, value in uncertainty.items()
+            }
         with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.to_json_dict(), fh, indent=2)
+            json.dump(document, fh, indent=2)
             fh.write("\n")
 
     @classmethod

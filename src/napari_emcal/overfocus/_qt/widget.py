@@ -665,9 +665,23 @@ class OverfocusWidget(widgets.Container):
         if isinstance(result, TwinParams):
             self.calibration_status.value = f"estimate: {summary}. Accept, Revert or Optimise."
         else:
+            sigma = result.uncertainty
+            errors = ", ".join(
+                f"{name} ± {value:.3f}°"
+                if name == "scan_rotation"
+                else f"overfocus ± {format_si(value, 'µm', 4)}"
+                for name, value in sigma.items()
+                if name in ("scan_rotation", "overfocus")
+            )
+            margin = (
+                f"; handedness {result.flip_margin:.0f} σ from the other"
+                if result.flip_margin is not None
+                else ""
+            )
             self.calibration_status.value = (
                 f"optimised ({result.n_evaluations} evaluations, "
-                f"correlation {result.score:.3f}): {summary}. Accept or Revert."
+                f"correlation {result.score:.3f}): {summary}; {errors}{margin}. "
+                "Accept or Revert."
             )
 
     def _calibration_stopped(self, exc) -> None:
