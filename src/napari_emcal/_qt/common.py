@@ -8,6 +8,7 @@ from napari.layers import Image
 
 __all__ = [
     "displayed_plane",
+    "message_label",
     "is_4d_image",
     "is_greyscale_image",
     "open_path",
@@ -62,3 +63,16 @@ def open_path(parent, title: str, filters: str = "CSV (*.csv)") -> Path | None:
 
     path, _ = QFileDialog.getOpenFileName(parent, title, "", filters)
     return Path(path) if path else None
+
+
+def message_label(label: str = "", value: str = ""):
+    """A magicgui Label for messages and results that wraps long text instead of widening
+    the dock (a 500-character message keeps the dock's width)."""
+    from magicgui import widgets
+    from qtpy.QtWidgets import QSizePolicy
+
+    widget = widgets.Label(label=label, value=value)
+    widget.native.setWordWrap(True)
+    widget.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    widget.native.setMinimumWidth(0)
+    return widget

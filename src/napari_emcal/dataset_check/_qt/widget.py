@@ -13,7 +13,7 @@ import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_error, show_warning
 
-from ..._qt.common import is_4d_image
+from ..._qt.common import is_4d_image, message_label
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import output_layer, robust_limits, upsert_layer
 from ..._qt.tasks import LongTask, debounced
@@ -83,7 +83,7 @@ class DatasetCheckWidget(widgets.Container):
             label="Descan tolerance (px)", value=2.0, min=0.0, max=1e4, step=0.5
         )
         self.draw_button = widgets.PushButton(text="Draw an aperture (ellipse or polygon)")
-        self.status = widgets.Label(label="", value="")
+        self.status = message_label()
         self.executor = executor_field(self.status)
         self.run_button = widgets.PushButton(text="Run check (one pass)")
         self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)

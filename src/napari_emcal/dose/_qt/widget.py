@@ -15,7 +15,7 @@ import pandas as pd
 from magicgui import widgets
 from napari.utils.notifications import show_error, show_info
 
-from ..._qt.common import is_greyscale_image, open_path, save_path
+from ..._qt.common import is_greyscale_image, message_label, open_path, save_path
 from ..._qt.tables import FrameTable
 from ...errors import EmcalError, IncompleteDataWarning
 from ..autosave import Autosave
@@ -106,7 +106,7 @@ class DoseWidget(widgets.Container):
         self.import_csv_button = widgets.PushButton(text="Import CSV…")
         self.import_calibration_button = widgets.PushButton(text="Import current calibration CSV…")
         self.autosave_label = widgets.Label(label="Autosave", value=str(self.autosave.path))
-        self.status = widgets.Label(label="", value="")
+        self.status = message_label()
         images_label = widgets.Label(value="Images (edit cells to correct or complete a row)")
         calibration_label = widgets.Label(value="Current calibration")
         self.extend(

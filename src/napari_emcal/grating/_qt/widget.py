@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from magicgui import widgets
 
-from ..._qt.common import displayed_plane, is_greyscale_image
+from ..._qt.common import displayed_plane, is_greyscale_image, message_label
 from ..._qt.layers import output_layer, upsert_layer
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import FrameTable, SessionTableActions
@@ -51,6 +51,7 @@ class GratingWidget(SessionTableActions, widgets.Container):
             tooltip="specimen period in nm; 0 = the specimen's own (grating 462.96 nm); "
             "needed for 'lattice' and 'rectangular'",
         )
+        self.spacing.native.setDecimals(5)  # 0.3905 nm must not become 0.39
         self.spacing2 = widgets.FloatSpinBox(
             label="Second spacing (nm)",
             value=0.0,
@@ -61,6 +62,7 @@ class GratingWidget(SessionTableActions, widgets.Container):
             tooltip="the other period of a rectangular lattice, nm (e.g. a/√2 of a [110] "
             "perovskite)",
         )
+        self.spacing2.native.setDecimals(5)
         self.mesh = widgets.FloatSpinBox(
             label="Mesh (per inch)", value=400.0, min=1.0, max=1e5, step=50.0, visible=False
         )
@@ -76,7 +78,7 @@ class GratingWidget(SessionTableActions, widgets.Container):
         self.apply_button = widgets.PushButton(
             text="Apply to layer", enabled=False, tooltip="set the image layer's scale (nm)"
         )
-        self.result_label = widgets.Label(label="Result", value="—")
+        self.result_label = message_label("Result", "—")
         self.magnification = widgets.FloatSpinBox(
             label="Magnification",
             value=0.0,
@@ -92,7 +94,7 @@ class GratingWidget(SessionTableActions, widgets.Container):
         self.remove_button = widgets.PushButton(text="Remove selected row")
         self.export_button = widgets.PushButton(text="Export CSV…")
         self.import_button = widgets.PushButton(text="Import CSV…")
-        self.status = widgets.Label(label="", value="")
+        self.status = message_label()
         self.extend(
             [
                 self.layer,

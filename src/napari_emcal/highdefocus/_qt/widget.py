@@ -14,7 +14,7 @@ import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_warning
 
-from ..._qt.common import displayed_plane, is_greyscale_image
+from ..._qt.common import displayed_plane, is_greyscale_image, message_label
 from ..._qt.layers import output_layer, robust_limits, upsert_layer
 from ..._qt.provenance import FieldSources
 from ..._qt.tables import FrameTable, SessionTableActions
@@ -70,7 +70,7 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         )
         self.refine = widgets.CheckBox(text="Refine by image correlation", value=True)
         self.measure_button = widgets.PushButton(text="Measure")
-        self.result_label = widgets.Label(label="Result", value="—")
+        self.result_label = message_label("Result", "—")
         self.blend = widgets.FloatSlider(
             label="Blend",
             value=0.5,
@@ -107,7 +107,7 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         self.remove_button = widgets.PushButton(text="Remove selected row")
         self.export_button = widgets.PushButton(text="Export CSV…")
         self.import_button = widgets.PushButton(text="Import CSV…")
-        self.status = widgets.Label(label="", value="")
+        self.status = message_label()
         self.extend(
             [
                 self.near,

@@ -14,7 +14,7 @@ import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_error, show_info
 
-from ..._qt.common import is_4d_image, open_path, save_path
+from ..._qt.common import is_4d_image, message_label, open_path, save_path
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import output_layer, robust_limits, upsert_layer
 from ..._qt.provenance import FieldSources, instrument_sources
@@ -167,9 +167,9 @@ class OverfocusWidget(widgets.Container):
         )
         self.accept_button = widgets.PushButton(text="Accept", enabled=False)
         self.revert_button = widgets.PushButton(text="Revert", enabled=False)
-        self.calibration_status = widgets.Label(label="Calibration", value="—")
+        self.calibration_status = message_label("Calibration", "—")
         self.full_button = widgets.PushButton(text="Full-resolution pass")
-        self.status = widgets.Label(label="", value="")
+        self.status = message_label()
         self.executor = executor_field(self.status)
         self.cancel_button = widgets.PushButton(text="Cancel", enabled=False)
         self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)
