@@ -254,3 +254,34 @@ def test_csv_import_names_unknown_and_missing_columns(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", IncompleteDataWarning)
             DoseTable.from_csv(path)
+
+
+def test_times_with_and_without_offsets_sort_in_utc_and_never_break():
+    table = DoseTable()
+    table.add(
+        image="zoned",
+        time="2026-01-01T10:00:00+02:00",
+        mode="TEM",
+        exposure_s=1.0,
+        recorded_dose_e_A2=1.0,
+    )  # 08:00 UTC
+    table.add(
+        image="utc",
+        time="2026-01-01T09:30:00+00:00",
+        mode="TEM",
+        exposure_s=1.0,
+        recorded_dose_e_A2=1.0,
+    )
+    table.add(
+        image="naive",
+        time="2026-01-01T09:00:00",
+        mode="TEM",
+        exposure_s=1.0,
+        recorded_dose_e_A2=1.0,
+    )  # taken as UTC, and said
+    frame = table.frame
+    assert list(frame["image"]) == ["zoned", "naive", "utc"]
+    assert list(frame["elapsed_s"]) == [0.0, 3600.0, 5400.0]
+    assert "taken as UTC" in frame.loc[1, "problems"] and frame.loc[0, "problems"] == ""
+    table.add(image="later", time="2026-01-01T11:00:00+00:00", mode="TEM", exposure_s=1.0)
+    assert len(table.frame) == 4  # adding after a mix still works

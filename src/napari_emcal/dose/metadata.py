@@ -335,8 +335,14 @@ _SERIALEM_FORMATS = ("%d-%b-%y %H:%M:%S", "%d-%b-%Y %H:%M:%S", "%Y-%b-%d %H:%M:%
 
 def serialem_time(text) -> str | None:
     """ISO 8601 from a SerialEM ``DateTime`` (two- or four-digit years, or ISO), or None."""
+    return _time_from(text, _SERIALEM_FORMATS)
+
+
+def _time_from(text, formats, min_length: int = 0) -> str | None:
+    """ISO 8601 from a text in one of ``formats`` or any form pandas reads, or None (also
+    for texts shorter than ``min_length``: a bare time of day is not a time stamp)."""
     text = " ".join(str(text).split())
-    for fmt in _SERIALEM_FORMATS:
+    for fmt in formats:
         try:
             return datetime.strptime(text, fmt).isoformat()
         except ValueError:
@@ -345,7 +351,9 @@ def serialem_time(text) -> str | None:
         stamp = pd.Timestamp(text)
     except (ValueError, TypeError):
         return None
-    return None if pd.isna(stamp) else stamp.isoformat()
+    if pd.isna(stamp) or len(text) < min_length:
+        return None
+    return stamp.isoformat()
 
 
 def _is_missing(value) -> bool:
@@ -426,19 +434,8 @@ def _time(metadata) -> str | None:
 
 
 def _parse(text: str) -> str | None:
-    text = " ".join(str(text).split())
-    for fmt in ("%Y:%m:%d %H:%M:%S", "%d-%b-%y %H:%M:%S"):  # TIFF, SerialEM
-        try:
-            return datetime.strptime(text, fmt).isoformat()
-        except ValueError:
-            pass
-    try:
-        stamp = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        return None
-    if pd.isna(stamp) or len(text) < 8:  # a bare time of day is not a time stamp
-        return None
-    return stamp.tz_localize(None).isoformat() if stamp.tzinfo else stamp.isoformat()
+    # TIFF's and SerialEM's formats, and ISO; time zones are kept when written
+    return _time_from(text, ("%Y:%m:%d %H:%M:%S", *_SERIALEM_FORMATS), min_length=8)
 
 
 def _find_under(metadata, key: str, accept):

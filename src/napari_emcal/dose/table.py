@@ -72,6 +72,8 @@ _TEXT = ("image", "time", "mode", "probe", "source")
 SCHEMA = tuple(
     Column(name, "text" if name in _TEXT else "number", required=name == "image") for name in INPUT
 )
+#: The derived columns computed image by image (the rest come from the whole series).
+PER_IMAGE = DERIVED[1:8]
 #: Cumulative dose modes: the sum of the images' own doses, or flux x time between images.
 ACCUMULATION = ("exposure", "wall_clock")
 MODES = ("TEM", "STEM")
@@ -175,17 +177,15 @@ class DoseTable(Table):
         rows = self._rows.copy()
         times = _parse_times(rows["time"])
         computed = [self._compute(row) for row in rows.to_dict("records")]
-        for column in (
-            "current_used_pa",
-            "current_from",
-            "flux_e_A2_s",
-            "dose_e_A2",
-            "dose_from",
-            "dose_estimate_e_A2",
-            "probe_dose_e_A2",
-        ):
+        for column in PER_IMAGE:
             rows[column] = [c[column] for c in computed]
         problems = [c["problems"] for c in computed]
+        for i, naive in enumerate(_zone_notes(rows["time"])):
+            if naive:
+                problems[i].append(
+                    "time without a UTC offset among times with one: taken as UTC (add the "
+                    "offset, e.g. +01:00, if it was local time)"
+                )
         for i, (text, time) in enumerate(zip(rows["time"], times)):
             if missing(text):
                 problems[i].append("time missing: not in the cumulative dose")
@@ -487,8 +487,23 @@ def _time_text(value):
 
 
 def _parse_times(texts: pd.Series) -> pd.Series:
+    """Times to compare, as naive UTC: those with a UTC offset converted, those without taken
+    as UTC (said in their problems by :func:`_zone_notes` when others have an offset).
+    Never raises on a mix of both."""
     values = texts.where(texts.astype(bool), None)
-    return pd.to_datetime(values, errors="coerce", format="ISO8601")
+    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)
+    return parsed.dt.tz_localize(None)
+
+
+def _zone_notes(texts: pd.Series) -> list[bool]:
+    """Rows whose time has no offset in a table where others have one: they are compared
+    as if in UTC, which is said in their problems."""
+    text = texts.fillna("").astype(str)
+    # an ISO offset ends the text: +02:00, -0500 or Z
+    aware = list(text.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z)$", regex=True))
+    if not any(aware):
+        return [False] * len(aware)
+    return [bool(t) and not a for t, a in zip(texts, aware)]
 
 
 #: Problems that only keep the dose from being *computed* (not a recorded one from counting).
