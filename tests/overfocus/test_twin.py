@@ -128,3 +128,26 @@ def test_bright_field_mask_radius():
     assert p.disk_radius == pytest.approx(expected)
     mask = p.bright_field_mask((128, 128))
     assert mask.sum() == pytest.approx(np.pi * expected**2, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"overfocus": -0.15 + 3e-17}, "camera_length"),
+        ({"semiconv": 1e300}, "semiconv must be positive"),
+        ({"camera_length": 1e308}, "beyond any microscope"),
+        ({"overfocus": True}, "must be a number"),
+        ({"overfocus": 1e-3, "scan_pixel_size": 1e-15}, "shadow magnification"),
+    ],
+)
+def test_absurd_parameters_are_refused(change, message):
+    base = dict(
+        overfocus=1e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=1.0,
+        cx=1.0,
+    )
+    with pytest.raises(InvalidParameterError, match=message):
+        TwinParams(**{**base, **change})

@@ -44,6 +44,8 @@ PARAM_UNITS: dict[str, str] = {
 }
 
 _FILE_FORMAT = "napari-emcal twin parameters"
+#: Larger shadow magnifications (scan px per detector px) cannot be right.
+MAX_MAGNIFICATION = 1e3
 _FILE_VERSION = 1
 
 
@@ -102,6 +104,8 @@ class TwinParams:
                 continue
             if name == "semiconv" and value is None:
                 continue
+            if isinstance(value, (bool, np.bool_)):
+                raise InvalidParameterError(f"{name} must be a number, not {value!r}.")
             try:
                 value = float(value)
             except (TypeError, ValueError):
@@ -119,14 +123,35 @@ class TwinParams:
                 "overfocus must not be 0: at focus the shadow image has no magnification "
                 "to calibrate. Use a positive overfocus or a negative underfocus (in m)."
             )
-        if self.overfocus + self.camera_length == 0:
+        for name, largest in (
+            ("scan_pixel_size", 1e-3),
+            ("camera_length", 100.0),
+            ("detector_pixel_size", 1e-2),
+        ):
+            if getattr(self, name) > largest:
+                raise InvalidParameterError(
+                    f"{name} = {getattr(self, name):g} m is beyond any microscope (at most "
+                    f"{largest:g} m): is the unit right?"
+                )
+        if abs(self.overfocus) > 1.0:
             raise InvalidParameterError(
-                "overfocus must not equal -camera_length: the crossover would sit on the "
-                "detector and the magnification is undefined."
+                f"overfocus = {self.overfocus:g} m is beyond any microscope (at most 1 m in "
+                "magnitude): is the unit right?"
             )
-        if self.semiconv is not None and self.semiconv <= 0:
+        if abs(self.overfocus + self.camera_length) < 1e-6 * self.camera_length:
             raise InvalidParameterError(
-                f"semiconv must be positive (in rad) or None, got {self.semiconv}."
+                "overfocus must not equal -camera_length (nor come near it): the crossover "
+                "would sit on the detector and the magnification is undefined."
+            )
+        if abs(self.magnification) > MAX_MAGNIFICATION:
+            raise InvalidParameterError(
+                f"these lengths give a shadow magnification of {self.magnification:.3g} scan "
+                f"pixels per detector pixel (at most {MAX_MAGNIFICATION:g} can be right): "
+                "check the overfocus, camera length and pixel sizes and their units"
+            )
+        if self.semiconv is not None and not 0 < self.semiconv < math.pi / 2:
+            raise InvalidParameterError(
+                f"semiconv must be positive (in rad, below π/2) or None, got {self.semiconv}."
             )
 
     # -- the mapping ------------------------------------------------------------------
