@@ -251,3 +251,52 @@ def test_check_sample_and_descan_warning(tmp_path, capsys):
     )
     assert main(["check", str(tmp_path / "descan.npy"), "--tolerance-px", "1"]) == 0
     assert "the disk moves" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["check", "sample", "--tolerance-px", "nan"], "--tolerance-px"),
+        (["check", "sample", "--tolerance-px", "-1"], "--tolerance-px"),
+        (["check", "sample", "--max-count", "-5"], "--max-count"),
+        (["check", "sample", "--max-count", "0"], "--max-count"),
+        (["check", "sample", "--camera-length-mm", "-150"], "--camera-length-mm"),
+        (["overfocus", "sample", "--scan-shape", "0", "2304"], "--scan-shape"),
+        (["overfocus", "sample", "--scan-shape", "-48", "-48"], "--scan-shape"),
+        (["overfocus", "sample", "--free", "cy"], "--calibrate"),
+        (["overfocus", "sample", "--executor", "threads", "--scheduler", "tcp://x:1"], "not both"),
+        (["check", "sample", "--executor", "inline", "--scheduler", "tcp://x:1"], "not both"),
+    ],
+)
+def test_bad_flags_are_one_line_and_exit_code_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        code = main(argv)
+        raise SystemExit(code)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_lookup_on_the_uncalibrated_side_of_focus_is_refused(tmp_path, capsys):
+    from napari_emcal.highdefocus import HighDefocusTable
+
+    table = HighDefocusTable()
+    table.add(-100, 1.08, -3.5)
+    table.to_csv(tmp_path / "t.csv")
+    assert main(["high-defocus-lookup", str(tmp_path / "t.csv"), "--defocus-um", "100"]) == 2
+    assert "cannot answer" in capsys.readouterr().err
+
+
+def test_an_unforeseen_error_is_one_line_with_a_log(monkeypatch, capsys):
+    from napari_emcal import cli
+
+    def broken(args):
+        raise ZeroDivisionError("boom")
+
+    args = cli.build_parser().parse_args(["dose", "x.tif"])
+    args.func = broken
+    parser = type("Parser", (), {"parse_args": staticmethod(lambda argv: args)})()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main(["dose", "x.tif"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ZeroDivisionError: boom" in err and ".log" in err

@@ -3,19 +3,53 @@ a pass runs, writing JSON. Each tool's ``cli.py`` adds its own subcommand."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 from pathlib import Path
 
 from .errors import InvalidParameterError
 
 __all__ = [
+    "EmcalParser",
     "dataset_arguments",
+    "positive_float",
+    "positive_int",
     "executor",
     "executor_arguments",
     "load_dataset",
     "pass_source",
     "write_json",
 ]
+
+
+class EmcalParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``emcal: error: ...``), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number > 0 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a whole number above 0")
+    return value
 
 
 def load_dataset(source: str, scan_shape):
@@ -36,7 +70,7 @@ def dataset_arguments(p) -> None:
     p.add_argument("source", help="4D STEM file, or 'sample' for the simulated grating")
     p.add_argument(
         "--scan-shape",
-        type=int,
+        type=positive_int,
         nargs=2,
         metavar=("NY", "NX"),
         help="arrange the frames into this scan",
@@ -63,6 +97,8 @@ def executor(args) -> str:
     """The validated executor the arguments ask for."""
     from .engine import check_executor
 
+    if args.scheduler and args.executor != "local":
+        raise InvalidParameterError("give --executor or --scheduler, not both")
     return check_executor(args.scheduler or args.executor)
 
 

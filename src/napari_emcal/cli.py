@@ -15,6 +15,7 @@ __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ._cli import EmcalParser
     from .dataset_check.cli import add_parser as add_check
     from .dose.cli import add_parser as add_dose
     from .grating.cli import add_parser as add_pixel_size
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .info import add_parser as add_info
     from .overfocus.cli import add_parser as add_overfocus
 
-    parser = argparse.ArgumentParser(prog="emcal", description=__doc__.splitlines()[0])
+    parser = EmcalParser(prog="emcal", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (add_info, add_overfocus, add_pixel_size, add_high_defocus, add_dose, add_check):
         add(sub)
@@ -34,8 +35,36 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (EmcalError, OSError) as exc:
-        print(f"emcal: error: {exc}", file=sys.stderr)
+        print(f"emcal: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("emcal: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        log = _traceback_log()
+        print(
+            f"emcal: unexpected error: {type(exc).__name__}: {_one_line(exc)} (full traceback "
+            f"in {log}; please report it)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:500] + ("…" if len(text) > 500 else "")
+
+
+def _traceback_log() -> str:
+    """Write the current exception's traceback to a file; its path."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="emcal-error-", suffix=".log", delete=False
+    ) as log:
+        traceback.print_exc(file=log)
+    return log.name
 
 
 if __name__ == "__main__":

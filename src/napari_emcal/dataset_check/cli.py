@@ -11,6 +11,7 @@ from .._cli import (
     executor_arguments,
     load_dataset,
     pass_source,
+    positive_float,
     write_json,
 )
 from ..units import to_si
@@ -68,17 +69,17 @@ def add_parser(sub) -> None:
     dataset_arguments(p)
     p.add_argument(
         "--max-count",
-        type=float,
+        type=positive_float,
         help="saturation count (default: the file's, else the dtype's maximum)",
     )
     p.add_argument(
         "--tolerance-px",
-        type=float,
+        type=positive_float,
         default=2.0,
         help="largest disk shift across the scan that counts as centred (px)",
     )
-    p.add_argument("--camera-length-mm", type=float, help="when the file does not say")
-    p.add_argument("--detector-pixel-um", type=float, help="when the file does not say")
+    p.add_argument("--camera-length-mm", type=positive_float, help="when the file does not say")
+    p.add_argument("--detector-pixel-um", type=positive_float, help="when the file does not say")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON")
     p.add_argument(
         "--twin",

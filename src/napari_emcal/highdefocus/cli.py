@@ -112,6 +112,12 @@ def cmd_high_defocus_lookup(args) -> int:
         warnings.simplefilter("always")
         scale, rotation = table.interpolate(args.defocus_um, args.intensity, args.spot, args.probe)
     for warning in caught:
+        if "nothing is calibrated on the" in str(warning.message):
+            # scale 1 and rotation 0 would be a default standing in for a calibration
+            raise InvalidParameterError(
+                f"{warning.message.args[0].split(';')[0]}: the table cannot answer for "
+                f"{args.defocus_um:g} µm"
+            )
         print(f"emcal: warning: {warning.message}", file=sys.stderr)
     print(f"scale       {scale:.5f}")
     print(f"rotation    {rotation:+.3f}°")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .._cli import dataset_arguments, executor, executor_arguments, load_dataset, pass_source
+from ..errors import InvalidParameterError
 from ..units import format_si
 
 __all__ = ["add_parser"]
@@ -48,7 +49,8 @@ def _calibrate(data, start, args):
             shown[0] = percent // 10
             print(f"  calibrating… {percent:3d} %", file=sys.stderr, flush=True)
 
-    result = calibrate(data, start, free=args.free, progress=progress)
+    free = args.free or ("scan_rotation", "flip_y", "overfocus")
+    result = calibrate(data, start, free=free, progress=progress)
     print(
         f"calibrated in {result.details['seconds']:.1f} s ({result.n_evaluations} evaluations, "
         f"pair correlation {result.score:.3f}; direct estimate: rotation "
@@ -85,6 +87,9 @@ def _calibrate(data, start, args):
 def cmd_overfocus(args) -> int:
     from . import TwinParams, compute
     from .sharpness import blur
+
+    if args.free and not args.calibrate:
+        raise InvalidParameterError("--free says what --calibrate determines: add --calibrate")
 
     data, metadata, notes = load_dataset(args.source, args.scan_shape)
     for note in notes:
@@ -150,9 +155,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--free",
         nargs="+",
-        default=["scan_rotation", "flip_y", "overfocus"],
         choices=["scan_rotation", "flip_y", "overfocus", "cy", "cx"],
-        help="parameters --calibrate determines (default: %(default)s)",
+        help="parameters --calibrate determines (default: scan_rotation flip_y overfocus)",
     )
     p.add_argument(
         "--json",
