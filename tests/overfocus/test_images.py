@@ -234,3 +234,11 @@ def test_memmap_blocks_are_read_from_the_file_where_the_slice_starts(tmp_path):
     ):
         blocks = [b[0] for b in iter_blocks(view, block_bytes=2 * 5 * 4 * 3 * 2)]
         np.testing.assert_array_equal(np.concatenate(blocks).reshape(expected.shape), expected)
+
+
+def test_float16_data_are_computed(noisy_counts):
+    p, data = noisy_counts
+    half = compute(data.astype(np.float16), p)
+    full = compute(data.astype(np.float32), p)
+    for key in OUTPUTS:
+        np.testing.assert_allclose(half[key], full[key], rtol=1e-3, atol=1e-3)

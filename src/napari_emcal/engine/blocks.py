@@ -62,7 +62,10 @@ def is_dask(data) -> bool:
 
 
 def native_contiguous(a: np.ndarray) -> np.ndarray:
-    """C-contiguous, native byte order (Numba cannot read swapped bytes)."""
+    """C-contiguous, native byte order (Numba cannot read swapped bytes), float16 widened
+    to float32 (Numba has no float16), one block at a time."""
+    if a.dtype == np.float16:
+        a = a.astype(np.float32)
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
     return np.ascontiguousarray(a)
