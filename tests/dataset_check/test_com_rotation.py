@@ -61,3 +61,24 @@ def test_comparison_with_another_calibration():
     assert "180°" in compare_rotations(found, 220.0, False)
     assert "handedness" in compare_rotations(found, 40.0, True)
     assert compare_rotations(found, 55.0, False).startswith("disagree by")
+
+
+def test_the_twin_file_is_read_for_the_comparison(tmp_path):
+    from napari_emcal.dataset_check.cli import _twin_rotation
+    from napari_emcal.errors import InvalidDataError
+    from napari_emcal.overfocus import TwinParams
+
+    TwinParams(
+        overfocus=1e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=1,
+        cx=1,
+        scan_rotation=83.006,
+        flip_y=True,
+    ).save(tmp_path / "twin.json")
+    assert _twin_rotation(tmp_path / "twin.json") == (pytest.approx(83.006), True)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(InvalidDataError, match="not a twin-parameter file"):
+        _twin_rotation(tmp_path / "bad.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 from .._cli import (
     dataset_arguments,
@@ -14,7 +15,8 @@ from .._cli import (
     positive_float,
     write_json,
 )
-from ..units import to_si
+from ..errors import InvalidDataError
+from ..units import convert, to_si
 
 __all__ = ["add_parser"]
 
@@ -47,14 +49,10 @@ def cmd_check(args) -> int:
         source = str(metadata.get("source", args.source))
         write_json(args.json, {"source": source, **report.to_dict()})
     if args.twin and report.com_rotation is not None:
-        from ..overfocus import TwinParams
         from .com_rotation import compare_rotations
 
-        twin = TwinParams.load(args.twin)
-        print(
-            f"vs {args.twin}: "
-            f"{compare_rotations(report.com_rotation, twin.scan_rotation, twin.flip_y)}"
-        )
+        rotation, flip = _twin_rotation(args.twin)
+        print(f"vs {args.twin}: {compare_rotations(report.com_rotation, rotation, flip)}")
     if report.descan_exceeds:
         print(
             f"emcal: warning: the disk moves {report.descan.shift_across_scan:.2f} px across "
@@ -62,6 +60,23 @@ def cmd_check(args) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _twin_rotation(path) -> tuple[float, bool]:
+    """``scan_rotation`` (degrees) and ``flip_y`` of a saved twin-parameter JSON (the
+    documented file format: values with units), read without the overfocus tool."""
+    import json
+
+    try:
+        parameters = json.loads(Path(path).read_text(encoding="utf-8"))["parameters"]
+        rotation = parameters["scan_rotation"]
+        flip = parameters["flip_y"]
+        degrees = convert(float(rotation["value"]), rotation.get("unit", "deg"), "deg")
+        return degrees, bool(flip["value"] if isinstance(flip, dict) else flip)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidDataError(
+            f"{path} is not a twin-parameter file with scan_rotation and flip_y: {exc}"
+        ) from exc
 
 
 def add_parser(sub) -> None:
