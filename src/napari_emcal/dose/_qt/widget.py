@@ -33,6 +33,8 @@ SHOWN = (
     "mode",
     "flux_e_A2_s",
     "dose_e_A2",
+    "dose_from",
+    "dose_estimate_e_A2",
     "probe_dose_e_A2",
     "cumulative_e_A2",
     "over_budget",
