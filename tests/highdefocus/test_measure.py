@@ -178,3 +178,15 @@ def test_unrelated_images_fail_with_the_line_estimate():
     far = rng.poisson(100, (512, 512))
     with pytest.raises(CalibrationFailedError, match="lines alone give scale 1.1"):
         measure(near, far, [(100, 100), (100, 400)], [(100, 100), (100, 430)])
+
+
+def test_a_line_drawn_the_other_way_is_turned_round():
+    from napari_emcal.highdefocus import defocus_pair
+
+    pair = defocus_pair((768, 768), scale=1.08, rotation_deg=-5.3, seed=3)
+    near_line = np.array([[200.0, 180.0], [520.0, 560.0]])
+    far_line = pair.near_to_far(near_line)
+    result = measure(pair.near, pair.far, near_line, far_line[::-1])  # reversed
+    assert result.scale == pytest.approx(1.08, rel=2e-3)
+    assert abs(result.rotation_deg + 5.3) < 0.1
+    assert result.notes and "opposite direction" in result.notes[0]

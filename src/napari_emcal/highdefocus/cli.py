@@ -62,6 +62,8 @@ def cmd_high_defocus(args) -> int:
             else ""
         )
     )
+    for note in result.notes:
+        print(f"note: {note}")
     truth = far_metadata.get("ground_truth")
     if truth:
         print(

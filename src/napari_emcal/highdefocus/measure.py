@@ -168,6 +168,11 @@ def line_estimate(near_line, far_line) -> tuple[float, float, np.ndarray, np.nda
     return scale, rotation, matrix, offset
 
 
+#: The images must agree this much better (correlation) with a line turned round to say
+#: it was drawn the other way.
+REVERSED_MARGIN = 0.15
+
+
 # -- the measurement ---------------------------------------------------------------------
 def measure(near, far, near_line, far_line, *, refine: bool = True) -> HighDefocusResult:
     """Magnification and rotation of a defocused image relative to a near-focus one.
@@ -207,6 +212,22 @@ def measure(near, far, near_line, far_line, *, refine: bool = True) -> HighDefoc
     near_b, far_b = _bin(near, binning), _bin(far, binning)
     matrix, offset = matrix0, _binned_offset(matrix0, offset0, binning)
     line_score, overlap = _score(near_b, far_b, matrix, offset)
+    notes: tuple[str, ...] = ()
+    # a line drawn the other way round turns the estimate by 180°: the images say which
+    turned = line_estimate(near_line, far_line[::-1])
+    turned_score, turned_overlap = _score(
+        near_b, far_b, turned[2], _binned_offset(turned[2], turned[3], binning)
+    )
+    if turned_score > max(line_score + REVERSED_MARGIN, 1.5 * line_score):
+        notes = (
+            f"the defocused line was drawn in the opposite direction to the near-focus one "
+            f"(the images agree {turned_score:.2f} that way, {line_score:.2f} as drawn): "
+            "turned round",
+        )
+        far_line = far_line[::-1]
+        scale0, rotation0, matrix0, offset0 = turned
+        matrix, offset = matrix0, _binned_offset(matrix0, offset0, binning)
+        line_score, overlap = turned_score, turned_overlap
     if not refine:
         return HighDefocusResult(
             scale=scale0,
@@ -220,6 +241,7 @@ def measure(near, far, near_line, far_line, *, refine: bool = True) -> HighDefoc
             overlap=overlap,
             refined=False,
             binning=binning,
+            notes=notes,
         )
     centre = near_line.mean(axis=0) / binning
     length = float(np.hypot(*(near_line[1] - near_line[0]))) / binning
@@ -250,6 +272,7 @@ def measure(near, far, near_line, far_line, *, refine: bool = True) -> HighDefoc
         patches=patches,
         residual_px=residual * binning,
         binning=binning,
+        notes=notes,
     )
 
 

@@ -372,9 +372,12 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         self._show_aligned(near_layer, far_layer, aligned)
         self.accept_button.enabled = self.reject_button.enabled = True
         self.flip_button.enabled = True
-        self.status.value = (
-            "blend or flip to judge the alignment, then Accept (with the "
-            "defocus and beam setting) or Reject"
+        self.status.value = " ".join(
+            [
+                *result.notes,
+                "Blend or flip to judge the alignment, then Accept (with the "
+                "defocus and beam setting) or Reject.",
+            ]
         )
         self.refresh_plot()
 
