@@ -76,3 +76,19 @@ def message_label(label: str = "", value: str = ""):
     widget.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
     widget.native.setMinimumWidth(0)
     return widget
+
+
+class ScrollableDock:
+    """Mixin for a ``Container(scrollable=True)`` docked in napari: napari docks
+    ``widget.native``, which for a scrollable magicgui container is the inner widget (the
+    scroll area would be left out and the dock as tall as its content). Here ``native`` is
+    the scroll area, so a dock fits a laptop screen and scrolls."""
+
+    @property
+    def native(self):
+        return self.root_native_widget
+
+    @property
+    def content(self):
+        """The widget that holds the controls' layout (inside the scroll area)."""
+        return self._widget._mgui_get_native_widget()

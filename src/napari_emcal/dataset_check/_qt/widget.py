@@ -13,7 +13,7 @@ import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_error, show_warning
 
-from ..._qt.common import is_4d_image, message_label
+from ..._qt.common import ScrollableDock, is_4d_image, message_label
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import output_layer, robust_limits, upsert_layer
 from ..._qt.tasks import LongTask, debounced
@@ -29,11 +29,11 @@ APERTURE_SUM = " · aperture_sum"
 APERTURES = " · apertures"
 
 
-class DatasetCheckWidget(widgets.Container):
+class DatasetCheckWidget(ScrollableDock, widgets.Container):
     """Virtual apertures and checks of a 4D STEM dataset."""
 
     def __init__(self, napari_viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=True, scrollable=True)  # fits a laptop screen
         self.viewer = napari_viewer
         self.result = None  # the last full pass (PassResult)
         self.report = None

@@ -15,7 +15,7 @@ import pandas as pd
 from magicgui import widgets
 from napari.utils.notifications import show_error, show_info
 
-from ..._qt.common import is_greyscale_image, message_label, open_path, save_path
+from ..._qt.common import ScrollableDock, is_greyscale_image, message_label, open_path, save_path
 from ..._qt.tables import FrameTable
 from ...errors import EmcalError, IncompleteDataWarning
 from ..autosave import Autosave
@@ -52,11 +52,11 @@ ACCUMULATION_CHOICES = [
 ]
 
 
-class DoseWidget(widgets.Container):
+class DoseWidget(ScrollableDock, widgets.Container):
     """Electron flux and cumulative dose of every image, with a current calibration."""
 
     def __init__(self, napari_viewer, autosave: Autosave | None = None):
-        super().__init__(labels=True)
+        super().__init__(labels=True, scrollable=True)  # fits a laptop screen
         self.viewer = napari_viewer
         self.autosave = autosave if autosave is not None else Autosave()
         self.table = DoseTable(budget=50.0)
@@ -145,7 +145,7 @@ class DoseWidget(widgets.Container):
         from .plot import DosePlot  # matplotlib only once the widget is built
 
         self.plot = DosePlot()
-        self.native.layout().addWidget(self.plot.canvas)
+        self.content.layout().addWidget(self.plot.canvas)
 
         self.restore_button.changed.connect(lambda: self.restore())
         self.fresh_button.changed.connect(lambda: self.start_fresh())

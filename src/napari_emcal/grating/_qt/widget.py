@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from magicgui import widgets
 
-from ..._qt.common import displayed_plane, is_greyscale_image, message_label
+from ..._qt.common import ScrollableDock, displayed_plane, is_greyscale_image, message_label
 from ..._qt.layers import output_layer, upsert_layer
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import FrameTable, SessionTableActions
@@ -25,7 +25,7 @@ SERIES_COLOURS = ("#ff5050", "#50a0ff", "#ffd24a")  # first direction, second, e
 OUTLIER_COLOUR = "#7a3a00"
 
 
-class GratingWidget(SessionTableActions, widgets.Container):
+class GratingWidget(ScrollableDock, SessionTableActions, widgets.Container):
     """Pixel size and grid angle of an image of a calibration grating, and a session table."""
 
     table_type = PixelSizeTable
@@ -33,7 +33,7 @@ class GratingWidget(SessionTableActions, widgets.Container):
     csv_name = "pixel_sizes.csv"
 
     def __init__(self, napari_viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=True, scrollable=True)  # fits a laptop screen
         self.viewer = napari_viewer
         self.table = PixelSizeTable()
         self.result: PixelSizeResult | None = None

@@ -14,7 +14,7 @@ import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_warning
 
-from ..._qt.common import displayed_plane, is_greyscale_image, message_label
+from ..._qt.common import ScrollableDock, displayed_plane, is_greyscale_image, message_label
 from ..._qt.layers import output_layer, robust_limits, upsert_layer
 from ..._qt.provenance import FieldSources
 from ..._qt.tables import FrameTable, SessionTableActions
@@ -44,7 +44,7 @@ def defocus_um_from_metadata(metadata) -> float | None:
     return value
 
 
-class HighDefocusWidget(SessionTableActions, widgets.Container):
+class HighDefocusWidget(ScrollableDock, SessionTableActions, widgets.Container):
     """Magnification and rotation of a defocused image relative to near focus, and a table."""
 
     table_type = HighDefocusTable
@@ -52,7 +52,7 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
     csv_name = "high_defocus.csv"
 
     def __init__(self, napari_viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=True, scrollable=True)  # fits a laptop screen
         self.viewer = napari_viewer
         self.table = HighDefocusTable()
         self.result: HighDefocusResult | None = None
@@ -136,7 +136,7 @@ class HighDefocusWidget(SessionTableActions, widgets.Container):
         from .plot import CalibrationPlot  # matplotlib only once the widget is built
 
         self.plot = CalibrationPlot()
-        self.native.layout().addWidget(self.plot.canvas)
+        self.content.layout().addWidget(self.plot.canvas)
 
         self.draw_near.changed.connect(lambda: self.start_line("near"))
         self.draw_far.changed.connect(lambda: self.start_line("far"))

@@ -14,7 +14,7 @@ import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_error, show_info
 
-from ..._qt.common import is_4d_image, message_label, open_path, save_path
+from ..._qt.common import ScrollableDock, is_4d_image, message_label, open_path, save_path
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import output_layer, robust_limits, upsert_layer
 from ..._qt.provenance import FieldSources, instrument_sources
@@ -40,11 +40,11 @@ PREVIEW_DETECTOR = 48
 PREVIEW_SCAN = 128
 
 
-class OverfocusWidget(widgets.Container):
+class OverfocusWidget(ScrollableDock, widgets.Container):
     """Tune the digital twin of an overfocused 4D STEM dataset and watch it sharpen."""
 
     def __init__(self, napari_viewer):
-        super().__init__(labels=True)
+        super().__init__(labels=True, scrollable=True)  # fits a laptop screen
         self.viewer = napari_viewer
         self._worker = None
         self._suspend = False

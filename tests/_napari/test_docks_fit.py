@@ -1,0 +1,32 @@
+"""Every dock fits a laptop screen (1366 x 768) beside napari's layer list, and long
+messages wrap instead of widening it."""
+
+import pytest
+
+pytestmark = pytest.mark.gui
+
+WIDGETS = [
+    "Overfocus calibration",
+    "Grating pixel size",
+    "High-defocus mag",
+    "Dose table",
+    "4D dataset check",
+]
+
+
+@pytest.mark.parametrize("name", WIDGETS)
+def test_dock_fits_a_laptop_screen_and_wraps_long_messages(make_napari_viewer, name):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", name)
+    hint = widget.native.minimumSizeHint()
+    assert hint.height() < 300, f"{name}: dock needs {hint.height()} px (it scrolls)"
+    width_before = hint.width()
+    widget.status.value = "a long message " * 35  # about 500 characters
+    assert widget.native.minimumSizeHint().width() <= max(width_before, 520)
+
+
+def test_two_docks_fit_a_full_hd_screen(make_napari_viewer):
+    viewer = make_napari_viewer()
+    for name in ("Overfocus calibration", "Dose table"):
+        viewer.window.add_plugin_dock_widget("napari-emcal", name)
+    assert viewer.window._qt_window.minimumSizeHint().height() <= 768
