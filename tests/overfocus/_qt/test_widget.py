@@ -281,3 +281,15 @@ def test_calibration_failure_and_cancel_change_nothing(make_napari_viewer, qtbot
     _wait(qtbot, widget, timeout=60000)
     assert widget.calibration_status.value == "cancelled"
     assert widget.params() == before
+
+
+def test_removing_the_layer_during_a_full_pass_ends_quietly(sample, qtbot):
+    viewer, layer, widget = sample
+    lazy = _lazy_layer(viewer, layer, (1, 48, 64, 64))
+    widget.set_layer(lazy)
+    _wait(qtbot, widget)
+    widget.run_full()
+    viewer.layers.remove(lazy)
+    _wait(qtbot, widget)
+    assert "removed" in widget.status.value or widget.layer.value is not lazy
+    assert not widget.accept_button.enabled

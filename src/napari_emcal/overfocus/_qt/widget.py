@@ -511,6 +511,9 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         images, used_params, det_shape, factors = result
         if generation != self._generation:
             return  # parameters changed meanwhile: the newer request will draw
+        if self.layer.value is None or self.layer.value not in self.viewer.layers:
+            self.status.value = "the dataset layer was removed: its result is dropped"
+            return
         self.last_images, self.last_params = images, params
         value = blur(images["shifted_sum"], used_params, det_shape)
         self.sharpness.value = f"{value:.4f}"
@@ -651,6 +654,11 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
 
     def _calibrated(self, result) -> None:
         self._live_params = None
+        if self.layer.value is None:
+            self._before_calibration = None
+            self.accept_button.enabled = self.revert_button.enabled = False
+            self.calibration_status.value = "the dataset layer was removed: nothing to accept"
+            return
         params = result if isinstance(result, TwinParams) else result.params
         self.last_calibration = result
         free = ["scan_rotation", "flip_y", "overfocus"] + (
