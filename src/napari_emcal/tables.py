@@ -80,8 +80,10 @@ def missing(value) -> bool:
 
 def _blank(series: pd.Series) -> np.ndarray:
     """Where a column holds nothing (None, NaN or white space)."""
-    values = series.to_numpy(dtype=object)
     blank = pd.isna(series).to_numpy().copy()
+    if pd.api.types.is_numeric_dtype(series):
+        return blank  # numbers: only NaN is blank (text, of any string dtype, may be "")
+    values = series.to_numpy(dtype=object)
     text = np.fromiter((isinstance(v, str) for v in values), bool, len(values))
     if text.any():
         stripped = series[text].astype(str).str.strip()
@@ -111,13 +113,6 @@ class Table:
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(c.name for c in cls.COLUMNS)
-
-    @classmethod
-    def column(cls, name: str) -> Column:
-        for c in cls.COLUMNS:
-            if c.name == name:
-                return c
-        raise KeyError(name)
 
     @classmethod
     def empty(cls) -> pd.DataFrame:
@@ -277,7 +272,11 @@ class Table:
             if column.dtype == bool:
                 column = column.astype(object)
             numbers = pd.to_numeric(column.where(~blank), errors="coerce").astype("float64")
-            flags = column.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(bool)
+            flags = (
+                column.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(bool)
+                if not pd.api.types.is_numeric_dtype(column)
+                else np.zeros(len(column), bool)  # a numeric column holds no booleans
+            )
             wrong = (~blank & numbers.isna().to_numpy()) | flags
             problems = flag(
                 problems, wrong, lambda v, c=c: f"{c.called} must be a number; got {v!r}", column

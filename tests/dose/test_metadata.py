@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from napari_emcal.dose import DoseTable, stem_probe_dose
-from napari_emcal.dose.metadata import row_from_metadata, rows_from_file
+from napari_emcal.dose.metadata import row_from_metadata, rows_from_file, rows_from_layer
 from napari_emcal.errors import InvalidDataError
 from tests.conftest import real_file
 
@@ -114,3 +114,12 @@ def test_mrc_with_a_thermo_fisher_extended_header(tmp_path):
     assert row["pixel_size_nm"] == pytest.approx(0.2) and row["exposure_s"] == 1.5
     assert row["time"] == "2023-03-15T12:00:00" and row["mode"] == "TEM"
     assert (row["shape_y"], row["shape_x"]) == (32, 48)
+
+
+def test_a_layer_opened_by_this_project_uses_the_recorded_values():
+    from napari_emcal.io.images import open_image
+
+    image, metadata = open_image(real_file("images/fei_helios/FEI-Helios-Ebeam-8bits.tif"))
+    (row,) = rows_from_layer("helios", image.shape, {"emcal": metadata})
+    assert row["current_pa"] == pytest.approx(6.25)  # EBeam.BeamCurrent is in A
+    assert row["voltage_kv"] == pytest.approx(5.0) and row["mode"] == "STEM"

@@ -132,7 +132,27 @@ def row_from_metadata(metadata, *, image: str = "", shape=None) -> dict[str, Any
     source = find_text(metadata, ("source",))
     if source:
         row["source"] = source
+    document = _find_under(metadata, "instrument", lambda v: isinstance(v, dict) and "values" in v)
+    if document is not None:
+        # read by this project's readers: what the file records, with its units, wins over
+        # the key hunting above; only the dose table's own columns are kept from it
+        recorded = row_from_instrument(InstrumentMetadata.from_json(document), shape=shape)
+        own = {k: v for k, v in row.items() if k in _NOT_INSTRUMENT}
+        row = {**own, **{k: v for k, v in recorded.items() if k != "source"}}
     return row
+
+
+#: Dose-table columns that no instrument value gives (the camera's counts, the beam's
+#: diameter typed into metadata, the row's name and origin).
+_NOT_INSTRUMENT = (
+    "image",
+    "source",
+    "counts_per_pixel_per_s",
+    "counts_per_electron",
+    "illuminated_diameter_um",
+    "shape_y",
+    "shape_x",
+)
 
 
 def rows_from_layer(name: str, data_shape, metadata) -> list[dict[str, Any]]:

@@ -433,9 +433,6 @@ class DoseTable(Table):
     def to_json(self) -> str:
         """Everything entered (rows, calibration, settings) as one JSON document."""
 
-        def records(frame):
-            return json.loads(frame.to_json(orient="records"))
-
         return json.dumps(
             {
                 "format": "napari-emcal dose table",
@@ -443,8 +440,8 @@ class DoseTable(Table):
                 "saved": datetime.now().isoformat(timespec="seconds"),
                 "accumulation": self.accumulation,
                 "budget": self.budget,
-                "images": records(self._rows),
-                "calibration": records(self.calibration.frame),
+                "images": self.records(),
+                "calibration": self.calibration.records(),
             },
             indent=1,
         )

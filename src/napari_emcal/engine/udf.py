@@ -32,8 +32,17 @@ class PassUDF(UDF):
     def get_preferred_input_dtype(self):
         return self.USE_NATIVE_DTYPE
 
+    def _declared(self):
+        """The pass's buffers for this dataset's shapes, asked once (merge runs per
+        partition)."""
+        shapes = self._shapes()
+        cached = getattr(self, "_declared_buffers", None)
+        if cached is None or cached[0] != shapes:
+            cached = self._declared_buffers = (shapes, self.params.frame_pass.buffers(*shapes))
+        return cached[1]
+
     def get_result_buffers(self):
-        declared = self.params.frame_pass.buffers(*self._shapes())
+        declared = self._declared()
         return {
             name: self.buffer(kind=b.kind, extra_shape=b.extra_shape, dtype=b.dtype)
             for name, b in declared.items()
@@ -51,8 +60,7 @@ class PassUDF(UDF):
         )
 
     def merge(self, dest, src):
-        declared = self.params.frame_pass.buffers(*self._shapes())
-        for name, b in declared.items():
+        for name, b in self._declared().items():
             if b.kind == "nav":
                 getattr(dest, name)[:] = getattr(src, name)
             else:

@@ -638,7 +638,3 @@ def merlin_header(text: str, path=None, *, key_prefix: str = "") -> InstrumentMe
     frames = get("Frames in Acquisition")
     out.frames_announced = int(_number(frames[1])) if frames and _number(frames[1]) else None
     return out
-
-
-def now_iso() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")

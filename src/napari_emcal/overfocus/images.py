@@ -132,6 +132,15 @@ class OverfocusPass(FramePass):
             check_position("point", point, detector_shape, "detector"),
         )
 
+    def _plan(self, scan_shape, detector_shape):
+        """The shift plan for these shapes, made once (buffers, prepare and every LiberTEM
+        merge ask for it)."""
+        key = (tuple(scan_shape), tuple(detector_shape))
+        cache = self.__dict__.setdefault("_plans", {})
+        if key not in cache:
+            cache[key] = make_plan(self.params, *key)
+        return cache[key]
+
     def buffers(self, scan_shape, detector_shape):
         declared = {}
         if "point" in self.outputs:
@@ -140,7 +149,7 @@ class OverfocusPass(FramePass):
             declared["selected_frame"] = Buffer("sig")
             declared["selected_seen"] = Buffer("single", (1,))
         if self.splat:
-            plan = make_plan(self.params, scan_shape, detector_shape)
+            plan = self._plan(scan_shape, detector_shape)
             declared["shifted"] = Buffer("single", (self.n_acc, plan.padded_size))
         if self.aperture:
             declared["aperture"] = Buffer(
@@ -150,7 +159,7 @@ class OverfocusPass(FramePass):
 
     def prepare(self, scan_shape, detector_shape):
         select, point = self._positions(scan_shape, detector_shape)
-        plan = make_plan(self.params, scan_shape, detector_shape) if self.splat else None
+        plan = self._plan(scan_shape, detector_shape) if self.splat else None
         return {"select": select, "point": point, "plan": plan}
 
     def process(self, buffers, frames, scan_y, scan_x, task):
