@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["detailed_specimen", "grating_specimen"]
+__all__ = ["detailed_specimen", "grating_specimen", "multiscale_specimen"]
 
 
 def detailed_specimen(shape, *, feature_size: float = 2.0, seed: int | None = 0) -> np.ndarray:
@@ -28,6 +28,31 @@ def detailed_specimen(shape, *, feature_size: float = 2.0, seed: int | None = 0)
     noise -= noise.min()
     noise /= max(noise.max(), 1e-12)
     return 0.2 + 0.8 * noise
+
+
+def multiscale_specimen(shape, *, feature_sizes=(2.0, 24.0), seed: int | None = 0) -> np.ndarray:
+    """A specimen with structure at several scales: the product of detailed textures.
+
+    Real specimens have detail finer than a scan step beside structures spanning many;
+    the large ones make the mean frame show the specimen's shadow and the local mean
+    vary over the scan, which a method must not mistake for geometry.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    feature_sizes : sequence of float
+        Smoothing sigmas in pixels, one texture each.
+    seed : int, optional
+
+    Returns
+    -------
+    ndarray of float64 in [0.2**n, 1.0]
+    """
+    rng = np.random.default_rng(seed)
+    out = np.ones(shape)
+    for size in feature_sizes:
+        out *= detailed_specimen(shape, feature_size=size, seed=int(rng.integers(2**31)))
+    return out
 
 
 def grating_specimen(

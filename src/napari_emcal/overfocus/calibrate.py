@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage, optimize
+from skimage.morphology import convex_hull_image
 
 from ..engine import reduce_data, validate_4d
 from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterError
@@ -52,6 +53,10 @@ FREE_PARAMETERS = ("scan_rotation", "flip_y", "overfocus", "cy", "cx")
 MAX_SCAN = 128
 #: Regions across the bright-field disk diameter for the direct estimate.
 ESTIMATE_REGIONS = 12
+#: The direct estimate's passes at most, and the relative change of the fitted matrix
+#: below which it has converged.
+DIRECT_PASSES = 16
+DIRECT_TOLERANCE = 2e-5
 #: A shift measured between two regions must agree with the fit to this many scan pixels.
 INLIER_PX = 0.75
 #: Region pairs the refinement uses at most (memory: about 17 kB each at 64 x 64).
@@ -62,12 +67,12 @@ MIN_SCORE = 0.2
 #: (in standard errors) the handedness must have to be decided.
 BOOTSTRAP_ROUNDS = 200
 MIN_FLIP_MARGIN = 3.0
-#: The method's known systematic error, added in quadrature to the standard errors until
-#: it is removed: simulations with detail finer than the scan step show biases up to
-#: 0.19° in rotation (64² detectors) and 0.74 % in overfocus (|k| > 1 scan px per detector
-#: px) without any noise (benchmarks/bench_overfocus_calibrate.py); a third of each here.
-SYSTEMATIC_ROTATION_DEG = 0.065
-SYSTEMATIC_OVERFOCUS = 0.0025
+#: A floor for the method's systematic error, added in quadrature to the standard errors:
+#: the largest errors left without noise on area-integrating simulations over |k| 0.2-2.5
+#: and 64²-128² detectors with detail finer than the scan step (0.02° and 0.1 %,
+#: benchmarks/bench_overfocus_shadow.py).
+SYSTEMATIC_ROTATION_DEG = 0.02
+SYSTEMATIC_OVERFOCUS = 0.001
 
 Progress = Callable[[float, "TwinParams | None"], object]
 
@@ -115,6 +120,8 @@ class CalibrationResult:
 # -- reading ---------------------------------------------------------------------------
 #: Frames (spread over the scan) averaged to find the bright-field disk.
 DISK_FRAMES = 64
+#: A 5th percentile of the mean frame above this fraction of its bright level is not dark.
+DARK_FRACTION = 0.25
 #: Scan positions needed along each axis to measure the parallax between detector regions.
 MIN_SCAN = 8
 #: The fitted shifts between regions must reach this many scan pixels, and this many times
@@ -128,8 +135,9 @@ class _Disk:
     """The bright-field disk in full detector pixels."""
 
     mean_frame: np.ndarray  # (dy, dx) float64, mean of DISK_FRAMES frames
-    mask: np.ndarray  # bool (dy, dx)
-    centre: np.ndarray  # (cy, cx), centroid of the disk mask
+    mask: np.ndarray  # bool (dy, dx): the disk (convex, shadows inside it included)
+    illumination: np.ndarray  # (dy, dx) float64 in [0, 1]: each pixel's share of the beam
+    centre: np.ndarray  # (cy, cx), centroid of the illumination
     radius: float
 
 
@@ -159,14 +167,45 @@ def _find_disk(data) -> _Disk:
     lo, hi = np.percentile(smooth, [5, 99.5])
     if not hi > lo:
         raise CalibrationFailedError("The frames are uniform: there is no bright-field disk.")
-    mask = smooth > lo + 0.5 * (hi - lo)
+    # Half way between dark and bright. Where the 5th percentile is itself well lit the
+    # disk fills the detector, and the spread above it is the specimen's shadow: take
+    # the dark level as zero then.
+    dark = lo if lo < DARK_FRACTION * hi else 0.0
+    mask = smooth > 0.5 * (dark + hi)
     labels, n = ndimage.label(mask)
     if n > 1:  # keep the largest bright region
         sizes = ndimage.sum(mask, labels, range(1, n + 1))
         mask = labels == 1 + int(np.argmax(sizes))
+    # The mean of a few frames still shows the specimen's shadow where the specimen has
+    # structure as large as the scan: the disk is the convex hull of the bright region.
+    mask = convex_hull_image(mask)
+    illumination = _illumination(mean, mask)
     # the disk's geometric centre: an intensity centroid would follow the specimen's shadow
-    centre = np.array(ndimage.center_of_mass(mask))
-    return _Disk(mean, mask, centre, math.sqrt(mask.sum() / math.pi))
+    centre = np.array(ndimage.center_of_mass(illumination))
+    return _Disk(mean, mask, illumination, centre, math.sqrt(mask.sum() / math.pi))
+
+
+#: Detector pixels on either side of the disk's edge whose share of the beam is measured.
+EDGE_BAND_PX = 2
+
+
+def _illumination(mean: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Each detector pixel's share of the beam, 0..1.
+
+    A region's point image is the plain sum of its pixels' specimen images weighted by
+    the *illumination* of each pixel, not by the mean frame, which also holds the
+    specimen's shadow (weighting by it moved the centroids, hence the fitted rotation and
+    magnification, by up to 0.2° and 2 % on specimens with structure as large as the
+    scan). Inside the disk the beam is taken as uniform; only the band along the edge,
+    where a pixel is partly lit, is weighted by its brightness relative to the disk.
+    """
+    interior = ndimage.binary_erosion(mask, iterations=EDGE_BAND_PX)
+    band = ndimage.binary_dilation(mask, iterations=EDGE_BAND_PX) & ~interior
+    level = np.percentile(mean[mask], 90) if mask.any() else 0.0
+    out = interior.astype(np.float64)
+    if level > 0:
+        out[band] = np.clip(mean[band] / level, 0.0, 1.0)
+    return out
 
 
 # -- regions and their point images ------------------------------------------------------
@@ -188,14 +227,14 @@ def _regions(data, disk: _Disk, size: int, progress=None) -> _Regions:
     dy, dx = data.shape[2:]
     ny, nx = (dy // size) * size, (dx // size) * size
     gy, gx = ny // size, nx // size
-    mask = disk.mask[:ny, :nx]
-    keep = np.argwhere(mask.reshape(gy, size, gx, size).mean(axis=(1, 3)) >= 0.75)
+    lit = disk.illumination[:ny, :nx]
+    keep = np.argwhere(lit.reshape(gy, size, gx, size).mean(axis=(1, 3)) >= 0.75)
     if len(keep) < 6:
         raise CalibrationFailedError(
             "The bright-field disk covers too few detector pixels to measure parallax "
             f"({len(keep)} regions of {size} x {size} px)."
         )
-    weights = (disk.mean_frame[:ny, :nx] * mask).reshape(gy, size, gx, size)
+    weights = lit.reshape(gy, size, gx, size)
     yy, xx = np.mgrid[:ny, :nx]
     w = weights.sum(axis=(1, 3))[keep[:, 0], keep[:, 1]]
     cy = (yy.reshape(gy, size, gx, size) * weights).sum(axis=(1, 3))[keep[:, 0], keep[:, 1]]
@@ -259,10 +298,23 @@ def _cross_spectra(regions: _Regions, pairs: np.ndarray, predicted: np.ndarray) 
             _hann(sy, centre[0] - half[:, 0], width[0])[:, :, None]
             * _hann(sx, centre[1] - half[:, 1], width[1])[:, None, :]
         )
-        fi = np.fft.rfft2(regions.images[p[:, 0]] * wi)
-        fj = np.fft.rfft2(regions.images[p[:, 1]] * wj)
+        fi = np.fft.rfft2(_windowed(regions.images[p[:, 0]], wi))
+        fj = np.fft.rfft2(_windowed(regions.images[p[:, 1]], wj))
         out[sl] = fi * np.conj(fj)
     return out
+
+
+def _windowed(images: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """``images`` less their mean under each window, times the window.
+
+    The mean is taken under the window, not over the image: two regions' images of the
+    same specimen area then stay exact shifts of each other. (With the whole image's
+    mean, which differs between regions that see different parts of a specimen with
+    large structures, the shifts came out up to 0.5 scan px short.)
+    """
+    weight = windows.sum(axis=(1, 2), keepdims=True)
+    mean = (images * windows).sum(axis=(1, 2), keepdims=True) / np.maximum(weight, 1e-300)
+    return (images - mean) * windows
 
 
 def _peak_shifts(cross: np.ndarray, shape) -> np.ndarray:
@@ -446,7 +498,12 @@ class _Calibration:
         grid, centroids = self.regions.grid, self.regions.centroids
         matrix = np.zeros((2, 2))
         pairs = _pairs(grid, 2)
-        for iteration in range(4):
+        # Each pass windows both images of a pair on where the previous fit puts their
+        # common specimen; a window placed for the wrong shift pulls the peak towards it,
+        # so the fit is repeated until it stops moving (it converges on the true shift,
+        # where the two windows cover the same specimen exactly: a specimen with large
+        # structures pulls hardest, about 0.4x the error per pass).
+        for iteration in range(DIRECT_PASSES):
             if iteration:  # with a first fit, longer baselines and re-centred windows
                 pairs = _pairs(grid, 4)
             dd = centroids[pairs[:, 1]] - centroids[pairs[:, 0]]
@@ -456,8 +513,13 @@ class _Calibration:
             if len(pairs) < 6:
                 break
             shifts = _peak_shifts(_cross_spectra(self.regions, pairs, predicted), self.scan_shape)
+            previous = matrix
             matrix, inliers, rms = _fit_matrix(dd, shifts)
-            self.report(0.7 + 0.025 * (iteration + 1), None)
+            self.report(0.7 + 0.1 * (iteration + 1) / DIRECT_PASSES, None)
+            moved = np.abs(matrix - previous).max() / max(np.abs(matrix).max(), 1e-300)
+            if iteration >= 2 and moved < DIRECT_TOLERANCE:
+                break
+        self.details["direct_passes"] = iteration + 1
         fraction = float(inliers.mean()) if len(pairs) >= 6 else 0.0
         self.details.update(
             matrix=matrix.tolist(),

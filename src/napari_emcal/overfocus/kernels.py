@@ -201,7 +201,7 @@ def splat_frames(
 
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _sample_specimen(
-    specimen, origin_y, origin_x, matrix, cy, cx, mask, background, out
+    specimen, origin_y, origin_x, step, matrix, cy, cx, mask, background, out
 ):  # pragma: no cover - compiled
     sy_n, sx_n, dy_n, dx_n = out.shape
     h, w = specimen.shape
@@ -215,8 +215,8 @@ def _sample_specimen(
                         continue
                     ry = dy - cy
                     rx = dx - cx
-                    ty = origin_y + sy + m00 * ry + m01 * rx
-                    tx = origin_x + sx + m10 * ry + m11 * rx
+                    ty = origin_y + step * sy + m00 * ry + m01 * rx
+                    tx = origin_x + step * sx + m10 * ry + m11 * rx
                     iy = int(np.floor(ty))
                     ix = int(np.floor(tx))
                     fy = ty - iy
@@ -229,18 +229,21 @@ def _sample_specimen(
                     ) + fy * ((1 - fx) * specimen[iy + 1, ix] + fx * specimen[iy + 1, ix + 1])
 
 
-def sample_specimen(specimen, origin, params: TwinParams, mask, background, out) -> None:
+def sample_specimen(
+    specimen, origin, params: TwinParams, mask, background, out, *, oversample: int = 1
+) -> None:
     """Fill ``out[sy, sx, dy, dx]`` with the specimen bilinearly sampled where the twin says.
 
-    ``origin`` is the specimen-pixel position of scan position (0, 0); ``mask`` selects
-    the illuminated detector pixels (others are 0); points outside the specimen get
-    ``background``.
+    ``origin`` is the specimen-pixel position of scan position (0, 0); the specimen has
+    ``oversample`` pixels per scan step; ``mask`` selects the illuminated detector pixels
+    (others are 0); points outside the specimen get ``background``.
     """
     _sample_specimen(
         np.ascontiguousarray(specimen, dtype=np.float64),
         float(origin[0]),
         float(origin[1]),
-        params.matrix,
+        float(oversample),
+        params.matrix * oversample,
         params.cy,
         params.cx,
         mask,

@@ -1,0 +1,86 @@
+"""Calibration at any shadow magnification, on data whose detector pixels integrate their
+footprint on a specimen with detail finer than the scan step (issue 18)."""
+
+import numpy as np
+import pytest
+
+from napari_emcal.overfocus import TwinParams, calibrate, simulate, specimen_on_scan_grid
+from napari_emcal.overfocus.calibrate import overfocus_for_magnification
+from napari_emcal.overfocus.simulate import footprint_kernel
+from napari_emcal.specimens import multiscale_specimen
+
+SCAN = (32, 32)
+OVERSAMPLE = 3
+
+
+def _truth(magnification, detector, rotation, flip):
+    base = TwinParams(
+        overfocus=np.sign(magnification) * 1e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6 * 64 / detector,
+        cy=(detector - 1) / 2 + 0.3,
+        cx=(detector - 1) / 2 - 0.2,
+        scan_rotation=rotation,
+        flip_y=flip,
+        semiconv=12e-3 * 64 / detector * 1.6,  # the disk's edge inside the detector
+    )
+    return base.replace(overfocus=overfocus_for_magnification(magnification, base))
+
+
+def _specimen(magnification, detector, seed=0):
+    side = int(SCAN[0] + 1.5 * abs(magnification) * detector + 16)
+    # detail at a third of a scan step and structures of 8 scan steps
+    return multiscale_specimen(
+        (OVERSAMPLE * side,) * 2, feature_sizes=(1.0, 8.0 * OVERSAMPLE), seed=seed
+    )
+
+
+def test_footprint_kernel_is_the_pixel_parallelogram():
+    params = _truth(1.7, 64, 23.0, True)
+    kernel = footprint_kernel(params, oversample=3)
+    assert kernel.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(kernel, kernel[::-1, ::-1], atol=1e-12)  # no shift
+    # the footprint's area in specimen pixels: |det M| x oversample²
+    area = abs(np.linalg.det(params.matrix)) * 9
+    assert np.count_nonzero(kernel > 0.5 * kernel.max()) == pytest.approx(area, rel=0.25)
+
+
+def test_oversampled_point_sample_follows_the_twin():
+    """Without integration, detector pixel d at scan s is the specimen at s + M (d - c)."""
+    params = _truth(0.5, 32, 10.0, False).replace(semiconv=None, cy=16.0, cx=16.0)
+    specimen = _specimen(0.5, 32)
+    data = simulate(specimen, SCAN, (32, 32), params, oversample=OVERSAMPLE)
+    # the beam centre pixel sees the specimen right under the scan grid
+    np.testing.assert_allclose(
+        data[:, :, 16, 16], specimen_on_scan_grid(specimen, SCAN, OVERSAMPLE), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "magnification, detector, rotation, flip",
+    [
+        (0.25, 64, 37.0, True),
+        (-1.34, 64, -121.0, False),
+        (1.9, 64, 83.0, True),
+        (-2.5, 48, 160.0, True),
+    ],
+)
+def test_exact_at_any_shadow_magnification(magnification, detector, rotation, flip):
+    truth = _truth(magnification, detector, rotation, flip)
+    data = simulate(
+        _specimen(magnification, detector),
+        SCAN,
+        (detector, detector),
+        truth,
+        oversample=OVERSAMPLE,
+        integrate=True,
+    )
+    start = truth.replace(
+        scan_rotation=rotation + 50.0, flip_y=not flip, overfocus=truth.overfocus * 1.2
+    )
+    result = calibrate(data, start)
+    p = result.params
+    assert p.flip_y == flip
+    assert abs((p.scan_rotation - rotation + 180) % 360 - 180) < 0.05
+    assert p.overfocus == pytest.approx(truth.overfocus, rel=2e-3)
