@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["output_layer", "robust_limits", "upsert_layer"]
+__all__ = [
+    "output_layer",
+    "recorded_calibration",
+    "record_calibration",
+    "robust_limits",
+    "upsert_layer",
+]
+
+#: Key in a 4D layer's metadata under which an accepted overfocus calibration is kept, so
+#: that the other tools (the dataset check) can use and compare it without importing
+#: each other.
+CALIBRATION_KEY = "emcal_calibration"
 
 #: Properties that napari takes only when a layer is made, not as attributes later.
 _CREATE_ONLY = ("border_width",)
@@ -45,3 +56,23 @@ def upsert_layer(viewer, source, suffix: str, data, *, kind: str = "image", **pr
         if key not in _CREATE_ONLY:
             setattr(layer, key, value)
     return layer
+
+
+def record_calibration(layer, scan_rotation: float, flip_y: bool, uncertainty: dict) -> None:
+    """Keep an accepted calibration's scan rotation (degrees) and flip on ``layer``."""
+    layer.metadata = {
+        **layer.metadata,
+        CALIBRATION_KEY: {
+            "scan_rotation": float(scan_rotation),
+            "flip_y": bool(flip_y),
+            "scan_rotation_sigma": uncertainty.get("scan_rotation"),
+        },
+    }
+
+
+def recorded_calibration(layer) -> dict | None:
+    """The calibration :func:`record_calibration` kept on ``layer``, or None."""
+    if layer is None:
+        return None
+    value = layer.metadata.get(CALIBRATION_KEY)
+    return value if isinstance(value, dict) and "scan_rotation" in value else None

@@ -136,3 +136,53 @@ def test_executor_setting_is_used_and_kept(dataset, make_napari_viewer, qtbot):
     widget.executor.value = "over there"
     assert "executor must be one of" in widget.status.value
     assert not widget.run()
+
+
+def _deflected_disks(rotation, flip, scan=(32, 32), detector=(32, 32), radius=6.0):
+    """Frames of a bright-field disk moved by a curl-free specimen field seen through the
+    scan rotation and flip (the CoM field of a phase object)."""
+    from scipy import ndimage
+
+    from napari_emcal.geometry import rotation_flip_matrix
+
+    rng = np.random.default_rng(1)
+    potential = ndimage.gaussian_filter(rng.normal(size=scan), 2.0)
+    e_y, e_x = np.gradient(potential)
+    inverse = np.linalg.inv(rotation_flip_matrix(rotation, flip))
+    d_y = inverse[0, 0] * e_y + inverse[0, 1] * e_x
+    d_x = inverse[1, 0] * e_y + inverse[1, 1] * e_x
+    scale = 0.8 / max(np.abs(d_y).max(), np.abs(d_x).max())  # up to 0.8 px
+    yy, xx = np.mgrid[: detector[0], : detector[1]]
+    c = (np.array(detector) - 1) / 2
+    r = np.hypot(
+        yy[None, None] - c[0] - scale * d_y[..., None, None],
+        xx[None, None] - c[1] - scale * d_x[..., None, None],
+    )
+    return (1000 * np.clip(radius + 0.5 - r, 0, 1)).astype(np.float32)
+
+
+def test_accepted_overfocus_calibration_is_used_and_compared(make_napari_viewer, qtbot):
+    from napari_emcal._qt.layers import record_calibration
+
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(_deflected_disks(37.0, True), name="phase")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+    widget.set_layer(layer)
+    assert widget.run()
+    wait(qtbot, widget)
+    com = widget.report.com_rotation
+    assert com is not None and com.flip_y
+    assert abs((com.scan_rotation - 37.0 + 90) % 180 - 90) < 0.5
+    assert "overfocus calibration" not in widget.report_label.value
+    # an overfocus calibration accepted on the layer: its rotation and flip are taken
+    record_calibration(layer, com.scan_rotation + 0.1, True, {"scan_rotation": 0.02})
+    widget.set_layer(layer)
+    assert widget.scan_rotation.value == pytest.approx(com.scan_rotation + 0.1, abs=1e-4)
+    assert widget.flip_y.value
+    assert widget.run()
+    wait(qtbot, widget)
+    assert "vs the overfocus calibration: agree within 0.10°" in widget.report_label.value
+    record_calibration(layer, com.scan_rotation + 120.0, True, {})
+    assert widget.run()
+    wait(qtbot, widget)
+    assert "disagree by" in widget.report_label.value

@@ -260,6 +260,9 @@ def test_optimise_ends_at_the_calibrated_values(sample, qtbot):
     _wait(qtbot, widget, timeout=60000)
     widget.accept_calibration()
     assert widget.params().flip_y and not widget.revert_button.enabled
+    # kept on the layer for the dataset check
+    kept = layer.metadata["emcal_calibration"]
+    assert kept["scan_rotation"] == widget.params().scan_rotation and kept["flip_y"]
 
 
 def test_calibration_failure_and_cancel_change_nothing(make_napari_viewer, qtbot):

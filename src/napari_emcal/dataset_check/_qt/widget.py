@@ -15,11 +15,12 @@ from napari.utils.notifications import show_error, show_warning
 
 from ..._qt.common import ScrollableDock, is_4d_image, message_label
 from ..._qt.executor import executor_field, pass_source
-from ..._qt.layers import output_layer, robust_limits, upsert_layer
+from ..._qt.layers import output_layer, recorded_calibration, robust_limits, upsert_layer
 from ..._qt.tasks import LongTask, debounced
 from ...engine import check_executor
 from ...errors import EmcalError
 from ..analysis import BeamDisk, analyse, estimate_beam, find_beam
+from ..com_rotation import compare_rotations
 from ..masks import annulus, disk, mask_from_shape
 from ..report import dataset_report, saturation_with_source
 
@@ -70,6 +71,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         self.scan_rotation = widgets.FloatSpinBox(
             label="Scan rotation (°)", value=0.0, min=-360.0, max=360.0, step=0.1
         )
+        self.scan_rotation.native.setDecimals(4)  # a calibration's 0.001° is kept
         self.flip_y = widgets.CheckBox(text="Flip y", value=False)
         self.max_count = widgets.FloatSpinBox(
             label="Saturation count",
@@ -119,6 +121,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         self.send_button.changed.connect(lambda: self.send_beam_centre())
         self.draw_button.changed.connect(lambda: self.start_aperture())
         self.run_button.changed.connect(lambda: self.run())
+        self.layer.changed.connect(self._use_recorded_calibration)
         self.viewer.layers.events.inserted.connect(self._refresh_choices)
         self.viewer.layers.events.removed.connect(self._refresh_choices)
 
@@ -132,6 +135,15 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
     def set_layer(self, layer) -> None:
         self._refresh_choices()
         self.layer.value = layer
+        self._use_recorded_calibration()
+
+    def _use_recorded_calibration(self, event=None) -> None:
+        """Take the scan rotation and flip of an overfocus calibration accepted on the layer."""
+        recorded = recorded_calibration(self.layer.value)
+        if recorded is not None:
+            self.scan_rotation.value = recorded["scan_rotation"]
+            self.flip_y.value = recorded["flip_y"]
+            self.status.value = "scan rotation and flip from the accepted overfocus calibration"
 
     @property
     def beam(self) -> BeamDisk | None:
@@ -351,7 +363,14 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             )
         if self.beam is None and report.beam is not None:
             self._show_beam(report.beam)
-        self.report_label.value = report.summary()
+        summary = report.summary()
+        recorded = recorded_calibration(self.layer.value)
+        if recorded is not None and report.com_rotation is not None:
+            comparison = compare_rotations(
+                report.com_rotation, recorded["scan_rotation"], recorded["flip_y"]
+            )
+            summary += f"\nvs the overfocus calibration: {comparison}"
+        self.report_label.value = summary
         self.status.value = "check done"
         if report.descan_exceeds:
             show_warning(

@@ -16,7 +16,7 @@ from napari.utils.notifications import show_error, show_info
 
 from ..._qt.common import ScrollableDock, is_4d_image, message_label, open_path, save_path
 from ..._qt.executor import executor_field, pass_source
-from ..._qt.layers import output_layer, robust_limits, upsert_layer
+from ..._qt.layers import output_layer, record_calibration, robust_limits, upsert_layer
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.quantity import QuantitySpinBox
 from ..._qt.tasks import LongTask, debounced, start_worker
@@ -701,10 +701,15 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         )
 
     def accept_calibration(self, event=None) -> None:
-        """Keep the calibrated parameters."""
+        """Keep the calibrated parameters (also on the layer, for the dataset check)."""
         self._before_calibration = None
         self.accept_button.enabled = self.revert_button.enabled = False
         self.calibration_status.value = "accepted"
+        layer, params = self.layer.value, self.params()
+        if layer is not None:
+            result = getattr(self, "last_calibration", None)
+            uncertainty = getattr(result, "uncertainty", None) or {}
+            record_calibration(layer, params.scan_rotation, params.flip_y, uncertainty)
 
     def revert_calibration(self, event=None) -> None:
         """Go back to the parameters from before the calibration."""
