@@ -1,7 +1,9 @@
 """Autosave: atomic writes keep the previous session readable whatever happens mid-save."""
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,6 +12,7 @@ import pytest
 
 from napari_emcal.dose import DoseTable
 from napari_emcal.dose.autosave import Autosave, atomic_write_text, default_autosave_path
+from napari_emcal.errors import InvalidDataError
 
 
 def small_table(rows=1):
@@ -88,3 +91,47 @@ def test_default_path_can_be_set(monkeypatch, tmp_path):
     assert default_autosave_path() == tmp_path / "x.json"
     monkeypatch.delenv("NAPARI_EMCAL_AUTOSAVE")
     assert default_autosave_path().name == "dose_table_autosave.json"
+
+
+def test_one_window_per_session_and_stale_locks(tmp_path):
+    from napari_emcal.dose.autosave import AutosaveFolder
+
+    folder = AutosaveFolder(tmp_path)
+    first, second = folder.new_session(), folder.new_session()
+    assert first.path != second.path
+    first.save(small_table(2))
+    second.save(small_table(3))
+    assert folder.unsaved() == []  # both held by this living process
+    assert not Autosave(first.path).lock()  # nobody else takes a held session
+    first.release()
+    assert [s.path for s in folder.unsaved()] == [first.path]
+    # a lock left by a process that died is stale: the session is offered and can be taken
+    second.release()
+    second.lock_path.write_text(json.dumps({"pid": 999999999, "host": socket.gethostname()}))
+    assert {s.path for s in folder.unsaved()} == {first.path, second.path}
+    taken = Autosave(second.path)
+    assert taken.lock() and len(taken.load()) == 3
+
+
+def test_another_sessions_temporary_file_is_left_alone(tmp_path):
+    session = Autosave(tmp_path / "a.json")
+    in_progress = tmp_path / ".a.json.xyz.tmp"  # another process writing this very moment
+    in_progress.write_text("{")
+    session.save(small_table(1))
+    assert in_progress.exists()
+
+
+def test_damaged_session_is_read_in_part(tmp_path):
+    from napari_emcal.dose.autosave import read_session
+
+    document = json.loads(small_table(3).to_json())
+    del document["accumulation"]
+    document["budget"] = "abc"
+    document["images"][1]["exposure_s"] = "not a time"
+    table, notes = read_session(json.dumps(document), "x.json")
+    assert len(table) in (2, 3) and table.accumulation == "exposure" and table.budget is None
+    assert any("accumulation" in n for n in notes) and any("budget" in n for n in notes)
+    with pytest.raises(InvalidDataError):
+        read_session("[1, 2]", "x.json")
+    with pytest.raises(InvalidDataError):
+        Autosave(tmp_path / "bad.json").load()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import IncompleteDataWarning, InvalidDataError, InvalidParameterError
+from ..errors import EmcalError, IncompleteDataWarning, InvalidDataError, InvalidParameterError
 from ..tables import Column, Table, missing
 from ..units import to_si
 from .calibration import CurrentCalibration
@@ -461,18 +461,22 @@ class DoseTable(Table):
                 else CurrentCalibration()
             )
             images = pd.DataFrame(document["images"])
+            settings = {
+                "calibration": calibration,
+                "accumulation": document["accumulation"],
+                "budget": document["budget"],
+            }
+            if images.empty:
+                return cls(**settings)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", IncompleteDataWarning)
+                return cls.from_frame(images, source, **settings)
+        except EmcalError as exc:
+            raise InvalidDataError(f"{source} is not a sound dose table session: {exc}") from exc
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InvalidDataError(f"{source} is not a dose table session: {exc}") from exc
-        settings = {
-            "calibration": calibration,
-            "accumulation": document["accumulation"],
-            "budget": document["budget"],
-        }
-        if images.empty:
-            return cls(**settings)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", IncompleteDataWarning)
-            return cls.from_frame(images, source, **settings)
+            raise InvalidDataError(
+                f"{source} is not a dose table session: {type(exc).__name__} {exc}"
+            ) from exc
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The "Dose table" widget with a real viewer: rows from layers, edits, budget, autosave."""
 
+import json
+import socket
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,38 +88,79 @@ def test_autosave_after_every_change_and_restore(make_napari_viewer, series, qtb
     viewer, layer, widget = series
     widget.add_layers([layer])
     widget.images_view.set_cell_text(0, "image", "first frame")
-    qtbot.waitUntil(lambda: "first frame" in Autosave().path.read_text())
-    saved = Autosave().load()
+    qtbot.waitUntil(lambda: "first frame" in widget.autosave.path.read_text())
+    saved = widget.autosave.load()
     assert len(saved) == 8 and len(saved.calibration) == 3
-
-    # a restart: the new widget offers the autosaved table
+    # a second window while the first is open: its own file, nothing offered
     other = make_napari_viewer()
-    _, restarted = other.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    _, second = other.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    assert not second._pending_restore and second.autosave.path != widget.autosave.path
+
+    # the first window crashes (its lock stays, held by a process that no longer exists)
+    lock = widget.autosave.lock_path
+    lock.write_text(json.dumps({"pid": 999999999, "host": socket.gethostname()}))
+    widget.autosave._locked = False
+    third = make_napari_viewer()
+    _, restarted = third.window.add_plugin_dock_widget("napari-emcal", "Dose table")
     assert restarted._pending_restore
-    assert "holds 8 image(s) and 3 current(s)" in restarted.restore_label.value
+    assert "8 image(s), 3 current(s)" in restarted.restore_choice.current_choice
     restarted.restore()
     assert len(restarted.table) == 8
     assert restarted.table.frame.image.iloc[0] == "first frame"
+    assert restarted.autosave.path == widget.autosave.path  # continues in the same file
+
+
+def test_two_windows_never_overwrite_each_other(make_napari_viewer):
+    first_viewer, second_viewer = make_napari_viewer(), make_napari_viewer()
+    _, first = first_viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    _, second = second_viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    for viewer, widget, n in ((first_viewer, first, 2), (second_viewer, second, 3)):
+        for i in range(n):
+            layer = viewer.add_image(
+                np.zeros((8, 8)), name=f"img{i}", metadata={"emcal": {"mode": "TEM"}}
+            )
+            widget.add_layers([layer])
+    assert len(Autosave(first.autosave.path).load()) == 2
+    assert len(Autosave(second.autosave.path).load()) == 3
 
 
 def test_changes_before_choosing_keep_the_old_table(make_napari_viewer, tmp_path):
-    Autosave().save(_two_rows())
+    Autosave().save(_two_rows())  # the single file of earlier versions
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
     assert widget._pending_restore
     viewer.add_image(np.zeros((16, 16)), name="new", metadata={"emcal": {"mode": "TEM"}})
     widget.add_layers([viewer.layers["new"]])
-    assert len(Autosave().load()) == 1  # the new table
-    assert len(Autosave(Autosave().backup_path).load()) == 2  # the old one, kept
+    assert len(widget.autosave.load()) == 1  # the new table, in its own file
+    assert len(Autosave().load()) == 2  # the old one, untouched
 
 
-def test_start_fresh_keeps_a_backup(make_napari_viewer):
+def test_start_fresh_sets_the_old_aside(make_napari_viewer):
     Autosave().save(_two_rows())
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
     widget.start_fresh()
     assert len(widget.table) == 0 and not widget.restore_button.visible
-    assert len(Autosave(Autosave().backup_path).load()) == 2
+    aside = Autosave().path.parent / "set_aside" / Autosave().path.name
+    assert len(Autosave(aside).load()) == 2
+    _, again = make_napari_viewer().window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    assert not again._pending_restore  # not offered again
+
+
+def test_a_damaged_autosave_opens_with_what_can_be_read(make_napari_viewer):
+    document = json.loads(_two_rows().to_json())
+    del document["accumulation"]
+    document["budget"] = "abc"
+    Autosave().path.parent.mkdir(parents=True, exist_ok=True)
+    Autosave().path.write_text(json.dumps(document))
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    assert widget._pending_restore
+    assert "damaged" in widget.restore_choice.current_choice
+    widget.restore()
+    assert len(widget.table) == 2
+    assert "accumulation" in widget.status.value and "budget" in widget.status.value
+    assert Autosave().backup_path.is_file()  # the file as it was
 
 
 def test_exports_and_import(series, tmp_path):

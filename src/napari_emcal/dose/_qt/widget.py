@@ -8,17 +8,18 @@ or restart.
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 
 import pandas as pd
 from magicgui import widgets
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..._qt.common import ScrollableDock, is_greyscale_image, message_label, open_path, save_path
 from ..._qt.tables import FrameTable
 from ...errors import EmcalError, IncompleteDataWarning
-from ..autosave import Autosave
+from ..autosave import Autosave, AutosaveFolder
 from ..calibration import CALIBRATION_COLUMNS, CurrentCalibration
 from ..metadata import rows_from_file, rows_from_layer
 from ..table import DERIVED, INPUT, DoseTable
@@ -58,14 +59,30 @@ class DoseWidget(ScrollableDock, widgets.Container):
     def __init__(self, napari_viewer, autosave: Autosave | None = None):
         super().__init__(labels=True, scrollable=True)  # fits a laptop screen
         self.viewer = napari_viewer
-        self.autosave = autosave if autosave is not None else Autosave()
+        # one session file per window, locked while it is open (dose/autosave.py)
+        if autosave is not None:
+            self.sessions = AutosaveFolder(autosave.path.parent)
+            self.autosave = autosave
+            self.autosave.lock()
+        else:
+            self.sessions = AutosaveFolder()
+            self.autosave = self.sessions.new_session()
         self.table = DoseTable(budget=50.0)
         self._pending_restore = False
+        self._unsaved: list[Autosave] = []
 
         self.restore_label = widgets.Label(label="", value="", visible=False)
-        self.restore_button = widgets.PushButton(text="Restore the autosaved table", visible=False)
+        self.restore_choice = widgets.ComboBox(
+            label="Unsaved table",
+            choices=[],
+            visible=False,
+            tooltip="dose tables of windows that closed or crashed, newest first",
+        )
+        self.restore_button = widgets.PushButton(text="Restore the chosen table", visible=False)
         self.fresh_button = widgets.PushButton(
-            text="Start a new table (keep the old as backup)", visible=False
+            text="Start a new table (set the old ones aside)",
+            visible=False,
+            tooltip="the unsaved tables move to the set_aside folder beside the autosave",
         )
         self.add_layers_button = widgets.PushButton(text="Add selected image layers")
         self.add_files_button = widgets.PushButton(
@@ -114,6 +131,7 @@ class DoseWidget(ScrollableDock, widgets.Container):
         self.extend(
             [
                 self.restore_label,
+                self.restore_choice,
                 self.restore_button,
                 self.fresh_button,
                 self.add_layers_button,
@@ -160,53 +178,98 @@ class DoseWidget(ScrollableDock, widgets.Container):
         self.export_excel_button.changed.connect(self._export_excel_dialog)
         self.import_csv_button.changed.connect(self._import_csv_dialog)
         self.import_calibration_button.changed.connect(self._import_calibration_dialog)
+        # the lock goes with the window (a crashed process's lock is found stale by its pid)
+        self._session = [self.autosave]
+        session = self._session
+        self.native.destroyed.connect(lambda *_: session[0].release())
         self._offer_restore()
         self.refresh(save=False)
 
     # -- autosave and restore ----------------------------------------------------------------
     def _offer_restore(self) -> None:
-        if not self.autosave.exists():
+        """Offer every unsaved session (windows closed or crashed) that holds something."""
+        choices = []
+        for session in self.sessions.unsaved(exclude=self.autosave):
+            try:
+                saved, notes = session.load_readable()
+            except EmcalError as exc:
+                label = f"{session.path.name}: cannot be read ({exc})"
+                choices.append((label, session))
+                continue
+            if len(saved) == 0 and len(saved.calibration) == 0:
+                continue
+            damaged = f" · damaged: {'; '.join(notes)}" if notes else ""
+            label = (
+                f"{session.modified:%Y-%m-%d %H:%M} · {len(saved)} image(s), "
+                f"{len(saved.calibration)} current(s){damaged}"
+            )
+            choices.append((label, session))
+        if not choices:
             return
-        try:
-            saved = self.autosave.load()
-        except EmcalError as exc:
-            text = f"An autosave was found but cannot be read ({exc}); it will be kept aside."
-            self.restore_label.value, self.restore_label.visible = text, True
-            self._pending_restore = True
-            return
-        if len(saved) == 0 and len(saved.calibration) == 0:
-            return
-        stamp = pd.Timestamp.fromtimestamp(self.autosave.path.stat().st_mtime)
+        self._unsaved = [session for _, session in choices]
+        self.restore_choice.choices = choices
+        self.restore_choice.value = choices[0][1]
         self.restore_label.value = (
-            f"A dose table autosaved {stamp:%Y-%m-%d %H:%M} holds "
-            f"{len(saved)} image(s) and {len(saved.calibration)} "
-            "current(s)."
+            f"{len(choices)} unsaved dose table(s) from windows that closed or crashed: "
+            "restore one, or set them aside."
         )
-        for widget in (self.restore_label, self.restore_button, self.fresh_button):
+        for widget in (self.restore_label, self.restore_choice, self.restore_button):
             widget.visible = True
+        self.fresh_button.visible = True
         self._pending_restore = True
 
     def _close_offer(self) -> None:
         self._pending_restore = False
-        for widget in (self.restore_label, self.restore_button, self.fresh_button):
+        for widget in (
+            self.restore_label,
+            self.restore_choice,
+            self.restore_button,
+            self.fresh_button,
+        ):
             widget.visible = False
 
-    def restore(self) -> None:
-        """Continue the autosaved table."""
+    def restore(self, session: Autosave | None = None) -> None:
+        """Continue an unsaved table (the chosen one): this window takes over its file.
+
+        A damaged file gives what can be read, with a message naming what was dropped; the
+        file itself is kept aside first (``.previous``), so nothing is lost."""
+        session = session if session is not None else self.restore_choice.value
+        if session is None:
+            return
         try:
-            restored = self.autosave.load()
+            restored, notes = session.load_readable()
         except EmcalError as exc:
             self._error(str(exc))
             return
+        if not session.lock():
+            self._error(f"{session.path.name} was just taken by another window")
+            return
+        if notes:
+            shutil.copy2(session.path, session.backup_path)
+        # continue in the restored file; this window's own session is released (an empty
+        # one is removed; one with rows stays on disk and is offered by the next window)
+        own = self.autosave
+        own.release()
+        if len(self.table) == 0 and len(self.table.calibration) == 0:
+            own.path.unlink(missing_ok=True)
+        self.autosave = self._session[0] = session
+        self.autosave_label.value = str(session.path)
+        self._unsaved = [other for other in self._unsaved if other.path != session.path]
         self._close_offer()
         self._set_table(restored)
-        self.status.value = f"restored {len(restored)} image(s) from {self.autosave.path}"
+        message = f"restored {len(restored)} image(s) from {session.path.name}"
+        if notes:
+            message += f"; dropped: {'; '.join(notes)} (the file as it was: {session.backup_path})"
+            show_warning(message)
+        self.status.value = message
 
     def start_fresh(self) -> None:
-        """Begin a new table; the autosaved one is kept as a backup file."""
-        self.autosave.discard()
+        """Begin a new table; the unsaved ones move to the set_aside folder."""
+        kept = [str(self.sessions.set_aside(session)) for session in self._unsaved]
+        self._unsaved = []
         self._close_offer()
-        self.status.value = f"the previous table is kept in {self.autosave.backup_path}"
+        if kept:
+            self.status.value = f"the unsaved table(s) are kept in {Path(kept[0]).parent}"
         self.refresh()
 
     def _set_table(self, table: DoseTable) -> None:
@@ -216,10 +279,7 @@ class DoseWidget(ScrollableDock, widgets.Container):
         self.refresh()
 
     def _save(self) -> None:
-        if self._pending_restore:  # the user did not choose: never overwrite the old table
-            self.autosave.discard()
-            self._close_offer()
-            show_info(f"The earlier dose table is kept in {self.autosave.backup_path}")
+        # this window's own file: the unsaved tables on offer are never written over
         try:
             self.autosave.save(self.table)
         except OSError as exc:
