@@ -503,9 +503,13 @@ class _Calibration:
         # so the fit is repeated until it stops moving (it converges on the true shift,
         # where the two windows cover the same specimen exactly: a specimen with large
         # structures pulls hardest, about 0.4x the error per pass).
+        longer = _pairs(grid, 4)
+        if len(longer) > MAX_PAIRS:  # small regions at high |k|: a fixed random subset
+            pick = np.random.default_rng(0).choice(len(longer), MAX_PAIRS, replace=False)
+            longer = longer[np.sort(pick)]
         for iteration in range(DIRECT_PASSES):
             if iteration:  # with a first fit, longer baselines and re-centred windows
-                pairs = _pairs(grid, 4)
+                pairs = longer
             dd = centroids[pairs[:, 1]] - centroids[pairs[:, 0]]
             predicted = dd @ matrix.T
             ok = _usable(pairs, predicted, self.scan_shape)
