@@ -1,4 +1,4 @@
-"""Writing files so that a crash never leaves a broken one."""
+"""Files: writing so that a crash never leaves a broken one, and mapping .npy files."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_text"]
+__all__ = ["atomic_write_text", "map_npy"]
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -24,3 +24,20 @@ def atomic_write_text(path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def map_npy(path):
+    """``np.load(path, mmap_mode="r")`` (reads only the header), with every way a broken or
+    unreadable file fails as one :class:`~napari_emcal.errors.InvalidDataError` naming the
+    file (NumPy raises EOFError for an empty file, ValueError for a cut one, OSError...)."""
+    import numpy as np
+
+    from .errors import InvalidDataError
+
+    try:
+        return np.load(path, mmap_mode="r")
+    except PermissionError as exc:
+        raise InvalidDataError(f"cannot read {path}: permission denied") from exc
+    except (OSError, ValueError, EOFError) as exc:
+        detail = "the file is empty" if isinstance(exc, EOFError) else str(exc)
+        raise InvalidDataError(f"cannot read {path} as a .npy array: {detail}") from exc

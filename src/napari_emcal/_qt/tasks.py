@@ -18,9 +18,13 @@ def start_worker(
     on_result: Callable,
     on_error: Callable,
     on_finished: Callable | None = None,
+    progress: dict | None = None,
 ):
     """Run ``work()`` in a napari worker thread; ``on_result(value)``, ``on_error(exc)`` and
     ``on_finished()`` run in the GUI thread. Returns the started worker.
+
+    With ``progress={"total": n, "desc": text}``, ``work`` is a generator that yields once
+    per step and returns its value: napari shows the steps in its activity dock.
 
     The handlers are connected before the thread starts: a worker whose error has no
     handler re-raises it in Qt.
@@ -28,7 +32,8 @@ def start_worker(
     connect = {"returned": on_result, "errored": on_error}
     if on_finished is not None:
         connect["finished"] = on_finished
-    worker = create_worker(work, _connect=connect, _start_thread=False)
+    options = {"_progress": progress} if progress else {}
+    worker = create_worker(work, _connect=connect, _start_thread=False, **options)
     worker.start()
     return worker
 

@@ -259,10 +259,9 @@ def _without(node, keys):
 
 
 def _npy_ndim(path: Path) -> int:
-    try:
-        return np.load(path, mmap_mode="r").ndim
-    except (OSError, ValueError) as exc:
-        raise InvalidDataError(f"cannot read {path}: {exc}") from exc
+    from .._files import map_npy
+
+    return map_npy(path).ndim
 
 
 def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:

@@ -146,8 +146,16 @@ class DoseTable(Table):
 
     @budget.setter
     def budget(self, value) -> None:
-        if value is not None and not (math.isfinite(float(value)) and float(value) > 0):
-            raise InvalidParameterError(f"the dose budget must be positive (e⁻/Å²); got {value}")
+        try:
+            number = None if value is None else float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, bool) or (
+            number is not None and not (math.isfinite(number) and number > 0)
+        ):
+            raise InvalidParameterError(
+                f"the dose budget must be a positive number of e⁻/Å²; got {value!r}"
+            )
         self._budget = None if value is None else float(value)
 
     # -- rows -----------------------------------------------------------------------------

@@ -244,6 +244,10 @@ class PixelSizeResult:
         }
 
 
+#: Longest side over shortest side of an image the lattice is measured in.
+MAX_ASPECT = 16
+
+
 def find_pixel_size(
     image,
     *,
@@ -305,11 +309,27 @@ def find_pixel_size(
     if marker is not None and isinstance(marker, str):
         raise InvalidParameterError(f"marker must be a lag (dy, dx) in pixels; got {marker!r}")
     if marker is not None:
-        marker = np.asarray(marker, dtype=float)
+        try:
+            marker = np.asarray(marker, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidParameterError(
+                f"marker must be a lag (dy, dx) in pixels; got {marker!r}"
+            ) from None
         if marker.shape != (2,) or not np.all(np.isfinite(marker)) or np.hypot(*marker) < 1:
             raise InvalidParameterError(
                 f"marker must be a lag (dy, dx) in pixels away from the centre; got {marker}"
             )
+        if np.any(np.abs(marker) >= np.asarray(image.shape) / 2):
+            raise InvalidParameterError(
+                f"marker ({marker[0]:g}, {marker[1]:g}) px lies outside the autocorrelation of a "
+                f"{image.shape[0]} x {image.shape[1]} px image: a lag must be less than half "
+                "the image in each direction"
+            )
+    if max(image.shape) > MAX_ASPECT * min(image.shape):
+        raise InvalidParameterError(
+            f"the image is {image.shape[0]} x {image.shape[1]} px: too elongated to measure a "
+            f"2D lattice (at most {MAX_ASPECT}:1); crop a region closer to square"
+        )
     if binned_size is not None and (int(binned_size) != binned_size or binned_size < 64):
         raise InvalidParameterError(f"binned_size must be an integer >= 64; got {binned_size}")
 

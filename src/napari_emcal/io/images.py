@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import map_npy
 from ..errors import InvalidDataError
 from ..units import convert
 from .instrument import InstrumentMetadata, from_mrc, from_rsciio_signal
@@ -55,10 +56,7 @@ def open_image(path) -> tuple[np.ndarray, dict[str, Any]]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            image = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise InvalidDataError(f"cannot read {path}: {exc}") from exc
+        image = map_npy(path)
         inst = InstrumentMetadata(path)
         inst.note(f"{path.name}: a .npy file records no calibration")
         return _plane(np.asarray(image), path), {"source": str(path), "instrument": inst.to_json()}

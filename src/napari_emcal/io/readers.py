@@ -35,6 +35,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
+from .._files import map_npy
 from ..errors import InvalidDataError
 from ..units import dimension, to_si, unit_of
 from .instrument import (
@@ -299,7 +300,7 @@ class NpyFile:
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        header = np.load(self.path, mmap_mode="r")
+        header = map_npy(self.path)
         self.shape, self.dtype = tuple(header.shape), header.dtype
         self.ndim = len(self.shape)
         del header

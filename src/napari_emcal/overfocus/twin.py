@@ -239,9 +239,10 @@ class TwinParams:
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> TwinParams:
         """Build parameters from :meth:`to_json_dict`'s document; units are converted."""
-        if not isinstance(doc, dict) or "parameters" not in doc:
+        if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
             raise InvalidParameterError(
-                "Not a twin-parameter document: expected a JSON object with 'parameters'."
+                "Not a twin-parameter document: expected a JSON object with 'parameters' "
+                "holding an object of name: {value, unit}."
             )
         values: dict[str, Any] = {}
         for name, entry in doc["parameters"].items():
@@ -253,6 +254,12 @@ class TwinParams:
                 value, unit = entry.get("value"), entry.get("unit", PARAM_UNITS[name])
             else:
                 value, unit = entry, PARAM_UNITS[name]
+            if not isinstance(unit, str):
+                raise InvalidParameterError(
+                    f"{name}: the unit must be text such as {PARAM_UNITS[name]!r}; got {unit!r}"
+                )
+            if name != "flip_y" and value is not None and not _is_number(value):
+                raise InvalidParameterError(f"{name} must be a number; got {value!r}")
             values[name] = _convert_to_field_unit(name, value, unit)
         missing = [
             f.name
@@ -329,12 +336,23 @@ class TwinParams:
     @classmethod
     def load(cls, path: str | os.PathLike) -> TwinParams:
         """Read parameters written by :meth:`save` (or by hand, with any known units)."""
-        with open(path, encoding="utf-8") as fh:
-            try:
+        try:
+            with open(path, encoding="utf-8") as fh:
                 doc = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise InvalidParameterError(f"{os.fspath(path)} is not valid JSON: {exc}") from None
+        except UnicodeDecodeError:
+            raise InvalidParameterError(
+                f"{os.fspath(path)} is not UTF-8 text (saved in another encoding?): save it "
+                "as UTF-8"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise InvalidParameterError(f"{os.fspath(path)} is not valid JSON: {exc}") from None
+        except OSError as exc:
+            raise InvalidParameterError(f"cannot read {os.fspath(path)}: {exc.strerror}") from None
         return cls.from_json_dict(doc)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _convert_to_field_unit(name: str, value: Any, unit: str) -> Any:

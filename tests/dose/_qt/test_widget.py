@@ -163,23 +163,43 @@ def test_a_damaged_autosave_opens_with_what_can_be_read(make_napari_viewer):
     assert Autosave().backup_path.is_file()  # the file as it was
 
 
-def test_exports_and_import(series, tmp_path):
+def test_exports_and_import(series, tmp_path, qtbot):
     viewer, layer, widget = series
     widget.add_layers([layer])
     widget.export_csv(tmp_path / "dose.csv")
     widget.export_excel(tmp_path / "dose.xlsx")
     back = DoseTable.from_excel(tmp_path / "dose.xlsx")
     pd.testing.assert_frame_equal(back.rows, widget.table.rows)
-    widget.import_csv(tmp_path / "dose.csv")
+
+    def imported(path):
+        assert widget.import_csv(path) is not None  # read in a worker
+        qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+
+    imported(tmp_path / "dose.csv")
     assert len(widget.table) == 16
     partial = tmp_path / "partial.csv"
     partial.write_text("image,current_pa\nextra,5\n")
-    widget.import_csv(partial)
+    imported(partial)
     assert len(widget.table) == 17 and "no column(s) time" in widget.status.value
     bad = tmp_path / "bad.csv"
     bad.write_text("image,colour\nx,red\n")
-    widget.import_csv(bad)
+    imported(bad)
     assert "unknown column(s) colour" in widget.status.value and len(widget.table) == 17
+
+
+def test_add_files_reads_in_a_worker(series, tmp_path, qtbot):
+    viewer, layer, widget = series
+    good = tmp_path / "frame.npy"
+    np.save(good, np.zeros((8, 8), np.float32))
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    worker = widget.add_files([good, empty])
+    assert worker is not None and widget.busy
+    assert widget.add_files([good]) is None  # one read at a time, said so
+    assert "still reading" in widget.status.value
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+    assert len(widget.table) == 1
+    assert "1 file(s) not added" in widget.status.value and "empty.npy" in widget.status.value
 
 
 def test_menu_action_adds_the_selected_layers(make_napari_viewer):

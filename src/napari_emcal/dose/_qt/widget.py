@@ -18,6 +18,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..._qt.common import ScrollableDock, is_greyscale_image, message_label, open_path, save_path
 from ..._qt.tables import FrameTable
+from ..._qt.tasks import start_worker
 from ...errors import EmcalError, IncompleteDataWarning
 from ..autosave import Autosave, AutosaveFolder
 from ..calibration import CALIBRATION_COLUMNS, CurrentCalibration
@@ -70,6 +71,7 @@ class DoseWidget(ScrollableDock, widgets.Container):
         self.table = DoseTable(budget=50.0)
         self._pending_restore = False
         self._unsaved: list[Autosave] = []
+        self._reading = None  # the worker reading files, if any
 
         self.restore_label = widgets.Label(label="", value="", visible=False)
         self.restore_choice = widgets.ComboBox(
@@ -327,21 +329,59 @@ class DoseWidget(ScrollableDock, widgets.Container):
         if added:
             show_info(f"{added} current calibration row(s) taken from the layer's metadata")
 
-    def add_files(self, paths) -> int:
-        """Add rows read from files (a SerialEM .mdoc gives one row per image)."""
-        count = 0
-        for path in paths:
-            try:
-                rows = rows_from_file(path)
-            except EmcalError as exc:
-                self._error(str(exc))
-                continue
+    # -- reading files in a worker ----------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """Whether files are being read."""
+        return self._reading is not None
+
+    def _in_background(self, label: str, read, apply, steps: int | None = None):
+        """``read()`` in a worker thread, then ``apply(value)`` in the GUI thread. One read
+        at a time. With ``steps``, ``read`` is a generator yielding once per step, shown in
+        napari's activity dock. Returns the worker."""
+        if self._reading is not None:
+            self._error("still reading the previous files: wait for them to finish")
+            return None
+        self.status.value = f"{label}…"
+
+        def done(value):
+            self._reading = None
+            apply(value)
+
+        def failed(exc):
+            self._reading = None
+            detail = str(exc) if isinstance(exc, EmcalError) else f"{type(exc).__name__}: {exc}"
+            self._error(f"{label} failed: {detail}")
+
+        steps = {"total": steps, "desc": label} if steps else None
+        self._reading = start_worker(read, done, failed, progress=steps)
+        return self._reading
+
+    def add_files(self, paths):
+        """Add rows read from files (a SerialEM .mdoc gives one row per image), reading
+        them in a worker; returns the worker (None when another read is running)."""
+        paths = [Path(p) for p in paths]
+
+        def read():
+            rows, errors = [], []
+            for path in paths:
+                try:
+                    rows.extend(rows_from_file(path))
+                except EmcalError as exc:
+                    errors.append(str(exc))
+                yield
+            return rows, errors
+
+        def apply(value):
+            rows, errors = value
             for row in rows:
                 self.table.add(**row)
-            count += len(rows)
-        self.refresh()
-        self.status.value = f"added {count} row(s) from {len(paths)} file(s)"
-        return count
+            self.refresh()
+            self.status.value = f"added {len(rows)} row(s) from {len(paths)} file(s)"
+            if errors:
+                self._error(f"{len(errors)} file(s) not added: {errors[0]}")
+
+        return self._in_background(f"reading {len(paths)} file(s)", read, apply, len(paths))
 
     def _image_edited(self, row: int, column: str, text: str) -> None:
         if column in DERIVED:
@@ -415,29 +455,35 @@ class DoseWidget(ScrollableDock, widgets.Container):
         self.table.to_excel(path)
         self.status.value = f"table and current calibration saved to {path}"
 
-    def import_csv(self, path) -> None:
-        """Add the rows of a CSV to the table (columns checked; missing ones named)."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", IncompleteDataWarning)
-            try:
-                imported = DoseTable.from_csv(path)
-            except EmcalError as exc:
-                self._error(str(exc))
-                return
-        self.table.add_rows(imported.rows)
-        self.refresh()
-        notes = " ".join(str(w.message) for w in caught)
-        self.status.value = f"{len(imported)} row(s) added from {path}. {notes}".strip()
+    def import_csv(self, path):
+        """Add the rows of a CSV to the table (columns checked; missing ones named), read
+        in a worker; returns the worker."""
 
-    def import_calibration(self, path) -> None:
-        try:
-            calibration = CurrentCalibration.from_csv(path)
-        except EmcalError as exc:
-            self._error(str(exc))
-            return
-        self.table.calibration.add_rows(calibration.rows)
-        self.refresh()
-        self.status.value = f"{len(calibration)} current(s) added from {path}"
+        def read():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", IncompleteDataWarning)
+                imported = DoseTable.from_csv(path)
+            return imported, " ".join(str(w.message) for w in caught)
+
+        def apply(value):
+            imported, notes = value
+            self.table.add_rows(imported.rows)
+            self.refresh()
+            self.status.value = f"{len(imported)} row(s) added from {path}. {notes}".strip()
+
+        return self._in_background(f"importing {Path(path).name}", read, apply)
+
+    def import_calibration(self, path):
+        """Add the currents of a calibration CSV, read in a worker; returns the worker."""
+
+        def apply(calibration):
+            self.table.calibration.add_rows(calibration.rows)
+            self.refresh()
+            self.status.value = f"{len(calibration)} current(s) added from {path}"
+
+        return self._in_background(
+            f"importing {Path(path).name}", lambda: CurrentCalibration.from_csv(path), apply
+        )
 
     def _add_files_dialog(self, event=None):
         from qtpy.QtWidgets import QFileDialog
