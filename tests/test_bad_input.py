@@ -12,6 +12,8 @@ from napari_emcal.io.images import open_image
 from napari_emcal.io.readers import open_4d
 from napari_emcal.overfocus import TwinParams
 
+from .conftest import real_file
+
 
 @pytest.mark.parametrize("opener", [open_image, open_4d])
 def test_zero_byte_npy(tmp_path, opener):
@@ -71,3 +73,37 @@ def test_twin_params_in_another_encoding(tmp_path):
     )
     with pytest.raises(InvalidParameterError, match="not UTF-8"):
         TwinParams.load(path)
+
+
+def _cut(source, target, size):
+    target.write_bytes(source.read_bytes()[:size])
+    return target
+
+
+def test_cut_blockfile_is_refused_when_opened(tmp_path):
+    blo = _cut(real_file("4d/blockfile/test1.blo"), tmp_path / "cut.blo", 60000)
+    with pytest.raises(InvalidDataError, match="cut.blo is cut: 60000 bytes, its header"):
+        open_4d(blo)
+
+
+def test_merlin_cut_after_one_frame(tmp_path):
+    source = real_file("4d/merlin_4x2/001_4x2_6bit.mib")
+    _cut(source, tmp_path / "c.mib", 100000)
+    (tmp_path / "c.hdr").write_bytes(source.with_suffix(".hdr").read_bytes())
+    with pytest.raises(InvalidDataError, match="single frame"):
+        open_4d(tmp_path / "c.mib")
+
+
+@pytest.mark.parametrize("suffix", [".mib", ".mrc", ".blo", ".tif"])
+def test_empty_files_say_so(tmp_path, suffix):
+    path = tmp_path / f"e{suffix}"
+    path.write_bytes(b"")
+    opener = open_image if suffix in (".mrc", ".tif") else open_4d
+    with pytest.raises(InvalidDataError, match="the file is empty"):
+        opener(path)
+
+
+def test_cut_mrc_image(tmp_path):
+    source = next(real_file("images/mrc_fei").glob("*.mrc"))
+    with pytest.raises(InvalidDataError, match="shorter than its header says"):
+        open_image(_cut(source, tmp_path / "cut.mrc", 3000))

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_text", "map_npy"]
+__all__ = ["atomic_write_text", "check_readable", "map_npy"]
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -41,3 +41,20 @@ def map_npy(path):
     except (OSError, ValueError, EOFError) as exc:
         detail = "the file is empty" if isinstance(exc, EOFError) else str(exc)
         raise InvalidDataError(f"cannot read {path} as a .npy array: {detail}") from exc
+
+
+def check_readable(path) -> None:
+    """Refuse, with a message that names the cause, a file that cannot be read at all: a
+    missing, empty or unreadable file (libraries report these as 'list index out of range',
+    'truth value of an empty array is ambiguous' or 'does not contain a header')."""
+    from .errors import InvalidDataError
+
+    path = Path(path)
+    if not path.exists():
+        raise InvalidDataError(f"cannot read {path}: No such file")
+    if path.is_dir():
+        return
+    if not os.access(path, os.R_OK):
+        raise InvalidDataError(f"cannot read {path}: permission denied")
+    if path.stat().st_size == 0:
+        raise InvalidDataError(f"cannot read {path}: the file is empty")

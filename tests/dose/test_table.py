@@ -168,7 +168,7 @@ def test_entries_of_the_wrong_kind_are_refused():
     table.add(image="x", current_pa=5)
     with pytest.raises(InvalidParameterError, match="unknown column"):
         table.update(0, colour="red")
-    with pytest.raises(InvalidParameterError, match="budget must be positive"):
+    with pytest.raises(InvalidParameterError, match="budget must be a positive number"):
         table.budget = -1
     with pytest.raises(InvalidParameterError, match="accumulation must be one of"):
         table.accumulation = "forever"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._files import map_npy
+from .._files import check_readable, map_npy
 from ..errors import InvalidDataError
 from ..units import convert
 from .instrument import InstrumentMetadata, from_mrc, from_rsciio_signal
@@ -54,6 +54,7 @@ def open_image(path) -> tuple[np.ndarray, dict[str, Any]]:
         Unknown extension, unreadable file, or no 2D image in it.
     """
     path = Path(path)
+    check_readable(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         image = map_npy(path)
@@ -68,7 +69,7 @@ def open_image(path) -> tuple[np.ndarray, dict[str, Any]]:
     try:
         signals = importlib.import_module(_RSCIIO[suffix]).file_reader(str(read_from))
     except Exception as exc:  # the readers raise many types for broken files
-        raise InvalidDataError(f"cannot read {path}: {exc}") from exc
+        raise InvalidDataError(f"cannot read {path}: {_read_error(exc)}") from exc
     images = [s for s in signals if np.ndim(s["data"]) >= 2]
     if not images:
         raise InvalidDataError(f"{path.name} holds no image")
@@ -182,3 +183,11 @@ def _find(metadata, keys, convert):
             return best[1]
         level = deeper
     return None
+
+
+def _read_error(exc: Exception) -> str:
+    """A reader library's error in words: a cut file says what it is."""
+    text = str(exc)
+    if "mmap length is greater than file size" in text or "buffer is smaller" in text:
+        return "the file is shorter than its header says (cut while copying?)"
+    return text or type(exc).__name__

@@ -35,7 +35,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from .._files import map_npy
+from .._files import check_readable, map_npy
 from ..errors import InvalidDataError
 from ..units import dimension, to_si, unit_of
 from .instrument import (
@@ -205,8 +205,7 @@ def open_4d(path, *, scan_shape=None, dataset: str | None = None) -> Dataset4D:
         3D/4D dataset.
     """
     path = Path(path)
-    if not path.exists():
-        raise InvalidDataError(f"No such file: {path}")
+    check_readable(path)
     fmt = format_of(path)
     if fmt is None:
         raise InvalidDataError(
@@ -505,11 +504,21 @@ def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
     if fmt == "mib" and path.suffix.lower() == ".hdr":
         path = path.with_suffix(".mib")
     reader = importlib.import_module(module).file_reader
+    check_readable(path)
     signals = reader(os.fspath(path), lazy=True)
+    found = signals
     signals = [s for s in signals if getattr(s["data"], "ndim", 0) in (3, 4)]
     if not signals:
+        shapes = [tuple(getattr(s["data"], "shape", ())) for s in found]
+        if shapes and all(len(shape) == 2 for shape in shapes):
+            raise InvalidDataError(
+                f"{path.name} holds no 3D or 4D data, only a single frame {shapes[0]}: a "
+                "single image or diffraction pattern, or a file cut after its first frame."
+            )
         raise InvalidDataError(f"{path.name} holds no 3D or 4D data.")
     signal = max(signals, key=lambda s: int(np.prod(s["data"].shape)))
+    if fmt == "blockfile":
+        _check_blockfile_size(path, signal)
     data = signal["data"]
     if not isinstance(data, da.Array):
         data = da.from_array(data, chunks="auto")
@@ -532,6 +541,25 @@ def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
                 replace=False,
             )
     return Dataset4D(data, metadata, instrument=inst)
+
+
+def _check_blockfile_size(path: Path, signal) -> None:
+    """A ``.blo`` must be as long as its header says (frames of DP_SZ² values plus a 6-byte
+    frame header each, after Data_offset_2): a cut file is refused here, not when a pass
+    reads past its end."""
+    header = (signal.get("original_metadata") or {}).get("blockfile_header") or {}
+    try:
+        frames = int(header["NX"]) * int(header["NY"])
+        frame_bytes = int(header["DP_SZ"]) ** 2 * np.dtype(signal["data"].dtype).itemsize + 6
+        expected = int(header["Data_offset_2"]) + frames * frame_bytes
+    except (KeyError, TypeError, ValueError):
+        return
+    size = path.stat().st_size
+    if size < expected:
+        raise InvalidDataError(
+            f"{path.name} is cut: {size} bytes, its header announces {frames} frames "
+            f"({expected} bytes). Copy the file again."
+        )
 
 
 def _check_mib_frames(path: Path, data, announced: int | None):
