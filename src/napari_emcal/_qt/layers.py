@@ -3,10 +3,14 @@ place or added once (docs/conventions.md), with robust contrast limits."""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 __all__ = [
+    "follow_renames",
     "output_layer",
+    "while_present",
     "recorded_calibration",
     "record_calibration",
     "robust_limits",
@@ -50,6 +54,7 @@ def upsert_layer(viewer, source, suffix: str, data, *, kind: str = "image", **pr
     layer = output_layer(viewer, source, suffix)
     if layer is None:
         add = {"image": viewer.add_image, "points": viewer.add_points}[kind]
+        follow_renames(viewer, source)
         return add(data, name=f"{source.name}{suffix}", **properties)
     layer.data = data
     for key, value in properties.items():
@@ -76,3 +81,45 @@ def recorded_calibration(layer) -> dict | None:
         return None
     value = layer.metadata.get(CALIBRATION_KEY)
     return value if isinstance(value, dict) and "scan_rotation" in value else None
+
+
+#: Sources whose renames are followed already (weakly held: a removed layer goes).
+_FOLLOWED: weakref.WeakSet = weakref.WeakSet()
+
+
+def follow_renames(viewer, source) -> None:
+    """Rename the outputs ``<source> · …`` with ``source``, so that a renamed dataset keeps
+    its results instead of leaving them orphaned and getting a second set."""
+    if source in _FOLLOWED:
+        return
+    _FOLLOWED.add(source)
+    current = {"name": source.name}
+    source_ref = weakref.ref(source)
+
+    def renamed(event=None):
+        layer = source_ref()
+        if layer is None:
+            return
+        old, new = current["name"], layer.name
+        current["name"] = new
+        for other in list(viewer.layers):
+            if other is not layer and other.name.startswith(f"{old} · "):
+                other.name = new + other.name[len(old) :]
+
+    source.events.name.connect(renamed)
+
+
+def while_present(viewer, layers, on_result, on_gone):
+    """``on_result`` wrapped to run only while every layer of ``layers`` is still in the
+    viewer; else ``on_gone(message)`` (a result that arrives after its layer was removed is
+    dropped with a status, never written into a layer that is gone)."""
+
+    def run(value):
+        gone = [layer for layer in layers if layer is None or layer not in viewer.layers]
+        if gone:
+            name = getattr(gone[0], "name", "the layer")
+            on_gone(f"'{name}' was removed while it was processed: the result is dropped")
+            return
+        on_result(value)
+
+    return run

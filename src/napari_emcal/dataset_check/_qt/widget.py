@@ -15,7 +15,13 @@ from napari.utils.notifications import show_error, show_warning
 
 from ..._qt.common import ScrollableDock, is_4d_image, message_label
 from ..._qt.executor import executor_field, pass_source
-from ..._qt.layers import output_layer, recorded_calibration, robust_limits, upsert_layer
+from ..._qt.layers import (
+    output_layer,
+    recorded_calibration,
+    robust_limits,
+    upsert_layer,
+    while_present,
+)
 from ..._qt.tasks import LongTask, debounced
 from ...engine import check_executor
 from ...errors import EmcalError
@@ -28,6 +34,19 @@ __all__ = ["DatasetCheckWidget"]
 
 APERTURE_SUM = " · aperture_sum"
 APERTURES = " · apertures"
+
+
+def beam_masks(shape, beam: BeamDisk | None, adf_inner: float, adf_outer: float) -> dict:
+    """BF (the disk) and ADF (``adf_inner``..``adf_outer`` disk radii; outer 0 = to the
+    detector corners) masks of a beam; none without a beam."""
+    if beam is None:
+        return {}
+    masks = {"BF": disk(shape, beam.centre, beam.radius)}
+    outer = adf_outer * beam.radius if adf_outer else float(np.hypot(*shape))
+    inner = adf_inner * beam.radius
+    if outer > inner:
+        masks["ADF"] = annulus(shape, beam.centre, inner, outer)
+    return masks
 
 
 class DatasetCheckWidget(ScrollableDock, widgets.Container):
@@ -179,7 +198,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             report(1.0)
             return beam
 
-        return self.task.start("finding the beam centre", work, self._show_beam)
+        return self.task.start("finding the beam centre", work, self._present(self._show_beam))
 
     def _show_beam(self, beam: BeamDisk) -> None:
         self.cy.value, self.cx.value, self.radius.value = beam.cy, beam.cx, beam.radius
@@ -205,18 +224,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
     def masks(self) -> dict[str, np.ndarray]:
         """BF and ADF from the disk (when known), and the drawn apertures."""
         shape = self.layer.value.data.shape[2:]
-        masks = {}
-        beam = self.beam
-        if beam is not None:
-            masks["BF"] = disk(shape, beam.centre, beam.radius)
-            outer = (
-                self.adf_outer.value * beam.radius
-                if self.adf_outer.value
-                else float(np.hypot(*shape))
-            )
-            inner = self.adf_inner.value * beam.radius
-            if outer > inner:
-                masks["ADF"] = annulus(shape, beam.centre, inner, outer)
+        masks = beam_masks(shape, self.beam, self.adf_inner.value, self.adf_outer.value)
         masks.update(self.drawn_masks())
         return masks
 
@@ -288,7 +296,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
                 self._pending_apertures = False
                 self.update_apertures()
 
-        return self.task.start("aperture images", work, self._show_images, finished)
+        return self.task.start("aperture images", work, self._present(self._show_images), finished)
 
     def _show_images(self, images: dict[str, np.ndarray]) -> None:
         for name, image in images.items():
@@ -322,7 +330,17 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             return False
         source = pass_source(layer, executor)
 
+        inner, outer = self.adf_inner.value, self.adf_outer.value
+
         def work(report):
+            found = None
+            if beam is None:  # find it first, so that the pass gives BF and ADF images too
+                try:
+                    found = estimate_beam(data)
+                except EmcalError:
+                    found = None  # the report says there is no disk
+                if found is not None:
+                    masks.update(beam_masks(data.shape[2:], found, inner, outer))
             result = analyse(
                 source,
                 masks=masks,
@@ -342,7 +360,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             checked.saturation_count, checked.saturation_source = count, count_source
             return result, checked
 
-        started = self.task.start("checking the dataset", work, self._show_check)
+        started = self.task.start("checking the dataset", work, self._present(self._show_check))
         if not started:
             self.status.value = "another task is running: cancel it first"
         return started
@@ -377,6 +395,14 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
                 f"The bright-field disk moves {report.descan.shift_across_scan:.2f} px "
                 f"across the scan (tolerance {report.descan_tolerance_px:g} px)."
             )
+
+    def _present(self, on_result):
+        """``on_result`` only while the dataset layer the task started on is still there."""
+
+        def gone(message):
+            self.status.value = message
+
+        return while_present(self.viewer, [self.layer.value], on_result, gone)
 
     def _error(self, message: str) -> None:
         self.status.value = message

@@ -11,7 +11,7 @@ import numpy as np
 from magicgui import widgets
 
 from ..._qt.common import ScrollableDock, displayed_plane, is_greyscale_image, message_label
-from ..._qt.layers import output_layer, upsert_layer
+from ..._qt.layers import output_layer, upsert_layer, while_present
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import FrameTable, SessionTableActions
 from ..._qt.tasks import start_worker
@@ -210,11 +210,19 @@ class GratingWidget(ScrollableDock, SessionTableActions, widgets.Container):
         self.status.value = f"measuring {layer.name}…"
         self._worker = start_worker(
             work,
-            lambda result: self._show(layer, result, retry=use_marker),
+            while_present(
+                self.viewer,
+                [layer],
+                lambda result: self._show(layer, result, retry=use_marker),
+                self._gone,
+            ),
             lambda exc: self._error(str(exc)),
             self._finished,
         )
         return True
+
+    def _gone(self, message: str) -> None:
+        self.status.value = message
 
     def _finished(self):
         self._worker = None

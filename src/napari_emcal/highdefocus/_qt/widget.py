@@ -15,7 +15,7 @@ from magicgui import widgets
 from napari.utils.notifications import show_warning
 
 from ..._qt.common import ScrollableDock, displayed_plane, is_greyscale_image, message_label
-from ..._qt.layers import output_layer, robust_limits, upsert_layer
+from ..._qt.layers import output_layer, robust_limits, upsert_layer, while_present
 from ..._qt.provenance import FieldSources
 from ..._qt.tables import FrameTable, SessionTableActions
 from ..._qt.tasks import start_worker
@@ -346,11 +346,19 @@ class HighDefocusWidget(ScrollableDock, SessionTableActions, widgets.Container):
         self.status.value = f"measuring {far_layer.name} against {near_layer.name}…"
         self._worker = start_worker(
             work,
-            lambda value: self._show(near_layer, far_layer, *value),
+            while_present(
+                self.viewer,
+                [near_layer, far_layer],
+                lambda value: self._show(near_layer, far_layer, *value),
+                self._gone,
+            ),
             lambda exc: self._error(str(exc)),
             self._finished,
         )
         return True
+
+    def _gone(self, message: str) -> None:
+        self.status.value = message
 
     def _finished(self):
         self._worker = None
