@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from napari.qt.threading import create_worker
+from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QKeySequence
+from qtpy.QtWidgets import QShortcut
 
 from ..errors import Cancelled
 
@@ -83,8 +86,16 @@ class LongTask:
         self._fraction = 0.0
         self._timer = QTimer(parent)
         self._timer.timeout.connect(self._poll)
+        self._activity = None  # napari's progress in the activity dock while a task runs
         cancel_button.enabled = False
         cancel_button.changed.connect(lambda: self.cancel())
+        # the bar shows only while a task runs: never "100 %" when idle
+        progress.visible = False
+        # Esc anywhere in the widget cancels the running task
+        shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), parent)
+        shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        shortcut.activated.connect(self.cancel)
+        self._shortcut = shortcut
 
     @property
     def running(self) -> bool:
@@ -118,8 +129,10 @@ class LongTask:
         def finished():
             self.worker = None
             self.cancel_button.enabled = False
-            self.progress.value = 0 if self._cancel_requested else 100
+            self.progress.value = 0
+            self.progress.visible = False
             self._timer.stop()
+            self._close_activity()
             if on_finished is not None:
                 on_finished()
 
@@ -134,17 +147,29 @@ class LongTask:
         )
         self.cancel_button.enabled = True
         self.progress.value = 0
-        self.status.value = f"{label}…"
+        self.progress.visible = True
+        self.status.value = f"{label}… (Esc cancels)"
+        self._activity = napari_progress(total=100, desc=label)
         self._timer.start(100)
         self.worker.start()
         return True
 
     def cancel(self) -> None:
         """Stop the running task at its next progress report."""
-        self._cancel_requested = True
+        if self.worker is not None:
+            self._cancel_requested = True
+
+    def _close_activity(self) -> None:
+        if self._activity is not None:
+            self._activity.close()
+            self._activity = None
 
     def _poll(self):
         self.progress.value = int(100 * self._fraction)
+        if self._activity is not None:
+            step = self.progress.value - self._activity.n
+            if step > 0:
+                self._activity.update(step)
         if self._on_poll is not None:
             self._on_poll()
 

@@ -84,7 +84,7 @@ def test_preview_is_marked_and_fast_path_consistent(sample, qtbot):
     _wait(qtbot, widget)
     assert widget.status.value == "full resolution"
     assert widget.output_layer("aperture_sum").data.shape == (64, 64)
-    assert widget.progress.value == 100
+    assert not widget.progress.visible  # idle: no bar, never "100 %"
 
 
 def test_clicks_choose_frame_and_point(sample, qtbot):
@@ -176,7 +176,7 @@ def test_full_pass_can_be_cancelled(sample, qtbot):
     np.testing.assert_array_equal(widget.output_layer("shifted_sum").data, changed)
     widget.run_full()  # the widget keeps working
     _wait(qtbot, widget)
-    assert widget.status.value == "full resolution" and widget.progress.value == 100
+    assert widget.status.value == "full resolution" and not widget.progress.visible
 
 
 def test_preview_of_lazy_data_is_read_with_progress(sample, qtbot):
@@ -187,7 +187,7 @@ def test_preview_of_lazy_data_is_read_with_progress(sample, qtbot):
     widget.detector_bin.value = 2
     widget.scan_every.value = 2
     _wait(qtbot, widget)
-    assert widget.progress.value == 100
+    assert not widget.progress.visible
     assert widget.output_layer("shifted_sum").data.shape == (24, 24)
     reduced = widget._preview_cache[1]
     from napari_emcal.overfocus.preview import reduce_data
@@ -250,7 +250,7 @@ def test_optimise_ends_at_the_calibrated_values(sample, qtbot):
     assert p.overfocus == pytest.approx(truth.overfocus, rel=5e-3)
     assert (p.cy, p.cx) == (pytest.approx(32.0, abs=0.3), pytest.approx(31.5, abs=0.3))
     assert widget.last_calibration.params.scan_rotation == pytest.approx(p.scan_rotation, abs=0.01)
-    assert "optimised" in widget.calibration_status.value and widget.progress.value == 100
+    assert "optimised" in widget.calibration_status.value and not widget.progress.visible
     expected = compute(layer.data, p, outputs=["shifted_sum"])["shifted_sum"]
     np.testing.assert_allclose(widget.output_layer("shifted_sum").data, expected, rtol=1e-5)
     widget.revert_calibration()
