@@ -8,7 +8,9 @@ import weakref
 import numpy as np
 
 __all__ = [
+    "click_only",
     "follow_renames",
+    "show_result",
     "output_layer",
     "while_present",
     "recorded_calibration",
@@ -123,3 +125,33 @@ def while_present(viewer, layers, on_result, on_gone):
         on_result(value)
 
     return run
+
+
+def show_result(viewer, layer) -> None:
+    """Make ``layer`` what the user sees: visible, on top of the layer list, selected."""
+    if layer is None or layer not in viewer.layers:
+        return
+    layer.visible = True
+    index = viewer.layers.index(layer)
+    if index != len(viewer.layers) - 1:
+        viewer.layers.move(index, len(viewer.layers))
+    viewer.layers.selection.clear()
+    viewer.layers.selection.add(layer)
+    viewer.layers.selection.active = layer
+
+
+def click_only(handler):
+    """A mouse-drag callback that calls ``handler(layer, data_yx)`` on a click (press and
+    release without moving), never at the start of a pan."""
+
+    def callback(layer, event):
+        position = layer.world_to_data(event.position)[-2:]
+        dragged = False
+        yield
+        while event.type == "mouse_move":
+            dragged = True
+            yield
+        if not dragged:
+            handler(layer, position)
+
+    return callback

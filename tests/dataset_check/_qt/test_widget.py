@@ -186,3 +186,16 @@ def test_accepted_overfocus_calibration_is_used_and_compared(make_napari_viewer,
     assert widget.run()
     wait(qtbot, widget)
     assert "disagree by" in widget.report_label.value
+
+
+def test_results_first_and_com_diverging(dataset, qtbot):
+    viewer, layer, widget, data = dataset
+    assert widget.run()
+    wait(qtbot, widget)
+    assert viewer.layers[-1].name == "scan · aperture BF"  # the answer, on top
+    assert viewer.layers.selection.active.name == "scan · aperture BF"
+    com = viewer.layers["scan · CoM y"]
+    assert com.colormap.name == "bwr"
+    assert com.contrast_limits[0] == pytest.approx(-com.contrast_limits[1])
+    aperture = viewer.layers["scan · aperture_sum"]
+    assert aperture.extent.world[0][-1] >= viewer.layers["scan · CoM y"].extent.world[1][-1]

@@ -296,3 +296,45 @@ def test_removing_the_layer_during_a_full_pass_ends_quietly(sample, qtbot):
     _wait(qtbot, widget)
     assert "removed" in widget.status.value or widget.layer.value is not lazy
     assert not widget.accept_button.enabled
+
+
+def test_result_first_and_detector_beside_scan(sample):
+    viewer, layer, widget = sample
+    shifted = widget.output_layer("shifted_sum")  # (the widget's viewer is a napari proxy)
+    assert viewer.layers[-1].name == shifted.name
+    assert viewer.layers.selection.active.name == shifted.name
+    aperture = widget.output_layer("aperture_sum")
+    # the detector-space image lies right of the scan-space ones, not on them
+    scan_right = shifted.extent.world[1][-1]
+    assert aperture.extent.world[0][-1] >= scan_right
+    lo, hi = shifted.contrast_limits
+    assert np.percentile(shifted.data, 0.5) == pytest.approx(lo, rel=1e-6)
+
+
+class _Event:
+    def __init__(self, kind, position):
+        self.type, self.position = kind, position
+
+
+def _drive(callback, layer, events):
+    generator = callback(layer, events[0])
+    next(generator)
+    for event in events[1:]:
+        events[0].type = event.type  # napari updates the same event object
+        try:
+            next(generator)
+        except StopIteration:
+            break
+
+
+def test_a_click_picks_but_a_pan_does_not(sample, qtbot):
+    viewer, layer, widget = sample
+    point = widget.output_layer("point")
+    callback = point.mouse_drag_callbacks[-1]
+    before = widget._select
+    press = _Event("mouse_press", point.data_to_world((5, 7)))
+    _drive(callback, point, [press, _Event("mouse_move", None), _Event("mouse_release", None)])
+    assert widget._select == before  # a pan
+    press = _Event("mouse_press", point.data_to_world((5, 7)))
+    _drive(callback, point, [press, _Event("mouse_release", None)])
+    assert widget._select == (5, 7)

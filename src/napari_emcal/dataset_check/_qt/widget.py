@@ -19,6 +19,7 @@ from ..._qt.layers import (
     output_layer,
     recorded_calibration,
     robust_limits,
+    show_result,
     upsert_layer,
     while_present,
 )
@@ -34,6 +35,15 @@ __all__ = ["DatasetCheckWidget"]
 
 APERTURE_SUM = " · aperture_sum"
 APERTURES = " · apertures"
+
+
+def _diverging(image) -> dict:
+    """A diverging colormap with limits symmetric about zero (robust to outliers)."""
+    values = np.asarray(image)
+    finite = values[np.isfinite(values)]
+    bound = float(np.percentile(np.abs(finite), 99.5)) if finite.size else 1.0
+    bound = bound if bound > 0 else 1.0
+    return {"colormap": "bwr", "contrast_limits": (-bound, bound)}
 
 
 def beam_masks(shape, beam: BeamDisk | None, adf_inner: float, adf_outer: float) -> dict:
@@ -369,11 +379,20 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         result, report = value
         self.result, self.report = result, report
         self._show_images(result.images)
+        layer = self.layer.value
+        # detector space beside scan space (the 4D layer's frames with it), not on top
+        beside = np.array([0.0, layer.data.shape[1] * float(layer.scale[1]) * 1.05])
         self._upsert(
-            APERTURE_SUM, result.aperture_sum, contrast_limits=robust_limits(result.aperture_sum)
+            APERTURE_SUM,
+            result.aperture_sum,
+            contrast_limits=robust_limits(result.aperture_sum),
+            translate=beside,
         )
-        self._upsert(" · CoM y", result.com_y, **self._scan_kwargs(result.com_y))
-        self._upsert(" · CoM x", result.com_x, **self._scan_kwargs(result.com_x))
+        if not np.any(layer.translate[2:]):
+            layer.translate = (*layer.translate[:2], *beside)
+        for axis, com in (("y", result.com_y), ("x", result.com_x)):
+            # a signed field: diverging colours, white at zero
+            self._upsert(f" · CoM {axis}", com, **{**self._scan_kwargs(com), **_diverging(com)})
         if report.descan is not None:
             magnitude = np.hypot(*report.descan.shift_map)
             self._upsert(
@@ -381,6 +400,8 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             )
         if self.beam is None and report.beam is not None:
             self._show_beam(report.beam)
+        main = self._find(" · aperture BF") or self._find(" · CoM y")
+        show_result(self.viewer, main)
         summary = report.summary()
         recorded = recorded_calibration(self.layer.value)
         if recorded is not None and report.com_rotation is not None:

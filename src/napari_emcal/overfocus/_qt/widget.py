@@ -16,7 +16,14 @@ from napari.utils.notifications import show_error, show_info
 
 from ..._qt.common import ScrollableDock, is_4d_image, message_label, open_path, save_path
 from ..._qt.executor import executor_field, pass_source
-from ..._qt.layers import output_layer, record_calibration, robust_limits, upsert_layer
+from ..._qt.layers import (
+    click_only,
+    output_layer,
+    record_calibration,
+    robust_limits,
+    show_result,
+    upsert_layer,
+)
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.quantity import QuantitySpinBox
 from ..._qt.tasks import LongTask, debounced, start_worker
@@ -529,6 +536,11 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         layer = self.layer.value
         scan_scale = np.asarray(layer.scale[:2]) * factors[1]
         det_scale = np.asarray(layer.scale[2:]) * factors[0]
+        # detector space beside scan space, never stacked on it: the aperture sum (and the
+        # 4D layer's frames, in the same detector space) sit right of the scan images
+        scan_width = layer.data.shape[1] * float(layer.scale[1])
+        beside = np.array([0.0, scan_width * 1.05])
+        created = False
         for name, image in images.items():
             detector = name == "aperture_sum"
             new = self.output_layer(name) is None
@@ -538,6 +550,7 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
                 SUFFIX[name],
                 image,
                 scale=det_scale if detector else scan_scale,
+                translate=beside if detector else np.zeros(2),
                 # (no units: napari keeps one unit per world axis, and these 2D images sit
                 # on the axes where the 4D layer shows the detector, in pixels)
                 contrast_limits=robust_limits(image),
@@ -545,19 +558,28 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
             )
             if not new:
                 continue
+            created = True
             if name == "point":
-                shown.mouse_drag_callbacks.append(self._clicked_point_image)
+                shown.mouse_drag_callbacks.append(click_only(self._clicked_point_image))
             elif name == "aperture_sum":
-                shown.mouse_drag_callbacks.append(self._clicked_aperture)
+                shown.mouse_drag_callbacks.append(click_only(self._clicked_aperture))
+        if created:
+            if not np.any(layer.translate[2:]):
+                layer.translate = (*layer.translate[:2], *beside)
+            self.show_result()
 
-    # -- clicks -------------------------------------------------------------------------
-    def _clicked_point_image(self, layer, event):
-        y, x = np.round(layer.world_to_data(event.position)[-2:]).astype(int)
+    def show_result(self) -> None:
+        """The sharp ``shifted_sum`` on top, selected."""
+        show_result(self.viewer, self.output_layer("shifted_sum"))
+
+    # -- clicks (a click, not the start of a pan) -------------------------------------------
+    def _clicked_point_image(self, layer, data_yx):
+        y, x = np.round(data_yx).astype(int)
         every = self.scan_every.value if self.preview.value else 1
         self.select_frame((y * every, x * every))
 
-    def _clicked_aperture(self, layer, event):
-        y, x = np.round(layer.world_to_data(event.position)[-2:]).astype(int)
+    def _clicked_aperture(self, layer, data_yx):
+        y, x = np.round(data_yx).astype(int)
         bin_ = self.detector_bin.value if self.preview.value else 1
         self.select_point((y * bin_, x * bin_))
 
@@ -665,6 +687,7 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
             ["cy", "cx"] if self.fit_centre.value else []
         )
         self.set_params(params, source="computed by the automatic calibration", names=free)
+        self.show_result()
         self.accept_button.enabled = self.revert_button.enabled = True
         summary = (
             f"rotation {params.scan_rotation:.3f}°, flip {params.flip_y}, "
