@@ -7,6 +7,7 @@ from pathlib import Path
 from napari.layers import Image
 
 __all__ = [
+    "commit_on_enter",
     "displayed_plane",
     "message_label",
     "is_4d_image",
@@ -92,3 +93,21 @@ class ScrollableDock:
     def content(self):
         """The widget that holds the controls' layout (inside the scroll area)."""
         return self._widget._mgui_get_native_widget()
+
+
+def commit_on_enter(field, callback) -> None:
+    """Call ``callback(text)`` when the user has edited the text ``field`` and presses Enter
+    or leaves it: never per keystroke (typing "4, 2" passed through "4" and "4," before),
+    and never for a value the widget sets itself."""
+    edited = {"pending": False}
+
+    def typed(_text):
+        edited["pending"] = True
+
+    def finished():
+        if edited["pending"]:
+            edited["pending"] = False
+            callback(field.value)
+
+    field.native.textEdited.connect(typed)  # user edits only, not setText
+    field.native.editingFinished.connect(finished)

@@ -9,6 +9,7 @@ from magicgui import widgets
 
 from ..errors import EmcalError
 from ..settings import load_settings, save_setting
+from .common import commit_on_enter
 
 __all__ = ["executor_field", "pass_source"]
 
@@ -20,7 +21,7 @@ def executor_field(status) -> widgets.LineEdit:
         label="Executor",
         value=load_settings()["executor"],
         tooltip="where full passes run: local (this process), inline, "
-        "threads (LiberTEM), or a dask scheduler tcp://host:port",
+        "threads (LiberTEM), or a dask scheduler tcp://host:port; applies on Enter",
     )
 
     def changed(value):
@@ -31,7 +32,7 @@ def executor_field(status) -> widgets.LineEdit:
         else:
             status.value = f"full passes now run on: {value or 'local'}"
 
-    field.changed.connect(changed)
+    commit_on_enter(field, changed)
     return field
 
 

@@ -27,6 +27,15 @@ def dataset(make_napari_viewer):
     return viewer, layer, widget, data
 
 
+def type_in(qtbot, field, text):
+    """Type ``text`` into a text field and press Enter, as a user does."""
+    from qtpy.QtCore import Qt
+
+    field.native.clear()
+    qtbot.keyClicks(field.native, text)
+    qtbot.keyClick(field.native, Qt.Key.Key_Return)
+
+
 def wait(qtbot, widget):
     qtbot.waitUntil(lambda: not widget.task.running, timeout=30000)
 
@@ -124,7 +133,7 @@ def test_executor_setting_is_used_and_kept(dataset, make_napari_viewer, qtbot):
     widget.run()
     wait(qtbot, widget)
     local = viewer.layers["scan · aperture BF"].data.copy()
-    widget.executor.value = "threads"
+    type_in(qtbot, widget.executor, "threads")
     assert "threads" in widget.status.value
     widget.run()  # through LiberTEM's thread executor: the same images
     wait(qtbot, widget)
@@ -133,7 +142,7 @@ def test_executor_setting_is_used_and_kept(dataset, make_napari_viewer, qtbot):
         "napari-emcal", "4D dataset check"
     )
     assert other.executor.value == "threads"  # kept for the next widget and session
-    widget.executor.value = "over there"
+    type_in(qtbot, widget.executor, "over there")
     assert "executor must be one of" in widget.status.value
     assert not widget.run()
 

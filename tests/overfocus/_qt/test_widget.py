@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from qtpy.QtCore import Qt
 
 from napari_emcal.overfocus import TwinParams, compute
 from napari_emcal.overfocus.sharpness import blur
@@ -226,14 +227,20 @@ def calibrate_overfocus_widget(viewer):
 def test_scan_shape_can_be_changed(sample, qtbot):
     viewer, layer, widget = sample
     original = np.asarray(layer.data)
-    widget.scan_shape.value = "24, 96"
+    # typing applies nothing until Enter (it raised an error per keystroke before)
+    widget.scan_shape.native.clear()
+    qtbot.keyClicks(widget.scan_shape.native, "24, 96")
+    assert layer.data.shape == (48, 48, 64, 64) and "product" not in widget.status.value
+    qtbot.keyClick(widget.scan_shape.native, Qt.Key.Key_Return)
     _wait(qtbot, widget)
     assert layer.data.shape == (24, 96, 64, 64)
     np.testing.assert_array_equal(
         np.asarray(layer.data[1, 2]), original[2, 2]
     )  # frame 1*96+2 = 2*48+2
     assert widget.output_layer("shifted_sum").data.shape == (24, 96)
-    widget.scan_shape.value = "5, 5"
+    widget.scan_shape.native.clear()
+    qtbot.keyClicks(widget.scan_shape.native, "5, 5")
+    qtbot.keyClick(widget.scan_shape.native, Qt.Key.Key_Return)
     assert "product must be 2304" in widget.status.value
     assert layer.data.shape == (24, 96, 64, 64)  # unchanged
 

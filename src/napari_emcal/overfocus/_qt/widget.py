@@ -14,7 +14,14 @@ import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_error, show_info
 
-from ..._qt.common import ScrollableDock, is_4d_image, message_label, open_path, save_path
+from ..._qt.common import (
+    ScrollableDock,
+    commit_on_enter,
+    is_4d_image,
+    message_label,
+    open_path,
+    save_path,
+)
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import (
     click_only,
@@ -74,7 +81,9 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
             tooltip="the file holds several 3D/4D datasets",
         )
         self.scan_shape = widgets.LineEdit(
-            label="Scan shape", value="", tooltip="ny, nx: rearrange the frames into this scan"
+            label="Scan shape",
+            value="",
+            tooltip="ny, nx (positions): rearrange the frames into this scan; applies on Enter",
         )
         self.overfocus = QuantitySpinBox(
             label="Overfocus",
@@ -247,7 +256,7 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         for w in (self.preview, self.detector_bin, self.scan_every):
             w.changed.connect(self._preview_settings_changed)
         self.layer.changed.connect(self._layer_changed)
-        self.scan_shape.changed.connect(self._reshape)
+        commit_on_enter(self.scan_shape, self._reshape)
         self.dataset.changed.connect(self._dataset_changed)
         self.full_button.changed.connect(self.run_full)
         self.estimate_button.changed.connect(lambda: self.run_calibration(refine=False))
