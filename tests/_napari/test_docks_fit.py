@@ -30,3 +30,36 @@ def test_two_docks_fit_a_full_hd_screen(make_napari_viewer):
     for name in ("Overfocus calibration", "Dose table"):
         viewer.window.add_plugin_dock_widget("napari-emcal", name)
     assert viewer.window._qt_window.minimumSizeHint().height() <= 768
+
+
+@pytest.mark.parametrize("name", WIDGETS)
+def test_every_control_has_a_tooltip(make_napari_viewer, name):
+    from magicgui.widgets import Label
+    from magicgui.widgets.bases import ButtonWidget, ValueWidget
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", name)
+    missing = []
+
+    def walk(container):
+        for child in container:
+            if isinstance(child, Label):
+                continue
+            if isinstance(child, (ValueWidget, ButtonWidget)):
+                if not child.tooltip:
+                    missing.append(child.label or getattr(child, "text", type(child).__name__))
+            elif hasattr(child, "__iter__"):
+                walk(child)
+
+    walk(widget)
+    assert not missing, f"{name}: controls without a tooltip: {missing}"
+
+
+def test_table_headers_in_words_with_units():
+    from napari_emcal._qt.tables import _cell, header
+
+    assert header("flux_e_A2_s") == "Flux (e⁻/Å²/s)"
+    assert header("relative_rotation_deg") == "Relative rotation (°)"
+    assert header("current_used_pa") == "Current used (pA)"
+    assert header("image") == "Image"
+    assert _cell(5.0) == "5" and _cell(0.123456789) == "0.123457" and _cell(float("nan")) == ""

@@ -28,6 +28,12 @@ class FrameTable:
         after_edit: Callable[[], None] | None = None,
         **kwargs,
     ):
+        kwargs.setdefault(
+            "tooltip",
+            "double-click a cell to correct it; units are in the headers"
+            if on_edit is not None
+            else "select rows to remove them; units are in the headers",
+        )
         self.widget = widgets.Table(value={"data": [], "index": [], "columns": []}, **kwargs)
         self.widget.read_only = on_edit is None
         self._columns: list[str] = []
@@ -41,11 +47,17 @@ class FrameTable:
         return self.widget.native
 
     def show(self, frame, colours: dict[int, str] | None = None) -> None:
-        """Display ``frame``; rows in ``colours`` get that background."""
+        """Display ``frame`` with headers in words and units, numbers as people write them
+        (integers without decimals, 6 significant digits), columns sized to their content;
+        rows in ``colours`` get that background."""
         self._refreshing = True
         try:
-            self.widget.value = table_value(frame)
+            value = table_value(frame)
+            value["data"] = [[_cell(v) for v in row] for row in value["data"]]
+            value["columns"] = [header(str(c)) for c in frame.columns]
+            self.widget.value = value
             self._columns = [str(c) for c in frame.columns]
+            self.native.resizeColumnsToContents()
             for row, colour in (colours or {}).items():
                 for column in range(len(self._columns)):
                     item = self.native.item(row, column)
@@ -118,3 +130,45 @@ class SessionTableActions:
     def _error(self, message: str) -> None:
         self.status.value = message
         show_error(message)
+
+
+#: Unit suffixes of column names (the tables' convention) and how a header writes them;
+#: longest first.
+_UNITS = (
+    ("_e_A2_s", "e⁻/Å²/s"),
+    ("_e_A2", "e⁻/Å²"),
+    ("_nm_px", "nm/px"),
+    ("_pa", "pA"),
+    ("_um", "µm"),
+    ("_nm", "nm"),
+    ("_mm", "mm"),
+    ("_kv", "kV"),
+    ("_deg", "°"),
+    ("_px", "px"),
+    ("_ms", "ms"),
+    ("_s", "s"),
+    ("_percent", "%"),
+)
+
+
+def header(name: str) -> str:
+    """A column's header in words with its unit: ``flux_e_A2_s`` -> ``Flux (e⁻/Å²/s)``."""
+    unit = ""
+    for suffix, text in _UNITS:
+        if name.lower().endswith(suffix.lower()) and len(name) > len(suffix):
+            name, unit = name[: -len(suffix)], text
+            break
+    words = name.replace("_", " ").strip()
+    words = words[:1].upper() + words[1:]
+    return f"{words} ({unit})" if unit else words
+
+
+def _cell(value):
+    """How a cell shows a value: integers without decimals, floats to 6 digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return ""
+        return f"{value:.0f}" if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+    return str(value)

@@ -111,7 +111,9 @@ def test_table_add_highlight_export_import(make_napari_viewer, qtbot, tmp_path):
     assert frame["product_outlier"].tolist() == [False, False, True]
     shown = widget.table_widget.native
     assert shown.rowCount() == 3 and shown.columnCount() == len(frame.columns)
-    assert widget.table_widget.column_headers == tuple(frame.columns)
+    from napari_emcal._qt.tables import header
+
+    assert widget.table_widget.column_headers == tuple(header(c) for c in frame.columns)
     column = list(frame.columns).index("magnification")
     assert [float(shown.item(row, column).text()) for row in range(3)] == [5000, 10000, 20000]
     highlighted = shown.item(2, 0).background().color().name()

@@ -145,11 +145,11 @@ def test_table_edit_replace_export_import(pair, qtbot, tmp_path):
     column = list(widget.table.frame.columns).index("defocus_um")
     table.item(0, column).setText("-120")
     assert widget.table.frame.loc[0, "defocus_um"] == -120
-    qtbot.waitUntil(lambda: table.item(0, column).text() == "-120.0")
+    qtbot.waitUntil(lambda: table.item(0, column).text() == "-120")
     table.item(0, column).setText("0")
     assert "non-zero" in widget.status.value
     assert widget.table.frame.loc[0, "defocus_um"] == -120
-    qtbot.waitUntil(lambda: table.item(0, column).text() == "-120.0")
+    qtbot.waitUntil(lambda: table.item(0, column).text() == "-120")
 
     path = tmp_path / "high_defocus.csv"
     widget.export_csv(path)

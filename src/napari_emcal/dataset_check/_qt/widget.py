@@ -69,13 +69,31 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         self.report = None
         self._pending_apertures = False
 
-        self.layer = widgets.ComboBox(label="4D dataset", choices=self._layer_choices)
-        self.find_button = widgets.PushButton(text="Find beam centre")
+        self.layer = widgets.ComboBox(
+            label="4D dataset",
+            tooltip="the 4D STEM layer (scan y, scan x, detector y, detector x) to check",
+            choices=self._layer_choices,
+        )
+        self.find_button = widgets.PushButton(
+            text="Find beam centre",
+            tooltip="the bright-field disk from the aperture sum or 64 frames "
+            "(Run check also finds it)",
+        )
         self.cy = widgets.FloatSpinBox(
-            label="Beam centre y (px)", value=0.0, min=-1e5, max=1e5, step=0.1
+            label="Beam centre y (px)",
+            tooltip="disk centre, detector pixels along y",
+            value=0.0,
+            min=-1e5,
+            max=1e5,
+            step=0.1,
         )
         self.cx = widgets.FloatSpinBox(
-            label="Beam centre x (px)", value=0.0, min=-1e5, max=1e5, step=0.1
+            label="Beam centre x (px)",
+            tooltip="disk centre, detector pixels along x",
+            value=0.0,
+            min=-1e5,
+            max=1e5,
+            step=0.1,
         )
         self.radius = widgets.FloatSpinBox(
             label="Disk radius (px)",
@@ -85,9 +103,17 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             step=0.1,
             tooltip="also the BF aperture",
         )
-        self.send_button = widgets.PushButton(text="Use as beam centre in Overfocus calibration")
+        self.send_button = widgets.PushButton(
+            text="Use as beam centre in Overfocus calibration",
+            tooltip="send cy, cx to the Overfocus calibration widget",
+        )
         self.adf_inner = widgets.FloatSpinBox(
-            label="ADF inner (disk radii)", value=1.2, min=0.0, max=100.0, step=0.1
+            label="ADF inner (disk radii)",
+            tooltip="inner radius of the ADF annulus, in bright-field disk radii",
+            value=1.2,
+            min=0.0,
+            max=100.0,
+            step=0.1,
         )
         self.adf_outer = widgets.FloatSpinBox(
             label="ADF outer (disk radii)",
@@ -98,10 +124,20 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             tooltip="0 = to the detector corners",
         )
         self.scan_rotation = widgets.FloatSpinBox(
-            label="Scan rotation (°)", value=0.0, min=-360.0, max=360.0, step=0.1
+            label="Scan rotation (°)",
+            tooltip="scan rotation used to turn the CoM field (degrees); from an accepted "
+            "overfocus calibration when there is one",
+            value=0.0,
+            min=-360.0,
+            max=360.0,
+            step=0.1,
         )
         self.scan_rotation.native.setDecimals(4)  # a calibration's 0.001° is kept
-        self.flip_y = widgets.CheckBox(text="Flip y", value=False)
+        self.flip_y = widgets.CheckBox(
+            text="Flip y",
+            tooltip="flip of the detector y axis (handedness), as LiberTEM's flip_y",
+            value=False,
+        )
         self.max_count = widgets.FloatSpinBox(
             label="Saturation count",
             value=0.0,
@@ -111,14 +147,34 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             tooltip="0 = from the file, else the dtype maximum",
         )
         self.tolerance = widgets.FloatSpinBox(
-            label="Descan tolerance (px)", value=2.0, min=0.0, max=1e4, step=0.5
+            label="Descan tolerance (px)",
+            tooltip="largest acceptable movement of the disk across the scan, detector pixels",
+            value=2.0,
+            min=0.0,
+            max=1e4,
+            step=0.5,
         )
-        self.draw_button = widgets.PushButton(text="Draw an aperture (ellipse or polygon)")
+        self.draw_button = widgets.PushButton(
+            text="Draw an aperture (ellipse or polygon)",
+            tooltip="draw shapes on the aperture sum: each becomes a virtual aperture image",
+        )
         self.status = message_label()
         self.executor = executor_field(self.status)
-        self.run_button = widgets.PushButton(text="Run check (one pass)")
-        self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)
-        self.cancel_button = widgets.PushButton(text="Cancel")
+        self.run_button = widgets.PushButton(
+            text="Run check (one pass)",
+            tooltip="aperture images, CoM, beam centre, descan and saturation in one pass "
+            "(Esc cancels)",
+        )
+        self.progress = widgets.ProgressBar(
+            label="Progress",
+            tooltip="progress of the running task; also in napari's activity dock",
+            value=0,
+            min=0,
+            max=100,
+        )
+        self.cancel_button = widgets.PushButton(
+            text="Cancel", tooltip="stop the running task (Esc)"
+        )
         self.report_label = widgets.Label(label="Report", value="—")
         self.extend(
             [

@@ -80,20 +80,33 @@ class DoseWidget(ScrollableDock, widgets.Container):
             visible=False,
             tooltip="dose tables of windows that closed or crashed, newest first",
         )
-        self.restore_button = widgets.PushButton(text="Restore the chosen table", visible=False)
+        self.restore_button = widgets.PushButton(
+            text="Restore the chosen table",
+            tooltip="continue the chosen unsaved table in this window",
+            visible=False,
+        )
         self.fresh_button = widgets.PushButton(
             text="Start a new table (set the old ones aside)",
             visible=False,
             tooltip="the unsaved tables move to the set_aside folder beside the autosave",
         )
-        self.add_layers_button = widgets.PushButton(text="Add selected image layers")
+        self.add_layers_button = widgets.PushButton(
+            text="Add selected image layers",
+            tooltip="one row per image (or stack frame) of the selected layers, from "
+            "their metadata",
+        )
         self.add_files_button = widgets.PushButton(
             text="Add files…",
             tooltip="images, Velox .emd, DM, TIFF, MRC, SerialEM .mdoc, 4D STEM files",
         )
-        self.remove_button = widgets.PushButton(text="Remove selected rows")
+        self.remove_button = widgets.PushButton(
+            text="Remove selected rows", tooltip="remove the selected image rows"
+        )
         self.accumulation = widgets.ComboBox(
-            label="Cumulative dose", choices=ACCUMULATION_CHOICES, value="exposure"
+            label="Cumulative dose",
+            tooltip="exposure: sum of the doses before each image; wall clock: by acquisition time",
+            choices=ACCUMULATION_CHOICES,
+            value="exposure",
         )
         self.budget = widgets.FloatSpinBox(
             label="Budget (e⁻/Å²)", value=50.0, min=0.0, max=1e9, step=10.0, tooltip="0 = no budget"
@@ -105,27 +118,56 @@ class DoseWidget(ScrollableDock, widgets.Container):
         )
         self.images_view.native.setMinimumHeight(220)
         self.voltage = widgets.FloatSpinBox(
-            label="Voltage (kV)", value=300.0, min=1.0, max=3000.0, step=20.0
+            label="Voltage (kV)",
+            tooltip="accelerating voltage of the calibration row, kV",
+            value=300.0,
+            min=1.0,
+            max=3000.0,
+            step=20.0,
         )
-        self.spot = widgets.SpinBox(label="Spot size", value=5, min=1, max=20)
+        self.spot = widgets.SpinBox(
+            label="Spot size", tooltip="spot size of the calibration row", value=5, min=1, max=20
+        )
         self.aperture = widgets.FloatSpinBox(
             label="C2 aperture (µm)", value=0.0, min=0.0, max=5000.0, step=10.0, tooltip="0 = any"
         )
-        self.probe = widgets.LineEdit(label="Probe mode", value="")
+        self.probe = widgets.LineEdit(
+            label="Probe mode", tooltip="probe mode (e.g. micro, nano; blank = any)", value=""
+        )
         self.current = widgets.FloatSpinBox(
-            label="Current (pA)", value=0.0, min=0.0, max=1e9, step=10.0
+            label="Current (pA)",
+            tooltip="measured beam current, pA",
+            value=0.0,
+            min=0.0,
+            max=1e9,
+            step=10.0,
         )
         self.method = widgets.ComboBox(
             label="Measured with",
+            tooltip="how the current was measured",
             choices=["Faraday cup", "screen", "camera counts", "typed"],
             value="Faraday cup",
         )
-        self.add_current_button = widgets.PushButton(text="Add to current calibration")
-        self.remove_current_button = widgets.PushButton(text="Remove selected calibration rows")
-        self.export_csv_button = widgets.PushButton(text="Export CSV…")
-        self.export_excel_button = widgets.PushButton(text="Export Excel…")
-        self.import_csv_button = widgets.PushButton(text="Import CSV…")
-        self.import_calibration_button = widgets.PushButton(text="Import current calibration CSV…")
+        self.add_current_button = widgets.PushButton(
+            text="Add to current calibration", tooltip="add this current to the calibration table"
+        )
+        self.remove_current_button = widgets.PushButton(
+            text="Remove selected calibration rows", tooltip="remove the selected calibration rows"
+        )
+        self.export_csv_button = widgets.PushButton(
+            text="Export CSV…", tooltip="write the dose table to a CSV file"
+        )
+        self.export_excel_button = widgets.PushButton(
+            text="Export Excel…",
+            tooltip="write the dose table and its calibration to an Excel file",
+        )
+        self.import_csv_button = widgets.PushButton(
+            text="Import CSV…", tooltip="add the rows of a dose table CSV (read in a worker)"
+        )
+        self.import_calibration_button = widgets.PushButton(
+            text="Import current calibration CSV…",
+            tooltip="add the rows of a current calibration CSV",
+        )
         self.autosave_label = widgets.Label(label="Autosave", value=str(self.autosave.path))
         self.status = message_label()
         images_label = widgets.Label(value="Images (edit cells to correct or complete a row)")

@@ -40,8 +40,18 @@ class GratingWidget(ScrollableDock, SessionTableActions, widgets.Container):
         self._result_layer = None  # the image layer the result belongs to
         self._worker = None
 
-        self.layer = widgets.ComboBox(label="Image", choices=self._layer_choices)
-        self.mode = widgets.ComboBox(label="Specimen", choices=list(MODES), value="grating")
+        self.layer = widgets.ComboBox(
+            label="Image",
+            tooltip="the image layer of the grating or crystal lattice",
+            choices=self._layer_choices,
+        )
+        self.mode = widgets.ComboBox(
+            label="Specimen",
+            tooltip="what the image shows: a cross grating (one spacing), a lattice (two) "
+            "or a mesh",
+            choices=list(MODES),
+            value="grating",
+        )
         self.spacing = widgets.FloatSpinBox(
             label="Spacing (nm)",
             value=0.0,
@@ -64,12 +74,20 @@ class GratingWidget(ScrollableDock, SessionTableActions, widgets.Container):
         )
         self.spacing2.native.setDecimals(5)
         self.mesh = widgets.FloatSpinBox(
-            label="Mesh (per inch)", value=400.0, min=1.0, max=1e5, step=50.0, visible=False
+            label="Mesh (per inch)",
+            tooltip="lines per inch of the mesh (e.g. 2160 for a replica grating)",
+            value=400.0,
+            min=1.0,
+            max=1e5,
+            step=50.0,
+            visible=False,
         )
         self.binned_size = widgets.SpinBox(
             label="Working size (px)", value=0, min=0, max=16384, step=128, tooltip="0 = automatic"
         )
-        self.run_button = widgets.PushButton(text="Find pixel size")
+        self.run_button = widgets.PushButton(
+            text="Find pixel size", tooltip="measure the lattice by autocorrelation, in a worker"
+        )
         self.marker_button = widgets.PushButton(
             text="Try again from marker",
             enabled=False,
@@ -88,12 +106,22 @@ class GratingWidget(ScrollableDock, SessionTableActions, widgets.Container):
             tooltip="nominal magnification of this image (read from metadata when recorded)",
         )
         self.field_sources = FieldSources({"magnification": self.magnification})
-        self.add_button = widgets.PushButton(text="Add to table", enabled=False)
+        self.add_button = widgets.PushButton(
+            text="Add to table",
+            tooltip="add this result (pixel size nm/px, rotation °) to the table below",
+            enabled=False,
+        )
         self.table_view = FrameTable()
         self.table_widget = self.table_view.widget
-        self.remove_button = widgets.PushButton(text="Remove selected row")
-        self.export_button = widgets.PushButton(text="Export CSV…")
-        self.import_button = widgets.PushButton(text="Import CSV…")
+        self.remove_button = widgets.PushButton(
+            text="Remove selected row", tooltip="remove the selected table rows"
+        )
+        self.export_button = widgets.PushButton(
+            text="Export CSV…", tooltip="write the table to a CSV file"
+        )
+        self.import_button = widgets.PushButton(
+            text="Import CSV…", tooltip="add the rows of a CSV file to the table"
+        )
         self.status = message_label()
         self.extend(
             [

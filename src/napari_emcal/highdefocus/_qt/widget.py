@@ -60,16 +60,37 @@ class HighDefocusWidget(ScrollableDock, SessionTableActions, widgets.Container):
         self._stale = False  # the lines changed after the measurement
         self._worker = None
 
-        self.near = widgets.ComboBox(label="Near focus", choices=self._image_choices)
-        self.far = widgets.ComboBox(label="Defocused", choices=self._image_choices)
-        self.draw_near = widgets.PushButton(text="Draw line on near-focus image")
-        self.draw_far = widgets.PushButton(text="Draw line on defocused image")
+        self.near = widgets.ComboBox(
+            label="Near focus",
+            tooltip="the image near focus (the reference of magnification and rotation)",
+            choices=self._image_choices,
+        )
+        self.far = widgets.ComboBox(
+            label="Defocused",
+            tooltip="the image at high defocus, of the same area",
+            choices=self._image_choices,
+        )
+        self.draw_near = widgets.PushButton(
+            text="Draw line on near-focus image",
+            tooltip="draw a line between two features on the near-focus image",
+        )
+        self.draw_far = widgets.PushButton(
+            text="Draw line on defocused image",
+            tooltip="draw the line between the same two features, in the same order",
+        )
         self.lines_label = widgets.Label(
             label="Lines",
             value="draw one line on each image, between the same two features, in the same order",
         )
-        self.refine = widgets.CheckBox(text="Refine by image correlation", value=True)
-        self.measure_button = widgets.PushButton(text="Measure")
+        self.refine = widgets.CheckBox(
+            text="Refine by image correlation",
+            value=True,
+            tooltip="refine the line estimate by correlating the two images",
+        )
+        self.measure_button = widgets.PushButton(
+            text="Measure",
+            tooltip="scale and rotation of the defocused image against near focus, in a worker",
+        )
         self.result_label = message_label("Result", "—")
         self.blend = widgets.FloatSlider(
             label="Blend",
@@ -79,7 +100,11 @@ class HighDefocusWidget(ScrollableDock, SessionTableActions, widgets.Container):
             step=0.05,
             tooltip="opacity of the aligned defocused image",
         )
-        self.flip_button = widgets.PushButton(text="Flip aligned / near focus", enabled=False)
+        self.flip_button = widgets.PushButton(
+            text="Flip aligned / near focus",
+            tooltip="toggle between the aligned defocused image and the near-focus image",
+            enabled=False,
+        )
         self.defocus = widgets.FloatSpinBox(
             label="Defocus (µm)",
             value=-100.0,
@@ -100,13 +125,25 @@ class HighDefocusWidget(ScrollableDock, SessionTableActions, widgets.Container):
         self.probe = widgets.LineEdit(
             label="Probe mode", value="", tooltip="e.g. micro, nano, LM; empty = unknown"
         )
-        self.accept_button = widgets.PushButton(text="Accept into table", enabled=False)
-        self.reject_button = widgets.PushButton(text="Reject", enabled=False)
+        self.accept_button = widgets.PushButton(
+            text="Accept into table",
+            tooltip="add the result (defocus µm, scale, rotation °) to the calibration table",
+            enabled=False,
+        )
+        self.reject_button = widgets.PushButton(
+            text="Reject", tooltip="discard the result", enabled=False
+        )
         self.table_view = FrameTable(on_edit=self._cell_edited, after_edit=self.refresh_table)
         self.table_widget = self.table_view.widget
-        self.remove_button = widgets.PushButton(text="Remove selected row")
-        self.export_button = widgets.PushButton(text="Export CSV…")
-        self.import_button = widgets.PushButton(text="Import CSV…")
+        self.remove_button = widgets.PushButton(
+            text="Remove selected row", tooltip="remove the selected table rows"
+        )
+        self.export_button = widgets.PushButton(
+            text="Export CSV…", tooltip="write the table to a CSV file"
+        )
+        self.import_button = widgets.PushButton(
+            text="Import CSV…", tooltip="add the rows of a CSV file to the table"
+        )
         self.status = message_label()
         self.extend(
             [

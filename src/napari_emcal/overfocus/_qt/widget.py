@@ -73,7 +73,11 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         self.last_images: dict[str, np.ndarray] = {}
         self.last_params: TwinParams | None = None
 
-        self.layer = widgets.ComboBox(label="4D dataset", choices=self._layer_choices)
+        self.layer = widgets.ComboBox(
+            label="4D dataset",
+            tooltip="the 4D STEM layer (scan y, scan x, detector y, detector x) to calibrate",
+            choices=self._layer_choices,
+        )
         self.dataset = widgets.ComboBox(
             label="HDF5 dataset",
             choices=self._dataset_choices,
@@ -132,7 +136,13 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         )
         self.scan_rotation.native.setDecimals(4)  # a calibration's 0.001° is kept
         self.rotation_slider = widgets.FloatSlider(
-            label="", value=0.0, min=-180.0, max=180.0, step=0.01, readout=False
+            label="",
+            value=0.0,
+            min=-180.0,
+            max=180.0,
+            step=0.01,
+            readout=False,
+            tooltip="scan rotation, degrees: drag to turn; the box above holds 0.0001°",
         )
         self.flip_y = widgets.CheckBox(label="Flip Y", value=False)
         self.cy = widgets.FloatSpinBox(
@@ -169,9 +179,26 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
                 "flip_y": self.flip_y,
             }
         )
-        self.preview = widgets.CheckBox(label="Preview (reduced data)", value=True)
-        self.detector_bin = widgets.SpinBox(label="Detector bin", value=1, min=1, max=64)
-        self.scan_every = widgets.SpinBox(label="Scan: every n-th", value=1, min=1, max=64)
+        self.preview = widgets.CheckBox(
+            label="Preview (reduced data)",
+            tooltip="live updates on a binned detector / every n-th scan position; the full "
+            "pass runs on demand",
+            value=True,
+        )
+        self.detector_bin = widgets.SpinBox(
+            label="Detector bin",
+            tooltip="detector pixels summed per side in the preview (1 = none)",
+            value=1,
+            min=1,
+            max=64,
+        )
+        self.scan_every = widgets.SpinBox(
+            label="Scan: every n-th",
+            tooltip="scan positions used in the preview along each axis (1 = all)",
+            value=1,
+            min=1,
+            max=64,
+        )
         self.fit_centre = widgets.CheckBox(
             label="Fit beam centre", value=True, tooltip="take cy, cx from the bright-field disk"
         )
@@ -181,17 +208,48 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         self.optimise_button = widgets.PushButton(
             text="Optimise", tooltip="estimate, then refine to the sharpest shifted_sum"
         )
-        self.accept_button = widgets.PushButton(text="Accept", enabled=False)
-        self.revert_button = widgets.PushButton(text="Revert", enabled=False)
+        self.accept_button = widgets.PushButton(
+            text="Accept",
+            tooltip="keep the calibrated parameters (also recorded on the layer for the "
+            "dataset check)",
+            enabled=False,
+        )
+        self.revert_button = widgets.PushButton(
+            text="Revert",
+            tooltip="go back to the parameters from before the calibration",
+            enabled=False,
+        )
         self.calibration_status = message_label("Calibration", "—")
-        self.full_button = widgets.PushButton(text="Full-resolution pass")
+        self.full_button = widgets.PushButton(
+            text="Full-resolution pass",
+            tooltip="compute the five images from all the data, in a worker (Esc cancels)",
+        )
         self.status = message_label()
         self.executor = executor_field(self.status)
-        self.cancel_button = widgets.PushButton(text="Cancel", enabled=False)
-        self.progress = widgets.ProgressBar(label="Progress", value=0, min=0, max=100)
-        self.save_button = widgets.PushButton(text="Save parameters…")
-        self.load_button = widgets.PushButton(text="Load parameters…")
-        self.libertem_button = widgets.PushButton(text="Copy for LiberTEM")
+        self.cancel_button = widgets.PushButton(
+            text="Cancel",
+            tooltip="stop the running task (Esc); the layers keep the last result",
+            enabled=False,
+        )
+        self.progress = widgets.ProgressBar(
+            label="Progress",
+            tooltip="progress of the running task; also in napari's activity dock",
+            value=0,
+            min=0,
+            max=100,
+        )
+        self.save_button = widgets.PushButton(
+            text="Save parameters…",
+            tooltip="write the twin parameters, with units and uncertainties, to JSON",
+        )
+        self.load_button = widgets.PushButton(
+            text="Load parameters…",
+            tooltip="read twin parameters from a JSON file (any known units)",
+        )
+        self.libertem_button = widgets.PushButton(
+            text="Copy for LiberTEM",
+            tooltip="copy scan_rotation (°), flip_y, cy, cx (px) as LiberTEM's CoM arguments",
+        )
         self.sharpness = widgets.Label(label="Blur (0 = sharp)", value="—")
         self.extend(
             [
