@@ -63,3 +63,21 @@ def test_table_headers_in_words_with_units():
     assert header("current_used_pa") == "Current used (pA)"
     assert header("image") == "Image"
     assert _cell(5.0) == "5" and _cell(0.123456789) == "0.123457" and _cell(float("nan")) == ""
+
+
+def test_plots_follow_the_theme_and_say_when_empty(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, dose = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    plot = dose.plot
+    assert not plot.flux_axes.get_visible()  # empty: a message, not empty axes
+    assert "add images" in plot._message.get_text()
+    dark = plot.figure.patch.get_facecolor()
+    viewer.theme = "light"
+    assert plot.figure.patch.get_facecolor() != dark
+
+
+def test_time_axis_unit_suits_the_span():
+    from napari_emcal._qt.plots import time_unit
+
+    assert time_unit(30)[0] == "s" and time_unit(600)[0] == "min"
+    assert time_unit(5 * 3600)[0] == "h" and time_unit(6 * 86400)[0] == "days"

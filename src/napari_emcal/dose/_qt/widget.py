@@ -206,7 +206,7 @@ class DoseWidget(ScrollableDock, widgets.Container):
         )
         from .plot import DosePlot  # matplotlib only once the widget is built
 
-        self.plot = DosePlot()
+        self.plot = DosePlot(napari_viewer)
         self.content.layout().addWidget(self.plot.canvas)
 
         self.restore_button.changed.connect(lambda: self.restore())

@@ -5,23 +5,26 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 
+from ..._qt.plots import ThemedPlot
 from ...errors import EmcalError
 from ..table import HighDefocusTable
 
 __all__ = ["CalibrationPlot"]
 
 
-class CalibrationPlot:
+class CalibrationPlot(ThemedPlot):
     """Two small axes in the dock: scale and rotation against defocus (µm)."""
 
-    def __init__(self):
-        self.figure = Figure(figsize=(4.0, 3.6), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(260)
+    def __init__(self, viewer=None):
+        super().__init__(viewer, figsize=(4.0, 3.6), min_height=260)
         self.scale_axes, self.rotation_axes = self.figure.subplots(2, 1, sharex=True)
+        self._last = None
+
+    def redraw(self) -> None:
+        if self._last is not None:
+            args, kwargs = self._last
+            self.update(*args, **kwargs)
 
     def update(
         self,
@@ -36,7 +39,12 @@ class CalibrationPlot:
 
         Returns why the curve is missing ("" when it is drawn).
         """
+        self._last = ((table,), dict(intensity=intensity, spot=spot, probe=probe, pending=pending))
         frame = table.frame
+        if frame.empty and not pending:
+            self.show_empty("no calibrations yet: measure a pair and Accept")
+            return ""
+        self.show_axes()
         axes = (self.scale_axes, self.rotation_axes)
         for ax in axes:
             ax.clear()
@@ -77,5 +85,6 @@ class CalibrationPlot:
             self.rotation_axes.plot(pending[0], pending[2], "s", mfc="none", color="#d62728", ms=8)
         if len(shown) or pending:
             self.scale_axes.legend(fontsize="x-small", loc="best")
+        self.style()
         self.canvas.draw_idle()
         return why

@@ -172,7 +172,7 @@ class HighDefocusWidget(ScrollableDock, SessionTableActions, widgets.Container):
         )
         from .plot import CalibrationPlot  # matplotlib only once the widget is built
 
-        self.plot = CalibrationPlot()
+        self.plot = CalibrationPlot(napari_viewer)
         self.content.layout().addWidget(self.plot.canvas)
 
         self.draw_near.changed.connect(lambda: self.start_line("near"))
