@@ -81,3 +81,10 @@ def test_time_axis_unit_suits_the_span():
 
     assert time_unit(30)[0] == "s" and time_unit(600)[0] == "min"
     assert time_unit(5 * 3600)[0] == "h" and time_unit(6 * 86400)[0] == "days"
+
+
+@pytest.mark.parametrize("name", WIDGETS)
+def test_each_dock_says_what_to_do_next(make_napari_viewer, name):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", name)
+    assert widget.hint.startswith("Next: ") and len(widget.hint) > 20

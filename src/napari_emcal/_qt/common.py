@@ -94,6 +94,20 @@ class ScrollableDock:
         """The widget that holds the controls' layout (inside the scroll area)."""
         return self._widget._mgui_get_native_widget()
 
+    def show_hint(self, text: str) -> None:
+        """The one-line hint of the next step, at the top of the dock."""
+        hint = getattr(self, "_hint", None)
+        if hint is None:
+            hint = self._hint = message_label(value="")
+            hint.native.setStyleSheet("font-style: italic;")
+            self.insert(0, hint)
+        hint.value = f"Next: {text}"
+
+    @property
+    def hint(self) -> str:
+        hint = getattr(self, "_hint", None)
+        return hint.value if hint is not None else ""
+
 
 def commit_on_enter(field, callback) -> None:
     """Call ``callback(text)`` when the user has edited the text ``field`` and presses Enter

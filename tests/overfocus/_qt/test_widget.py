@@ -345,3 +345,12 @@ def test_a_click_picks_but_a_pan_does_not(sample, qtbot):
     press = _Event("mouse_press", point.data_to_world((5, 7)))
     _drive(callback, point, [press, _Event("mouse_release", None)])
     assert widget._select == (5, 7)
+
+
+def test_rotation_and_flip_sent_to_the_dataset_check(sample):
+    viewer, layer, widget = sample
+    widget.scan_rotation.value = 83.0061
+    widget.flip_y.value = True
+    check = widget.send_to_check()
+    assert check.scan_rotation.value == pytest.approx(83.0061, abs=1e-4)
+    assert check.flip_y.value and check.layer.value.name == layer.name

@@ -207,6 +207,8 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         self.draw_button.changed.connect(lambda: self.start_aperture())
         self.run_button.changed.connect(lambda: self.run())
         self.layer.changed.connect(self._use_recorded_calibration)
+        self.layer.changed.connect(self._update_hint)
+        self._update_hint()
         self.viewer.layers.events.inserted.connect(self._refresh_choices)
         self.viewer.layers.events.removed.connect(self._refresh_choices)
 
@@ -221,6 +223,18 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         self._refresh_choices()
         self.layer.value = layer
         self._use_recorded_calibration()
+
+    def _update_hint(self, event=None) -> None:
+        if self.layer.value is None:
+            text = "open a 4D STEM dataset and choose it above"
+        elif self.report is None:
+            text = "Run check: it finds the beam itself and reports what the data are fit for"
+        else:
+            text = (
+                "read the report; draw apertures on the aperture sum for more images, or "
+                "send the beam centre to the overfocus calibration"
+            )
+        self.show_hint(text)
 
     def _use_recorded_calibration(self, event=None) -> None:
         """Take the scan rotation and flip of an overfocus calibration accepted on the layer."""
@@ -466,6 +480,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             )
             summary += f"\nvs the overfocus calibration: {comparison}"
         self.report_label.value = summary
+        self._update_hint()
         self.status.value = "check done"
         if report.descan_exceeds:
             show_warning(

@@ -478,6 +478,12 @@ class DoseWidget(ScrollableDock, widgets.Container):
     def refresh(self, save: bool = True) -> None:
         """Show the table, the calibration, the summary and the plot; autosave."""
         frame = self.table.frame
+        if len(frame) == 0:
+            self.show_hint("Add selected image layers, or Add files… (images, .mdoc, 4D files)")
+        elif len(self.table.calibration) == 0 and frame["current_pa"].isna().any():
+            self.show_hint("add a beam current (Faraday cup or screen) so the dose is computed")
+        else:
+            self.show_hint("export the table when done (CSV, Excel); it is autosaved meanwhile")
         shown = frame[list(SHOWN)]
         colours = {row: PROBLEM_COLOUR for row in frame.index[frame.problems != ""]}
         colours.update({row: OVER_BUDGET_COLOUR for row in frame.index[frame.over_budget]})

@@ -175,8 +175,18 @@ class GratingWidget(ScrollableDock, SessionTableActions, widgets.Container):
         self._refresh_choices()
         self.layer.value = layer
 
+    def _update_hint(self) -> None:
+        if self.layer.value is None:
+            text = "open an image of a calibration grating or crystal lattice"
+        elif self.result is None or not self.result.found:
+            text = "set the specimen and its spacing, then Find pixel size"
+        else:
+            text = "Apply to layer, or Add to table to compare magnifications"
+        self.show_hint(text)
+
     def _layer_changed(self, event=None):
         layer = self.layer.value
+        self._update_hint()
         if layer is None:
             return
         # the image's own magnification, or none: never the previous image's
@@ -263,6 +273,7 @@ class GratingWidget(ScrollableDock, SessionTableActions, widgets.Container):
             self.status.value = f"{result.message}; the previous result is kept"
             return
         self.result, self._result_layer = result, layer
+        self._update_hint()
         self._update_layers(layer, result)
         self.apply_button.enabled = self.add_button.enabled = result.found
         if result.found:

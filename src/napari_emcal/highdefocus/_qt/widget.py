@@ -401,8 +401,18 @@ class HighDefocusWidget(ScrollableDock, SessionTableActions, widgets.Container):
         self._worker = None
         self.measure_button.enabled = True
 
+    def _update_hint(self) -> None:
+        if self.near.value is None or self.far.value is None:
+            text = "open a near-focus and a defocused image of the same area"
+        elif self.result is None:
+            text = "draw one line on each image between the same two features, then Measure"
+        else:
+            text = "Accept into table (with the defocus and illumination) or Reject"
+        self.show_hint(text)
+
     def _show(self, near_layer, far_layer, result: HighDefocusResult, aligned) -> None:
         self.result, self._measured, self._stale = result, (near_layer, far_layer), False
+        self._update_hint()
         self.result_label.value = (
             f"scale {result.scale:.4f}, rotation {result.rotation_deg:+.3f}°, "
             f"score {result.score:.3f}\nlines alone: {result.line_scale:.4f}, "
@@ -538,6 +548,7 @@ class HighDefocusWidget(ScrollableDock, SessionTableActions, widgets.Container):
         self.refresh_plot()
 
     def refresh_plot(self, event=None) -> None:
+        self._update_hint()
         try:
             setting = self.setting()
         except EmcalError as exc:

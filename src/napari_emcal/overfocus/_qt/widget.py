@@ -250,6 +250,11 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
             text="Copy for LiberTEM",
             tooltip="copy scan_rotation (°), flip_y, cy, cx (px) as LiberTEM's CoM arguments",
         )
+        self.send_check_button = widgets.PushButton(
+            text="Use rotation and flip in 4D dataset check",
+            tooltip="send scan_rotation (°) and flip_y to the 4D dataset check (docked if "
+            "needed), whose report compares them with the CoM rotation",
+        )
         self.sharpness = widgets.Label(label="Blur (0 = sharp)", value="—")
         self.extend(
             [
@@ -282,6 +287,7 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
                 self.save_button,
                 self.load_button,
                 self.libertem_button,
+                self.send_check_button,
                 self.sharpness,
                 self.status,
             ]
@@ -324,6 +330,7 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         self.save_button.changed.connect(self._save_dialog)
         self.load_button.changed.connect(self._load_dialog)
         self.libertem_button.changed.connect(self.copy_for_libertem)
+        self.send_check_button.changed.connect(lambda: self.send_to_check())
         self.viewer.layers.events.inserted.connect(self._refresh_choices)
         self.viewer.layers.events.removed.connect(self._refresh_choices)
         self._layer_changed()
@@ -351,10 +358,25 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         self._refresh_choices()
         self.layer.value = layer
 
+    def _update_hint(self) -> None:
+        if self.layer.value is None:
+            text = "open a 4D STEM dataset (File > Open, or File > Open Sample > napari-emcal)"
+        elif self.accept_button.enabled:
+            text = "Accept or Revert the calibration"
+        elif getattr(self, "last_calibration", None) is None:
+            text = (
+                "Optimise finds rotation, flip and overfocus from any start; click the "
+                "point image to pick the frame for 'selected'"
+            )
+        else:
+            text = "Save parameters, Copy for LiberTEM, or use the rotation in the dataset check"
+        self.show_hint(text)
+
     def _layer_changed(self, event=None):
         layer = self.layer.value
         self._preview_cache = None
         self._select = self._point = None
+        self._update_hint()
         if layer is None:
             self.status.value = "Open a 4D STEM dataset (File > Open, or a sample)."
             return
@@ -756,6 +778,7 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         self.set_params(params, source="computed by the automatic calibration", names=free)
         self.show_result()
         self.accept_button.enabled = self.revert_button.enabled = True
+        self._update_hint()
         summary = (
             f"rotation {params.scan_rotation:.3f}°, flip {params.flip_y}, "
             f"overfocus {format_si(params.overfocus, 'µm', 4)}"
@@ -795,6 +818,7 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         self._before_calibration = None
         self.accept_button.enabled = self.revert_button.enabled = False
         self.calibration_status.value = "accepted"
+        self._update_hint()
         layer, params = self.layer.value, self.params()
         if layer is not None:
             result = getattr(self, "last_calibration", None)
@@ -808,6 +832,7 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         self._before_calibration = None
         self.accept_button.enabled = self.revert_button.enabled = False
         self.calibration_status.value = "reverted to the parameters before the calibration"
+        self._update_hint()
 
     # -- files and clipboard -------------------------------------------------------------
     def save_params(self, path) -> None:
@@ -845,6 +870,19 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         self.status.value = f"copied: {text}"
         show_info(f"Copied for LiberTEM CoM: {text}")
         return text
+
+    def send_to_check(self):
+        """Put the scan rotation and flip into the 4D dataset check (docked if needed)."""
+        layer = self.layer.value
+        if layer is None:
+            self._error("Choose a 4D dataset layer first.")
+            return None
+        params = self.params()
+        _, check = self.viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+        check.set_layer(layer)
+        check.scan_rotation.value, check.flip_y.value = params.scan_rotation, params.flip_y
+        self.status.value = "scan rotation and flip sent to the 4D dataset check"
+        return check
 
     def _error(self, message: str) -> None:
         self.status.value = f"⚠ {message}"
