@@ -88,3 +88,19 @@ def test_each_dock_says_what_to_do_next(make_napari_viewer, name):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", name)
     assert widget.hint.startswith("Next: ") and len(widget.hint) > 20
+
+
+def test_docks_stay_narrow_after_their_main_action(make_napari_viewer, qtbot):
+    """Tables and reports fill in without widening the content past the dock (they wrap or
+    scroll themselves)."""
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-emcal", "in_situ_series")
+    _, dose = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    dose.add_layers(list(viewer.layers))
+    assert dose.content.minimumSizeHint().width() <= 520
+    viewer.open_sample("napari-emcal", "overfocus_grating")
+    _, check = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+    check.set_layer(viewer.layers["overfocus grating (simulated)"])
+    assert check.run()
+    qtbot.waitUntil(lambda: not check.task.running, timeout=60000)
+    assert check.content.minimumSizeHint().width() <= 520

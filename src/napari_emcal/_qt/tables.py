@@ -36,6 +36,11 @@ class FrameTable:
         )
         self.widget = widgets.Table(value={"data": [], "index": [], "columns": []}, **kwargs)
         self.widget.read_only = on_edit is None
+        # the table scrolls itself: its content must never widen the dock
+        from qtpy.QtWidgets import QSizePolicy
+
+        self.widget.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.widget.native.setMinimumWidth(0)
         self._columns: list[str] = []
         self._on_edit, self._after_edit = on_edit, after_edit
         # A flag, not QSignalBlocker: magicgui's Table keeps cell values through Qt signals.

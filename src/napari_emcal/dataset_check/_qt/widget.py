@@ -175,7 +175,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         self.cancel_button = widgets.PushButton(
             text="Cancel", tooltip="stop the running task (Esc)"
         )
-        self.report_label = widgets.Label(label="Report", value="—")
+        self.report_label = message_label(label="Report", value="—")
         self.extend(
             [
                 self.layer,
@@ -450,6 +450,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         self.result, self.report = result, report
         self._show_images(result.images)
         layer = self.layer.value
+        first = self._find(APERTURE_SUM) is None
         # detector space beside scan space (the 4D layer's frames with it), not on top
         beside = np.array([0.0, layer.data.shape[1] * float(layer.scale[1]) * 1.05])
         self._upsert(
@@ -471,6 +472,8 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         if self.beam is None and report.beam is not None:
             self._show_beam(report.beam)
         main = self._find(" · aperture BF") or self._find(" · CoM y")
+        if first:
+            self.viewer.reset_view()  # scan and detector images both in view
         show_result(self.viewer, main)
         summary = report.summary()
         recorded = recorded_calibration(self.layer.value)

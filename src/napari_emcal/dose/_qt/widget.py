@@ -73,7 +73,8 @@ class DoseWidget(ScrollableDock, widgets.Container):
         self._unsaved: list[Autosave] = []
         self._reading = None  # the worker reading files, if any
 
-        self.restore_label = widgets.Label(label="", value="", visible=False)
+        self.restore_label = message_label()
+        self.restore_label.visible = False
         self.restore_choice = widgets.ComboBox(
             label="Unsaved table",
             choices=[],
@@ -111,7 +112,7 @@ class DoseWidget(ScrollableDock, widgets.Container):
         self.budget = widgets.FloatSpinBox(
             label="Budget (e⁻/Å²)", value=50.0, min=0.0, max=1e9, step=10.0, tooltip="0 = no budget"
         )
-        self.summary = widgets.Label(label="Summary", value="no images yet")
+        self.summary = message_label(label="Summary", value="no images yet")
         self.images_view = FrameTable(on_edit=self._image_edited, after_edit=self.refresh)
         self.calibration_view = FrameTable(
             on_edit=self._calibration_edited, after_edit=self.refresh
@@ -168,9 +169,9 @@ class DoseWidget(ScrollableDock, widgets.Container):
             text="Import current calibration CSV…",
             tooltip="add the rows of a current calibration CSV",
         )
-        self.autosave_label = widgets.Label(label="Autosave", value=str(self.autosave.path))
+        self.autosave_label = message_label(label="Autosave", value=str(self.autosave.path))
         self.status = message_label()
-        images_label = widgets.Label(value="Images (edit cells to correct or complete a row)")
+        images_label = message_label(value="Images (edit cells to correct or complete a row)")
         calibration_label = widgets.Label(value="Current calibration")
         self.extend(
             [

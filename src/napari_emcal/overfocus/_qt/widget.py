@@ -655,6 +655,7 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         if created:
             if not np.any(layer.translate[2:]):
                 layer.translate = (*layer.translate[:2], *beside)
+            self.viewer.reset_view()  # scan and detector images both in view
             self.show_result()
 
     def show_result(self) -> None:

@@ -1,0 +1,119 @@
+"""Screenshots of every dock after its main action, at a laptop's 1366x768, for the README.
+
+Run: xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshots.py
+Writes docs/screenshots/<tool>.png.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def settle(viewer, until=lambda: True, timeout=120.0):
+    from qtpy.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        if until():
+            break
+        time.sleep(0.05)
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.02)
+
+
+def shoot(viewer, name):
+    window = viewer.window._qt_window
+    window.resize(1366, 768)
+    settle(viewer)
+    OUT.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(OUT / f"{name}.png"))
+    print("wrote", OUT / f"{name}.png")
+
+
+def overfocus():
+    import napari
+
+    viewer = napari.Viewer(title="overfocus")
+    viewer.open_sample("napari-emcal", "overfocus_grating")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
+    widget.set_layer(viewer.layers[0])
+    settle(viewer, lambda: not widget.task.running)
+    widget.run_calibration(refine=True)
+    settle(viewer, lambda: not widget.task.running)
+    shoot(viewer, "overfocus")
+    viewer.close()
+
+
+def dataset_check():
+    import napari
+
+    viewer = napari.Viewer(title="check")
+    viewer.open_sample("napari-emcal", "overfocus_grating")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+    widget.set_layer(viewer.layers[0])
+    widget.run()
+    settle(viewer, lambda: not widget.task.running)
+    shoot(viewer, "dataset_check")
+    viewer.close()
+
+
+def grating():
+    import napari
+
+    viewer = napari.Viewer(title="grating")
+    viewer.open_sample("napari-emcal", "grating_image")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
+    widget.layer.value = viewer.layers[0]
+    widget.run()
+    settle(viewer, lambda: widget._worker is None)
+    shoot(viewer, "grating")
+    viewer.close()
+
+
+def high_defocus():
+    import napari
+
+    viewer = napari.Viewer(title="high defocus")
+    viewer.open_sample("napari-emcal", "high_defocus_pair")
+    far = viewer.layers[1]
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "High-defocus mag")
+    truth = far.metadata["emcal"]
+    ln, lf = np.array(truth["landmarks_near"]), np.array(truth["landmarks_far"])
+    inside = ((lf > 40) & (lf < 984)).all(axis=1)
+    first, second = np.flatnonzero(inside)[[0, 1]]
+    for which, ends in (("near", ln[[first, second]]), ("far", lf[[first, second]])):
+        widget.start_line(which)
+        widget.line_layer(which).add_lines(ends)
+    widget.run()
+    settle(viewer, lambda: widget._worker is None)
+    shoot(viewer, "high_defocus")
+    viewer.close()
+
+
+def dose():
+    import napari
+
+    viewer = napari.Viewer(title="dose")
+    viewer.open_sample("napari-emcal", "in_situ_series")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    widget.add_layers(list(viewer.layers))
+    shoot(viewer, "dose")
+    viewer.close()
+
+
+if __name__ == "__main__":
+    import os
+    import tempfile
+
+    os.environ.setdefault(
+        "NAPARI_EMCAL_AUTOSAVE", str(Path(tempfile.mkdtemp()) / "dose_table_autosave.json")
+    )
+    for shot in (overfocus, dataset_check, grating, high_defocus, dose):
+        shot()
