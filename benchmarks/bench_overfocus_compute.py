@@ -1,8 +1,9 @@
 """Throughput of one full overfocus pass (all five images) against data.sum() on the same array.
 
 Run: .venv/bin/python benchmarks/bench_overfocus_compute.py [--quick]
-Prints seconds, frames/s, GB/s and the ratio of throughputs (compute / data.sum); the
-target on a 2-core machine is a ratio of at least 0.33.
+Prints seconds, frames/s, GB/s and the ratio of throughputs (compute / data.sum, both on
+the same array in the same run); issue 21's targets on a 2-core machine: at least 0.3 for
+float32 and 0.5 for uint16. ``--large`` adds the 2.1 GB 256²x128² uint16 case.
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ def best_of(fn, repeat):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller arrays, one repeat")
+    parser.add_argument("--large", action="store_true", help="also 256x256x128x128 uint16")
     args = parser.parse_args()
     cases = [
         ((128, 128, 128, 128), np.float32),
         ((64, 64, 256, 256), np.float32),
         ((64, 64, 256, 256), np.uint16),
     ]
+    if args.large:
+        cases.append(((256, 256, 128, 128), np.uint16))
     if args.quick:
         cases = [((64, 64, 64, 64), np.float32)]
     repeat = 1 if args.quick else 3

@@ -11,6 +11,15 @@ the four surrounding grid pixels with bilinear weights, the adjoint of bilinear
 interpolation. Unlike nearest-neighbour rounding it has no dead zone, so the sharpness
 of ``shifted_sum`` changes smoothly with the parameters and peaks at the true ones.
 
+Loop order: the frames of a block are taken as *runs* of consecutive positions along a
+scan row. For one detector pixel, the frames of a run land on two accumulator rows at one
+fixed offset, so the bilinear splat is a 2-tap filter along a contiguous vector,
+``y[j] += w0·x[j] + w1·x[j−1]`` into each of the two rows, which the compiler vectorises;
+``x`` is the pixel's values over the run, gathered by transposing a small tile of
+detector pixels x frames that stays in the L1 cache. The aperture sum is the tile's row
+sums. (The earlier frame-by-frame order did four scattered read-modify-writes per
+detector value and ran at a tenth of the memory bandwidth.)
+
 The kernels take blocks of frames ``(n, dy·dx)`` with their scan positions, and add into
 caller-owned accumulators, so the same code runs on a whole array, on a Dask block or on a
 LiberTEM partition, and the results do not depend on how the frames were grouped (up to
@@ -62,6 +71,8 @@ class ShiftPlan:
     weights: np.ndarray
     padded_shape: tuple[int, int]
     origin: tuple[int, int]
+    #: For each detector pixel (flat index), its row in the arrays above, or -1.
+    slot: np.ndarray = None
 
     @property
     def padded_size(self) -> int:
@@ -104,11 +115,6 @@ def make_plan(
         & (floor[:, 1] <= sx - 1)
     )
     det_index, offsets, floor, py = det_index[keep], offsets[keep], floor[keep], py[keep]
-    # Interleave four bands of detector rows: consecutive pixels of one row often land
-    # on the same target, and read-modify-writes of one address back to back stall.
-    band = py * 4 // max(dy, 1)
-    order = np.lexsort((band, det_index - band * ((dy + 3) // 4) * dx))
-    det_index, offsets, floor = det_index[order], offsets[order], floor[order]
 
     fy, fx = (offsets - floor).T
     weights = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx], axis=-1)
@@ -116,7 +122,10 @@ def make_plan(
     hi = np.maximum(floor.max(axis=0, initial=0), 0)
     padded_shape = (int(sy + hi[0] - lo[0] + 1), int(sx + hi[1] - lo[1] + 1))
     flat_offset = (floor[:, 0] * padded_shape[1] + floor[:, 1]).astype(np.intp)
+    slot = np.full(dy * dx, -1, dtype=np.intp)
+    slot[det_index] = np.arange(len(det_index), dtype=np.intp)
     return ShiftPlan(
+        slot=slot,
         scan_shape=(int(sy), int(sx)),
         detector_shape=(int(dy), int(dx)),
         det_index=np.ascontiguousarray(det_index),
@@ -127,33 +136,91 @@ def make_plan(
     )
 
 
+#: Bytes of the transposed tile (detector pixels x frames of a run, float64): within L1.
+TILE_BYTES = 32768
+#: Frames of a run taken at once: few enough that each frame gives a long contiguous read
+#: of detector pixels (many frames at 64 kB apart each cost a TLB and cache miss).
+RUN_FRAMES = 32
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _accumulate(
-    frames, base, det_index, flat_offset, weights, stride, do_splat, do_aperture, shifted, aperture
+def _accumulate_runs(
+    frames,
+    run_start,
+    run_len,
+    run_base,
+    slot,
+    flat_offset,
+    weights,
+    stride,
+    tile,
+    buffers,
+    do_splat,
+    do_aperture,
+    shifted,
+    aperture,
 ):  # pragma: no cover - compiled
-    n = frames.shape[0]
     n_det = frames.shape[1]
-    m = det_index.shape[0]
+    n_tiles = (n_det + tile - 1) // tile
+    units = run_start.shape[0] * n_tiles
     n_threads = shifted.shape[0]
     for t in numba.prange(n_threads):
         acc = shifted[t]
         ap = aperture[t]
-        for i in range(t * n // n_threads, (t + 1) * n // n_threads):
-            frame = frames[i]
+        buf = buffers[t]
+        for u in range(t * units // n_threads, (t + 1) * units // n_threads):
+            r = u // n_tiles
+            k0 = (u % n_tiles) * tile
+            k1 = min(k0 + tile, n_det)
+            first = run_start[r]
+            length = run_len[r]
+            # gather: each detector pixel's values over the run, contiguous
+            for k in range(k0, k1):
+                for j in range(length):
+                    buf[k - k0, j] = frames[first + j, k]
             if do_aperture:
-                for k in range(n_det):
-                    ap[k] += frame[k]
+                for k in range(k0, k1):
+                    total = 0.0
+                    for j in range(length):
+                        total += buf[k - k0, j]
+                    ap[k] += total
             if not do_splat:
                 continue
-            b = base[i]
-            for j in range(m):
-                v = np.float64(frame[det_index[j]])
-                idx = b + flat_offset[j]
-                w = weights[j]
-                acc[idx] += v * w[0]
-                acc[idx + 1] += v * w[1]
-                acc[idx + stride] += v * w[2]
-                acc[idx + stride + 1] += v * w[3]
+            base = run_base[r]
+            for k in range(k0, k1):
+                q = slot[k]
+                if q < 0:
+                    continue
+                x = buf[k - k0, :length]
+                # the two accumulator rows the run lands on: a 2-tap filter along each
+                # (slices: the compiler then vectorises, where indexing the whole array
+                # ran 1.5x slower)
+                for row in range(2):
+                    start = base + flat_offset[q] + row * stride
+                    y = acc[start : start + length + 1]
+                    wa = weights[q, 2 * row]
+                    wb = weights[q, 2 * row + 1]
+                    y[0] += wa * x[0]
+                    for j in range(1, length):
+                        y[j] += wa * x[j] + wb * x[j - 1]
+                    y[length] += wb * x[length - 1]
+
+
+def _runs(scan_y: np.ndarray, scan_x: np.ndarray, most: int):
+    """Start and length of each run of consecutive positions along one scan row, runs cut
+    to at most ``most`` frames (a cut run is two runs: the filter's ends add up)."""
+    n = len(scan_y)
+    if n == 0:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    breaks = np.flatnonzero((np.diff(scan_y) != 0) | (np.diff(scan_x) != 1)) + 1
+    start = np.concatenate([[0], breaks]).astype(np.intp)
+    length = np.diff(np.concatenate([start, [n]])).astype(np.intp)
+    pieces = -(-length // most)
+    first = np.repeat(start, pieces) + most * (
+        np.arange(pieces.sum()) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+    )
+    end = np.repeat(start + length, pieces)
+    return first.astype(np.intp), np.minimum(end - first, most).astype(np.intp)
 
 
 def splat_frames(
@@ -184,18 +251,31 @@ def splat_frames(
     splat, aperture_sum : bool
         Which of the two sums to accumulate.
     """
-    base = plan.frame_base(scan_y, scan_x)
-    _accumulate(
+    scan_y, scan_x = np.asarray(scan_y), np.asarray(scan_x)
+    start, length = _runs(scan_y, scan_x, RUN_FRAMES)
+    if len(start) == 0:
+        return
+    base = plan.frame_base(scan_y[start], scan_x[start])
+    longest = int(length.max())
+    # float64 tiles: a float32 tile halves the cache per value but the conversion in the
+    # filter loop cost more than it saved (measured: 0.31 s against 0.27 s on 128⁴)
+    tile = max(8, min(frames.shape[1], TILE_BYTES // (8 * longest)))
+    buffers = np.empty((shifted.shape[0], tile, longest), np.float64)
+    _accumulate_runs(
         frames,
+        start,
+        length,
         base,
-        plan.det_index,
+        plan.slot,
         plan.flat_offset,
         plan.weights,
         plan.padded_shape[1],
+        tile,
+        buffers,
         splat,
         aperture_sum,
         shifted,
-        aperture,
+        aperture if aperture_sum else np.zeros((shifted.shape[0], 0)),
     )
 
 
