@@ -112,8 +112,8 @@ if __name__ == "__main__":
     import os
     import tempfile
 
-    os.environ.setdefault(
-        "NAPARI_EMCAL_AUTOSAVE", str(Path(tempfile.mkdtemp()) / "dose_table_autosave.json")
-    )
+    scratch = Path(tempfile.mkdtemp())  # never the user's autosave or history
+    os.environ.setdefault("NAPARI_EMCAL_AUTOSAVE", str(scratch / "dose_table_autosave.json"))
+    os.environ.setdefault("NAPARI_EMCAL_HISTORY", str(scratch / "history.sqlite"))
     for shot in (overfocus, dataset_check, grating, high_defocus, dose):
         shot()

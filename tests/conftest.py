@@ -31,6 +31,8 @@ def pytest_runtest_makereport(item, call):
 def _autosave_in_tmp(tmp_path, monkeypatch):
     """Widgets that autosave write into the test's folder, never the user's data folder."""
     monkeypatch.setenv("NAPARI_EMCAL_AUTOSAVE", str(tmp_path / "autosave" / "dose_table.json"))
+    # and the calibration history too
+    monkeypatch.setenv("NAPARI_EMCAL_HISTORY", str(tmp_path / "history.sqlite"))
 
 
 @pytest.fixture(autouse=True)

@@ -116,7 +116,35 @@ def pass_source(args, data, executor: str):
 
 
 def write_json(path, document) -> None:
-    """Write ``document`` as indented JSON, making the folder."""
+    """Write ``document`` as indented JSON, making the folder ('-': standard output)."""
+    if str(path) == "-":
+        print(json.dumps(document, indent=2))
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2))
+
+
+def history_arguments(p) -> None:
+    """``--no-history``: else the calibration this command writes is kept in the history."""
+    p.add_argument(
+        "--no-history",
+        action="store_true",
+        help="do not record this calibration in the calibration history "
+        "($NAPARI_EMCAL_HISTORY or the user data folder)",
+    )
+
+
+def record_history(args, tool: str, values: dict, uncertainty: dict, **where) -> None:
+    """Record a calibration the CLI wrote (unless --no-history), and print any drift
+    from the previous one at the same setting."""
+    if getattr(args, "no_history", False):
+        return
+    from .history import TOLERANCES, History, drift_warnings
+
+    history = History()
+    previous = history.previous(tool, where.get("setting", ""))
+    for warning in drift_warnings(previous, values, uncertainty, TOLERANCES[tool]):
+        print(f"drift: {warning}")
+    history.record(tool, values, uncertainty, **where)
+    print(f"recorded in the calibration history {history.path}")

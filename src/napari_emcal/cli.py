@@ -20,12 +20,21 @@ def build_parser() -> argparse.ArgumentParser:
     from .dose.cli import add_parser as add_dose
     from .grating.cli import add_parser as add_pixel_size
     from .highdefocus.cli import add_parser as add_high_defocus
+    from .history import add_parser as add_history
     from .info import add_parser as add_info
     from .overfocus.cli import add_parser as add_overfocus
 
     parser = EmcalParser(prog="emcal", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (add_info, add_overfocus, add_pixel_size, add_high_defocus, add_dose, add_check):
+    for add in (
+        add_info,
+        add_overfocus,
+        add_pixel_size,
+        add_high_defocus,
+        add_dose,
+        add_check,
+        add_history,
+    ):
         add(sub)
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .._cli import write_json
+from .._cli import history_arguments, record_history, write_json
 
 __all__ = ["add_parser"]
 
@@ -68,6 +68,15 @@ def cmd_pixel_size(args) -> int:
         )
     for note in result.notes:
         print(f"note: {note}")
+    magnification = metadata.get("magnification")
+    record_history(
+        args,
+        "pixel_size",
+        {"pixel_size_nm": result.pixel_size_nm, "angle_deg": result.angle_deg},
+        {"pixel_size_nm": result.pixel_size_sigma_nm, "angle_deg": result.angle_sigma_deg},
+        setting=f"magnification={magnification:g}" if magnification else "",
+        source=str(metadata.get("source", args.source)),
+    )
     if metadata.get("ground_truth"):
         truth = metadata["ground_truth"]
         print(
@@ -109,4 +118,5 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--binned-size", type=int, help="working size in pixels (default: automatic)")
     p.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    history_arguments(p)
     p.set_defaults(func=cmd_pixel_size)

@@ -45,7 +45,7 @@ from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterE
 from ..geometry import wrap_angle
 from .twin import TwinParams
 
-__all__ = ["CalibrationResult", "FREE_PARAMETERS", "calibrate", "estimate"]
+__all__ = ["CalibrationResult", "FREE_PARAMETERS", "calibrate", "estimate", "history_values"]
 
 #: Parameters :func:`calibrate` can determine.
 FREE_PARAMETERS = ("scan_rotation", "flip_y", "overfocus", "cy", "cx")
@@ -775,3 +775,18 @@ def calibrate(
         uncertainty=uncertainty,
         flip_margin=margin,
     )
+
+
+def history_values(result) -> tuple[dict, dict]:
+    """A calibration's values and standard errors as the history keeps them."""
+    p, sigma = result.params, result.uncertainty
+    values = {
+        "scan_rotation_deg": p.scan_rotation,
+        "flip_y": p.flip_y,
+        "overfocus_m": p.overfocus,
+        "cy_px": p.cy,
+        "cx_px": p.cx,
+    }
+    names = {"scan_rotation": "scan_rotation_deg", "overfocus": "overfocus_m"}
+    names.update(cy="cy_px", cx="cx_px")
+    return values, {names[k]: v for k, v in sigma.items() if k in names}

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import dataset_arguments, executor, executor_arguments, load_dataset, pass_source
+from .._cli import (
+    dataset_arguments,
+    executor,
+    executor_arguments,
+    history_arguments,
+    load_dataset,
+    pass_source,
+    record_history,
+)
 from ..errors import InvalidParameterError
 from ..units import format_si
 
@@ -81,6 +89,9 @@ def _calibrate(data, start, args):
     path.parent.mkdir(parents=True, exist_ok=True)
     result.params.save(path, uncertainty=result.uncertainty)
     print(f"wrote       {path}")
+    from .calibrate import history_values
+
+    record_history(args, "overfocus", *history_values(result), source=str(args.source))
     return result.params
 
 
@@ -165,4 +176,5 @@ def add_parser(sub) -> None:
         "or ./calibrated.json)",
     )
     executor_arguments(p)
+    history_arguments(p)
     p.set_defaults(func=cmd_overfocus)

@@ -169,3 +169,19 @@ def test_rectangular_mode_asks_for_the_second_spacing(grating):
     assert widget.spacing2.native.isHidden()
     widget.mode.value = "rectangular"
     assert not widget.spacing2.native.isHidden()
+
+
+def test_added_result_is_kept_in_the_history_with_the_previous_value(make_napari_viewer, qtbot):
+    from napari_emcal.history import History
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-emcal", "grating_image")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
+    widget.layer.value = viewer.layers[0]
+    for _ in range(2):
+        assert widget.run()
+        qtbot.waitUntil(lambda: widget._worker is None, timeout=30000)
+        widget.add_to_table()
+    entries = History().entries("pixel_size")
+    assert len(entries) == 2 and entries[0].setting == "magnification=3600"
+    assert "previous" in widget.status.value and "pixel_size_nm 4.13" in widget.status.value

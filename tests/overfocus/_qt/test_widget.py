@@ -354,3 +354,16 @@ def test_rotation_and_flip_sent_to_the_dataset_check(sample):
     check = widget.send_to_check()
     assert check.scan_rotation.value == pytest.approx(83.0061, abs=1e-4)
     assert check.flip_y.value and check.layer.value.name == layer.name
+
+
+def test_accepted_calibration_is_kept_in_the_history(sample, qtbot):
+    from napari_emcal.history import History
+
+    viewer, layer, widget = sample
+    widget.run_calibration(refine=True)
+    _wait(qtbot, widget, timeout=60000)
+    widget.accept_calibration()
+    (entry,) = History().entries("overfocus")
+    assert entry.values["scan_rotation_deg"] == pytest.approx(83.0, abs=0.1)
+    assert entry.values["flip_y"] is True and entry.uncertainty["scan_rotation_deg"] > 0
+    assert "kept in the history" in widget.calibration_status.value

@@ -11,6 +11,7 @@ import numpy as np
 from magicgui import widgets
 
 from ..._qt.common import ScrollableDock, displayed_plane, is_greyscale_image, message_label
+from ..._qt.history import keep_in_history
 from ..._qt.layers import output_layer, upsert_layer, while_present
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import FrameTable, SessionTableActions
@@ -398,6 +399,14 @@ class GratingWidget(ScrollableDock, SessionTableActions, widgets.Container):
             image=self._result_layer.name if self._result_layer else "",
         )
         self.refresh_table()
+        result = self.result
+        self.status.value = keep_in_history(
+            "pixel_size",
+            {"pixel_size_nm": result.pixel_size_nm, "angle_deg": result.angle_deg},
+            {"pixel_size_nm": result.pixel_size_sigma_nm, "angle_deg": result.angle_sigma_deg},
+            setting=f"magnification={magnification:g}" if magnification else "",
+            source=self._result_layer.name if self._result_layer else "",
+        )
         return index
 
     def refresh_table(self) -> None:

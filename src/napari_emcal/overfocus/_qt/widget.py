@@ -23,6 +23,7 @@ from ..._qt.common import (
     save_path,
 )
 from ..._qt.executor import executor_field, pass_source
+from ..._qt.history import keep_in_history
 from ..._qt.layers import (
     click_only,
     output_layer,
@@ -39,7 +40,7 @@ from ...errors import Cancelled, EmcalError
 from ...geometry import wrap_angle
 from ...io.readers import reshape_scan
 from ...units import format_si
-from ..calibrate import calibrate, estimate
+from ..calibrate import calibrate, estimate, history_values
 from ..images import OUTPUTS, compute
 from ..preview import reduce_data, reduce_params, reduce_positions
 from ..sharpness import blur
@@ -825,6 +826,10 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
             result = getattr(self, "last_calibration", None)
             uncertainty = getattr(result, "uncertainty", None) or {}
             record_calibration(layer, params.scan_rotation, params.flip_y, uncertainty)
+            if result is not None and not isinstance(result, TwinParams):
+                values, sigma = history_values(result)
+                kept = keep_in_history("overfocus", values, sigma, source=layer.name)
+                self.calibration_status.value = f"accepted; {kept}"
 
     def revert_calibration(self, event=None) -> None:
         """Go back to the parameters from before the calibration."""
