@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cli import EmcalParser
     from .dataset_check.cli import add_parser as add_check
     from .dose.cli import add_parser as add_dose
+    from .export_cli import add_parser as add_export
     from .grating.cli import add_parser as add_pixel_size
     from .highdefocus.cli import add_parser as add_high_defocus
     from .history import add_parser as add_history
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_dose,
         add_check,
         add_history,
+        add_export,
     ):
         add(sub)
     return parser

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from ..errors import InvalidParameterError
+
 __all__ = ["add_parser"]
 
 
@@ -35,6 +37,17 @@ def cmd_dose(args) -> int:
     if args.excel:
         table.to_excel(args.excel)
         print(f"wrote {args.excel}")
+    if args.dose_text or args.mdoc_out:
+        from ..export import write_dose_text, write_mdoc_doses
+
+        if args.dose_text:
+            print(f"wrote {write_dose_text(table, args.dose_text)} (prior dose, dose per image)")
+        if args.mdoc_out:
+            mdocs = [f for f in args.files if str(f).lower().endswith(".mdoc")]
+            if len(mdocs) != 1:
+                raise InvalidParameterError("--mdoc-out needs exactly one .mdoc among the files")
+            written, sections = write_mdoc_doses(mdocs[0], table, args.mdoc_out)
+            print(f"wrote {written} (ExposureDose, PriorRecordDose in {sections} sections)")
     over = frame.index[frame.over_budget]
     if len(over):
         print(
@@ -70,4 +83,14 @@ def add_parser(sub) -> None:
     p.add_argument("--counts-per-electron", type=float, help="camera conversion factor")
     p.add_argument("--csv", metavar="PATH", help="write the table as CSV")
     p.add_argument("--excel", metavar="PATH", help="write the table as an Excel workbook")
+    p.add_argument(
+        "--dose-text",
+        metavar="PATH",
+        help="write each image's prior dose and dose (e/Å², acquisition order), one per line",
+    )
+    p.add_argument(
+        "--mdoc-out",
+        metavar="PATH",
+        help="write the .mdoc given with ExposureDose and PriorRecordDose from this table",
+    )
     p.set_defaults(func=cmd_dose)
