@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .export_cli import add_parser as add_export
     from .grating.cli import add_parser as add_pixel_size
     from .highdefocus.cli import add_parser as add_high_defocus
-    from .history import add_parser as add_history
+    from .history_cli import add_parser as add_history
     from .info import add_parser as add_info
     from .overfocus.cli import add_parser as add_overfocus
 
