@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .highdefocus.cli import add_parser as add_high_defocus
     from .history_cli import add_parser as add_history
     from .info import add_parser as add_info
+    from .live_cli import add_parser as add_live
     from .overfocus.cli import add_parser as add_overfocus
 
     parser = EmcalParser(prog="emcal", description=__doc__.splitlines()[0])
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_check,
         add_history,
         add_export,
+        add_live,
     ):
         add(sub)
     return parser

@@ -154,3 +154,13 @@ def test_real_fpd_hdf5():
     assert ds.data.shape == (16, 16, 256, 256)
     assert ds.data.dtype == np.dtype(">u2")
     assert ds.metadata["dataset"] == "fpd_expt/fpd_data/data"
+
+
+def test_merlin_frames_as_the_detector_reads_them_out():
+    """The same orientation as LiberTEM's reader and a live stream (RosettaSciIO turns
+    Merlin frames upside down): the hot pixel the file's name gives is at row 39."""
+    ds = open_4d(
+        real_file("4d/merlin_no_beam/003_merlin_test_roi_sig256x64_nav4x2_hot_pixel_52x_39y.mib")
+    )
+    total = np.asarray(ds.data).reshape(-1, *ds.data.shape[-2:]).sum(axis=0)
+    assert np.unravel_index(np.argmax(total), total.shape) == (39, 52)

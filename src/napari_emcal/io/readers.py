@@ -532,6 +532,12 @@ def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
         # the scan shape: written in the .hdr (ScanX/ScanY) or else guessed
         metadata["scan_shape_guessed"] = "scan_shape" not in inst
         data = _check_mib_frames(path, data, merlin.frames_announced)
+        # RosettaSciIO turns Merlin frames upside down (np.flip on the detector rows);
+        # LiberTEM's reader and a live Merlin stream give them as the detector reads them
+        # out. Undone here, so that a calibration's flip_y means the same for a file and a
+        # stream and passes unchanged to LiberTEM (a flip of the detector's y axis is a
+        # change of handedness).
+        data = data[..., ::-1, :]
         exposure = (signal.get("original_metadata", {}).get("mib_properties") or {}).get("exposure")
         if exposure:
             inst.set_from_file(

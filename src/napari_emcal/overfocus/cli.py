@@ -133,24 +133,31 @@ def cmd_overfocus(args) -> int:
             f"overfocus {format_si(truth.overfocus, 'µm', 3)}; blur there {truth_blur:.4f})"
         )
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for name, image in images.items():
-            _write_image(out / f"{name}.tif", image)
-        params.save(out / "params.json")
-        (out / "summary.json").write_text(
-            json.dumps(
-                {
-                    "source": str(metadata.get("source", args.source)),
-                    "seconds": seconds,
-                    "blur_shifted_sum": sharp,
-                    "images": {k: list(v.shape) for k, v in images.items()},
-                },
-                indent=2,
-            )
+        write_outputs(
+            args.out, images, params, str(metadata.get("source", args.source)), seconds, sharp
         )
-        print(f"wrote       {', '.join(sorted(images))} (.tif), params.json, summary.json to {out}")
     return 0
+
+
+def write_outputs(out, images, params, source: str, seconds: float, sharpness: float) -> None:
+    """The five images (TIFF), the parameters and a summary into the folder ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, image in images.items():
+        _write_image(out / f"{name}.tif", image)
+    params.save(out / "params.json")
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "source": source,
+                "seconds": seconds,
+                "blur_shifted_sum": sharpness,
+                "images": {k: list(v.shape) for k, v in images.items()},
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote       {', '.join(sorted(images))} (.tif), params.json, summary.json to {out}")
 
 
 def add_parser(sub) -> None:

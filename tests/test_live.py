@@ -1,0 +1,137 @@
+"""Live processing from a Merlin stream: LiberTEM-live's simulator replays a real recording
+over TCP exactly as the detector would (issue 23)."""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_emcal.cli import main
+from napari_emcal.engine.live import LiveSource, acquisitions
+from napari_emcal.errors import InvalidParameterError
+from napari_emcal.io.readers import open_4d
+from napari_emcal.overfocus import TwinParams, compute
+from napari_emcal.overfocus.images import OverfocusPass
+
+from .conftest import real_file
+
+pytest.importorskip("libertem_live", reason="live processing needs LiberTEM-live")
+
+PARAMS = TwinParams(
+    overfocus=1e-6,
+    scan_pixel_size=1e-9,
+    camera_length=0.15,
+    detector_pixel_size=55e-6,
+    cy=128.0,
+    cx=128.0,
+    scan_rotation=20.0,
+)
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture
+def merlin_sim():
+    """A Merlin simulator replaying the real 4 x 2 recording; its (data, control) ports."""
+    header = real_file("4d/merlin_4x2/001_4x2_6bit.hdr")
+    simulator = shutil.which("libertem-live-mib-sim") or str(
+        Path(sys.executable).with_name("libertem-live-mib-sim")
+    )
+    data, control, trigger = _free_ports(3)
+    process = subprocess.Popen(
+        [
+            simulator,
+            str(header),
+            "--nav-shape",
+            "4",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--data-port",
+            str(data),
+            "--control-port",
+            str(control),
+            "--trigger-port",
+            str(trigger),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until it listens
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", control)) == 0:
+                break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the Merlin simulator did not start")
+    yield data, control, header
+    process.kill()
+    process.wait(timeout=10)
+
+
+def test_an_acquisition_gives_the_file_s_images_and_frames(merlin_sim):
+    data_port, control_port, header = merlin_sim
+    source = LiveSource("merlin", "127.0.0.1", data_port, control_port, (4, 2))
+    (acquired,) = list(acquisitions(source, [OverfocusPass(PARAMS)], timeout=20))
+    recorded = np.asarray(open_4d(header, scan_shape=(4, 2)).data)
+    np.testing.assert_array_equal(acquired.frames, recorded)  # kept for a calibration
+    expected = compute(recorded, PARAMS)
+    for name, image in acquired.results[0].items():
+        np.testing.assert_allclose(image, expected[name], rtol=1e-12, err_msg=name)
+
+
+def test_cli_live_overfocus_writes_images_and_the_acquisition(merlin_sim, tmp_path, capsys):
+    data_port, control_port, header = merlin_sim
+    PARAMS.save(tmp_path / "p.json")
+    code = main(
+        [
+            "live",
+            "overfocus",
+            "--merlin",
+            f"127.0.0.1:{data_port}",
+            "--control-port",
+            str(control_port),
+            "--scan-shape",
+            "4",
+            "2",
+            "--params",
+            str(tmp_path / "p.json"),
+            "--out",
+            str(tmp_path / "out"),
+            "--save",
+            str(tmp_path / "scan.npy"),
+            "--timeout",
+            "20",
+        ]
+    )
+    assert code == 0
+    assert "acquisition 1: 8 frames of 256 x 256" in capsys.readouterr().out
+    assert (tmp_path / "out" / "shifted_sum.tif").is_file()
+    saved = np.load(tmp_path / "scan.npy")
+    assert saved.shape == (4, 2, 256, 256)  # read back as any .npy dataset
+    assert open_4d(tmp_path / "scan.npy").data.shape == (4, 2, 256, 256)
+
+
+def test_no_detector_is_a_clear_error(capsys):
+    (port,) = _free_ports(1)
+    source = LiveSource("merlin", "127.0.0.1", port, port, (4, 2))
+    with pytest.raises(Exception) as caught:
+        list(acquisitions(source, [OverfocusPass(PARAMS)], timeout=1))
+    assert "cannot connect" in str(caught.value) or "no acquisition" in str(caught.value)
+    with pytest.raises(InvalidParameterError):
+        LiveSource("eiger9000")
