@@ -13,7 +13,7 @@ from qtpy.QtWidgets import QShortcut
 
 from ..errors import Cancelled
 
-__all__ = ["LongTask", "debounced", "start_worker"]
+__all__ = ["LongTask", "debounced", "start_worker", "task_controls"]
 
 
 def start_worker(
@@ -39,6 +39,21 @@ def start_worker(
     worker = create_worker(work, _connect=connect, _start_thread=False, **options)
     worker.start()
     return worker
+
+
+def task_controls(cancel_tip: str = "stop the running task (Esc)"):
+    """The progress bar and Cancel button a :class:`LongTask` drives (one look for all)."""
+    from magicgui import widgets
+
+    progress = widgets.ProgressBar(
+        label="Progress",
+        tooltip="progress of the running task; also in napari's activity dock",
+        value=0,
+        min=0,
+        max=100,
+    )
+    cancel = widgets.PushButton(text="Cancel", tooltip=cancel_tip, enabled=False)
+    return progress, cancel
 
 
 def debounced(parent, interval_ms: int, callback: Callable[[], None]) -> QTimer:

@@ -23,7 +23,7 @@ from ..._qt.layers import (
     upsert_layer,
     while_present,
 )
-from ..._qt.tasks import LongTask, debounced
+from ..._qt.tasks import LongTask, debounced, task_controls
 from ...engine import check_executor
 from ...errors import EmcalError
 from ..analysis import BeamDisk, analyse, estimate_beam, find_beam
@@ -165,16 +165,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             tooltip="aperture images, CoM, beam centre, descan and saturation in one pass "
             "(Esc cancels)",
         )
-        self.progress = widgets.ProgressBar(
-            label="Progress",
-            tooltip="progress of the running task; also in napari's activity dock",
-            value=0,
-            min=0,
-            max=100,
-        )
-        self.cancel_button = widgets.PushButton(
-            text="Cancel", tooltip="stop the running task (Esc)"
-        )
+        self.progress, self.cancel_button = task_controls()
         self.report_label = message_label(label="Report", value="—")
         self.extend(
             [

@@ -34,7 +34,7 @@ from ..._qt.layers import (
 )
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.quantity import QuantitySpinBox
-from ..._qt.tasks import LongTask, debounced, start_worker
+from ..._qt.tasks import LongTask, debounced, start_worker, task_controls
 from ...engine import check_executor
 from ...errors import Cancelled, EmcalError
 from ...geometry import wrap_angle
@@ -227,17 +227,8 @@ class OverfocusWidget(ScrollableDock, widgets.Container):
         )
         self.status = message_label()
         self.executor = executor_field(self.status)
-        self.cancel_button = widgets.PushButton(
-            text="Cancel",
-            tooltip="stop the running task (Esc); the layers keep the last result",
-            enabled=False,
-        )
-        self.progress = widgets.ProgressBar(
-            label="Progress",
-            tooltip="progress of the running task; also in napari's activity dock",
-            value=0,
-            min=0,
-            max=100,
+        self.progress, self.cancel_button = task_controls(
+            "stop the running task (Esc); the layers keep the last result"
         )
         self.save_button = widgets.PushButton(
             text="Save parameters…",
