@@ -37,12 +37,18 @@ def shoot(viewer, name):
     print("wrote", OUT / f"{name}.png")
 
 
-def overfocus():
+def docked(sample, dock):
+    """A viewer with a sample open and a dock of this plugin: (viewer, widget)."""
     import napari
 
-    viewer = napari.Viewer(title="overfocus")
-    viewer.open_sample("napari-emcal", "overfocus_grating")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
+    viewer = napari.Viewer(title=dock)
+    viewer.open_sample("napari-emcal", sample)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", dock)
+    return viewer, widget
+
+
+def overfocus():
+    viewer, widget = docked("overfocus_grating", "Overfocus calibration")
     widget.set_layer(viewer.layers[0])
     settle(viewer, lambda: not widget.task.running)
     widget.run_calibration(refine=True)
@@ -52,11 +58,7 @@ def overfocus():
 
 
 def dataset_check():
-    import napari
-
-    viewer = napari.Viewer(title="check")
-    viewer.open_sample("napari-emcal", "overfocus_grating")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+    viewer, widget = docked("overfocus_grating", "4D dataset check")
     widget.set_layer(viewer.layers[0])
     widget.run()
     settle(viewer, lambda: not widget.task.running)
@@ -65,11 +67,7 @@ def dataset_check():
 
 
 def grating():
-    import napari
-
-    viewer = napari.Viewer(title="grating")
-    viewer.open_sample("napari-emcal", "grating_image")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
+    viewer, widget = docked("grating_image", "Grating pixel size")
     widget.layer.value = viewer.layers[0]
     widget.run()
     settle(viewer, lambda: widget._worker is None)
@@ -78,12 +76,8 @@ def grating():
 
 
 def high_defocus():
-    import napari
-
-    viewer = napari.Viewer(title="high defocus")
-    viewer.open_sample("napari-emcal", "high_defocus_pair")
+    viewer, widget = docked("high_defocus_pair", "High-defocus mag")
     far = viewer.layers[1]
-    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "High-defocus mag")
     truth = far.metadata["emcal"]
     ln, lf = np.array(truth["landmarks_near"]), np.array(truth["landmarks_far"])
     inside = ((lf > 40) & (lf < 984)).all(axis=1)
@@ -98,11 +92,7 @@ def high_defocus():
 
 
 def dose():
-    import napari
-
-    viewer = napari.Viewer(title="dose")
-    viewer.open_sample("napari-emcal", "in_situ_series")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    viewer, widget = docked("in_situ_series", "Dose table")
     widget.add_layers(list(viewer.layers))
     shoot(viewer, "dose")
     viewer.close()

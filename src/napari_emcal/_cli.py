@@ -140,11 +140,10 @@ def record_history(args, tool: str, values: dict, uncertainty: dict, **where) ->
     from the previous one at the same setting."""
     if getattr(args, "no_history", False):
         return
-    from .history import TOLERANCES, History, drift_warnings
+    from .history import History
 
     history = History()
-    previous = history.previous(tool, where.get("setting", ""))
-    for warning in drift_warnings(previous, values, uncertainty, TOLERANCES[tool]):
+    _, warnings = history.keep(tool, values, uncertainty, **where)
+    for warning in warnings:
         print(f"drift: {warning}")
-    history.record(tool, values, uncertainty, **where)
     print(f"recorded in the calibration history {history.path}")

@@ -205,6 +205,16 @@ class History:
         found = self.entries(tool, setting=setting)
         return found[-1] if found else None
 
+    def keep(
+        self, tool: str, values: dict, uncertainty: dict, **where
+    ) -> tuple[Entry | None, list[str]]:
+        """Record a calibration after comparing it with the previous one at the same
+        setting: ``(previous, drift warnings)`` (what the CLI and the widgets show)."""
+        previous = self.previous(tool, where.get("setting", ""))
+        warnings = drift_warnings(previous, values, uncertainty, TOLERANCES[tool])
+        self.record(tool, values, uncertainty, **where)
+        return previous, warnings
+
 
 def _since(text: str) -> str:
     try:

@@ -31,10 +31,9 @@ def cmd_live_overfocus(args) -> int:
     from .overfocus.images import OverfocusPass
     from .overfocus.sharpness import blur
 
-    if args.calibrate and args.free is None:
-        free = ("scan_rotation", "flip_y", "overfocus")
-    else:
-        free = tuple(args.free or ())
+    if args.free and not args.calibrate:
+        raise InvalidParameterError("--free says what --calibrate determines: add --calibrate")
+    free = tuple(args.free or ("scan_rotation", "flip_y", "overfocus"))
     host, data_port = _host_port(args.merlin)
     source = LiveSource("merlin", host, data_port, args.control_port, tuple(args.scan_shape))
     params = TwinParams.load(args.params)  # a stream holds no lengths: never a default

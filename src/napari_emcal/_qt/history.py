@@ -6,7 +6,7 @@ from __future__ import annotations
 from napari.utils.notifications import show_warning
 
 from ..errors import EmcalError
-from ..history import TOLERANCES, History, drift_warnings
+from ..history import TOLERANCES, History
 
 __all__ = ["keep_in_history"]
 
@@ -15,10 +15,7 @@ def keep_in_history(tool: str, values: dict, uncertainty: dict, **where) -> str:
     """Record the calibration; a sentence for the widget's status (previous value and
     drift), or why it could not be recorded. Never raises: the calibration itself stands."""
     try:
-        history = History()
-        previous = history.previous(tool, where.get("setting", ""))
-        warnings = drift_warnings(previous, values, uncertainty, TOLERANCES[tool])
-        history.record(tool, values, uncertainty, **where)
+        previous, warnings = History().keep(tool, values, uncertainty, **where)
     except EmcalError as exc:
         return f"not kept in the history: {exc}"
     for warning in warnings:

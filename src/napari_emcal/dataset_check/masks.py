@@ -11,7 +11,7 @@ from skimage.draw import polygon2mask
 
 from ..errors import InvalidParameterError
 
-__all__ = ["annulus", "disk", "ellipse", "mask_from_shape", "polygon"]
+__all__ = ["annulus", "beam_masks", "disk", "ellipse", "mask_from_shape", "polygon"]
 
 
 def _grid(shape):
@@ -75,3 +75,26 @@ def mask_from_shape(shape, kind: str, vertices) -> np.ndarray:
     raise InvalidParameterError(
         f"a {kind} cannot be an aperture: draw an ellipse, polygon or rectangle"
     )
+
+
+def beam_masks(shape, beam, adf_inner: float = 1.2, adf_outer: float = 0.0) -> dict:
+    """The BF (the bright-field disk) and ADF masks of a beam.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Detector shape.
+    beam : BeamDisk or None
+        Anything with ``centre`` (y, x) and ``radius`` in detector pixels; None gives none.
+    adf_inner, adf_outer : float
+        ADF annulus radii in disk radii; an outer radius of 0 reaches the detector
+        corners. No ADF mask when the annulus is empty.
+    """
+    if beam is None:
+        return {}
+    masks = {"BF": disk(shape, beam.centre, beam.radius)}
+    outer = adf_outer * beam.radius if adf_outer else float(np.hypot(*shape))
+    inner = adf_inner * beam.radius
+    if outer > inner:
+        masks["ADF"] = annulus(shape, beam.centre, inner, outer)
+    return masks

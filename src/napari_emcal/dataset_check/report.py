@@ -16,7 +16,7 @@ from ..errors import CalibrationFailedError, InvalidDataError
 from ..units import from_si
 from .analysis import BeamDisk, Descan, PassResult, analyse, estimate_beam, find_beam, fit_descan
 from .com_rotation import ComRotation, com_rotation
-from .masks import annulus, disk
+from .masks import beam_masks
 
 __all__ = ["ANALYSES", "DatasetReport", "dataset_report", "saturation_count"]
 
@@ -473,11 +473,7 @@ def check_dataset(
         beam, masks = None, {}
         notes.append(f"{exc}: no aperture images, disk checks or descan")
     else:
-        outer = float(np.hypot(*detector_shape))
-        masks = {
-            "BF": disk(detector_shape, beam.centre, beam.radius),
-            "ADF": annulus(detector_shape, beam.centre, 1.2 * beam.radius, outer),
-        }
+        masks = beam_masks(detector_shape, beam)
     count, count_source = saturation_with_source(data.dtype, max_count, metadata)
     result = analyse(
         data if source is None else source,

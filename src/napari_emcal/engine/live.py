@@ -18,10 +18,11 @@ import numpy as np
 from ..errors import Cancelled, EmcalError, InvalidDataError, InvalidParameterError
 from .passes import Buffer, FramePass
 
-__all__ = ["DETECTORS", "Acquired", "KeepFrames", "LiveSource", "acquisitions"]
+__all__ = ["DETECTORS", "Acquired", "KeepFrames", "LiveError", "LiveSource", "acquisitions"]
 
-#: Detectors and their default (data, control) ports.
-DETECTORS = {"merlin": (6342, 6341), "dectris": (9999, 8910)}
+#: Detectors and their default (data, control) ports: LiberTEM-live's for the Merlin; a
+#: DECTRIS system's ports depend on its set-up and must be given.
+DETECTORS = {"merlin": (6342, 6341), "dectris": (None, None)}
 #: Largest acquisition whose frames are kept (bytes): the whole scan can be recomputed
 #: and calibrated without acquiring again.
 KEEP_BYTES = 4 * 2**30
@@ -51,6 +52,10 @@ class LiveSource:
             port = getattr(self, name)
             if port is not None and not (0 < int(port) < 65536):
                 raise InvalidParameterError(f"{name} must be 1..65535; got {port}")
+        if self.detector == "dectris" and (self.data_port is None or self.control_port is None):
+            raise InvalidParameterError(
+                "a DECTRIS detector needs its data (zmq) and control (API) ports"
+            )
         if self.scan_shape is not None and (
             len(self.scan_shape) != 2 or min(int(v) for v in self.scan_shape) <= 0
         ):

@@ -787,6 +787,10 @@ def history_values(result) -> tuple[dict, dict]:
         "cy_px": p.cy,
         "cx_px": p.cx,
     }
-    names = {"scan_rotation": "scan_rotation_deg", "overfocus": "overfocus_m"}
-    names.update(cy="cy_px", cx="cx_px")
+    names = {
+        "scan_rotation": "scan_rotation_deg",
+        "overfocus": "overfocus_m",
+        "cy": "cy_px",
+        "cx": "cx_px",
+    }
     return values, {names[k]: v for k, v in sigma.items() if k in names}

@@ -28,7 +28,7 @@ from ...engine import check_executor
 from ...errors import EmcalError
 from ..analysis import BeamDisk, analyse, estimate_beam, find_beam
 from ..com_rotation import compare_rotations
-from ..masks import annulus, disk, mask_from_shape
+from ..masks import beam_masks, mask_from_shape
 from ..report import dataset_report, saturation_with_source
 
 __all__ = ["DatasetCheckWidget"]
@@ -44,19 +44,6 @@ def _diverging(image) -> dict:
     bound = float(np.percentile(np.abs(finite), 99.5)) if finite.size else 1.0
     bound = bound if bound > 0 else 1.0
     return {"colormap": "bwr", "contrast_limits": (-bound, bound)}
-
-
-def beam_masks(shape, beam: BeamDisk | None, adf_inner: float, adf_outer: float) -> dict:
-    """BF (the disk) and ADF (``adf_inner``..``adf_outer`` disk radii; outer 0 = to the
-    detector corners) masks of a beam; none without a beam."""
-    if beam is None:
-        return {}
-    masks = {"BF": disk(shape, beam.centre, beam.radius)}
-    outer = adf_outer * beam.radius if adf_outer else float(np.hypot(*shape))
-    inner = adf_inner * beam.radius
-    if outer > inner:
-        masks["ADF"] = annulus(shape, beam.centre, inner, outer)
-    return masks
 
 
 class DatasetCheckWidget(ScrollableDock, widgets.Container):
