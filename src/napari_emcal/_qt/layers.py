@@ -9,6 +9,8 @@ import numpy as np
 
 __all__ = [
     "click_only",
+    "detector_space",
+    "scan_space",
     "follow_renames",
     "show_result",
     "output_layer",
@@ -155,3 +157,24 @@ def click_only(handler):
             handler(layer, position)
 
     return callback
+
+
+# -- where a 4D dataset's 2D results go ---------------------------------------------------
+# Scan-space images (one value per scan position) sit where the 4D layer's frames would;
+# detector-space images and the 4D layer's frames sit right of them, never stacked on them.
+
+
+def scan_space(source, every: int = 1) -> dict:
+    """Layer properties of a scan-space image of the 4D ``source`` (every ``every``-th
+    scan position): the scan's scale, at the origin."""
+    return {"scale": np.asarray(source.scale[:2]) * every, "translate": np.zeros(2)}
+
+
+def detector_space(source, binning: int = 1) -> dict:
+    """Layer properties of a detector-space image of the 4D ``source`` (``binning``
+    detector pixels per side): the detector's scale, right of the scan-space images. The
+    source's own frames move there too, the first time."""
+    beside = np.array([0.0, source.data.shape[1] * float(source.scale[1]) * 1.05])
+    if not np.any(source.translate[2:]):
+        source.translate = (*source.translate[:2], *beside)
+    return {"scale": np.asarray(source.scale[2:]) * binning, "translate": beside}

@@ -55,11 +55,11 @@ class FieldSources:
     @contextmanager
     def quiet(self):
         """A context in which changes are the program's, not the user's."""
-        self._quiet = True
+        quiet, self._quiet = self._quiet, True
         try:
             yield
         finally:
-            self._quiet = False
+            self._quiet = quiet
 
     def confirm(self) -> None:
         """The user accepts the defaults shown: they become typed values."""

@@ -13,7 +13,7 @@ from qtpy.QtWidgets import QShortcut
 
 from ..errors import Cancelled
 
-__all__ = ["LongTask", "debounced", "start_worker", "task_controls"]
+__all__ = ["LongTask", "NewestWins", "debounced", "start_worker", "task_controls"]
 
 
 def start_worker(
@@ -64,6 +64,59 @@ def debounced(parent, interval_ms: int, callback: Callable[[], None]) -> QTimer:
     timer.setInterval(interval_ms)
     timer.timeout.connect(callback)
     return timer
+
+
+class NewestWins:
+    """Recompute on request, the newest request winning: requests arriving in a burst are
+    debounced into one; at most one worker runs, and a request made while it runs starts
+    one more run when it ends; a result computed before the newest request is dropped.
+
+    ``prepare()`` is called in the GUI thread when a run is due and returns ``(work,
+    on_result, on_error)``, or None to run nothing now (inputs incomplete).
+    """
+
+    def __init__(self, parent, interval_ms: int, prepare: Callable[[], tuple | None]):
+        self.generation = 0
+        self._prepare = prepare
+        self._worker = None
+        self._again = False
+        self._timer = debounced(parent, interval_ms, self.run_now)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running, due or queued."""
+        return self._worker is None and not self._timer.isActive() and not self._again
+
+    def request(self) -> None:
+        """A new input: the run after a short pause uses it; older results are dropped."""
+        self.generation += 1
+        self._timer.start()
+
+    def is_current(self, generation: int) -> bool:
+        return generation == self.generation
+
+    def run_now(self) -> None:
+        """Start a run for the current inputs, or queue one behind the running one."""
+        if self._worker is not None:
+            self._again = True
+            return
+        job = self._prepare()
+        if job is None:
+            return
+        work, on_result, on_error = job
+        generation = self.generation
+
+        def returned(value):
+            if self.is_current(generation):
+                on_result(value)
+
+        self._worker = start_worker(work, returned, on_error, self._finished)
+
+    def _finished(self) -> None:
+        self._worker = None
+        if self._again:
+            self._again = False
+            self.run_now()
 
 
 class LongTask:

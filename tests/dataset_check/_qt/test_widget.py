@@ -44,18 +44,23 @@ def test_beam_check_layers_and_report(dataset, qtbot):
     viewer, layer, widget, data = dataset
     assert widget.find_beam()
     wait(qtbot, widget)
-    assert widget.cy.value == pytest.approx(22.4, abs=0.2)
-    assert widget.cx.value == pytest.approx(25.1, abs=0.2)
-    assert widget.radius.value == pytest.approx(7.0, abs=0.4)
+    assert widget.beam_controls.cy.value == pytest.approx(22.4, abs=0.2)
+    assert widget.beam_controls.cx.value == pytest.approx(25.1, abs=0.2)
+    assert widget.beam_controls.radius.value == pytest.approx(7.0, abs=0.4)
     widget.tolerance.value = 1.0
     assert widget.run()
     wait(qtbot, widget)
     bf = viewer.layers["scan · aperture BF"].data
     mask = (
         np.hypot(
-            *(np.mgrid[:48, :48] - np.array([widget.cy.value, widget.cx.value])[:, None, None])
+            *(
+                np.mgrid[:48, :48]
+                - np.array([widget.beam_controls.cy.value, widget.beam_controls.cx.value])[
+                    :, None, None
+                ]
+            )
         )
-        <= widget.radius.value
+        <= widget.beam_controls.radius.value
     )
     np.testing.assert_allclose(bf, (data.astype(float) * mask).sum(axis=(2, 3)), rtol=1e-12)
     for name in ("aperture ADF", "CoM y", "CoM x", "descan shift", "aperture_sum"):
@@ -75,8 +80,8 @@ def test_drawn_aperture_is_recomputed_when_edited(dataset, qtbot):
     viewer, layer, widget, data = dataset
     widget.run()  # no beam yet: the pass still gives the aperture sum and finds the disk
     wait(qtbot, widget)
-    assert widget.radius.value > 5
-    widget.start_aperture()
+    assert widget.beam_controls.radius.value > 5
+    widget.apertures.start()
     shapes = viewer.layers["scan · apertures"]
     assert shapes.mode == "add_ellipse"
     box = np.array([[5.0, 5.0], [5.0, 20.0], [15.0, 20.0], [15.0, 5.0]])
@@ -96,9 +101,9 @@ def test_send_beam_centre_to_overfocus(dataset, qtbot):
     viewer, layer, widget, data = dataset
     widget.find_beam()
     wait(qtbot, widget)
-    overfocus = widget.send_beam_centre()
-    assert overfocus.cy.value == pytest.approx(widget.cy.value, abs=0.01)
-    assert overfocus.cx.value == pytest.approx(widget.cx.value, abs=0.01)
+    overfocus = widget.beam_controls.send_to_overfocus()
+    assert overfocus.twin.cy.value == pytest.approx(widget.beam_controls.cy.value, abs=0.01)
+    assert overfocus.twin.cx.value == pytest.approx(widget.beam_controls.cx.value, abs=0.01)
 
 
 def test_a_pass_can_be_cancelled(make_napari_viewer, qtbot):

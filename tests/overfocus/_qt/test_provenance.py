@@ -13,18 +13,20 @@ def test_values_from_the_file_say_so_and_defaults_are_marked(make_napari_viewer,
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
     widget.set_layer(layer)
     # read from the file: its value, no mark, the key in the tooltip
-    assert widget.camera_length.value == pytest.approx(600.0)  # mm
-    assert widget.scan_step.value == pytest.approx(5.4826, rel=1e-4)  # nm
-    assert "Camera length_m" in widget.camera_length.tooltip
-    assert not widget.camera_length.label.startswith("⚠")
+    assert widget.twin.camera_length.value == pytest.approx(600.0)  # mm
+    assert widget.twin.scan_step.value == pytest.approx(5.4826, rel=1e-4)  # nm
+    assert "Camera length_m" in widget.twin.camera_length.tooltip
+    assert not widget.twin.camera_length.label.startswith("⚠")
     # not in the file: the widget's default, marked until the user changes it
-    assert widget.overfocus.label.startswith("⚠") and "default" in widget.overfocus.tooltip
-    assert widget.detector_pixel.label.startswith("⚠")
-    widget.overfocus.value = 2.0
-    assert not widget.overfocus.label.startswith("⚠")
-    assert "typed by the user" in widget.overfocus.tooltip
-    widget.field_sources.confirm()
-    assert widget.field_sources.defaults() == []
+    assert (
+        widget.twin.overfocus.label.startswith("⚠") and "default" in widget.twin.overfocus.tooltip
+    )
+    assert widget.twin.detector_pixel.label.startswith("⚠")
+    widget.twin.overfocus.value = 2.0
+    assert not widget.twin.overfocus.label.startswith("⚠")
+    assert "typed by the user" in widget.twin.overfocus.tooltip
+    widget.twin.field_sources.confirm()
+    assert widget.twin.field_sources.defaults() == []
 
 
 def test_output_layers_carry_the_source_scale_without_a_units_conflict(make_napari_viewer, qtbot):
@@ -32,10 +34,10 @@ def test_output_layers_carry_the_source_scale_without_a_units_conflict(make_napa
     (layer,) = viewer.open(str(real_file("4d/fpd_hdf5/FPD_HDF5.hdf5")), plugin="napari-emcal")
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
     widget.set_layer(layer)
-    widget.preview.value = False
+    widget.preview.enabled_box.value = False
     widget.update_now()
     qtbot.waitUntil(lambda: f"{layer.name} · shifted_sum" in viewer.layers, timeout=20000)
-    qtbot.waitUntil(lambda: widget._worker is None, timeout=20000)
+    qtbot.waitUntil(lambda: widget.updates.idle, timeout=20000)
     shifted = viewer.layers[f"{layer.name} · shifted_sum"]
     assert shifted.scale == pytest.approx([5.4826] * 2, rel=1e-4)  # nm per scan pixel
     # one unit per world axis: the 2D outputs agree with the axes they are drawn on

@@ -11,12 +11,7 @@ pytestmark = pytest.mark.gui
 def _wait(qtbot, widget, timeout=20000):
     """Wait until no worker runs and no update is queued."""
     qtbot.waitUntil(
-        lambda: (
-            widget._worker is None
-            and not widget.task.running
-            and not widget._timer.isActive()
-            and not widget._pending
-        ),
+        lambda: widget.updates.idle and not widget.task.running,
         timeout=timeout,
     )
 
@@ -28,7 +23,7 @@ def sample(make_napari_viewer, qtbot):
     layer = viewer.layers[0]
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
     widget.set_layer(layer)
-    widget.preview.value = False
+    widget.preview.enabled_box.value = False
     _wait(qtbot, widget)
     return viewer, layer, widget
 
@@ -38,7 +33,7 @@ def test_sample_opens_lazily_described(sample):
     assert layer.data.shape == (48, 48, 64, 64)
     md = layer.metadata["emcal"]
     assert md["ground_truth"]["parameters"]["scan_rotation"]["value"] == 83.0
-    assert widget.scan_step.value == pytest.approx(1.0)  # prefilled from metadata (nm)
+    assert widget.twin.scan_step.value == pytest.approx(1.0)  # prefilled from metadata (nm)
 
 
 def test_layers_created_once_and_updated_in_place(sample, qtbot):
@@ -51,8 +46,8 @@ def test_layers_created_once_and_updated_in_place(sample, qtbot):
     assert shifted.data.shape == (48, 48)
     assert viewer.layers[names[4]].data.shape == (64, 64)
     before = shifted.data.copy()
-    widget.scan_rotation.value = 40.0
-    widget.flip_y.value = True
+    widget.twin.scan_rotation.value = 40.0
+    widget.twin.flip_y.value = True
     _wait(qtbot, widget)
     assert len(viewer.layers) == 6  # nothing duplicated
     assert viewer.layers[names[2]] is shifted
@@ -76,8 +71,8 @@ def test_true_parameters_are_sharper(sample, qtbot):
 
 def test_preview_is_marked_and_fast_path_consistent(sample, qtbot):
     viewer, layer, widget = sample
-    widget.detector_bin.value = 2
-    widget.preview.value = True
+    widget.preview.detector_bin.value = 2
+    widget.preview.enabled_box.value = True
     _wait(qtbot, widget)
     assert "preview" in widget.status.value
     assert widget.output_layer("aperture_sum").data.shape == (32, 32)
@@ -102,10 +97,10 @@ def test_clicks_choose_frame_and_point(sample, qtbot):
 
 def test_bad_input_gives_message_and_widget_keeps_working(sample, qtbot):
     viewer, layer, widget = sample
-    widget.camera_length.value = 0.0
+    widget.twin.camera_length.value = 0.0
     qtbot.wait(300)
     assert "camera_length must be positive" in widget.status.value
-    widget.camera_length.value = 150.0
+    widget.twin.camera_length.value = 150.0
     _wait(qtbot, widget)
     assert "⚠" not in widget.status.value
     image2d = viewer.add_image(np.zeros((8, 8)), name="flat")
@@ -116,13 +111,13 @@ def test_bad_input_gives_message_and_widget_keeps_working(sample, qtbot):
 
 def test_save_load_and_libertem(sample, tmp_path, qtbot):
     viewer, layer, widget = sample
-    widget.scan_rotation.value = -12.34
-    widget.save_params(tmp_path / "p.json")
-    widget.scan_rotation.value = 0.0
-    widget.load_params(tmp_path / "p.json")
-    assert widget.scan_rotation.value == pytest.approx(-12.34)
-    assert widget.copy_for_libertem().startswith("scan_rotation=-12.3400, flip_y=False")
-    widget.load_params(tmp_path / "missing.json")
+    widget.twin.scan_rotation.value = -12.34
+    widget.actions.save(tmp_path / "p.json")
+    widget.twin.scan_rotation.value = 0.0
+    widget.actions.load(tmp_path / "p.json")
+    assert widget.twin.scan_rotation.value == pytest.approx(-12.34)
+    assert widget.actions.copy_for_libertem().startswith("scan_rotation=-12.3400, flip_y=False")
+    widget.actions.load(tmp_path / "missing.json")
     assert "Could not load" in widget.status.value
     _wait(qtbot, widget)
 
@@ -164,7 +159,7 @@ def test_full_pass_can_be_cancelled(sample, qtbot):
     widget.set_layer(lazy)
     _wait(qtbot, widget)
     before = widget.output_layer("shifted_sum").data.copy()
-    widget.scan_rotation.value = 10.0
+    widget.twin.scan_rotation.value = 10.0
     _wait(qtbot, widget)
     changed = widget.output_layer("shifted_sum").data.copy()
     assert not np.allclose(changed, before)
@@ -184,13 +179,13 @@ def test_preview_of_lazy_data_is_read_with_progress(sample, qtbot):
     viewer, layer, widget = sample
     lazy = _lazy_layer(viewer, layer, (4, 48, 64, 64))
     widget.set_layer(lazy)
-    widget.preview.value = True
-    widget.detector_bin.value = 2
-    widget.scan_every.value = 2
+    widget.preview.enabled_box.value = True
+    widget.preview.detector_bin.value = 2
+    widget.preview.scan_every.value = 2
     _wait(qtbot, widget)
     assert not widget.progress.visible
     assert widget.output_layer("shifted_sum").data.shape == (24, 24)
-    reduced = widget._preview_cache[1]
+    reduced = widget.preview._cache[1]
     from napari_emcal.overfocus.preview import reduce_data
 
     np.testing.assert_array_equal(reduced, reduce_data(layer.data, 2, 2))
@@ -257,16 +252,16 @@ def test_optimise_ends_at_the_calibrated_values(sample, qtbot):
     assert p.overfocus == pytest.approx(truth.overfocus, rel=5e-3)
     assert (p.cy, p.cx) == (pytest.approx(32.0, abs=0.3), pytest.approx(31.5, abs=0.3))
     assert widget.last_calibration.params.scan_rotation == pytest.approx(p.scan_rotation, abs=0.01)
-    assert "optimised" in widget.calibration_status.value and not widget.progress.visible
+    assert "optimised" in widget.calibration.status.value and not widget.progress.visible
     expected = compute(layer.data, p, outputs=["shifted_sum"])["shifted_sum"]
     np.testing.assert_allclose(widget.output_layer("shifted_sum").data, expected, rtol=1e-5)
-    widget.revert_calibration()
+    widget.calibration.revert()
     _wait(qtbot, widget)
     assert widget.params().scan_rotation == 0.0 and not widget.params().flip_y
     widget.run_calibration(refine=False)
     _wait(qtbot, widget, timeout=60000)
-    widget.accept_calibration()
-    assert widget.params().flip_y and not widget.revert_button.enabled
+    widget.calibration.accept()
+    assert widget.params().flip_y and not widget.calibration.revert_button.enabled
     # kept on the layer for the dataset check
     kept = layer.metadata["emcal_calibration"]
     assert kept["scan_rotation"] == widget.params().scan_rotation and kept["flip_y"]
@@ -284,12 +279,12 @@ def test_calibration_failure_and_cancel_change_nothing(make_napari_viewer, qtbot
     widget.run_calibration()
     _wait(qtbot, widget, timeout=60000)
     assert "⚠ The images seen by different parts" in widget.status.value
-    assert widget.calibration_status.value.startswith("failed")
+    assert widget.calibration.status.value.startswith("failed")
     assert widget.params() == before
     widget.run_calibration()
     widget.cancel()
     _wait(qtbot, widget, timeout=60000)
-    assert widget.calibration_status.value == "cancelled"
+    assert widget.calibration.status.value == "cancelled"
     assert widget.params() == before
 
 
@@ -302,7 +297,7 @@ def test_removing_the_layer_during_a_full_pass_ends_quietly(sample, qtbot):
     viewer.layers.remove(lazy)
     _wait(qtbot, widget)
     assert "removed" in widget.status.value or widget.layer.value is not lazy
-    assert not widget.accept_button.enabled
+    assert not widget.calibration.accept_button.enabled
 
 
 def test_result_first_and_detector_beside_scan(sample):
@@ -349,9 +344,9 @@ def test_a_click_picks_but_a_pan_does_not(sample, qtbot):
 
 def test_rotation_and_flip_sent_to_the_dataset_check(sample):
     viewer, layer, widget = sample
-    widget.scan_rotation.value = 83.0061
-    widget.flip_y.value = True
-    check = widget.send_to_check()
+    widget.twin.scan_rotation.value = 83.0061
+    widget.twin.flip_y.value = True
+    check = widget.actions.send_to_check()
     assert check.scan_rotation.value == pytest.approx(83.0061, abs=1e-4)
     assert check.flip_y.value and check.layer.value.name == layer.name
 
@@ -362,8 +357,8 @@ def test_accepted_calibration_is_kept_in_the_history(sample, qtbot):
     viewer, layer, widget = sample
     widget.run_calibration(refine=True)
     _wait(qtbot, widget, timeout=60000)
-    widget.accept_calibration()
+    widget.calibration.accept()
     (entry,) = History().entries("overfocus")
     assert entry.values["scan_rotation_deg"] == pytest.approx(83.0, abs=0.1)
     assert entry.values["flip_y"] is True and entry.uncertainty["scan_rotation_deg"] > 0
-    assert "kept in the history" in widget.calibration_status.value
+    assert "kept in the history" in widget.calibration.status.value

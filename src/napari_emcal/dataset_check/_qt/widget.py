@@ -3,38 +3,37 @@
 Glue only: widget values -> :func:`~napari_emcal.dataset_check.analysis.analyse` and
 :func:`~napari_emcal.dataset_check.report.dataset_report` in a worker (progress, cancel) ->
 layers named ``<layer> · aperture <name>``, ``· CoM y``, ``· CoM x``, ``· descan shift``
-and a report. Apertures drawn as ellipses or polygons on ``<layer> · apertures`` (over the
-``· aperture_sum`` image) are recomputed when edited; the newest edit wins.
+and a report. The beam section is :mod:`.beam`; apertures drawn on ``<layer> ·
+apertures`` are :mod:`.apertures`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from magicgui import widgets
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_warning
 
-from ..._qt.common import ScrollableDock, is_4d_image, message_label
+from ..._qt.common import message_label
+from ..._qt.dock import ToolDock
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import (
-    output_layer,
+    detector_space,
     recorded_calibration,
     robust_limits,
+    scan_space,
     show_result,
-    upsert_layer,
-    while_present,
 )
-from ..._qt.tasks import LongTask, debounced, task_controls
+from ..._qt.source4d import Source4D
 from ...engine import check_executor
 from ...errors import EmcalError
-from ..analysis import BeamDisk, analyse, estimate_beam, find_beam
+from ..analysis import analyse, estimate_beam
 from ..com_rotation import compare_rotations
-from ..masks import beam_masks, mask_from_shape
+from ..masks import beam_masks
 from ..report import dataset_report, saturation_with_source
+from .apertures import APERTURE_SUM, DrawnApertures
+from .beam import BeamControls
 
 __all__ = ["DatasetCheckWidget"]
-
-APERTURE_SUM = " · aperture_sum"
-APERTURES = " · apertures"
 
 
 def _diverging(image) -> dict:
@@ -46,54 +45,18 @@ def _diverging(image) -> dict:
     return {"colormap": "bwr", "contrast_limits": (-bound, bound)}
 
 
-class DatasetCheckWidget(ScrollableDock, widgets.Container):
+class DatasetCheckWidget(ToolDock):
     """Virtual apertures and checks of a 4D STEM dataset."""
 
     def __init__(self, napari_viewer):
-        super().__init__(labels=True, scrollable=True)  # fits a laptop screen
-        self.viewer = napari_viewer
+        super().__init__(napari_viewer)
         self.result = None  # the last full pass (PassResult)
         self.report = None
-        self._pending_apertures = False
-
-        self.layer = widgets.ComboBox(
-            label="4D dataset",
-            tooltip="the 4D STEM layer (scan y, scan x, detector y, detector x) to check",
-            choices=self._layer_choices,
+        self.source = Source4D(
+            self, "the 4D STEM layer (scan y, scan x, detector y, detector x) to check"
         )
-        self.find_button = widgets.PushButton(
-            text="Find beam centre",
-            tooltip="the bright-field disk from the aperture sum or 64 frames "
-            "(Run check also finds it)",
-        )
-        self.cy = widgets.FloatSpinBox(
-            label="Beam centre y (px)",
-            tooltip="disk centre, detector pixels along y",
-            value=0.0,
-            min=-1e5,
-            max=1e5,
-            step=0.1,
-        )
-        self.cx = widgets.FloatSpinBox(
-            label="Beam centre x (px)",
-            tooltip="disk centre, detector pixels along x",
-            value=0.0,
-            min=-1e5,
-            max=1e5,
-            step=0.1,
-        )
-        self.radius = widgets.FloatSpinBox(
-            label="Disk radius (px)",
-            value=0.0,
-            min=0.0,
-            max=1e5,
-            step=0.1,
-            tooltip="also the BF aperture",
-        )
-        self.send_button = widgets.PushButton(
-            text="Use as beam centre in Overfocus calibration",
-            tooltip="send cy, cx to the Overfocus calibration widget",
-        )
+        self.layer = self.source.layer
+        self.beam_controls = BeamControls(self)
         self.adf_inner = widgets.FloatSpinBox(
             label="ADF inner (disk radii)",
             tooltip="inner radius of the ADF annulus, in bright-field disk radii",
@@ -108,7 +71,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             min=0.0,
             max=1000.0,
             step=0.5,
-            tooltip="0 = to the detector corners",
+            tooltip="outer radius of the ADF annulus, in disk radii; 0 = to the detector corners",
         )
         self.scan_rotation = widgets.FloatSpinBox(
             label="Scan rotation (°)",
@@ -131,7 +94,8 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             min=0.0,
             max=1e12,
             step=1.0,
-            tooltip="0 = from the file, else the dtype maximum",
+            tooltip="counts at which a detector pixel saturates; 0 = from the file, else "
+            "the dtype maximum",
         )
         self.tolerance = widgets.FloatSpinBox(
             label="Descan tolerance (px)",
@@ -141,27 +105,23 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             max=1e4,
             step=0.5,
         )
+        self.apertures = DrawnApertures(self, self._show_images)
         self.draw_button = widgets.PushButton(
             text="Draw an aperture (ellipse or polygon)",
             tooltip="draw shapes on the aperture sum: each becomes a virtual aperture image",
         )
-        self.status = message_label()
         self.executor = executor_field(self.status)
         self.run_button = widgets.PushButton(
             text="Run check (one pass)",
             tooltip="aperture images, CoM, beam centre, descan and saturation in one pass "
             "(Esc cancels)",
         )
-        self.progress, self.cancel_button = task_controls()
+        self.task = self.long_task()
         self.report_label = message_label(label="Report", value="—")
         self.extend(
             [
-                self.layer,
-                self.find_button,
-                self.cy,
-                self.cx,
-                self.radius,
-                self.send_button,
+                self.source,
+                self.beam_controls,
                 self.adf_inner,
                 self.adf_outer,
                 self.scan_rotation,
@@ -177,30 +137,16 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
                 self.status,
             ]
         )
-        self.task = LongTask(self.native, self.progress, self.cancel_button, self.status)
-        self._debounce = debounced(self.native, 300, self.update_apertures)
-
-        self.find_button.changed.connect(lambda: self.find_beam())
-        self.send_button.changed.connect(lambda: self.send_beam_centre())
-        self.draw_button.changed.connect(lambda: self.start_aperture())
+        self.draw_button.changed.connect(lambda: self.apertures.start())
         self.run_button.changed.connect(lambda: self.run())
         self.layer.changed.connect(self._use_recorded_calibration)
         self.layer.changed.connect(self._update_hint)
         self._update_hint()
-        self.viewer.layers.events.inserted.connect(self._refresh_choices)
-        self.viewer.layers.events.removed.connect(self._refresh_choices)
 
     # -- inputs -------------------------------------------------------------------------------
-    def _layer_choices(self, _widget=None):
-        return [(layer.name, layer) for layer in self.viewer.layers if is_4d_image(layer)]
-
-    def _refresh_choices(self, event=None):
-        self.layer.reset_choices()
-
     def set_layer(self, layer) -> None:
-        self._refresh_choices()
-        self.layer.value = layer
-        self._use_recorded_calibration()
+        if self.source.set_layer(layer):
+            self._use_recorded_calibration()
 
     def _update_hint(self, event=None) -> None:
         if self.layer.value is None:
@@ -223,142 +169,28 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             self.status.value = "scan rotation and flip from the accepted overfocus calibration"
 
     @property
-    def beam(self) -> BeamDisk | None:
-        return (
-            BeamDisk(self.cy.value, self.cx.value, self.radius.value)
-            if self.radius.value > 0
-            else None
-        )
+    def beam(self):
+        """The bright-field disk shown (:class:`BeamDisk`), or None."""
+        return self.beam_controls.beam
 
-    def _find(self, suffix: str):
-        return output_layer(self.viewer, self.layer.value, suffix)
-
-    def _upsert(self, suffix: str, data, **kwargs):
-        return upsert_layer(self.viewer, self.layer.value, suffix, data, **kwargs)
-
-    def _scan_kwargs(self, image):
-        layer = self.layer.value
-        return {"scale": layer.scale[:2], "contrast_limits": robust_limits(image)}
-
-    # -- beam centre -----------------------------------------------------------------------------
     def find_beam(self) -> bool:
-        """The disk from the aperture sum layer when there is one, else from 64 frames."""
-        layer = self.layer.value
-        if layer is None:
-            self._error("Choose a 4D dataset layer first.")
-            return False
-        summed = self._find(APERTURE_SUM)
-        source = np.asarray(summed.data) if summed is not None else None
-        data = layer.data
+        """See :meth:`BeamControls.find`."""
+        return self.beam_controls.find()
 
-        def work(report):
-            beam = find_beam(source) if source is not None else estimate_beam(data)
-            report(1.0)
-            return beam
-
-        return self.task.start("finding the beam centre", work, self._present(self._show_beam))
-
-    def _show_beam(self, beam: BeamDisk) -> None:
-        self.cy.value, self.cx.value, self.radius.value = beam.cy, beam.cx, beam.radius
-        self.status.value = (
-            f"beam centre ({beam.cy:.2f}, {beam.cx:.2f}) px, disk radius {beam.radius:.2f} px"
-        )
-
-    def send_beam_centre(self):
-        """Put the beam centre into the Overfocus calibration widget (docked if needed)."""
-        if self.beam is None:
-            self._error("Find the beam centre first.")
-            return None
-        _, overfocus = self.viewer.window.add_plugin_dock_widget(
-            "napari-emcal", "Overfocus calibration"
-        )
-        if self.layer.value is not None:
-            overfocus.set_layer(self.layer.value)
-        overfocus.cy.value, overfocus.cx.value = self.cy.value, self.cx.value
-        self.status.value = "beam centre sent to Overfocus calibration"
-        return overfocus
-
-    # -- apertures --------------------------------------------------------------------------------
     def masks(self) -> dict[str, np.ndarray]:
         """BF and ADF from the disk (when known), and the drawn apertures."""
         shape = self.layer.value.data.shape[2:]
         masks = beam_masks(shape, self.beam, self.adf_inner.value, self.adf_outer.value)
-        masks.update(self.drawn_masks())
+        masks.update(self.apertures.masks())
         return masks
 
-    def drawn_masks(self) -> dict[str, np.ndarray]:
-        """One mask per ellipse, polygon or rectangle on the apertures layer."""
-        shapes = self._find(APERTURES)
-        if shapes is None:
-            return {}
-        detector = self.layer.value.data.shape[2:]
-        reference = self._find(APERTURE_SUM) or shapes
-        masks = {}
-        for index, (vertices, kind) in enumerate(zip(shapes.data, shapes.shape_type), start=1):
-            world = np.asarray(vertices)[:, -2:] * shapes.scale[-2:] + shapes.translate[-2:]
-            pixels = (world - reference.translate[-2:]) / reference.scale[-2:]
-            try:
-                masks[f"shape {index}"] = mask_from_shape(detector, kind, pixels)
-            except EmcalError as exc:
-                self.status.value = f"shape {index}: {exc}"
-        return masks
-
-    def start_aperture(self) -> None:
-        """A Shapes layer over the aperture sum, in ellipse mode."""
-        if self.layer.value is None:
-            self._error("Choose a 4D dataset layer first.")
-            return
-        shapes = self._find(APERTURES)
-        if shapes is None:
-            reference = self._find(APERTURE_SUM)
-            kwargs = (
-                {"scale": reference.scale[-2:], "translate": reference.translate[-2:]}
-                if reference is not None
-                else {}
-            )
-            shapes = self.viewer.add_shapes(
-                ndim=2,
-                name=f"{self.layer.value.name}{APERTURES}",
-                edge_color="#00ff7f",
-                face_color="transparent",
-                edge_width=1,
-                **kwargs,
-            )
-        shapes.events.data.connect(self._apertures_edited)  # ignored when already connected
-        self.viewer.layers.selection.active = shapes
-        shapes.mode = "add_ellipse"
-        self.status.value = "draw ellipses or polygons on the aperture sum; each is an aperture"
-
-    def _apertures_edited(self, event=None):
-        self._debounce.start()  # restarts: only the last of quick edits runs
-
-    def update_apertures(self) -> bool:
-        """Recompute the drawn apertures' images (one pass; the newest edit wins)."""
-        layer = self.layer.value
-        if layer is None:
-            return False
-        if self.task.running:
-            self._pending_apertures = True
-            return False
-        masks = self.drawn_masks()
-        if not masks:
-            return False
-        executor = check_executor(self.executor.value)
-        source = pass_source(layer, executor)
-
-        def work(report):
-            return analyse(source, masks=masks, progress=report, executor=executor).images
-
-        def finished():
-            if self._pending_apertures:
-                self._pending_apertures = False
-                self.update_apertures()
-
-        return self.task.start("aperture images", work, self._present(self._show_images), finished)
+    def _scan_image(self, suffix: str, image, **properties) -> None:
+        place = scan_space(self.layer.value)
+        self.put_output(suffix, image, contrast_limits=robust_limits(image), **place, **properties)
 
     def _show_images(self, images: dict[str, np.ndarray]) -> None:
         for name, image in images.items():
-            self._upsert(f" · aperture {name}", image, **self._scan_kwargs(image))
+            self._scan_image(f" · aperture {name}", image)
         self.status.value = f"aperture images: {', '.join(images)}"
 
     # -- the check ---------------------------------------------------------------------------
@@ -366,7 +198,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         """One pass: apertures, CoM, disk centres, saturation; then the report."""
         layer = self.layer.value
         if layer is None:
-            self._error("Choose a 4D dataset layer first.")
+            self.error("Choose a 4D dataset layer first.")
             return False
         metadata = layer.metadata.get("emcal", {})
         masks = self.masks()
@@ -384,7 +216,7 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         try:
             executor = check_executor(self.executor.value)
         except EmcalError as exc:
-            self._error(str(exc))
+            self.error(str(exc))
             return False
         source = pass_source(layer, executor)
 
@@ -418,7 +250,9 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
             checked.saturation_count, checked.saturation_source = count, count_source
             return result, checked
 
-        started = self.task.start("checking the dataset", work, self._present(self._show_check))
+        started = self.task.start(
+            "checking the dataset", work, self.while_present(self._show_check)
+        )
         if not started:
             self.status.value = "another task is running: cancel it first"
         return started
@@ -428,28 +262,22 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
         self.result, self.report = result, report
         self._show_images(result.images)
         layer = self.layer.value
-        first = self._find(APERTURE_SUM) is None
-        # detector space beside scan space (the 4D layer's frames with it), not on top
-        beside = np.array([0.0, layer.data.shape[1] * float(layer.scale[1]) * 1.05])
-        self._upsert(
+        first = self.find_output(APERTURE_SUM) is None
+        self.put_output(
             APERTURE_SUM,
             result.aperture_sum,
             contrast_limits=robust_limits(result.aperture_sum),
-            translate=beside,
+            **detector_space(layer),
         )
-        if not np.any(layer.translate[2:]):
-            layer.translate = (*layer.translate[:2], *beside)
         for axis, com in (("y", result.com_y), ("x", result.com_x)):
             # a signed field: diverging colours, white at zero
-            self._upsert(f" · CoM {axis}", com, **{**self._scan_kwargs(com), **_diverging(com)})
+            self.put_output(f" · CoM {axis}", com, **scan_space(layer), **_diverging(com))
         if report.descan is not None:
             magnitude = np.hypot(*report.descan.shift_map)
-            self._upsert(
-                " · descan shift", magnitude, colormap="viridis", **self._scan_kwargs(magnitude)
-            )
+            self._scan_image(" · descan shift", magnitude, colormap="viridis")
         if self.beam is None and report.beam is not None:
-            self._show_beam(report.beam)
-        main = self._find(" · aperture BF") or self._find(" · CoM y")
+            self.beam_controls.show(report.beam)
+        main = self.find_output(" · aperture BF") or self.find_output(" · CoM y")
         if first:
             self.viewer.reset_view()  # scan and detector images both in view
         show_result(self.viewer, main)
@@ -468,15 +296,3 @@ class DatasetCheckWidget(ScrollableDock, widgets.Container):
                 f"The bright-field disk moves {report.descan.shift_across_scan:.2f} px "
                 f"across the scan (tolerance {report.descan_tolerance_px:g} px)."
             )
-
-    def _present(self, on_result):
-        """``on_result`` only while the dataset layer the task started on is still there."""
-
-        def gone(message):
-            self.status.value = message
-
-        return while_present(self.viewer, [self.layer.value], on_result, gone)
-
-    def _error(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)

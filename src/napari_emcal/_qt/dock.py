@@ -1,0 +1,92 @@
+"""The shape every dock of this plugin shares: a scrollable magicgui container on a
+viewer, with a status line, source-layer pickers that follow the layer list, one long
+task at a time, and output layers named ``<source> · <suffix>``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from magicgui import widgets
+from napari.utils.notifications import show_error
+
+from .common import ScrollableDock, message_label
+from .layers import output_layer, upsert_layer, while_present
+from .tasks import LongTask, task_controls
+
+__all__ = ["ToolDock"]
+
+
+class ToolDock(ScrollableDock, widgets.Container):
+    """Base of the dock widgets: ``viewer``, ``status``, :meth:`error`, :meth:`layer_picker`,
+    :meth:`long_task`, and output layers of the current source (:attr:`source_layer`)."""
+
+    def __init__(self, viewer):
+        super().__init__(labels=True, scrollable=True)  # fits a laptop screen
+        self.viewer = viewer
+        self.status = message_label()
+
+    # -- inputs ------------------------------------------------------------------------
+    def layer_picker(self, label: str, tooltip: str, accepts: Callable) -> widgets.ComboBox:
+        """A layer choice among the viewer's layers that ``accepts``; it follows layers
+        being added, removed and renamed."""
+
+        def choices(_widget=None):
+            return [(layer.name, layer) for layer in self.viewer.layers if accepts(layer)]
+
+        picker = widgets.ComboBox(label=label, tooltip=tooltip, choices=choices)
+        for event in (self.viewer.layers.events.inserted, self.viewer.layers.events.removed):
+            event.connect(lambda _event=None: picker.reset_choices())
+        return picker
+
+    def choose(self, picker: widgets.ComboBox, layer, accepts: Callable, wanted: str) -> bool:
+        """Put ``layer`` in ``picker``, or say why it cannot be (``wanted``: what kind of
+        layer the picker takes)."""
+        if not accepts(layer):
+            self.error(f"'{getattr(layer, 'name', layer)}' is not {wanted}.")
+            return False
+        picker.reset_choices()
+        picker.value = layer
+        return True
+
+    # -- messages ----------------------------------------------------------------------
+    def error(self, message: str) -> None:
+        """Show ``message`` in the status line and as a napari notification."""
+        self.status.value = f"⚠ {message}"
+        show_error(message)
+
+    # -- long tasks --------------------------------------------------------------------
+    def long_task(self, cancel_tip: str = "stop the running task (Esc)", **options) -> LongTask:
+        """The dock's one long task, with its progress bar and Cancel button
+        (:attr:`progress`, :attr:`cancel_button`) for the dock to lay out."""
+        self.progress, self.cancel_button = task_controls(cancel_tip)
+        return LongTask(
+            self.native,
+            self.progress,
+            self.cancel_button,
+            self.status,
+            report_error=self.error,
+            **options,
+        )
+
+    def while_present(self, on_result, *layers):
+        """``on_result`` run only while ``layers`` (default: the source) are still there;
+        else the status says the result was dropped."""
+
+        def gone(message):
+            self.status.value = message
+
+        return while_present(self.viewer, layers or [self.source_layer], on_result, gone)
+
+    # -- outputs -----------------------------------------------------------------------
+    @property
+    def source_layer(self):
+        """The layer this dock's outputs are named after (``self.layer.value``)."""
+        return self.layer.value
+
+    def find_output(self, suffix: str):
+        """The output layer ``<source><suffix>``, or None."""
+        return output_layer(self.viewer, self.source_layer, suffix)
+
+    def put_output(self, suffix: str, data, **properties):
+        """Update ``<source><suffix>`` in place, or add it once; returns the layer."""
+        return upsert_layer(self.viewer, self.source_layer, suffix, data, **properties)

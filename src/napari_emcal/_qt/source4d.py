@@ -1,0 +1,112 @@
+"""The 4D dataset a dock works on: the layer, which dataset of its HDF5 file, and the
+scan shape its frames are arranged in."""
+
+from __future__ import annotations
+
+from magicgui import widgets
+from napari.utils.notifications import show_info
+from psygnal import Signal
+
+from ..errors import EmcalError
+from ..io.readers import open_4d, reshape_scan, sample_contrast_limits
+from .common import commit_on_enter, is_4d_image
+
+__all__ = ["Source4D"]
+
+A_4D_LAYER = "a 4D image layer (scan_y, scan_x, det_y, det_x); pick a 4D STEM dataset"
+
+
+class Source4D(widgets.Container):
+    """*4D dataset*, *HDF5 dataset* (shown when the file holds several) and *Scan shape*
+    (applies on Enter).
+
+    ``layer.changed`` fires for another layer; :attr:`reopened` when the layer now holds
+    another dataset of its file (new data and metadata); :attr:`reshaped` when its frames
+    were arranged in another scan shape.
+    """
+
+    reopened = Signal()
+    reshaped = Signal()
+
+    def __init__(self, dock, tooltip: str):
+        super().__init__(labels=True)
+        self.margins = (0, 0, 0, 0)
+        self.dock = dock
+        self.layer = dock.layer_picker("4D dataset", tooltip, is_4d_image)
+        self.dataset = widgets.ComboBox(
+            label="HDF5 dataset",
+            choices=self._dataset_choices,
+            visible=False,
+            tooltip="the file holds several 3D/4D datasets",
+        )
+        self.scan_shape = widgets.LineEdit(
+            label="Scan shape",
+            value="",
+            tooltip="ny, nx (positions): rearrange the frames into this scan; applies on Enter",
+        )
+        self.extend([self.layer, self.dataset, self.scan_shape])
+        self.layer.changed.connect(self._show_layer)
+        commit_on_enter(self.scan_shape, self._reshape)
+        self.dataset.changed.connect(self._reopen)
+        self._show_layer()  # the picker may hold a layer already
+
+    @property
+    def value(self):
+        """The 4D layer, or None."""
+        return self.layer.value
+
+    def set_layer(self, layer) -> bool:
+        return self.dock.choose(self.layer, layer, is_4d_image, A_4D_LAYER)
+
+    def _metadata(self) -> dict:
+        layer = self.layer.value
+        return layer.metadata.get("emcal", {}) if layer is not None else {}
+
+    def _dataset_choices(self, _widget=None) -> list[str]:
+        """The 3D/4D datasets of the layer's HDF5 file (empty for other formats)."""
+        return list(self._metadata().get("datasets") or [])
+
+    def _show_layer(self, event=None) -> None:
+        layer = self.layer.value
+        if layer is None:
+            return
+        with self.scan_shape.changed.blocked():
+            self.scan_shape.value = f"{layer.data.shape[0]}, {layer.data.shape[1]}"
+        datasets = self._dataset_choices()
+        with self.dataset.changed.blocked():
+            self.dataset.reset_choices()
+            if self._metadata().get("dataset") in datasets:
+                self.dataset.value = self._metadata()["dataset"]
+        self.dataset.visible = len(datasets) > 1
+
+    def _reshape(self, text: str) -> None:
+        layer = self.layer.value
+        if layer is None:
+            return
+        try:
+            shape = tuple(int(v) for v in text.replace("x", ",").split(","))
+            layer.data = reshape_scan(layer.data, shape)
+        except (ValueError, EmcalError) as exc:
+            self.dock.error(f"Scan shape: {exc}")
+            return
+        self.reshaped.emit()
+
+    def _reopen(self, name=None) -> None:
+        """Re-open the layer's HDF5 file on another of its 3D/4D datasets (lazily)."""
+        layer, md = self.layer.value, self._metadata()
+        if not name or name == md.get("dataset"):
+            return
+        try:
+            ds = open_4d(md["source"], dataset=name)
+            limits = sample_contrast_limits(ds.data)
+        except EmcalError as exc:
+            self.dock.error(str(exc))
+            return
+        for note in ds.notes:
+            if "several" not in note:
+                show_info(note)
+        layer.metadata = {**layer.metadata, "emcal": ds.metadata}
+        layer.data = ds.data
+        layer.contrast_limits = limits
+        self._show_layer()
+        self.reopened.emit()
