@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from magicgui import widgets
-from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 from qtpy.QtGui import QColor
 
 from ..errors import EmcalError
 from .common import open_path, save_path, table_value
 
-__all__ = ["FrameTable", "SessionTableActions"]
+__all__ = ["FrameTable", "SessionTable"]
 
 
 class FrameTable:
@@ -90,51 +89,62 @@ class FrameTable:
             QTimer.singleShot(0, self._after_edit)
 
 
-class SessionTableActions:
-    """Remove the selected rows, export and import CSV, report errors: the part of a tool's
-    widget that looks after its session table.
+class SessionTable(widgets.Container):
+    """A tool's session table as its dock shows it: the rows (:attr:`view`), *Remove
+    selected row*, *Export CSV…* and *Import CSV…*.
 
-    The widget has ``table`` (with ``remove``, ``to_csv`` and the class method
-    ``from_csv``), ``table_view`` (a :class:`FrameTable`), a ``status`` label and
-    ``refresh_table()``, and names ``table_type``, ``csv_title`` and ``csv_name``.
+    ``table`` has ``remove``, ``to_csv`` and the class method ``from_csv``; ``host`` is the
+    dock (its ``status``, ``error`` and ``refresh_table()``, called after every change).
     """
 
-    table_type: type
-    csv_title = "table"
-    csv_name = "table.csv"
+    def __init__(self, host, table, *, title: str, csv_name: str, on_edit=None):
+        super().__init__(labels=False)
+        self.margins = (0, 0, 0, 0)
+        self.host, self.table = host, table
+        self.title, self.csv_name = title, csv_name
+        self.view = FrameTable(on_edit=on_edit, after_edit=host.refresh_table)
+        self.remove_button = widgets.PushButton(
+            text="Remove selected row", tooltip="remove the selected table rows"
+        )
+        self.export_button = widgets.PushButton(
+            text="Export CSV…", tooltip="write the table to a CSV file"
+        )
+        self.import_button = widgets.PushButton(
+            text="Import CSV…", tooltip="replace the table with the rows of a CSV file"
+        )
+        self.extend([self.view.widget, self.remove_button, self.export_button, self.import_button])
+        self.remove_button.changed.connect(lambda: self.remove_selected())
+        self.export_button.changed.connect(self._export_dialog)
+        self.import_button.changed.connect(self._import_dialog)
 
-    def _remove_selected(self, event=None):
-        for row in reversed(self.table_view.selected_rows()):  # shown in the table's order
+    def remove_selected(self) -> None:
+        for row in reversed(self.view.selected_rows()):  # shown in the table's order
             self.table.remove(row)
-        self.refresh_table()
+        self.host.refresh_table()
 
     def export_csv(self, path) -> None:
         self.table.to_csv(path)
-        self.status.value = f"table saved to {path}"
+        self.host.status.value = f"table saved to {path}"
 
     def import_csv(self, path) -> None:
         """Replace the table with a CSV file's (kept as it was when the file is refused)."""
         try:
-            self.table = self.table_type.from_csv(path)
+            self.table = type(self.table).from_csv(path)
         except EmcalError as exc:
-            self._error(str(exc))
+            self.host.error(str(exc))
             return
-        self.refresh_table()
-        self.status.value = f"{len(self.table)} row(s) read from {path}"
+        self.host.refresh_table()
+        self.host.status.value = f"{len(self.table)} row(s) read from {path}"
 
     def _export_dialog(self, event=None):
-        path = save_path(self.native, f"Export {self.csv_title}", self.csv_name)
+        path = save_path(self.native, f"Export {self.title}", self.csv_name)
         if path:
             self.export_csv(path)
 
     def _import_dialog(self, event=None):
-        path = open_path(self.native, f"Import {self.csv_title}")
+        path = open_path(self.native, f"Import {self.title}")
         if path:
             self.import_csv(path)
-
-    def _error(self, message: str) -> None:
-        self.status.value = message
-        show_error(message)
 
 
 #: Unit suffixes of column names (the tables' convention) and how a header writes them;

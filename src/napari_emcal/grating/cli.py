@@ -42,38 +42,17 @@ def cmd_pixel_size(args) -> int:
     if not result.found:
         print(f"emcal: {result.message}", file=sys.stderr)
         return 2
-    a, b = result.spacing_px
     spacings = " x ".join(f"{v:g}" for v in sorted(set(result.spacing_nm)))
-    print(
-        f"pixel size  {result.pixel_size_nm:.5g} ± {result.pixel_size_sigma_nm:.2g} nm  "
-        f"({args.mode}, spacing {spacings} nm)"
-    )
-    pa, pb = result.pixel_sizes_nm
-    flag = "  ANISOTROPIC" if result.anisotropy_percent > 1.0 else ""
-    print(
-        f"per direction {pa:.5g} / {pb:.5g} nm: anisotropy {result.anisotropy_percent:.2f} %" + flag
-    )
-    print(
-        f"grid angle  {result.angle_deg:.3f} ± {result.angle_sigma_deg:.2g}°  (directions "
-        f"{result.angle_between_deg:.2f}° apart)"
-    )
-    print(
-        f"spacing     {a:.3f} / {b:.3f} px over {result.intervals[0]} / {result.intervals[1]} "
-        f"intervals; binning {result.binning}; {result.quality:.0%} of lattice peaks found"
-    )
-    if result.recorded_pixel_size_nm:
-        print(
-            f"the file    {result.recorded_pixel_size_nm:.5g} nm: the lattice gives "
-            f"{result.calibration_difference_percent:+.2f} %"
-        )
+    print(f"specimen    {args.mode}, spacing {spacings} nm")
+    for line in result.summary_lines():
+        print(line)
     for note in result.notes:
         print(f"note: {note}")
     magnification = metadata.get("magnification")
     record_history(
         args,
         "pixel_size",
-        {"pixel_size_nm": result.pixel_size_nm, "angle_deg": result.angle_deg},
-        {"pixel_size_nm": result.pixel_size_sigma_nm, "angle_deg": result.angle_sigma_deg},
+        *result.history_values(),
         setting=f"magnification={magnification:g}" if magnification else "",
         source=str(metadata.get("source", args.source)),
     )

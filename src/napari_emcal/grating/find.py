@@ -218,6 +218,33 @@ class PixelSizeResult:
         """Pixel (y, x) of ``autocorrelation`` at a lag given in image pixels."""
         return np.asarray(lag, dtype=float) / self.binning + np.asarray(self.origin)
 
+    def summary_lines(self) -> list[str]:
+        """A found lattice in words, one line per aspect, as the widget and the CLI show it."""
+        a, b = self.spacing_px
+        pa, pb = self.pixel_sizes_nm
+        lines = [
+            f"pixel size  {self.pixel_size_nm:.5g} ± {self.pixel_size_sigma_nm:.2g} nm/px, "
+            f"grid angle {self.angle_deg:.3f} ± {self.angle_sigma_deg:.2g}°",
+            f"per direction {pa:.5g} / {pb:.5g} nm: anisotropy {self.anisotropy_percent:.2f} %"
+            + ("  ⚠ over 1 %" if self.anisotropy_percent > 1.0 else ""),
+            f"spacing {a:.3f} / {b:.3f} px over {self.intervals[0]} / {self.intervals[1]} "
+            f"intervals, {self.angle_between_deg:.2f}° apart; binning {self.binning}; "
+            f"{self.quality:.0%} of lattice peaks found",
+        ]
+        if self.recorded_pixel_size_nm:
+            lines.append(
+                f"the file says {self.recorded_pixel_size_nm:.5g} nm/px: the lattice gives "
+                f"{self.calibration_difference_percent:+.2f} %"
+            )
+        return lines
+
+    def history_values(self) -> tuple[dict, dict]:
+        """(values, standard errors) kept in the calibration history."""
+        return (
+            {"pixel_size_nm": self.pixel_size_nm, "angle_deg": self.angle_deg},
+            {"pixel_size_nm": self.pixel_size_sigma_nm, "angle_deg": self.angle_sigma_deg},
+        )
+
     def to_dict(self) -> dict:
         """The measurements as plain JSON-able values (no images)."""
         return {

@@ -109,25 +109,25 @@ def test_table_add_highlight_export_import(make_napari_viewer, qtbot, tmp_path):
     frame = widget.table.frame
     assert frame["magnification"].tolist() == [5000, 10000, 20000]
     assert frame["product_outlier"].tolist() == [False, False, True]
-    shown = widget.table_widget.native
+    shown = widget.session.view.widget.native
     assert shown.rowCount() == 3 and shown.columnCount() == len(frame.columns)
     from napari_emcal._qt.tables import header
 
-    assert widget.table_widget.column_headers == tuple(header(c) for c in frame.columns)
+    assert widget.session.view.widget.column_headers == tuple(header(c) for c in frame.columns)
     column = list(frame.columns).index("magnification")
     assert [float(shown.item(row, column).text()) for row in range(3)] == [5000, 10000, 20000]
     highlighted = shown.item(2, 0).background().color().name()
     assert highlighted != shown.item(0, 0).background().color().name()
     path = tmp_path / "table.csv"
-    widget.export_csv(path)
-    widget.table_widget.native.selectRow(0)
-    widget._remove_selected()
+    widget.session.export_csv(path)
+    widget.session.view.widget.native.selectRow(0)
+    widget.session.remove_selected()
     assert len(widget.table) == 2
-    widget.import_csv(path)
-    assert len(widget.table) == 3 and widget.table_widget.native.rowCount() == 3
+    widget.session.import_csv(path)
+    assert len(widget.table) == 3 and widget.session.view.widget.native.rowCount() == 3
     bad = tmp_path / "bad.csv"
     bad.write_text("pixel_size_nm,wavelength\n1,2\n")
-    widget.import_csv(bad)
+    widget.session.import_csv(bad)
     assert "wavelength" in widget.status.value and len(widget.table) == 3
 
 

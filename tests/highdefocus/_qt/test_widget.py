@@ -41,9 +41,9 @@ def draw_lines(widget, near, far, error=2.0):
 def test_images_and_setting_come_from_the_layers(pair):
     viewer, near, far, widget = pair
     assert widget.near.value is near and widget.far.value is far
-    assert widget.defocus.value == -150.0
-    assert widget.intensity.value == "42.5" and widget.spot.value == 5
-    assert widget.probe.value == "micro"
+    assert widget.setting.defocus.value == -150.0
+    assert widget.setting.intensity.value == "42.5" and widget.setting.spot.value == 5
+    assert widget.setting.probe.value == "micro"
 
 
 def test_draw_measure_judge_accept(pair, qtbot):
@@ -70,7 +70,7 @@ def test_draw_measure_judge_accept(pair, qtbot):
     valid = np.isfinite(aligned.data)
     correlation = np.corrcoef(aligned.data[valid], near.data[valid].astype(float))[0, 1]
     assert correlation > 0.5  # the defocused image lies on the near-focus one
-    widget.blend.value = 0.3
+    widget.aligned.blend.value = 0.3
     assert aligned.opacity == pytest.approx(0.3)
     widget.flip()
     assert not aligned.visible
@@ -89,7 +89,7 @@ def test_draw_measure_judge_accept(pair, qtbot):
     assert row.defocus_um == -150 and row.intensity == 42.5 and row.spot == 5
     assert row.probe == "micro" and row.scale == pytest.approx(truth["scale"], rel=2e-3)
     assert row.near_image == near.name and row.far_image == far.name
-    assert widget.table_widget.native.rowCount() == 1
+    assert widget.session.view.widget.native.rowCount() == 1
     assert not widget.accept_button.enabled  # accepted once
     assert len(widget.plot.scale_axes.lines) >= 2  # points and the interpolation curve
 
@@ -133,7 +133,7 @@ def test_table_edit_replace_export_import(pair, qtbot, tmp_path):
     draw_lines(widget, near, far)
     widget.run()
     _wait(qtbot, widget)
-    widget.defocus.value = -101.0  # nearly the same defocus and setting: replaces the row
+    widget.setting.defocus.value = -101.0  # nearly the same defocus and setting: replaces the row
     # the image records -150 µm: the typed value is questioned once, then kept
     assert widget.accept() is None and "records" in widget.status.value
     assert len(widget.table) == 1 and widget.table.frame.loc[0, "defocus_um"] == -100
@@ -141,7 +141,7 @@ def test_table_edit_replace_export_import(pair, qtbot, tmp_path):
     assert len(widget.table) == 1 and "replaced the calibration at -100 µm" in widget.status.value
 
     # an edit in the table changes the row; a bad edit is refused and restored
-    table = widget.table_widget.native
+    table = widget.session.view.widget.native
     column = list(widget.table.frame.columns).index("defocus_um")
     table.item(0, column).setText("-120")
     assert widget.table.frame.loc[0, "defocus_um"] == -120
@@ -152,13 +152,13 @@ def test_table_edit_replace_export_import(pair, qtbot, tmp_path):
     qtbot.waitUntil(lambda: table.item(0, column).text() == "-120")
 
     path = tmp_path / "high_defocus.csv"
-    widget.export_csv(path)
-    widget.table = HighDefocusTable()
-    widget.import_csv(path)
+    widget.session.export_csv(path)
+    widget.session.table = HighDefocusTable()
+    widget.session.import_csv(path)
     assert len(widget.table) == 1 and widget.table.frame.loc[0, "defocus_um"] == -120
     bad = tmp_path / "bad.csv"
     bad.write_text("defocus_um,magnification\n-100,5000\n")
-    widget.import_csv(bad)
+    widget.session.import_csv(bad)
     assert "unknown column(s) magnification" in widget.status.value
     assert len(widget.table) == 1  # nothing lost
 
