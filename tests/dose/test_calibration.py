@@ -70,3 +70,15 @@ def test_invalid_rows_and_csv(calibration, tmp_path):
     path.write_text("voltage_kv,spot\n300,5\n")
     with pytest.raises(InvalidDataError, match="missing column.*current_pa"):
         CurrentCalibration.from_csv(path)
+
+
+def test_merge_adds_only_what_the_table_does_not_hold(calibration):
+    records = [
+        {"voltage_kv": 300, "spot": 5, "current_pa": 7.0},  # held: kept as it is
+        {"voltage_kv": 300, "spot": 7, "current_pa": 250.0, "method": "faraday cup", "x": 1},
+    ]
+    assert calibration.merge(records) == 1
+    assert calibration.merge(records) == 0
+    frame = calibration.frame
+    assert len(frame) == 5 and 7.0 not in set(frame.current_pa)
+    assert calibration.merge(None) == 0

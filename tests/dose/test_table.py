@@ -159,6 +159,13 @@ def test_invalid_rows_flagged_not_raised(calibration):
     assert not frame.loc["good", "cumulative_lower_bound"]
     assert frame.loc["good 2", "over_budget"] and not frame.loc["good", "over_budget"]
     assert len(frame) == 9  # nothing dropped
+    summary = table.summary()
+    assert (
+        summary.startswith("9 image(s), cumulative") and "(at least: some doses unknown)" in summary
+    )
+    assert "budget 100 e⁻/Å² exceeded from good 2" in summary
+    assert "row(s) need attention" in summary
+    assert DoseTable().summary() == "no images yet"
 
 
 def test_entries_of_the_wrong_kind_are_refused():

@@ -93,6 +93,21 @@ class CurrentCalibration(Table):
             note=note,
         )
 
+    def merge(self, records) -> int:
+        """Add the measurements of ``records`` (dicts of this table's columns, e.g. the
+        Faraday-cup readings a file carries) for voltages and spots the table does not hold
+        yet; returns how many were added."""
+        added = 0
+        for record in records or ():
+            known = self.frame
+            same = (known.voltage_kv == record.get("voltage_kv")) & (
+                known.spot == record.get("spot")
+            )
+            if not same.any():
+                self.add(**{k: v for k, v in record.items() if k in CALIBRATION_COLUMNS})
+                added += 1
+        return added
+
     def lookup(self, voltage_kv, spot, aperture_um=None, probe=None) -> CurrentLookup:
         """The current for these conditions, or None with the reason."""
         if len(self._rows) == 0:

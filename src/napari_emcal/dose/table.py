@@ -368,6 +368,29 @@ class DoseTable(Table):
         return cumulative, lower
 
     # -- files ----------------------------------------------------------------------------
+    def summary(self) -> str:
+        """The table in a sentence or two: images, cumulative dose, budget, problems."""
+        frame, budget = self.frame, self.budget
+        if frame.empty:
+            return "no images yet"
+        text = f"{len(frame)} image(s)"
+        finite = frame.cumulative_e_A2.dropna()
+        if len(finite):
+            text += f", cumulative {finite.iloc[-1]:.4g} e⁻/Å²"
+            if frame.cumulative_lower_bound.any():
+                text += " (at least: some doses unknown)"
+        if budget:
+            over = frame.index[frame.over_budget]
+            text += (
+                f"; budget {budget:g} e⁻/Å² exceeded from {frame.image[over[0]]}"
+                if len(over)
+                else f"; within the {budget:g} e⁻/Å² budget"
+            )
+        problems = int((frame.problems != "").sum())
+        if problems:
+            text += f"\n{problems} row(s) need attention (see 'problems')"
+        return text
+
     def to_csv(self, path) -> None:
         """All columns, the computed ones too (for a spreadsheet); from_csv reads it back."""
         self.frame.to_csv(Path(path), index=False)

@@ -75,12 +75,16 @@ def test_edits_and_flags(series, qtbot):
 def test_current_calibration_editing(series):
     viewer, layer, widget = series
     widget.add_layers([layer])
-    widget.voltage.value, widget.spot.value, widget.aperture.value = 300, 6, 70
-    widget.probe.value, widget.current.value = "micro", 999.0
-    widget.add_current()  # a second spot 6 reading joins the first
+    widget.currents.voltage.value, widget.currents.spot.value, widget.currents.aperture.value = (
+        300,
+        6,
+        70,
+    )
+    widget.currents.probe.value, widget.currents.current.value = "micro", 999.0
+    widget.currents.add()  # a second spot 6 reading joins the first
     assert len(widget.table.calibration) == 4
-    widget.current.value = 0.0
-    widget.add_current()
+    widget.currents.current.value = 0.0
+    widget.currents.add()
     assert "current must be positive" in widget.status.value
 
 
@@ -94,7 +98,7 @@ def test_autosave_after_every_change_and_restore(make_napari_viewer, series, qtb
     # a second window while the first is open: its own file, nothing offered
     other = make_napari_viewer()
     _, second = other.window.add_plugin_dock_widget("napari-emcal", "Dose table")
-    assert not second._pending_restore and second.autosave.path != widget.autosave.path
+    assert not second.restore_offer.pending and second.autosave.path != widget.autosave.path
 
     # the first window crashes (its lock stays, held by a process that no longer exists)
     lock = widget.autosave.lock_path
@@ -102,9 +106,9 @@ def test_autosave_after_every_change_and_restore(make_napari_viewer, series, qtb
     widget.autosave._locked = False
     third = make_napari_viewer()
     _, restarted = third.window.add_plugin_dock_widget("napari-emcal", "Dose table")
-    assert restarted._pending_restore
-    assert "8 image(s), 3 current(s)" in restarted.restore_choice.current_choice
-    restarted.restore()
+    assert restarted.restore_offer.pending
+    assert "8 image(s), 3 current(s)" in restarted.restore_offer.choice.current_choice
+    restarted.restore_offer.restore()
     assert len(restarted.table) == 8
     assert restarted.table.frame.image.iloc[0] == "first frame"
     assert restarted.autosave.path == widget.autosave.path  # continues in the same file
@@ -128,7 +132,7 @@ def test_changes_before_choosing_keep_the_old_table(make_napari_viewer, tmp_path
     Autosave().save(_two_rows())  # the single file of earlier versions
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
-    assert widget._pending_restore
+    assert widget.restore_offer.pending
     viewer.add_image(np.zeros((16, 16)), name="new", metadata={"emcal": {"mode": "TEM"}})
     widget.add_layers([viewer.layers["new"]])
     assert len(widget.autosave.load()) == 1  # the new table, in its own file
@@ -139,12 +143,12 @@ def test_start_fresh_sets_the_old_aside(make_napari_viewer):
     Autosave().save(_two_rows())
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
-    widget.start_fresh()
-    assert len(widget.table) == 0 and not widget.restore_button.visible
+    widget.restore_offer.start_fresh()
+    assert len(widget.table) == 0 and not widget.restore_offer.restore_button.visible
     aside = Autosave().path.parent / "set_aside" / Autosave().path.name
     assert len(Autosave(aside).load()) == 2
     _, again = make_napari_viewer().window.add_plugin_dock_widget("napari-emcal", "Dose table")
-    assert not again._pending_restore  # not offered again
+    assert not again.restore_offer.pending  # not offered again
 
 
 def test_a_damaged_autosave_opens_with_what_can_be_read(make_napari_viewer):
@@ -155,9 +159,9 @@ def test_a_damaged_autosave_opens_with_what_can_be_read(make_napari_viewer):
     Autosave().path.write_text(json.dumps(document))
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
-    assert widget._pending_restore
-    assert "damaged" in widget.restore_choice.current_choice
-    widget.restore()
+    assert widget.restore_offer.pending
+    assert "damaged" in widget.restore_offer.choice.current_choice
+    widget.restore_offer.restore()
     assert len(widget.table) == 2
     assert "accumulation" in widget.status.value and "budget" in widget.status.value
     assert Autosave().backup_path.is_file()  # the file as it was
@@ -166,13 +170,13 @@ def test_a_damaged_autosave_opens_with_what_can_be_read(make_napari_viewer):
 def test_exports_and_import(series, tmp_path, qtbot):
     viewer, layer, widget = series
     widget.add_layers([layer])
-    widget.export_csv(tmp_path / "dose.csv")
-    widget.export_excel(tmp_path / "dose.xlsx")
+    widget.files.export_csv(tmp_path / "dose.csv")
+    widget.files.export_excel(tmp_path / "dose.xlsx")
     back = DoseTable.from_excel(tmp_path / "dose.xlsx")
     pd.testing.assert_frame_equal(back.rows, widget.table.rows)
 
     def imported(path):
-        assert widget.import_csv(path) is not None  # read in a worker
+        assert widget.files.import_csv(path) is not None  # read in a worker
         qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
 
     imported(tmp_path / "dose.csv")

@@ -1,0 +1,116 @@
+"""The dose table's current calibration: measured beam currents per voltage, spot,
+aperture and probe mode, shown and edited as a table, added from typed values."""
+
+from __future__ import annotations
+
+import pandas as pd
+from magicgui import widgets
+
+from ..._qt.tables import FrameTable
+from ...errors import EmcalError
+
+__all__ = ["CurrentControls"]
+
+
+class CurrentControls(widgets.Container):
+    """The calibration table and *Voltage*, *Spot size*, *C2 aperture*, *Probe mode*,
+    *Current*, *Measured with*, *Add* and *Remove*; works on its dock's (``host``) table."""
+
+    def __init__(self, host):
+        super().__init__(labels=True)
+        self.margins = (0, 0, 0, 0)
+        self.host = host
+        self.view = FrameTable(on_edit=self._edited, after_edit=host.refresh)
+        self.voltage = widgets.FloatSpinBox(
+            label="Voltage (kV)",
+            tooltip="accelerating voltage of the calibration row, kV",
+            value=300.0,
+            min=1.0,
+            max=3000.0,
+            step=20.0,
+        )
+        self.spot = widgets.SpinBox(
+            label="Spot size", tooltip="spot size of the calibration row", value=5, min=1, max=20
+        )
+        self.aperture = widgets.FloatSpinBox(
+            label="C2 aperture (µm)",
+            value=0.0,
+            min=0.0,
+            max=5000.0,
+            step=10.0,
+            tooltip="condenser aperture of the calibration row, µm; 0 = any",
+        )
+        self.probe = widgets.LineEdit(
+            label="Probe mode", tooltip="probe mode (e.g. micro, nano; blank = any)", value=""
+        )
+        self.current = widgets.FloatSpinBox(
+            label="Current (pA)",
+            tooltip="measured beam current, pA",
+            value=0.0,
+            min=0.0,
+            max=1e9,
+            step=10.0,
+        )
+        self.method = widgets.ComboBox(
+            label="Measured with",
+            tooltip="how the current was measured",
+            choices=["Faraday cup", "screen", "camera counts", "typed"],
+            value="Faraday cup",
+        )
+        self.add_button = widgets.PushButton(
+            text="Add to current calibration", tooltip="add this current to the calibration table"
+        )
+        self.remove_button = widgets.PushButton(
+            text="Remove selected calibration rows", tooltip="remove the selected calibration rows"
+        )
+        self.extend(
+            [
+                widgets.Label(value="Current calibration"),
+                self.view.widget,
+                self.voltage,
+                self.spot,
+                self.aperture,
+                self.probe,
+                self.current,
+                self.method,
+                self.add_button,
+                self.remove_button,
+            ]
+        )
+        self.add_button.changed.connect(lambda: self.add())
+        self.remove_button.changed.connect(lambda: self.remove_selected())
+
+    @property
+    def calibration(self):
+        return self.host.table.calibration
+
+    def add(self) -> None:
+        """Add the typed current measurement to the calibration."""
+        try:
+            self.calibration.add(
+                self.voltage.value,
+                self.spot.value,
+                self.current.value,
+                aperture_um=self.aperture.value or None,
+                probe=self.probe.value,
+                method=self.method.value,
+                date=pd.Timestamp.now().isoformat(timespec="seconds"),
+            )
+        except EmcalError as exc:
+            self.host.error(str(exc))
+            return
+        self.host.refresh()
+
+    def remove_selected(self) -> None:
+        for row in reversed(self.view.selected_rows()):
+            self.calibration.remove(row)
+        self.host.refresh()
+
+    def show(self) -> None:
+        self.view.show(self.calibration.frame)
+
+    def _edited(self, row: int, column: str, text: str) -> None:
+        try:
+            self.calibration.update(row, **{column: text})
+        except EmcalError as exc:
+            self.host.error(f"calibration row {row + 1}, {column}: {exc}")
