@@ -79,6 +79,14 @@ def message_label(label: str = "", value: str = ""):
     return widget
 
 
+def span(widget) -> None:
+    """Let ``widget``, once in a labelled container, span the container's width: magicgui
+    gives every child a label column as wide as the widest label, empty or not."""
+    labeled = widget._labeled_widget()
+    if labeled is not None:
+        labeled._label_widget.visible = False
+
+
 class ScrollableDock:
     """Mixin for a ``Container(scrollable=True)`` docked in napari: napari docks
     ``widget.native``, which for a scrollable magicgui container is the inner widget (the
@@ -101,6 +109,7 @@ class ScrollableDock:
             hint = self._hint = message_label(value="")
             hint.native.setStyleSheet("font-style: italic;")
             self.insert(0, hint)
+            span(hint)
         hint.value = f"Next: {text}"
 
     @property

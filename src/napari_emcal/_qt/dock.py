@@ -9,7 +9,7 @@ from collections.abc import Callable
 from magicgui import widgets
 from napari.utils.notifications import show_error
 
-from .common import ScrollableDock, message_label
+from .common import ScrollableDock, message_label, span
 from .layers import output_layer, upsert_layer, while_present
 from .tasks import LongTask, task_controls
 
@@ -24,6 +24,11 @@ class ToolDock(ScrollableDock, widgets.Container):
         super().__init__(labels=True, scrollable=True)  # fits a laptop screen
         self.viewer = viewer
         self.status = message_label()
+
+    def _insert_widget(self, index: int, widget) -> None:
+        super()._insert_widget(index, widget)
+        if isinstance(widget, widgets.Container):
+            span(widget)  # a section (twin controls, calibration, table...): no label column
 
     # -- inputs ------------------------------------------------------------------------
     def layer_picker(self, label: str, tooltip: str, accepts: Callable) -> widgets.ComboBox:

@@ -13,7 +13,7 @@ import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_warning
 
-from ..._qt.common import message_label
+from ..._qt.common import message_label, span
 from ..._qt.dock import ToolDock
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import (
@@ -117,7 +117,7 @@ class DatasetCheckWidget(ToolDock):
             "(Esc cancels)",
         )
         self.task = self.long_task()
-        self.report_label = message_label(label="Report", value="—")
+        self.report_label = message_label(value="Report: —")
         self.extend(
             [
                 self.source,
@@ -137,6 +137,8 @@ class DatasetCheckWidget(ToolDock):
                 self.status,
             ]
         )
+        span(self.report_label)  # the report reads best the dock's full width,
+        self.report_label.native.setStyleSheet("font-family: monospace;")  # in columns
         self.draw_button.changed.connect(lambda: self.apertures.start())
         self.run_button.changed.connect(lambda: self.run())
         self.layer.changed.connect(self._use_recorded_calibration)
