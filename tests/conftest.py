@@ -1,4 +1,9 @@
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,3 +44,56 @@ def _autosave_in_tmp(tmp_path, monkeypatch):
 def _settings_in_tmp(tmp_path, monkeypatch):
     """Persistent settings go to the test's folder, never the user's configuration."""
     monkeypatch.setenv("NAPARI_EMCAL_SETTINGS", str(tmp_path / "settings" / "settings.json"))
+
+
+def free_ports(n):
+    """``n`` TCP ports free on the loopback address now."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture
+def merlin_sim():
+    """A Merlin simulator replaying the real 4 x 2 recording; its (data, control) ports."""
+    pytest.importorskip("libertem_live", reason="live processing needs LiberTEM-live")
+    header = real_file("4d/merlin_4x2/001_4x2_6bit.hdr")
+    simulator = shutil.which("libertem-live-mib-sim") or str(
+        Path(sys.executable).with_name("libertem-live-mib-sim")
+    )
+    data, control, trigger = free_ports(3)
+    process = subprocess.Popen(
+        [
+            simulator,
+            str(header),
+            "--nav-shape",
+            "4",
+            "2",
+            "--host",
+            "127.0.0.1",
+            "--data-port",
+            str(data),
+            "--control-port",
+            str(control),
+            "--trigger-port",
+            str(trigger),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until it listens
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", control)) == 0:
+                break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the Merlin simulator did not start")
+    yield data, control, header
+    process.kill()
+    process.wait(timeout=10)

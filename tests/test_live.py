@@ -1,13 +1,6 @@
 """Live processing from a Merlin stream: LiberTEM-live's simulator replays a real recording
 over TCP exactly as the detector would (issue 23)."""
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,7 +11,7 @@ from napari_emcal.io.readers import open_4d
 from napari_emcal.overfocus import TwinParams, compute
 from napari_emcal.overfocus.images import OverfocusPass
 
-from .conftest import real_file
+from .conftest import free_ports
 
 pytest.importorskip("libertem_live", reason="live processing needs LiberTEM-live")
 
@@ -31,57 +24,6 @@ PARAMS = TwinParams(
     cx=128.0,
     scan_rotation=20.0,
 )
-
-
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-@pytest.fixture
-def merlin_sim():
-    """A Merlin simulator replaying the real 4 x 2 recording; its (data, control) ports."""
-    header = real_file("4d/merlin_4x2/001_4x2_6bit.hdr")
-    simulator = shutil.which("libertem-live-mib-sim") or str(
-        Path(sys.executable).with_name("libertem-live-mib-sim")
-    )
-    data, control, trigger = _free_ports(3)
-    process = subprocess.Popen(
-        [
-            simulator,
-            str(header),
-            "--nav-shape",
-            "4",
-            "2",
-            "--host",
-            "127.0.0.1",
-            "--data-port",
-            str(data),
-            "--control-port",
-            str(control),
-            "--trigger-port",
-            str(trigger),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # until it listens
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", control)) == 0:
-                break
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the Merlin simulator did not start")
-    yield data, control, header
-    process.kill()
-    process.wait(timeout=10)
 
 
 def test_an_acquisition_gives_the_file_s_images_and_frames(merlin_sim):
@@ -128,7 +70,7 @@ def test_cli_live_overfocus_writes_images_and_the_acquisition(merlin_sim, tmp_pa
 
 
 def test_no_detector_is_a_clear_error(capsys):
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     source = LiveSource("merlin", "127.0.0.1", port, port, (4, 2))
     with pytest.raises(LiveError, match="nothing answers on the control port"):
         list(acquisitions(source, [OverfocusPass(PARAMS)], timeout=1))

@@ -143,8 +143,13 @@ def acquisitions(
     timeout: float = 30.0,
     keep_frames: bool = True,
     cancelled: Callable[[], bool] | None = None,
+    arrived: Callable[[np.ndarray], None] | None = None,
 ) -> Iterator[Acquired]:
     """Yield the results of ``passes`` for each of ``count`` acquisitions.
+
+    With ``arrived``, the kept frames are also handed over while they arrive: after each
+    part of an acquisition, ``arrived(frames)`` gets the scan-shaped array, with the
+    frames still to come zero (so a viewer can fill in the scan as it is recorded).
 
     Raises
     ------
@@ -191,7 +196,12 @@ def acquisitions(
                 keep = keep_frames and np.prod(shape) * aq.dtype.itemsize <= KEEP_BYTES
                 if keep:
                     udfs.append(PassUDF(KeepFrames(aq.dtype)))
-                buffers = ctx.run_udf(dataset=aq, udf=udfs)
+                if arrived is not None and keep:
+                    for part in ctx.run_udf_iter(dataset=aq, udf=udfs):
+                        buffers = part.buffers
+                        arrived(np.asarray(buffers[-1]["frames"]).reshape(shape))
+                else:
+                    buffers = ctx.run_udf(dataset=aq, udf=udfs)
                 results = [u.pass_result(b, scan, detector) for u, b in zip(udfs, buffers)]
                 frames = results.pop() if keep else None
                 yield Acquired(results, frames, scan, time.perf_counter() - t0)

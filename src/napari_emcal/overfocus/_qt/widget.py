@@ -24,6 +24,7 @@ from ..sharpness import blur
 from ..twin import TwinParams
 from .calibration import CalibrationPanel, ParameterActions
 from .controls import TwinControls
+from .live import LivePanel
 from .preview import PreviewControls
 
 __all__ = ["OverfocusWidget"]
@@ -52,6 +53,7 @@ class OverfocusWidget(ToolDock):
             self.source.scan_shape,
             self.source.dataset,
         )
+        self.live = LivePanel(self)
         self.twin = TwinControls()
         self.preview = PreviewControls()
         self.calibration = CalibrationPanel(self)
@@ -63,7 +65,7 @@ class OverfocusWidget(ToolDock):
         # the one long task (preview read, full pass, calibration) at a time
         self.task = self.long_task(
             "stop the running task (Esc); the layers keep the last result",
-            on_poll=self._show_live_params,
+            on_poll=self._poll,
         )
         self.actions = ParameterActions(self)
         self.sharpness = widgets.Label(label="Blur (0 = sharp)", value="—")
@@ -71,6 +73,7 @@ class OverfocusWidget(ToolDock):
         self.extend(
             [
                 self.source,
+                self.live,
                 self.twin,
                 self.preview,
                 self.calibration,
@@ -152,6 +155,16 @@ class OverfocusWidget(ToolDock):
         if update:
             self.schedule_update()
 
+    def _poll(self):
+        """While a long task runs: show what it handed over (parameters, live frames)."""
+        self._show_live_params()
+        self.live.poll()
+
+    def data_arrived(self) -> None:
+        """The dataset layer's frames changed in place (a live acquisition filling in)."""
+        self.preview.forget()
+        self.schedule_update()
+
     def _show_live_params(self):
         live, self.live_params = self.live_params, None
         if live is not None:
@@ -167,31 +180,38 @@ class OverfocusWidget(ToolDock):
         self.updates.run_now()
 
     def _live_data(self, layer):
-        """The data live updates compute from, or None while the preview's reduced copy is
-        read first (a long task with progress and cancel; the update runs again after)."""
+        """``read()`` giving the data a live update computes from, or None while the
+        preview's reduced copy is read first (a long task with progress and cancel; the
+        update runs again after). While a live acquisition holds the long task, each
+        update reduces the frames that have arrived itself."""
         data = self.preview.data(layer)
-        if data is None:
+        if data is not None:
+            return lambda: data
+        reader = self.preview.reader(layer)
+        if self.task.running and self.live.layer is layer:
+            return lambda: reader(lambda _fraction: None)[1]
 
-            def done(read):
-                self.preview.keep(read)
-                self.update_now()
+        def done(read):
+            self.preview.keep(read)
+            self.update_now()
 
-            self.task.start("reading preview data", self.preview.reader(layer), done)
-        return data
+        self.task.start("reading preview data", reader, done)
+        return None
 
     def _live_update(self):
         """The work of one live update, for :class:`NewestWins` (None: nothing to do)."""
         layer, params = self.layer.value, self.valid_params()
         if layer is None or params is None:
             return None
-        data = self._live_data(layer)
-        if data is None:
+        read = self._live_data(layer)
+        if read is None:
             return None  # update_now runs again once the preview data are read
         select, point = self._select, self._point
         bin_, every = self.preview.factors
         reduced_params = reduce_params(params, bin_, every)
 
         def work():
+            data = read()
             sel, pt = reduce_positions(select, point, bin_, every, data.shape)
             images = compute(data, reduced_params, select=sel, point=pt)
             return images, reduced_params, data.shape[2:], (bin_, every)

@@ -1,0 +1,251 @@
+"""The overfocus dock's live source: frames from a Merlin or DECTRIS detector (or its
+simulator) as they arrive, through LiberTEM-live.
+
+Each acquisition fills a 4D layer ``live · <detector> <host>`` as its frames arrive; that
+layer is the dock's dataset, so the five images, the twin's parameters, *Estimate* and
+*Optimise* work on what has arrived exactly as on a file, and the last scan stays for a
+calibration after the detector stops. The acquisition runs as the dock's long task (in a
+worker, with progress and Cancel); nothing here blocks the viewer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from magicgui import widgets
+
+from ..._qt.common import message_label, save_path
+from ...engine.live import DETECTORS, LiveSource
+from ...errors import Cancelled, EmcalError, InvalidParameterError
+
+__all__ = ["LivePanel"]
+
+LIVE_PREFIX = "live · "
+
+
+class LivePanel(widgets.Container):
+    """*Live from a detector*: detector, host, ports, scan shape, number of acquisitions,
+    *Connect and acquire* and *Save acquisition…*. Works on its dock (``host``)."""
+
+    def __init__(self, host):
+        super().__init__(labels=True)
+        self.margins = (0, 0, 0, 0)
+        self.host = host
+        self._arrived: np.ndarray | None = None  # handed over by the worker, shown at a poll
+        self._layer = None
+        self._source: LiveSource | None = None  # of the running or last acquisition
+        self.received = 0  # acquisitions completed in the last run
+        self.enabled_box = widgets.CheckBox(
+            text="Live from a detector…",
+            value=False,
+            tooltip="process frames as a Merlin or DECTRIS detector (or its simulator) "
+            "delivers them",
+        )
+        self.detector = widgets.ComboBox(
+            label="Detector",
+            choices=list(DETECTORS),
+            value="merlin",
+            tooltip="the detector's kind (LiberTEM-live connects to it)",
+        )
+        self.address = widgets.LineEdit(
+            label="Host", value="127.0.0.1", tooltip="host name or IP address of the detector PC"
+        )
+        self.data_port = widgets.SpinBox(
+            label="Data port",
+            value=0,
+            min=0,
+            max=65535,
+            tooltip="TCP port of the frame stream; 0 = the detector's default (Merlin 6342; "
+            "a DECTRIS system's must be given)",
+        )
+        self.control_port = widgets.SpinBox(
+            label="Control port",
+            value=0,
+            min=0,
+            max=65535,
+            tooltip="TCP port of the detector's control interface; 0 = the default (Merlin "
+            "6341; a DECTRIS system's must be given)",
+        )
+        self.scan_shape = widgets.LineEdit(
+            label="Live scan shape",
+            value="",
+            tooltip="ny, nx positions of each acquisition; empty = from the acquisition's header",
+        )
+        self.count = widgets.SpinBox(
+            label="Acquisitions",
+            value=1,
+            min=1,
+            max=1_000_000,
+            tooltip="acquisitions to process, one after the other; the last stays on screen "
+            "while the next fills in",
+        )
+        self.timeout = widgets.FloatSpinBox(
+            label="Wait (s)",
+            value=30.0,
+            min=0.5,
+            max=86400.0,
+            step=5.0,
+            tooltip="seconds to wait for an acquisition to start before giving up",
+        )
+        self.connect_button = widgets.PushButton(
+            text="Connect and acquire",
+            tooltip="connect, then process each acquisition as it arrives (Esc or Cancel "
+            "stops; the frames received are kept)",
+        )
+        self.save_button = widgets.PushButton(
+            text="Save acquisition…",
+            tooltip="write the last acquisition's frames to a .npy file (this plugin and "
+            "LiberTEM read it back)",
+            enabled=False,
+        )
+        self.message = message_label("Live", "not connected")
+        self.fields = [
+            self.detector,
+            self.address,
+            self.data_port,
+            self.control_port,
+            self.scan_shape,
+            self.count,
+            self.timeout,
+            self.connect_button,
+            self.save_button,
+            self.message,
+        ]
+        self.extend([self.enabled_box, *self.fields])
+        self._show_fields()
+        self.enabled_box.changed.connect(self._show_fields)
+        self.connect_button.changed.connect(lambda: self.start())
+        self.save_button.changed.connect(self._save_dialog)
+
+    def _show_fields(self, *_):
+        for field in self.fields:
+            field.visible = self.enabled_box.value
+
+    def source(self) -> LiveSource:
+        """Where the detector is, from the fields (:class:`InvalidParameterError`)."""
+        text = self.scan_shape.value.strip()
+        scan = None
+        if text:
+            try:
+                scan = tuple(int(v) for v in text.replace("x", ",").split(","))
+            except ValueError:
+                raise InvalidParameterError(
+                    f"live scan shape must be 'ny, nx'; got {text!r}"
+                ) from None
+        return LiveSource(
+            self.detector.value,
+            self.address.value.strip() or "127.0.0.1",
+            self.data_port.value or None,
+            self.control_port.value or None,
+            scan,
+        )
+
+    def start(self) -> bool:
+        """Connect and process ``count`` acquisitions in the dock's worker."""
+        from ...engine.live import acquisitions
+
+        host = self.host
+        try:
+            source = self.source()
+        except EmcalError as exc:
+            host.error(str(exc))
+            return False
+        count, timeout = self.count.value, self.timeout.value
+        self._arrived, self.received, self._source = None, 0, source
+
+        def work(report):
+            done = 0
+
+            def arrived(frames):
+                self._arrived = frames
+                report(done / count)  # raises Cancelled once Cancel is pressed
+
+            for acquired in acquisitions(
+                source, [], count=count, timeout=timeout, keep_frames=True, arrived=arrived
+            ):
+                if acquired.frames is None:
+                    raise InvalidParameterError(
+                        "the acquisition is too large to keep in memory: use a smaller scan"
+                    )
+                done += 1
+                self._arrived, self.received = acquired.frames, done
+                report(done / count)
+            return done
+
+        started = host.task.start(
+            f"live from {source.describe()}", work, self._finished, on_error=self._stopped
+        )
+        if started:
+            self.message.value = f"waiting for an acquisition from {source.describe()}…"
+        else:
+            host.status.value = "another task is running: cancel it first"
+        return started
+
+    def poll(self) -> None:
+        """Show frames the worker handed over (GUI thread)."""
+        frames, self._arrived = self._arrived, None
+        if frames is not None:
+            self._show(frames)
+
+    def _show(self, frames: np.ndarray) -> None:
+        host, source = self.host, self._source
+        name = f"{LIVE_PREFIX}{source.detector} {source.host}"
+        layer = self._layer
+        if layer is None or layer not in host.viewer.layers or layer.data.shape != frames.shape:
+            # a stream records no lengths: the twin typed before stays (adding the layer
+            # may already make it the dock's dataset, which prefills the controls)
+            keep = host.valid_params()
+            if layer is not None and layer in host.viewer.layers:
+                host.viewer.layers.remove(layer)  # another frame or scan size
+            layer = self._layer = host.viewer.add_image(
+                frames,
+                name=name,
+                visible=False,  # the five images are what the user watches
+                metadata={"emcal": {"source": source.describe(), "live": True}},
+            )
+            host.set_layer(layer)
+            if keep is not None:
+                host.set_params(keep, update=False, source="typed before the acquisition")
+        else:
+            layer.data = frames
+        self.save_button.enabled = True
+        self.message.value = (
+            f"acquisition {self.received + 1}: {int(frames.shape[0])} x {int(frames.shape[1])} "
+            f"scan of {int(frames.shape[2])} x {int(frames.shape[3])} px frames, filling in"
+        )
+        host.data_arrived()
+
+    def _finished(self, received: int) -> None:
+        self.poll()
+        self.message.value = (
+            f"{received} acquisition(s) received; Estimate or Optimise work on the last, "
+            "Save acquisition keeps it"
+        )
+
+    def _stopped(self, exc) -> None:
+        self.poll()  # the frames received are kept
+        why = "cancelled" if isinstance(exc, Cancelled) else f"stopped: {exc}"
+        self.message.value = (
+            f"{why}, after {self.received} complete acquisition(s); the frames received "
+            "are kept"
+        )
+
+    @property
+    def layer(self):
+        """The live 4D layer, or None."""
+        return self._layer if self._layer in self.host.viewer.layers else None
+
+    def save(self, path) -> None:
+        """Write the live layer's frames to ``path`` (.npy)."""
+        layer = self.layer
+        if layer is None:
+            raise InvalidParameterError("no acquisition received yet")
+        np.save(path, np.asarray(layer.data))
+        self.host.status.value = f"acquisition saved to {path}"
+
+    def _save_dialog(self, event=None):
+        path = save_path(None, "Save the acquisition", "acquisition.npy", "NumPy (*.npy)")
+        if path:
+            try:
+                self.save(path)
+            except (EmcalError, OSError) as exc:
+                self.host.error(str(exc))

@@ -1,0 +1,77 @@
+"""The overfocus dock's live source, against LiberTEM-live's Merlin simulator replaying a
+real recording on the loopback address (issue 23)."""
+
+import numpy as np
+import pytest
+
+from napari_emcal.io.readers import open_4d
+from napari_emcal.overfocus import TwinParams, compute
+from napari_emcal.overfocus.images import OUTPUTS
+
+from ...conftest import free_ports
+
+pytestmark = pytest.mark.gui
+
+PARAMS = TwinParams(
+    overfocus=1e-6,
+    scan_pixel_size=1e-9,
+    camera_length=0.15,
+    detector_pixel_size=55e-6,
+    cy=128.0,
+    cx=128.0,
+    scan_rotation=20.0,
+)
+
+
+def _dock(make_napari_viewer, data_port, control_port):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
+    widget.set_params(PARAMS, update=False)
+    live = widget.live
+    live.enabled_box.value = True
+    live.data_port.value, live.control_port.value = data_port, control_port
+    live.scan_shape.value = "4, 2"
+    live.timeout.value = 20.0
+    return viewer, widget, live
+
+
+def test_an_acquisition_becomes_the_dataset_with_its_images(
+    make_napari_viewer, qtbot, merlin_sim, tmp_path
+):
+    data_port, control_port, header = merlin_sim
+    viewer, widget, live = _dock(make_napari_viewer, data_port, control_port)
+    assert live.start()
+    qtbot.waitUntil(lambda: not widget.task.running, timeout=60000)
+    qtbot.waitUntil(lambda: widget.updates.idle, timeout=30000)
+    recorded = np.asarray(open_4d(header, scan_shape=(4, 2)).data)
+    layer = live.layer
+    np.testing.assert_array_equal(layer.data, recorded)
+    assert widget.layer.value.name == layer.name and live.received == 1
+    assert "1 acquisition(s) received" in live.message.value
+    # the twin typed before the acquisition is kept (a stream records no lengths)
+    kept = widget.params()
+    assert (kept.cy, kept.cx, kept.scan_rotation) == (128.0, 128.0, 20.0)
+    assert kept.detector_pixel_size == pytest.approx(55e-6, rel=1e-12)
+    widget.preview.enabled_box.value = False
+    widget.update_now()
+    qtbot.waitUntil(lambda: widget.updates.idle, timeout=30000)
+    expected = compute(recorded, kept)
+    for name in OUTPUTS:
+        np.testing.assert_allclose(
+            widget.output_layer(name).data, expected[name], rtol=1e-12, err_msg=name
+        )
+    live.save(tmp_path / "scan.npy")  # kept as the method's authors recommend
+    np.testing.assert_array_equal(np.load(tmp_path / "scan.npy"), recorded)
+
+
+def test_no_detector_is_said_in_the_dock(make_napari_viewer, qtbot):
+    (port,) = free_ports(1)
+    viewer, widget, live = _dock(make_napari_viewer, port, port)
+    live.timeout.value = 1.0
+    assert live.start()
+    qtbot.waitUntil(lambda: not widget.task.running, timeout=30000)
+    assert "nothing answers on the control port" in widget.status.value
+    assert "stopped" in live.message.value and live.layer is None
+    live.scan_shape.value = "4 by 2"
+    assert not live.start()
+    assert "live scan shape" in widget.status.value
