@@ -225,8 +225,7 @@ class LivePanel(widgets.Container):
         self.poll()  # the frames received are kept
         why = "cancelled" if isinstance(exc, Cancelled) else f"stopped: {exc}"
         self.message.value = (
-            f"{why}, after {self.received} complete acquisition(s); the frames received "
-            "are kept"
+            f"{why}, after {self.received} complete acquisition(s); the frames received are kept"
         )
 
     @property
