@@ -98,6 +98,59 @@ def dose():
     viewer.close()
 
 
+def live():
+    """A simulated overfocused scan filling in as LiberTEM-live's Merlin simulator sends
+    it (needs the real recording whose headers the simulated one copies)."""
+    import sys
+    import tempfile
+
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    sys.path.insert(0, str(tests.parent))
+    from tests.conftest import REAL_DATA, start_merlin_simulator
+    from tests.merlin_files import write_merlin
+
+    from napari_emcal.overfocus import TwinParams, simulate
+    from napari_emcal.specimens import detailed_specimen
+
+    template = REAL_DATA / "4d/merlin_4x2/001_4x2_6bit.hdr"
+    if not template.exists():
+        print("skipped live: no real Merlin recording to copy the headers from")
+        return
+    truth = TwinParams(
+        overfocus=1.2e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=31.6,
+        cx=32.3,
+        scan_rotation=37.0,
+        flip_y=True,
+        semiconv=12e-3,
+    )
+    specimen = detailed_specimen((200, 200), feature_size=2.0, seed=4)
+    frames = simulate(specimen, (64, 64), (64, 64), truth, dose=2e4, seed=4)
+    header = write_merlin(template, frames.astype(np.uint16), Path(tempfile.mkdtemp()) / "s")
+    process, data_port, control_port = start_merlin_simulator(header, (64, 64), dwell_us=3000)
+    import napari
+
+    try:
+        viewer = napari.Viewer(title="live")
+        _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
+        widget.set_params(truth, update=False)
+        panel = widget.live
+        panel.enabled_box.value = True
+        panel.data_port.value, panel.control_port.value = data_port, control_port
+        panel.scan_shape.value = "64, 64"
+        panel.start()
+        # the first images, while the scan is still being recorded
+        settle(viewer, lambda: widget.output_layer("shifted_sum") is not None, timeout=30)
+        shoot(viewer, "live")
+        settle(viewer, lambda: not widget.task.running)
+        viewer.close()
+    finally:
+        process.kill()
+
+
 if __name__ == "__main__":
     import os
     import tempfile
@@ -105,5 +158,5 @@ if __name__ == "__main__":
     scratch = Path(tempfile.mkdtemp())  # never the user's autosave or history
     os.environ.setdefault("NAPARI_EMCAL_AUTOSAVE", str(scratch / "dose_table_autosave.json"))
     os.environ.setdefault("NAPARI_EMCAL_HISTORY", str(scratch / "history.sqlite"))
-    for shot in (overfocus, dataset_check, grating, high_defocus, dose):
+    for shot in (overfocus, dataset_check, grating, high_defocus, dose, live):
         shot()

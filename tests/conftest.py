@@ -57,43 +57,35 @@ def free_ports(n):
     return ports
 
 
-@pytest.fixture
-def merlin_sim():
-    """A Merlin simulator replaying the real 4 x 2 recording; its (data, control) ports."""
+def start_merlin_simulator(header: Path, nav_shape, dwell_us: int | None = None):
+    """LiberTEM-live's Merlin simulator replaying the recording ``header`` on the loopback
+    address: (process, data port, control port), once it listens."""
     pytest.importorskip("libertem_live", reason="live processing needs LiberTEM-live")
-    header = real_file("4d/merlin_4x2/001_4x2_6bit.hdr")
     simulator = shutil.which("libertem-live-mib-sim") or str(
         Path(sys.executable).with_name("libertem-live-mib-sim")
     )
     data, control, trigger = free_ports(3)
-    process = subprocess.Popen(
-        [
-            simulator,
-            str(header),
-            "--nav-shape",
-            "4",
-            "2",
-            "--host",
-            "127.0.0.1",
-            "--data-port",
-            str(data),
-            "--control-port",
-            str(control),
-            "--trigger-port",
-            str(trigger),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [simulator, str(header), "--nav-shape", *(str(n) for n in nav_shape)]
+    command += ["--host", "127.0.0.1", "--data-port", str(data)]
+    command += ["--control-port", str(control), "--trigger-port", str(trigger)]
+    if dwell_us:
+        command += ["--dwelltime", str(int(dwell_us))]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # until it listens
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", control)) == 0:
-                break
+                return process, data, control
         time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the Merlin simulator did not start")
+    process.kill()
+    pytest.fail("the Merlin simulator did not start")
+
+
+@pytest.fixture
+def merlin_sim():
+    """The simulator replaying the real 4 x 2 recording: (data port, control port, .hdr)."""
+    header = real_file("4d/merlin_4x2/001_4x2_6bit.hdr")
+    process, data, control = start_merlin_simulator(header, (4, 2))
     yield data, control, header
     process.kill()
     process.wait(timeout=10)

@@ -87,9 +87,13 @@ class NewestWins:
         """Nothing running, due or queued."""
         return self._worker is None and not self._timer.isActive() and not self._again
 
-    def request(self) -> None:
-        """A new input: the run after a short pause uses it; older results are dropped."""
-        self.generation += 1
+    def request(self, invalidate: bool = True) -> None:
+        """A new input: the run after a short pause uses it. With ``invalidate`` (a changed
+        parameter) results computed before are dropped; without (more of the same data
+        arrived, as in a live acquisition) a result on the way is still shown: else a
+        stream of arrivals faster than one computation would never show anything."""
+        if invalidate:
+            self.generation += 1
         self._timer.start()
 
     def is_current(self, generation: int) -> bool:

@@ -163,7 +163,7 @@ class OverfocusWidget(ToolDock):
     def data_arrived(self) -> None:
         """The dataset layer's frames changed in place (a live acquisition filling in)."""
         self.preview.forget()
-        self.schedule_update()
+        self.updates.request(invalidate=False)
 
     def _show_live_params(self):
         live, self.live_params = self.live_params, None
@@ -188,7 +188,7 @@ class OverfocusWidget(ToolDock):
         if data is not None:
             return lambda: data
         reader = self.preview.reader(layer)
-        if self.task.running and self.live.layer is layer:
+        if self.task.running and layer.metadata.get("emcal", {}).get("live"):
             return lambda: reader(lambda _fraction: None)[1]
 
         def done(read):
