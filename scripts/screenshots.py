@@ -106,7 +106,7 @@ def live():
 
     tests = Path(__file__).resolve().parents[1] / "tests"
     sys.path.insert(0, str(tests.parent))
-    from tests.conftest import REAL_DATA, start_merlin_simulator
+    from tests.conftest import REAL_DATA, start_merlin_simulator, stop_simulator
     from tests.merlin_files import write_merlin
 
     from napari_emcal.overfocus import TwinParams, simulate
@@ -148,7 +148,7 @@ def live():
         settle(viewer, lambda: not widget.task.running)
         viewer.close()
     finally:
-        process.kill()
+        stop_simulator(process)
 
 
 if __name__ == "__main__":

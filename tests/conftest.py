@@ -70,15 +70,29 @@ def start_merlin_simulator(header: Path, nav_shape, dwell_us: int | None = None)
     command += ["--control-port", str(control), "--trigger-port", str(trigger)]
     if dwell_us:
         command += ["--dwelltime", str(int(dwell_us))]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # its own process group: the simulator sends from child processes, which must go too
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # until it listens
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", control)) == 0:
                 return process, data, control
         time.sleep(0.2)
-    process.kill()
+    stop_simulator(process)
     pytest.fail("the Merlin simulator did not start")
+
+
+def stop_simulator(process) -> None:
+    """Kill a simulator and every process it started."""
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -87,5 +101,4 @@ def merlin_sim():
     header = real_file("4d/merlin_4x2/001_4x2_6bit.hdr")
     process, data, control = start_merlin_simulator(header, (4, 2))
     yield data, control, header
-    process.kill()
-    process.wait(timeout=10)
+    stop_simulator(process)

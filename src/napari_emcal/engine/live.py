@@ -196,12 +196,29 @@ def acquisitions(
                 keep = keep_frames and np.prod(shape) * aq.dtype.itemsize <= KEEP_BYTES
                 if keep:
                     udfs.append(PassUDF(KeepFrames(aq.dtype)))
-                if arrived is not None and keep:
+                buffers, received, expected = None, 0, int(np.prod(scan))
+                try:
                     for part in ctx.run_udf_iter(dataset=aq, udf=udfs):
                         buffers = part.buffers
-                        arrived(np.asarray(buffers[-1]["frames"]).reshape(shape))
-                else:
-                    buffers = ctx.run_udf(dataset=aq, udf=udfs)
+                        received = int(np.count_nonzero(np.asarray(part.damage.data)))
+                        if arrived is not None and keep:
+                            arrived(np.asarray(buffers[-1]["frames"]).reshape(shape))
+                except (Cancelled, EmcalError):
+                    raise
+                except Exception as exc:  # the receivers raise their own connection errors
+                    raise LiveError(
+                        f"the connection to {source.describe()} broke off after {received} "
+                        f"of {expected} frames ({exc}); the frames received are kept where "
+                        "they were shown"
+                    ) from exc
+                if buffers is None or received < expected:
+                    # LiberTEM-live ends an acquisition whose stream broke off as if it
+                    # were complete: never pass the missing frames off as zeros
+                    raise LiveError(
+                        f"the acquisition ended after {received} of {expected} frames from "
+                        f"{source.describe()}: the connection was lost or frames were "
+                        "dropped (the frames received are kept where they were shown)"
+                    )
                 results = [u.pass_result(b, scan, detector) for u, b in zip(udfs, buffers)]
                 frames = results.pop() if keep else None
                 yield Acquired(results, frames, scan, time.perf_counter() - t0)

@@ -83,7 +83,7 @@ def test_optimise_on_a_received_scan_recovers_the_twin(make_napari_viewer, qtbot
     from napari_emcal.overfocus import simulate
     from napari_emcal.specimens import detailed_specimen
 
-    from ...conftest import real_file, start_merlin_simulator
+    from ...conftest import real_file, start_merlin_simulator, stop_simulator
     from ...merlin_files import write_merlin
 
     truth = TwinParams(
@@ -120,5 +120,30 @@ def test_optimise_on_a_received_scan_recovers_the_twin(make_napari_viewer, qtbot
         assert abs((found.scan_rotation - 37.0 + 180) % 360 - 180) < 0.3
         assert found.overfocus == pytest.approx(1.2e-6, rel=0.01)
     finally:
-        process.kill()
-        process.wait(timeout=10)
+        stop_simulator(process)
+
+
+def test_a_connection_lost_mid_scan_keeps_the_frames_received(make_napari_viewer, qtbot, tmp_path):
+    from ...conftest import real_file, start_merlin_simulator, stop_simulator
+    from ...merlin_files import write_merlin
+
+    # a scan long enough to be cut: 4096 frames at 3 ms
+    frames = np.random.default_rng(2).integers(1, 50, (64, 64, 32, 32)).astype(np.uint16)
+    header = write_merlin(real_file("4d/merlin_4x2/001_4x2_6bit.hdr"), frames, tmp_path / "s")
+    process, data_port, control_port = start_merlin_simulator(header, (64, 64), dwell_us=3000)
+    try:
+        viewer, widget, live = _dock(make_napari_viewer, data_port, control_port)
+        live.scan_shape.value = "64, 64"
+        assert live.start()
+        qtbot.waitUntil(lambda: live.layer is not None, timeout=30000)
+        stop_simulator(process)  # the detector goes away mid-scan
+        qtbot.waitUntil(lambda: not widget.task.running, timeout=60000)
+    finally:
+        stop_simulator(process)
+    assert "broke off after" in widget.status.value
+    assert "stopped" in live.message.value and live.received == 0
+    arrived = live.layer.data.reshape(4096, -1).any(axis=1)
+    assert 0 < arrived.sum() < 4096  # kept, and honestly partial
+    np.testing.assert_array_equal(
+        live.layer.data.reshape(4096, -1)[arrived], frames.reshape(4096, -1)[arrived]
+    )

@@ -156,7 +156,10 @@ class LivePanel(widgets.Container):
             done = 0
 
             def arrived(frames):
-                self._arrived = frames
+                # the first scan fills in on screen; after it, the last complete scan
+                # stays on screen while the next one is recorded
+                if done == 0:
+                    self._arrived = frames
                 report(done / count)  # raises Cancelled once Cancel is pressed
 
             for acquired in acquisitions(
