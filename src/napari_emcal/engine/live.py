@@ -148,8 +148,9 @@ def acquisitions(
     """Yield the results of ``passes`` for each of ``count`` acquisitions.
 
     With ``arrived``, the kept frames are also handed over while they arrive: after each
-    part of an acquisition, ``arrived(frames)`` gets the scan-shaped array, with the
-    frames still to come zero (so a viewer can fill in the scan as it is recorded).
+    part of an acquisition, ``arrived(frames, received)`` gets the scan-shaped array, with
+    the frames still to come zero, and how many have arrived (in scan order), so that a
+    viewer can fill in the scan as it is recorded.
 
     Raises
     ------
@@ -202,7 +203,8 @@ def acquisitions(
                         buffers = part.buffers
                         received = int(np.count_nonzero(np.asarray(part.damage.data)))
                         if arrived is not None and keep:
-                            arrived(np.asarray(buffers[-1]["frames"]).reshape(shape))
+                            frames = np.asarray(buffers[-1]["frames"]).reshape(shape)
+                            arrived(frames, received)
                 except (Cancelled, EmcalError):
                     raise
                 except Exception as exc:  # the receivers raise their own connection errors

@@ -23,7 +23,9 @@ from ..._qt.layers import (
     scan_space,
     show_result,
 )
+from ..._qt.live import LivePanel, is_live
 from ..._qt.source4d import Source4D
+from ..._qt.tasks import NewestWins
 from ...engine import check_executor
 from ...errors import EmcalError
 from ..analysis import analyse, estimate_beam
@@ -34,6 +36,9 @@ from .apertures import APERTURE_SUM, DrawnApertures
 from .beam import BeamControls
 
 __all__ = ["DatasetCheckWidget"]
+
+#: Pause after frames arrive before a live check of them (a stream arrives in bursts).
+LIVE_PAUSE_MS = 300
 
 
 def _diverging(image) -> dict:
@@ -56,6 +61,8 @@ class DatasetCheckWidget(ToolDock):
             self, "the 4D STEM layer (scan y, scan x, detector y, detector x) to check"
         )
         self.layer = self.source.layer
+        self.live = LivePanel(self)
+        self.live_updates = NewestWins(self.native, LIVE_PAUSE_MS, self._live_check)
         self.beam_controls = BeamControls(self)
         self.adf_inner = widgets.FloatSpinBox(
             label="ADF inner (disk radii)",
@@ -121,6 +128,7 @@ class DatasetCheckWidget(ToolDock):
         self.extend(
             [
                 self.source,
+                self.live,
                 self.beam_controls,
                 self.adf_inner,
                 self.adf_outer,
@@ -202,30 +210,34 @@ class DatasetCheckWidget(ToolDock):
         if layer is None:
             self.error("Choose a 4D dataset layer first.")
             return False
-        metadata = layer.metadata.get("emcal", {})
-        masks = self.masks()
-        beam = self.beam
-        data = layer.data
-        count, count_source = saturation_with_source(
-            data.dtype, self.max_count.value or None, metadata
-        )
-        rotation, flip, tolerance = (
-            self.scan_rotation.value,
-            self.flip_y.value,
-            self.tolerance.value,
-        )
-        pixel = metadata.get("detector_pixel_size")
         try:
             executor = check_executor(self.executor.value)
         except EmcalError as exc:
             self.error(str(exc))
             return False
-        source = pass_source(layer, executor)
+        work = self._check_work(layer, layer.data, pass_source(layer, executor), executor)
+        started = self.task.start(
+            "checking the dataset", work, self.while_present(self._show_check)
+        )
+        if not started:
+            self.status.value = "another task is running: cancel it first"
+        return started
 
+    def _check_work(self, layer, data, source, executor):
+        """``work(report)`` of one check pass over ``data`` of ``layer`` (read from
+        ``source`` on ``executor``), with the dock's settings as they are now."""
+        metadata = layer.metadata.get("emcal", {})
+        masks = self.masks()
+        beam = self.beam
+        count, count_source = saturation_with_source(
+            data.dtype, self.max_count.value or None, metadata
+        )
+        rotation, flip = self.scan_rotation.value, self.flip_y.value
+        tolerance = self.tolerance.value
+        pixel = metadata.get("detector_pixel_size")
         inner, outer = self.adf_inner.value, self.adf_outer.value
 
         def work(report):
-            found = None
             if beam is None:  # find it first, so that the pass gives BF and ADF images too
                 try:
                     found = estimate_beam(data)
@@ -252,14 +264,42 @@ class DatasetCheckWidget(ToolDock):
             checked.saturation_count, checked.saturation_source = count, count_source
             return result, checked
 
-        started = self.task.start(
-            "checking the dataset", work, self.while_present(self._show_check)
-        )
-        if not started:
-            self.status.value = "another task is running: cancel it first"
-        return started
+        return work
 
-    def _show_check(self, value) -> None:
+    # -- live ------------------------------------------------------------------------------
+    def use_live_layer(self, add):
+        """Check the layer ``add()`` adds, as its frames arrive."""
+        layer = add()
+        self.set_layer(layer)
+        return layer
+
+    def data_arrived(self, received: int) -> None:
+        """``received`` frames of the live layer are in: check its complete scan rows."""
+        layer = self.layer.value
+        if layer is not None:
+            self._live_rows = received // layer.data.shape[1]
+            self.live_updates.request(invalidate=False)
+
+    def _live_check(self):
+        """The work of one check of the scan rows received so far (for NewestWins)."""
+        layer, rows = self.layer.value, getattr(self, "_live_rows", 0)
+        if layer is None or not is_live(layer) or rows < 1:
+            return None
+        part = layer.data[:rows]  # complete rows only: frames still to come are zeros
+        work = self._check_work(layer, part, part, check_executor("local"))
+        total = layer.data.shape[0]
+
+        def shown(value):
+            self._show_check(value, live=True)
+            self.status.value = f"live: checked the {rows} of {total} scan rows received"
+
+        return (
+            lambda: work(lambda _fraction: None),
+            self.while_present(shown),
+            lambda exc: self.error(str(exc)),
+        )
+
+    def _show_check(self, value, live: bool = False) -> None:
         result, report = value
         self.result, self.report = result, report
         self._show_images(result.images)
@@ -293,7 +333,7 @@ class DatasetCheckWidget(ToolDock):
         self.report_label.value = summary
         self._update_hint()
         self.status.value = "check done"
-        if report.descan_exceeds:
+        if report.descan_exceeds and not live:  # said once, for the whole scan
             show_warning(
                 f"The bright-field disk moves {report.descan.shift_across_scan:.2f} px "
                 f"across the scan (tolerance {report.descan_tolerance_px:g} px)."

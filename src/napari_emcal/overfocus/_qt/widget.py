@@ -14,6 +14,7 @@ from magicgui import widgets
 from ..._qt.dock import ToolDock
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import click_only, detector_space, robust_limits, scan_space, show_result
+from ..._qt.live import LivePanel, is_live
 from ..._qt.source4d import Source4D
 from ..._qt.tasks import NewestWins
 from ...engine import check_executor
@@ -24,7 +25,6 @@ from ..sharpness import blur
 from ..twin import TwinParams
 from .calibration import CalibrationPanel, ParameterActions
 from .controls import TwinControls
-from .live import LivePanel
 from .preview import PreviewControls
 
 __all__ = ["OverfocusWidget"]
@@ -160,8 +160,20 @@ class OverfocusWidget(ToolDock):
         self._show_live_params()
         self.live.poll()
 
-    def data_arrived(self) -> None:
-        """The dataset layer's frames changed in place (a live acquisition filling in)."""
+    def use_live_layer(self, add):
+        """Make the layer ``add()`` adds the dataset; a stream records no lengths, so the
+        twin typed before stays (adding the layer may already make it the dataset, which
+        prefills the controls: the values are taken first)."""
+        keep = self.valid_params()
+        layer = add()
+        self.set_layer(layer)
+        if keep is not None:
+            self.set_params(keep, update=False, source="typed before the acquisition")
+        return layer
+
+    def data_arrived(self, received: int | None = None) -> None:
+        """The dataset layer's frames changed in place (a live acquisition filling in:
+        ``received`` frames so far; the images use all, the ones to come are zero)."""
         self.preview.forget()
         self.updates.request(invalidate=False)
 
@@ -188,7 +200,7 @@ class OverfocusWidget(ToolDock):
         if data is not None:
             return lambda: data
         reader = self.preview.reader(layer)
-        if self.task.running and layer.metadata.get("emcal", {}).get("live"):
+        if self.task.running and is_live(layer):
             return lambda: reader(lambda _fraction: None)[1]
 
         def done(read):

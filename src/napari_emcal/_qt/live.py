@@ -1,11 +1,16 @@
-"""The overfocus dock's live source: frames from a Merlin or DECTRIS detector (or its
-simulator) as they arrive, through LiberTEM-live.
+"""A dock's live source: frames from a Merlin or DECTRIS detector (or its simulator) as
+they arrive, through LiberTEM-live.
 
 Each acquisition fills a 4D layer ``live · <detector> <host>`` as its frames arrive; that
-layer is the dock's dataset, so the five images, the twin's parameters, *Estimate* and
-*Optimise* work on what has arrived exactly as on a file, and the last scan stays for a
-calibration after the detector stops. The acquisition runs as the dock's long task (in a
+layer becomes the dock's dataset, so what the dock computes from a file it computes from
+what has arrived (the overfocus images and calibration, the dataset check), and the last
+scan stays after the detector stops. The acquisition runs as the dock's long task (in a
 worker, with progress and Cancel); nothing here blocks the viewer.
+
+The dock (``host``) has ``viewer``, ``task``, ``status``, ``error(message)``,
+``use_live_layer(add)`` (``add()`` adds the layer; the dock makes it its dataset, keeping
+what the user typed, and returns it) and
+``data_arrived()`` (more frames are in the layer).
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ from __future__ import annotations
 import numpy as np
 from magicgui import widgets
 
-from ..._qt.common import message_label, save_path
-from ...engine.live import DETECTORS, LiveSource
-from ...errors import Cancelled, EmcalError, InvalidParameterError
+from ..engine.live import DETECTORS, LiveSource
+from ..errors import Cancelled, EmcalError, InvalidParameterError
+from .common import message_label, save_path
 
-__all__ = ["LivePanel"]
+__all__ = ["LivePanel", "is_live"]
 
 LIVE_PREFIX = "live · "
+
+
+def is_live(layer) -> bool:
+    """A layer a live acquisition fills (its frames change while it arrives)."""
+    return bool(layer is not None and layer.metadata.get("emcal", {}).get("live"))
 
 
 class LivePanel(widgets.Container):
@@ -141,7 +151,7 @@ class LivePanel(widgets.Container):
 
     def start(self) -> bool:
         """Connect and process ``count`` acquisitions in the dock's worker."""
-        from ...engine.live import acquisitions
+        from ..engine.live import acquisitions
 
         host = self.host
         try:
@@ -155,11 +165,11 @@ class LivePanel(widgets.Container):
         def work(report):
             done = 0
 
-            def arrived(frames):
+            def arrived(frames, received):
                 # the first scan fills in on screen; after it, the last complete scan
                 # stays on screen while the next one is recorded
                 if done == 0:
-                    self._arrived = frames
+                    self._arrived = (frames, received)
                 report(done / count)  # raises Cancelled once Cancel is pressed
 
             for acquired in acquisitions(
@@ -170,7 +180,8 @@ class LivePanel(widgets.Container):
                         "the acquisition is too large to keep in memory: use a smaller scan"
                     )
                 done += 1
-                self._arrived, self.received = acquired.frames, done
+                frames = acquired.frames
+                self._arrived, self.received = (frames, frames.shape[0] * frames.shape[1]), done
                 report(done / count)
             return done
 
@@ -185,37 +196,34 @@ class LivePanel(widgets.Container):
 
     def poll(self) -> None:
         """Show frames the worker handed over (GUI thread)."""
-        frames, self._arrived = self._arrived, None
-        if frames is not None:
-            self._show(frames)
+        arrived, self._arrived = self._arrived, None
+        if arrived is not None:
+            self._show(*arrived)
 
-    def _show(self, frames: np.ndarray) -> None:
+    def _show(self, frames: np.ndarray, received: int) -> None:
         host, source = self.host, self._source
         name = f"{LIVE_PREFIX}{source.detector} {source.host}"
         layer = self._layer
         if layer is None or layer not in host.viewer.layers or layer.data.shape != frames.shape:
-            # a stream records no lengths: the twin typed before stays (adding the layer
-            # may already make it the dock's dataset, which prefills the controls)
-            keep = host.valid_params()
             if layer is not None and layer in host.viewer.layers:
                 host.viewer.layers.remove(layer)  # another frame or scan size
-            layer = self._layer = host.viewer.add_image(
-                frames,
-                name=name,
-                visible=False,  # the five images are what the user watches
-                metadata={"emcal": {"source": source.describe(), "live": True}},
+            metadata = {"emcal": {"source": source.describe(), "live": True}}
+            self._layer = host.use_live_layer(
+                lambda: host.viewer.add_image(
+                    frames,
+                    name=name,
+                    visible=False,  # the dock's images are what the user watches
+                    metadata=metadata,
+                )
             )
-            host.set_layer(layer)
-            if keep is not None:
-                host.set_params(keep, update=False, source="typed before the acquisition")
         else:
             layer.data = frames
         self.save_button.enabled = True
         self.message.value = (
-            f"acquisition {self.received + 1}: {int(frames.shape[0])} x {int(frames.shape[1])} "
-            f"scan of {int(frames.shape[2])} x {int(frames.shape[3])} px frames, filling in"
+            f"acquisition {self.received + 1}: {received} of {frames.shape[0] * frames.shape[1]} "
+            f"frames of {frames.shape[2]} x {frames.shape[3]} px"
         )
-        host.data_arrived()
+        host.data_arrived(received)
 
     def _finished(self, received: int) -> None:
         self.poll()
