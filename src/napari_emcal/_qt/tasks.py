@@ -168,8 +168,6 @@ class LongTask:
         shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         shortcut.activated.connect(self.cancel)
         self._shortcut = shortcut
-        # a dock closed during a task stops it (a live acquisition closes its connection)
-        parent.destroyed.connect(lambda *_: self.cancel())
 
     @property
     def running(self) -> bool:
