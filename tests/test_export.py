@@ -111,3 +111,56 @@ def test_mdoc_doses_read_back_with_mdocfile(tmp_path):
     assert len(back) == len(original)  # every section kept
     np.testing.assert_allclose(back["TiltAngle"], original["TiltAngle"])
     assert back["ExposureDose"].to_numpy()[4] == 0  # a section without a row: unchanged
+
+
+def test_stem_dataset_as_a_hyperspy_signal_read_back_by_rosettasciio(tmp_path):
+    import dask.array as da
+    from rsciio.hspy import file_reader
+
+    from napari_emcal.export import write_stem_hspy
+    from napari_emcal.overfocus import TwinParams
+
+    data = np.random.default_rng(0).integers(0, 100, (3, 4, 16, 20)).astype(np.uint16)
+    twin = TwinParams(
+        overfocus=1.5e-6,
+        scan_pixel_size=2.5e-9,
+        camera_length=0.2,
+        detector_pixel_size=55e-6,
+        cy=7.5,
+        cx=10.25,
+        scan_rotation=-93.25,
+        flip_y=True,
+    )
+    path = write_stem_hspy(tmp_path / "scan.hspy", da.from_array(data, chunks=(1, 4, 16, 20)), twin)
+    (signal,) = file_reader(str(path))
+    np.testing.assert_array_equal(signal["data"], data)
+    axes = {a["name"]: a for a in signal["axes"]}
+    assert [a["name"] for a in signal["axes"]] == ["y", "x", "ky", "kx"]  # array order
+    assert [a["navigate"] for a in signal["axes"]] == [True, True, False, False]
+    assert axes["y"]["scale"] == pytest.approx(2.5) and axes["y"]["units"] == "nm"
+    mrad = 55e-6 / 0.2 * 1e3
+    assert axes["kx"]["scale"] == pytest.approx(mrad) and axes["kx"]["units"] == "mrad"
+    # the beam centre is at angle 0
+    assert axes["ky"]["offset"] + 7.5 * mrad == pytest.approx(0, abs=1e-12)
+    assert axes["kx"]["offset"] + 10.25 * mrad == pytest.approx(0, abs=1e-12)
+    assert signal["metadata"]["Signal"]["signal_type"] == "electron_diffraction"
+    notes = signal["original_metadata"]["napari_emcal"]
+    assert notes["scan_rotation_deg"] == -93.25 and notes["flip_y"]
+
+
+def test_stem_axes_without_lengths_stay_in_pixels():
+    from napari_emcal.export import stem_axes
+
+    axes = stem_axes((2, 3, 8, 8))
+    assert {a["units"] for a in axes} == {"px"} and all(a["scale"] == 1 for a in axes)
+
+
+def test_cli_export_hspy_of_the_sample(tmp_path, capsys):
+    from rsciio.hspy import file_reader
+
+    out = tmp_path / "sample.hspy"
+    assert main(["export", "hspy", "sample", "--out", str(out)]) == 0
+    assert "axes from the file's metadata" in capsys.readouterr().out
+    (signal,) = file_reader(str(out))
+    assert signal["data"].ndim == 4 and signal["axes"][0]["units"] == "nm"
+    assert main(["export", "hspy", str(tmp_path / "missing.npy"), "--out", str(out)]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from napari.utils.notifications import show_info, show_warning
 from napari.viewer import Viewer
 
@@ -178,3 +179,33 @@ def check_dataset(viewer: Viewer):
     widget.set_layer(layer)
     widget.run()
     return widget
+
+
+def write_hspy(path: str, data, meta: dict) -> list[str]:
+    """An image layer as a HyperSpy ``.hspy`` signal (RosettaSciIO): a 4D STEM layer with
+    scan (nm) and detector (mrad) axes from what its file records, a 2D image with the
+    layer's scale and the units of the space it lies in."""
+    from ..export import image_axes, write_stem_hspy
+    from ..export import write_hspy as write
+
+    metadata = meta.get("metadata") or {}
+    emcal = metadata.get("emcal", {})
+    name = meta.get("name", "")
+    if np.ndim(data) == 4:
+        write_stem_hspy(path, data, None, emcal, title=name)
+    elif np.ndim(data) == 2:
+        scale = list(meta.get("scale") or (1.0, 1.0))[-2:]
+        units = emcal.get("units") or [_symbol(u) for u in (meta.get("units") or ("px", "px"))]
+        notes = {k: emcal[k] for k in ("role", "source") if k in emcal}
+        write(path, data, image_axes(np.shape(data), scale, units[-2:]), title=name, notes=notes)
+    else:
+        raise InvalidDataError(
+            f"a HyperSpy signal is written from a 2D image or a 4D STEM layer; '{name}' has "
+            f"{np.ndim(data)} dimensions"
+        )
+    return [path]
+
+
+def _symbol(unit) -> str:
+    """A unit as its symbol ("nm", "px"), as HyperSpy writes axes."""
+    return format(unit, "~") if hasattr(unit, "dimensionality") else str(unit)

@@ -1,5 +1,6 @@
 """Pre-filled twin values say where they came from; outputs carry the source's units."""
 
+import numpy as np
 import pytest
 
 from tests.conftest import real_file
@@ -42,3 +43,26 @@ def test_output_layers_carry_the_source_scale_without_a_units_conflict(make_napa
     assert shifted.scale == pytest.approx([5.4826] * 2, rel=1e-4)  # nm per scan pixel
     # one unit per world axis: the 2D outputs agree with the axes they are drawn on
     assert tuple(shifted.units) == tuple(layer.units[-2:])
+
+
+def test_save_shifted_sum_and_the_4d_layer_as_hyperspy_signals(make_napari_viewer, qtbot, tmp_path):
+    from rsciio.hspy import file_reader
+
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(real_file("4d/fpd_hdf5/FPD_HDF5.hdf5")), plugin="napari-emcal")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
+    widget.set_layer(layer)
+    widget.preview.enabled_box.value = False
+    widget.update_now()
+    qtbot.waitUntil(lambda: f"{layer.name} · shifted_sum" in viewer.layers, timeout=20000)
+    qtbot.waitUntil(lambda: widget.updates.idle, timeout=20000)
+    shifted = viewer.layers[f"{layer.name} · shifted_sum"]
+    shifted.save(str(tmp_path / "shifted.hspy"), plugin="napari-emcal")
+    (signal,) = file_reader(str(tmp_path / "shifted.hspy"))
+    np.testing.assert_array_equal(signal["data"], shifted.data)
+    assert [a["units"] for a in signal["axes"]] == ["nm", "nm"]  # the scan's, not "pixel"
+    assert signal["axes"][1]["scale"] == pytest.approx(5.4826, rel=1e-4)
+    layer.save(str(tmp_path / "scan.hspy"), plugin="napari-emcal")
+    (signal,) = file_reader(str(tmp_path / "scan.hspy"), lazy=True)
+    assert signal["data"].shape == layer.data.shape
+    assert signal["axes"][0]["units"] == "nm" and signal["axes"][3]["units"] in ("mrad", "px")

@@ -250,16 +250,16 @@ class OverfocusWidget(ToolDock):
         created = False
         for name, image in images.items():
             new = self.output_layer(name) is None
-            place = (
-                detector_space(layer, factors[0])
-                if name == "aperture_sum"
-                else scan_space(layer, factors[1])
-            )
+            detector = name == "aperture_sum"
+            # the units of the space it lies in, kept for saving (napari draws one unit
+            # per world axis, which the 4D layer's detector axes hold)
+            units = [f"{u:~}" for u in (layer.units[2:] if detector else layer.units[:2])]
+            place = detector_space(layer, factors[0]) if detector else scan_space(layer, factors[1])
             shown = self.put_output(
                 SUFFIX[name],
                 image,
                 contrast_limits=robust_limits(image),
-                metadata={"emcal": {"role": name, "source": layer.name}},
+                metadata={"emcal": {"role": name, "source": layer.name, "units": units}},
                 **place,
             )
             if new:
