@@ -29,3 +29,102 @@ def keep_in_history(tool: str, values: dict, uncertainty: dict, **where) -> str:
     )
     drift = f"; DRIFT: {'; '.join(warnings)}" if warnings else ""
     return f"kept in the history; previous ({previous.time[:16]}): {shown}{drift}"
+
+
+#: The quantities of each tool a drift plot offers, with how they are shown.
+QUANTITIES = {
+    "overfocus": {
+        "scan_rotation_deg": ("Scan rotation", "°", 1.0),
+        "overfocus_m": ("Overfocus", "µm", 1e6),
+        "cx_px": ("Beam centre x", "px", 1.0),
+        "cy_px": ("Beam centre y", "px", 1.0),
+    },
+    "pixel_size": {
+        "pixel_size_nm": ("Pixel size", "nm", 1.0),
+        "angle_deg": ("Grid angle", "°", 1.0),
+    },
+    "high_defocus": {"scale": ("Scale", "", 1.0), "rotation_deg": ("Rotation", "°", 1.0)},
+}
+
+
+class DriftView:
+    """The calibration history of one tool in a dock: a quantity against date, with
+    standard errors as error bars, drawn on demand (*Show calibration history*).
+
+    ``widgets`` (a magicgui Container) goes into the dock; ``setting()`` gives the setting
+    whose entries are shown ("" = all).
+    """
+
+    def __init__(self, viewer, tool: str, setting=lambda: None):
+        from magicgui import widgets as mg
+
+        from .plots import ThemedPlot
+
+        self.tool, self._setting = tool, setting
+        names = QUANTITIES[tool]
+        self.shown = mg.CheckBox(
+            text="Show calibration history",
+            value=False,
+            tooltip="earlier calibrations of this tool from the history database, against "
+            "date, with their standard errors",
+        )
+        self.quantity = mg.ComboBox(
+            label="History of",
+            choices=[
+                (f"{label} ({unit})" if unit else label, key)
+                for key, (label, unit, _) in names.items()
+            ],
+            tooltip="the calibrated value to plot against date",
+            visible=False,
+        )
+        self.widgets = mg.Container(widgets=[self.shown, self.quantity], labels=True)
+        self.widgets.margins = (0, 0, 0, 0)
+        self.plot = ThemedPlot(viewer, min_height=200)
+        self.plot.redraw = self.refresh
+        self.axes = self.plot.figure.add_subplot(1, 1, 1)
+        self.widgets.native.layout().addWidget(self.plot.canvas)
+        self.plot.canvas.setVisible(False)
+        self.shown.changed.connect(self._toggle)
+        self.quantity.changed.connect(lambda *_: self.refresh())
+
+    def _toggle(self, *_):
+        self.quantity.visible = self.shown.value
+        self.plot.canvas.setVisible(self.shown.value)
+        self.refresh()
+
+    def points(self) -> tuple[list, list, list]:
+        """(times, values, standard errors) of the chosen quantity, oldest first."""
+        from datetime import datetime
+
+        from ..history import History
+
+        key = self.quantity.value
+        scale = QUANTITIES[self.tool][key][2]
+        try:
+            entries = History().entries(self.tool, setting=self._setting())
+        except EmcalError:
+            return [], [], []
+        rows = [e for e in entries if isinstance(e.values.get(key), (int, float))]
+        times = [datetime.fromisoformat(e.time) for e in rows]
+        values = [float(e.values[key]) * scale for e in rows]
+        errors = [float(e.uncertainty.get(key) or 0.0) * scale for e in rows]
+        return times, values, errors
+
+    def refresh(self) -> None:
+        """Redraw from the history (when shown)."""
+        if not self.shown.value:
+            return
+        times, values, errors = self.points()
+        if not times:
+            self.plot.show_empty("no calibration of this kind kept yet")
+            return
+        self.plot.show_axes()
+        label, unit, _ = QUANTITIES[self.tool][self.quantity.value]
+        axes = self.axes
+        axes.clear()
+        axes.errorbar(times, values, yerr=errors, fmt="o-", capsize=3, color="#4ad2ff")
+        axes.set_ylabel(f"{label} ({unit})" if unit else label)
+        axes.set_xlabel("date (UTC)")
+        self.plot.figure.autofmt_xdate()
+        self.plot.style()
+        self.plot.canvas.draw_idle()

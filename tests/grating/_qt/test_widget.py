@@ -109,6 +109,12 @@ def test_table_add_highlight_export_import(make_napari_viewer, qtbot, tmp_path):
     frame = widget.table.frame
     assert frame["magnification"].tolist() == [5000, 10000, 20000]
     assert frame["product_outlier"].tolist() == [False, False, True]
+    # the drift plot shows the history at the image's magnification
+    widget.history.shown.value = True
+    times, values, errors = widget.history.points()
+    assert values == [pytest.approx(frame["pixel_size_nm"].iloc[2])] and errors[0] > 0
+    widget.magnification.value = 0  # unknown: every magnification
+    assert len(widget.history.points()[0]) == 3
     shown = widget.session.view.widget.native
     assert shown.rowCount() == 3 and shown.columnCount() == len(frame.columns)
     from napari_emcal._qt.tables import header

@@ -355,10 +355,17 @@ def test_accepted_calibration_is_kept_in_the_history(sample, qtbot):
     from napari_emcal.history import History
 
     viewer, layer, widget = sample
+    drift = widget.calibration.history
+    drift.shown.value = True  # the drift plot, empty at first
+    assert drift.points() == ([], [], []) and drift.plot._message.get_visible()
     widget.run_calibration(refine=True)
     _wait(qtbot, widget, timeout=60000)
     widget.calibration.accept()
     (entry,) = History().entries("overfocus")
+    times, values, errors = drift.points()  # redrawn from the history on Accept
+    assert values == [pytest.approx(entry.values["scan_rotation_deg"])]
+    assert errors == [pytest.approx(entry.uncertainty["scan_rotation_deg"])]
+    assert not drift.plot._message.get_visible() and drift.axes.get_visible()
     assert entry.values["scan_rotation_deg"] == pytest.approx(83.0, abs=0.1)
     assert entry.values["flip_y"] is True and entry.uncertainty["scan_rotation_deg"] > 0
     assert "kept in the history" in widget.calibration.status.value

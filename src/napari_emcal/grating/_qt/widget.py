@@ -12,7 +12,7 @@ from magicgui import widgets
 
 from ..._qt.common import displayed_plane, is_greyscale_image, message_label
 from ..._qt.dock import ToolDock
-from ..._qt.history import keep_in_history
+from ..._qt.history import DriftView, keep_in_history
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import SessionTable
 from ..._qt.tasks import start_worker
@@ -113,6 +113,7 @@ class GratingWidget(ToolDock):
             tooltip="add this result (pixel size nm/px, rotation °) to the table below",
             enabled=False,
         )
+        self.history = DriftView(napari_viewer, "pixel_size", self._setting)
         self.session = SessionTable(
             self, PixelSizeTable(), title="pixel sizes", csv_name="pixel_sizes.csv"
         )
@@ -131,11 +132,13 @@ class GratingWidget(ToolDock):
                 self.magnification,
                 self.add_button,
                 self.session,
+                self.history.widgets,
                 self.status,
             ]
         )
 
         self.mode.changed.connect(self._mode_changed)
+        self.magnification.changed.connect(lambda *_: self.history.refresh())
         self.layer.changed.connect(self._layer_changed)
         self.run_button.changed.connect(lambda: self.run())
         self.marker_button.changed.connect(lambda: self.run(use_marker=True))
@@ -302,10 +305,16 @@ class GratingWidget(ToolDock):
         self.status.value = keep_in_history(
             "pixel_size",
             *result.history_values(),
-            setting=f"magnification={magnification:g}" if magnification else "",
+            setting=self._setting() or "",
             source=self._result_layer.name if self._result_layer else "",
         )
+        self.history.refresh()
         return index
+
+    def _setting(self) -> str | None:
+        """The history's setting of this image: its magnification (None: unknown)."""
+        magnification = self.magnification.value or None
+        return f"magnification={magnification:g}" if magnification else None
 
     def refresh_table(self) -> None:
         """Redraw the table; outlier products and ambiguous rotations are highlighted."""

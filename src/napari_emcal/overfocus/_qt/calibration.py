@@ -14,7 +14,7 @@ from magicgui import widgets
 from napari.utils.notifications import show_info
 
 from ..._qt.common import message_label, open_path, save_path
-from ..._qt.history import keep_in_history
+from ..._qt.history import DriftView, keep_in_history
 from ..._qt.layers import record_calibration
 from ...errors import Cancelled, EmcalError
 from ...units import format_si
@@ -57,6 +57,7 @@ class CalibrationPanel(widgets.Container):
             enabled=False,
         )
         self.status = message_label("Calibration", "—")
+        self.history = DriftView(host.viewer, "overfocus")
         self.extend(
             [
                 self.fit_centre,
@@ -65,6 +66,7 @@ class CalibrationPanel(widgets.Container):
                 self.accept_button,
                 self.revert_button,
                 self.status,
+                self.history.widgets,
             ]
         )
         self.estimate_button.changed.connect(lambda: self.run(refine=False))
@@ -144,6 +146,7 @@ class CalibrationPanel(widgets.Container):
             values, sigma = history_values(result)
             kept = keep_in_history("overfocus", values, sigma, source=layer.name)
             self.status.value = f"accepted; {kept}"
+            self.history.refresh()
 
     def revert(self) -> None:
         """Go back to the parameters from before the calibration."""
