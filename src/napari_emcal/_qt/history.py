@@ -114,6 +114,8 @@ class DriftView:
         """Redraw from the history (when shown)."""
         if not self.shown.value:
             return
+        import matplotlib.dates as mdates
+
         times, values, errors = self.points()
         if not times:
             self.plot.show_empty("no calibration of this kind kept yet")
@@ -124,7 +126,11 @@ class DriftView:
         axes.clear()
         axes.errorbar(times, values, yerr=errors, fmt="o-", capsize=3, color="#4ad2ff")
         axes.set_ylabel(f"{label} ({unit})" if unit else label)
-        axes.set_xlabel("date (UTC)")
-        self.plot.figure.autofmt_xdate()
+        axes.set_title(
+            "dates in UTC", fontsize="small", loc="left", color=self.plot.colours["text"]
+        )
+        locator = mdates.AutoDateLocator(maxticks=4)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         self.plot.style()
         self.plot.canvas.draw_idle()

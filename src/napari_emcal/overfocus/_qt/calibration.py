@@ -13,7 +13,7 @@ from pathlib import Path
 from magicgui import widgets
 from napari.utils.notifications import show_info
 
-from ..._qt.common import message_label, open_path, save_path
+from ..._qt.common import message_label, open_path, save_path, span
 from ..._qt.history import DriftView, keep_in_history
 from ..._qt.layers import record_calibration
 from ...errors import Cancelled, EmcalError
@@ -69,6 +69,7 @@ class CalibrationPanel(widgets.Container):
                 self.history.widgets,
             ]
         )
+        span(self.history.widgets)
         self.estimate_button.changed.connect(lambda: self.run(refine=False))
         self.optimise_button.changed.connect(lambda: self.run(refine=True))
         self.accept_button.changed.connect(lambda: self.accept())
