@@ -129,6 +129,10 @@ class DriftView:
         axes.set_title(
             "dates in UTC", fontsize="small", loc="left", color=self.plot.colours["text"]
         )
+        if len(times) == 1:  # a single date: a day either side, not a zero-width axis
+            from datetime import timedelta
+
+            axes.set_xlim(times[0] - timedelta(days=1), times[0] + timedelta(days=1))
         locator = mdates.AutoDateLocator(maxticks=4)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
