@@ -133,7 +133,7 @@ class DriftView:
             from datetime import timedelta
 
             axes.set_xlim(times[0] - timedelta(days=1), times[0] + timedelta(days=1))
-        locator = mdates.AutoDateLocator(maxticks=4)
+        locator = mdates.AutoDateLocator(minticks=2, maxticks=5)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         self.plot.style()
