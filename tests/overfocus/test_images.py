@@ -308,3 +308,12 @@ def test_run_kernel_matches_the_definition_in_any_frame_order(dtype):
             np.testing.assert_allclose(
                 aperture.sum(axis=0), flat.astype(float).sum(axis=0), rtol=1e-12
             )
+
+
+def test_warm_up_compiles_the_pass_for_the_common_dtypes():
+    from napari_emcal.overfocus.images import COMMON_DTYPES, warm_up
+    from napari_emcal.overfocus.kernels import _accumulate_runs
+
+    assert warm_up() == [str(np.dtype(d)) for d in COMMON_DTYPES]
+    compiled = {str(signature[0].dtype) for signature in _accumulate_runs.signatures}
+    assert {str(np.dtype(d)) for d in COMMON_DTYPES} <= compiled

@@ -311,3 +311,28 @@ def compute(
         executor=executor,
         progress=progress,
     )
+
+
+#: Frame types the kernels are compiled for ahead of first use (detectors write unsigned
+#: counts; processed data are float).
+COMMON_DTYPES = ("uint8", "uint16", "uint32", "float32", "float64")
+
+
+def warm_up(dtypes=COMMON_DTYPES) -> list[str]:
+    """Compile (or load from numba's cache) the pass for each of ``dtypes`` on a tiny array,
+    so that the first real pass does not wait for it; returns the dtypes done. Meant for a
+    background thread when a viewer opens the overfocus tool."""
+    params = TwinParams(
+        overfocus=1e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=1.5,
+        cx=1.5,
+        scan_rotation=10.0,
+    )
+    done = []
+    for dtype in dtypes:
+        compute(np.zeros((2, 2, 4, 4), dtype=dtype), params)
+        done.append(str(np.dtype(dtype)))
+    return done

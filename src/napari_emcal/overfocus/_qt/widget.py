@@ -16,10 +16,10 @@ from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import click_only, detector_space, robust_limits, scan_space, show_result
 from ..._qt.live import LivePanel, is_live
 from ..._qt.source4d import Source4D
-from ..._qt.tasks import NewestWins
+from ..._qt.tasks import NewestWins, start_worker
 from ...engine import check_executor
 from ...errors import EmcalError
-from ..images import OUTPUTS, compute
+from ..images import OUTPUTS, compute, warm_up
 from ..preview import reduce_params, reduce_positions
 from ..sharpness import blur
 from ..twin import TwinParams
@@ -95,6 +95,9 @@ class OverfocusWidget(ToolDock):
         self.source.reshaped.connect(self._reshaped)
         self.full_button.changed.connect(self.run_full)
         self._layer_changed()
+        # the kernels compile (or load from numba's cache) while the user looks around:
+        # the first parameter change then does not wait ~2-5 s for them
+        start_worker(warm_up, lambda _done: None, lambda _exc: None)
 
     # -- the dataset --------------------------------------------------------------------
     def set_layer(self, layer) -> None:
