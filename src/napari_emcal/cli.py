@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .info import add_parser as add_info
     from .live_cli import add_parser as add_live
     from .overfocus.cli import add_parser as add_overfocus
+    from .report_cli import add_parser as add_report
 
     parser = EmcalParser(prog="emcal", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_history,
         add_export,
         add_live,
+        add_report,
     ):
         add(sub)
     return parser

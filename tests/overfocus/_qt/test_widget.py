@@ -351,7 +351,7 @@ def test_rotation_and_flip_sent_to_the_dataset_check(sample):
     assert check.flip_y.value and check.layer.value.name == layer.name
 
 
-def test_accepted_calibration_is_kept_in_the_history(sample, qtbot):
+def test_accepted_calibration_is_kept_in_the_history(sample, qtbot, tmp_path):
     from napari_emcal.history import History
 
     viewer, layer, widget = sample
@@ -366,6 +366,9 @@ def test_accepted_calibration_is_kept_in_the_history(sample, qtbot):
     assert values == [pytest.approx(entry.values["scan_rotation_deg"])]
     assert errors == [pytest.approx(entry.uncertainty["scan_rotation_deg"])]
     assert not drift.plot._message.get_visible() and drift.axes.get_visible()
+    page = widget.actions.write_report(tmp_path / "report.html").read_text()
+    assert f"{entry.values['scan_rotation_deg']:.4f}" in page and page.count("<img") == 2
+    assert "agrees with the calibration of" in page or "DRIFT" in page
     assert entry.values["scan_rotation_deg"] == pytest.approx(83.0, abs=0.1)
     assert entry.values["flip_y"] is True and entry.uncertainty["scan_rotation_deg"] > 0
     assert "kept in the history" in widget.calibration.status.value

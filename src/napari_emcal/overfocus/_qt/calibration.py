@@ -16,7 +16,7 @@ from napari.utils.notifications import show_info
 from ..._qt.common import message_label, open_path, save_path, span
 from ..._qt.history import DriftView, keep_in_history
 from ..._qt.layers import record_calibration
-from ...errors import Cancelled, EmcalError
+from ...errors import Cancelled, EmcalError, InvalidParameterError
 from ...units import format_si
 from ..calibrate import calibrate, estimate, history_values
 from ..twin import TwinParams
@@ -210,13 +210,25 @@ class ParameterActions(widgets.Container):
             tooltip="send scan_rotation (°) and flip_y to the 4D dataset check (docked if "
             "needed), whose report compares them with the CoM rotation",
         )
+        self.report_button = widgets.PushButton(
+            text="Write report…",
+            tooltip="an HTML page with the calibration (values, standard errors, where each "
+            "input came from), its images and the comparison with the history",
+        )
         self.extend(
-            [self.save_button, self.load_button, self.libertem_button, self.send_check_button]
+            [
+                self.save_button,
+                self.load_button,
+                self.libertem_button,
+                self.send_check_button,
+                self.report_button,
+            ]
         )
         self.save_button.changed.connect(self._save_dialog)
         self.load_button.changed.connect(self._load_dialog)
         self.libertem_button.changed.connect(lambda: self.copy_for_libertem())
         self.send_check_button.changed.connect(lambda: self.send_to_check())
+        self.report_button.changed.connect(self._report_dialog)
 
     def save(self, path) -> None:
         self.host.params().save(path)
@@ -269,3 +281,31 @@ class ParameterActions(widgets.Container):
         check.scan_rotation.value, check.flip_y.value = params.scan_rotation, params.flip_y
         host.status.value = "scan rotation and flip sent to the 4D dataset check"
         return check
+
+    def write_report(self, path):
+        """The last optimised calibration, its images and the history, as an HTML page."""
+        from ...history import History
+        from ...report import history_section, overfocus_section, write_report
+        from ...report_cli import compare_with_history
+        from ..calibrate import CalibrationResult, history_values
+
+        host = self.host
+        result = host.calibration.last_calibration
+        if not isinstance(result, CalibrationResult) or host.layer.value is None:
+            raise InvalidParameterError("Optimise first: the report is of a calibration")
+        name = host.layer.value.name
+        sources = host.twin.field_sources.sources
+        section = overfocus_section(result, host.last_images, name, dict(sources))
+        compared = [compare_with_history("overfocus", *history_values(result))]
+        history = history_section(History().entries("overfocus"), compared)
+        written = write_report(path, [section, history], title=f"Overfocus calibration: {name}")
+        host.status.value = f"report written to {written}"
+        return written
+
+    def _report_dialog(self, event=None):
+        path = save_path(None, "Write the calibration report", "report.html", "HTML (*.html)")
+        if path:
+            try:
+                self.write_report(path)
+            except (EmcalError, OSError) as exc:
+                self.host.error(str(exc))
