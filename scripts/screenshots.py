@@ -107,29 +107,15 @@ def live():
     tests = Path(__file__).resolve().parents[1] / "tests"
     sys.path.insert(0, str(tests.parent))
     from tests.conftest import REAL_DATA, start_merlin_simulator, stop_simulator
-    from tests.merlin_files import write_merlin
-
-    from napari_emcal.overfocus import TwinParams, simulate
-    from napari_emcal.specimens import detailed_specimen
+    from tests.merlin_files import simulated_recording
 
     template = REAL_DATA / "4d/merlin_4x2/001_4x2_6bit.hdr"
     if not template.exists():
         print("skipped live: no real Merlin recording to copy the headers from")
         return
-    truth = TwinParams(
-        overfocus=1.2e-6,
-        scan_pixel_size=1e-9,
-        camera_length=0.15,
-        detector_pixel_size=55e-6,
-        cy=31.6,
-        cx=32.3,
-        scan_rotation=37.0,
-        flip_y=True,
-        semiconv=12e-3,
+    header, _frames, truth = simulated_recording(
+        template, Path(tempfile.mkdtemp()) / "s", scan=(64, 64)
     )
-    specimen = detailed_specimen((200, 200), feature_size=2.0, seed=4)
-    frames = simulate(specimen, (64, 64), (64, 64), truth, dose=2e4, seed=4)
-    header = write_merlin(template, frames.astype(np.uint16), Path(tempfile.mkdtemp()) / "s")
     process, data_port, control_port = start_merlin_simulator(header, (64, 64), dwell_us=3000)
     import napari
 

@@ -43,3 +43,25 @@ def write_merlin(template_hdr: Path, frames: np.ndarray, stem: Path) -> Path:
     hdr = stem.with_suffix(".hdr")
     hdr.write_text(text)
     return hdr
+
+
+def simulated_recording(template_hdr: Path, stem: Path, scan=(32, 32), detector=(64, 64)):
+    """A simulated overfocused scan (known twin) written as a Merlin recording:
+    (the .hdr, the frames, the true twin)."""
+    from napari_emcal.overfocus import TwinParams, simulate
+    from napari_emcal.specimens import detailed_specimen
+
+    truth = TwinParams(
+        overfocus=1.2e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=(detector[0] - 1) / 2 + 0.1,
+        cx=(detector[1] - 1) / 2 + 0.8,
+        scan_rotation=37.0,
+        flip_y=True,
+        semiconv=12e-3,
+    )
+    specimen = detailed_specimen((max(scan) * 3 + 64,) * 2, feature_size=2.0, seed=4)
+    frames = simulate(specimen, scan, detector, truth, dose=2e4, seed=4).astype(np.uint16)
+    return write_merlin(template_hdr, frames, stem), frames, truth

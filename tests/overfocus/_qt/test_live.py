@@ -80,29 +80,11 @@ def test_no_detector_is_said_in_the_dock(make_napari_viewer, qtbot):
 def test_optimise_on_a_received_scan_recovers_the_twin(make_napari_viewer, qtbot, tmp_path):
     """A simulated overfocused scan, replayed as the Merlin would send it: the dock's
     Optimise on the frames received finds rotation, flip and overfocus."""
-    from napari_emcal.overfocus import simulate
-    from napari_emcal.specimens import detailed_specimen
-
     from ...conftest import real_file, start_merlin_simulator, stop_simulator
-    from ...merlin_files import write_merlin
+    from ...merlin_files import simulated_recording
 
-    truth = TwinParams(
-        overfocus=1.2e-6,
-        scan_pixel_size=1e-9,
-        camera_length=0.15,
-        detector_pixel_size=55e-6,
-        cy=31.6,
-        cx=32.3,
-        scan_rotation=37.0,
-        flip_y=True,
-        semiconv=12e-3,
-    )
-    specimen = detailed_specimen((160, 160), feature_size=2.0, seed=4)
-    frames = simulate(specimen, (32, 32), (64, 64), truth, dose=2e4, seed=4)
-    assert frames.max() < 65536
-    header = write_merlin(
-        real_file("4d/merlin_4x2/001_4x2_6bit.hdr"), frames.astype(np.uint16), tmp_path / "sim"
-    )
+    template = real_file("4d/merlin_4x2/001_4x2_6bit.hdr")
+    header, frames, truth = simulated_recording(template, tmp_path / "sim")
     process, data_port, control_port = start_merlin_simulator(header, (32, 32))
     try:
         viewer, widget, live = _dock(make_napari_viewer, data_port, control_port)
