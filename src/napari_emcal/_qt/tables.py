@@ -97,11 +97,12 @@ class SessionTable(widgets.Container):
     dock (its ``status``, ``error`` and ``refresh_table()``, called after every change).
     """
 
-    def __init__(self, host, table, *, title: str, csv_name: str, on_edit=None):
+    def __init__(self, host, table, *, title: str, csv_name: str, editable: bool = False):
         super().__init__(labels=False)
         self.margins = (0, 0, 0, 0)
         self.host, self.table = host, table
         self.title, self.csv_name = title, csv_name
+        on_edit = self._edited if editable else None
         self.view = FrameTable(on_edit=on_edit, after_edit=host.refresh_table)
         self.remove_button = widgets.PushButton(
             text="Remove selected row", tooltip="remove the selected table rows"
@@ -116,6 +117,13 @@ class SessionTable(widgets.Container):
         self.remove_button.changed.connect(lambda: self.remove_selected())
         self.export_button.changed.connect(self._export_dialog)
         self.import_button.changed.connect(self._import_dialog)
+
+    def _edited(self, row: int, column: str, text: str) -> None:
+        """A corrected cell: the table checks it (and says what is wrong)."""
+        try:
+            self.table.update(row, **{column: text})
+        except EmcalError as exc:
+            self.host.error(f"row {row + 1}, {column}: {exc}")
 
     def remove_selected(self) -> None:
         for row in reversed(self.view.selected_rows()):  # shown in the table's order

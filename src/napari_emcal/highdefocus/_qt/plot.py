@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from ..._qt.plots import ThemedPlot
-from ...errors import EmcalError
+from ...errors import CalibrationWarning, EmcalError
 from ..table import HighDefocusTable
 
 __all__ = ["CalibrationPlot"]
@@ -25,6 +25,22 @@ class CalibrationPlot(ThemedPlot):
         if self._last is not None:
             args, kwargs = self._last
             self.update(*args, **kwargs)
+
+    def show(self, table: HighDefocusTable, setting: dict, defocus_um: float, result=None) -> str:
+        """The table with the curve for the beam ``setting`` typed (its probe only when the
+        table has it, or several), and ``result`` (not accepted yet) at ``defocus_um``."""
+        pending = None if result is None else (defocus_um, result.scale, result.rotation_deg)
+        probes = set(table.frame["probe"])
+        probe = setting["probe"] if (setting["probe"] in probes or len(probes) != 1) else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CalibrationWarning)
+            return self.update(
+                table,
+                intensity=setting["intensity"],
+                spot=setting["spot"],
+                probe=probe,
+                pending=pending,
+            )
 
     def update(
         self,

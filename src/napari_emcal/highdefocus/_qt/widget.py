@@ -8,8 +8,6 @@ go into a :class:`HighDefocusTable` shown as an editable table and a plot.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from magicgui import widgets
 from napari.utils.notifications import show_warning
@@ -18,7 +16,7 @@ from ..._qt.common import displayed_plane, is_greyscale_image, message_label
 from ..._qt.dock import ToolDock
 from ..._qt.tables import SessionTable
 from ..._qt.tasks import start_worker
-from ...errors import CalibrationWarning, EmcalError
+from ...errors import EmcalError
 from ..measure import HighDefocusResult, aligned_far, measure
 from ..table import HighDefocusTable
 from .judge import ALIGNED_SUFFIX, AlignedView
@@ -90,7 +88,7 @@ class HighDefocusWidget(ToolDock):
             HighDefocusTable(),
             title="high-defocus calibrations",
             csv_name="high_defocus.csv",
-            on_edit=self._cell_edited,
+            editable=True,
         )
         self.extend(
             [
@@ -318,26 +316,7 @@ class HighDefocusWidget(ToolDock):
         except EmcalError as exc:
             self.status.value = str(exc)
             return
-        pending = None
-        if self.result is not None:
-            pending = (self.setting.defocus.value, self.result.scale, self.result.rotation_deg)
-        probes = set(self.table.frame["probe"])
-        probe = setting["probe"] if (setting["probe"] in probes or len(probes) != 1) else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CalibrationWarning)
-            self.plot.update(
-                self.table,
-                intensity=setting["intensity"],
-                spot=setting["spot"],
-                probe=probe,
-                pending=pending,
-            )
-
-    def _cell_edited(self, row: int, column: str, text: str) -> None:
-        try:
-            self.table.update(row, **{column: text})
-        except EmcalError as exc:
-            self.error(f"row {row + 1}, {column}: {exc}")
+        self.plot.show(self.table, setting, self.setting.defocus.value, self.result)
 
 
 def order_by_defocus(layers):
