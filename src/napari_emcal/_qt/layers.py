@@ -10,6 +10,7 @@ import numpy as np
 __all__ = [
     "click_only",
     "detector_space",
+    "diverging",
     "scan_space",
     "follow_renames",
     "show_result",
@@ -178,3 +179,13 @@ def detector_space(source, binning: int = 1) -> dict:
     if not np.any(source.translate[2:]):
         source.translate = (*source.translate[:2], *beside)
     return {"scale": np.asarray(source.scale[2:]) * binning, "translate": beside}
+
+
+def diverging(image) -> dict:
+    """Display of a signed field (CoM, DPC): a diverging colormap with limits symmetric
+    about zero, white at zero (robust to outliers)."""
+    values = np.asarray(image)
+    finite = values[np.isfinite(values)]
+    bound = float(np.percentile(np.abs(finite), 99.5)) if finite.size else 1.0
+    bound = bound if bound > 0 else 1.0
+    return {"colormap": "bwr", "contrast_limits": (-bound, bound)}

@@ -47,7 +47,7 @@ def test_beam_check_layers_and_report(dataset, qtbot):
     assert widget.beam_controls.cy.value == pytest.approx(22.4, abs=0.2)
     assert widget.beam_controls.cx.value == pytest.approx(25.1, abs=0.2)
     assert widget.beam_controls.radius.value == pytest.approx(7.0, abs=0.4)
-    widget.tolerance.value = 1.0
+    widget.settings.tolerance.value = 1.0
     assert widget.run()
     wait(qtbot, widget)
     bf = viewer.layers["scan · aperture BF"].data
@@ -191,8 +191,8 @@ def test_accepted_overfocus_calibration_is_used_and_compared(make_napari_viewer,
     # an overfocus calibration accepted on the layer: its rotation and flip are taken
     record_calibration(layer, com.scan_rotation + 0.1, True, {"scan_rotation": 0.02})
     widget.set_layer(layer)
-    assert widget.scan_rotation.value == pytest.approx(com.scan_rotation + 0.1, abs=1e-4)
-    assert widget.flip_y.value
+    assert widget.settings.scan_rotation.value == pytest.approx(com.scan_rotation + 0.1, abs=1e-4)
+    assert widget.settings.flip_y.value
     assert widget.run()
     wait(qtbot, widget)
     assert "vs the overfocus calibration: agree within 0.10°" in widget.report_label.value

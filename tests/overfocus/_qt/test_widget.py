@@ -347,8 +347,8 @@ def test_rotation_and_flip_sent_to_the_dataset_check(sample):
     widget.twin.scan_rotation.value = 83.0061
     widget.twin.flip_y.value = True
     check = widget.actions.send_to_check()
-    assert check.scan_rotation.value == pytest.approx(83.0061, abs=1e-4)
-    assert check.flip_y.value and check.layer.value.name == layer.name
+    assert check.settings.scan_rotation.value == pytest.approx(83.0061, abs=1e-4)
+    assert check.settings.flip_y.value and check.layer.value.name == layer.name
 
 
 def test_accepted_calibration_is_kept_in_the_history(sample, qtbot, tmp_path):

@@ -18,6 +18,7 @@ from ..._qt.dock import ToolDock
 from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import (
     detector_space,
+    diverging,
     recorded_calibration,
     robust_limits,
     scan_space,
@@ -34,20 +35,12 @@ from ..masks import beam_masks
 from ..report import dataset_report, saturation_with_source
 from .apertures import APERTURE_SUM, DrawnApertures
 from .beam import BeamControls
+from .settings import CheckSettings
 
 __all__ = ["DatasetCheckWidget"]
 
 #: Pause after frames arrive before a live check of them (a stream arrives in bursts).
 LIVE_PAUSE_MS = 300
-
-
-def _diverging(image) -> dict:
-    """A diverging colormap with limits symmetric about zero (robust to outliers)."""
-    values = np.asarray(image)
-    finite = values[np.isfinite(values)]
-    bound = float(np.percentile(np.abs(finite), 99.5)) if finite.size else 1.0
-    bound = bound if bound > 0 else 1.0
-    return {"colormap": "bwr", "contrast_limits": (-bound, bound)}
 
 
 class DatasetCheckWidget(ToolDock):
@@ -64,54 +57,7 @@ class DatasetCheckWidget(ToolDock):
         self.live = LivePanel(self)
         self.live_updates = NewestWins(self.native, LIVE_PAUSE_MS, self._live_check)
         self.beam_controls = BeamControls(self)
-        self.adf_inner = widgets.FloatSpinBox(
-            label="ADF inner (disk radii)",
-            tooltip="inner radius of the ADF annulus, in bright-field disk radii",
-            value=1.2,
-            min=0.0,
-            max=100.0,
-            step=0.1,
-        )
-        self.adf_outer = widgets.FloatSpinBox(
-            label="ADF outer (disk radii)",
-            value=0.0,
-            min=0.0,
-            max=1000.0,
-            step=0.5,
-            tooltip="outer radius of the ADF annulus, in disk radii; 0 = to the detector corners",
-        )
-        self.scan_rotation = widgets.FloatSpinBox(
-            label="Scan rotation (°)",
-            tooltip="scan rotation used to turn the CoM field (degrees); from an accepted "
-            "overfocus calibration when there is one",
-            value=0.0,
-            min=-360.0,
-            max=360.0,
-            step=0.1,
-        )
-        self.scan_rotation.native.setDecimals(4)  # a calibration's 0.001° is kept
-        self.flip_y = widgets.CheckBox(
-            text="Flip y",
-            tooltip="flip of the detector y axis (handedness), as LiberTEM's flip_y",
-            value=False,
-        )
-        self.max_count = widgets.FloatSpinBox(
-            label="Saturation count",
-            value=0.0,
-            min=0.0,
-            max=1e12,
-            step=1.0,
-            tooltip="counts at which a detector pixel saturates; 0 = from the file, else "
-            "the dtype maximum",
-        )
-        self.tolerance = widgets.FloatSpinBox(
-            label="Descan tolerance (px)",
-            tooltip="largest acceptable movement of the disk across the scan, detector pixels",
-            value=2.0,
-            min=0.0,
-            max=1e4,
-            step=0.5,
-        )
+        self.settings = CheckSettings()
         self.apertures = DrawnApertures(self, self._show_images)
         self.draw_button = widgets.PushButton(
             text="Draw an aperture (ellipse or polygon)",
@@ -130,12 +76,7 @@ class DatasetCheckWidget(ToolDock):
                 self.source,
                 self.live,
                 self.beam_controls,
-                self.adf_inner,
-                self.adf_outer,
-                self.scan_rotation,
-                self.flip_y,
-                self.max_count,
-                self.tolerance,
+                self.settings,
                 self.draw_button,
                 self.executor,
                 self.run_button,
@@ -174,8 +115,8 @@ class DatasetCheckWidget(ToolDock):
         """Take the scan rotation and flip of an overfocus calibration accepted on the layer."""
         recorded = recorded_calibration(self.layer.value)
         if recorded is not None:
-            self.scan_rotation.value = recorded["scan_rotation"]
-            self.flip_y.value = recorded["flip_y"]
+            self.settings.scan_rotation.value = recorded["scan_rotation"]
+            self.settings.flip_y.value = recorded["flip_y"]
             self.status.value = "scan rotation and flip from the accepted overfocus calibration"
 
     @property
@@ -190,7 +131,9 @@ class DatasetCheckWidget(ToolDock):
     def masks(self) -> dict[str, np.ndarray]:
         """BF and ADF from the disk (when known), and the drawn apertures."""
         shape = self.layer.value.data.shape[2:]
-        masks = beam_masks(shape, self.beam, self.adf_inner.value, self.adf_outer.value)
+        masks = beam_masks(
+            shape, self.beam, self.settings.adf_inner.value, self.settings.adf_outer.value
+        )
         masks.update(self.apertures.masks())
         return masks
 
@@ -230,12 +173,12 @@ class DatasetCheckWidget(ToolDock):
         masks = self.masks()
         beam = self.beam
         count, count_source = saturation_with_source(
-            data.dtype, self.max_count.value or None, metadata
+            data.dtype, self.settings.max_count.value or None, metadata
         )
-        rotation, flip = self.scan_rotation.value, self.flip_y.value
-        tolerance = self.tolerance.value
+        rotation, flip = self.settings.scan_rotation.value, self.settings.flip_y.value
+        tolerance = self.settings.tolerance.value
         pixel = metadata.get("detector_pixel_size")
-        inner, outer = self.adf_inner.value, self.adf_outer.value
+        inner, outer = self.settings.adf_inner.value, self.settings.adf_outer.value
 
         def work(report):
             if beam is None:  # find it first, so that the pass gives BF and ADF images too
@@ -313,7 +256,7 @@ class DatasetCheckWidget(ToolDock):
         )
         for axis, com in (("y", result.com_y), ("x", result.com_x)):
             # a signed field: diverging colours, white at zero
-            self.put_output(f" · CoM {axis}", com, **scan_space(layer), **_diverging(com))
+            self.put_output(f" · CoM {axis}", com, **scan_space(layer), **diverging(com))
         if report.descan is not None:
             magnitude = np.hypot(*report.descan.shift_map)
             self._scan_image(" · descan shift", magnitude, colormap="viridis")

@@ -278,7 +278,8 @@ class ParameterActions(widgets.Container):
         params = host.params()
         _, check = host.viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
         check.set_layer(layer)
-        check.scan_rotation.value, check.flip_y.value = params.scan_rotation, params.flip_y
+        settings = check.settings
+        settings.scan_rotation.value, settings.flip_y.value = params.scan_rotation, params.flip_y
         host.status.value = "scan rotation and flip sent to the 4D dataset check"
         return check
 
