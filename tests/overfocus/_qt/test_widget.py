@@ -85,8 +85,8 @@ def test_preview_is_marked_and_fast_path_consistent(sample, qtbot):
 
 def test_clicks_choose_frame_and_point(sample, qtbot):
     viewer, layer, widget = sample
-    widget.select_frame((5, 7))
-    widget.select_point((40, 30))
+    widget.outputs.select_frame((5, 7))
+    widget.outputs.select_point((40, 30))
     _wait(qtbot, widget)
     expected = compute(
         layer.data, widget.params(), select=(5, 7), point=(40, 30), outputs=["point", "selected"]
@@ -333,13 +333,13 @@ def test_a_click_picks_but_a_pan_does_not(sample, qtbot):
     viewer, layer, widget = sample
     point = widget.output_layer("point")
     callback = point.mouse_drag_callbacks[-1]
-    before = widget._select
+    before = widget.outputs.select
     press = _Event("mouse_press", point.data_to_world((5, 7)))
     _drive(callback, point, [press, _Event("mouse_move", None), _Event("mouse_release", None)])
-    assert widget._select == before  # a pan
+    assert widget.outputs.select == before  # a pan
     press = _Event("mouse_press", point.data_to_world((5, 7)))
     _drive(callback, point, [press, _Event("mouse_release", None)])
-    assert widget._select == (5, 7)
+    assert widget.outputs.select == (5, 7)
 
 
 def test_rotation_and_flip_sent_to_the_dataset_check(sample):

@@ -13,24 +13,22 @@ from magicgui import widgets
 
 from ..._qt.dock import ToolDock
 from ..._qt.executor import executor_field, pass_source
-from ..._qt.layers import click_only, detector_space, robust_limits, scan_space, show_result
 from ..._qt.live import LivePanel, is_live
 from ..._qt.source4d import Source4D
 from ..._qt.tasks import NewestWins, start_worker
 from ...engine import check_executor
 from ...errors import EmcalError
-from ..images import OUTPUTS, compute, warm_up
+from ..images import compute, warm_up
 from ..preview import reduce_params, reduce_positions
 from ..sharpness import blur
 from ..twin import TwinParams
 from .calibration import CalibrationPanel, ParameterActions
 from .controls import TwinControls
+from .outputs import OutputImages
 from .preview import PreviewControls
 
 __all__ = ["OverfocusWidget"]
 
-#: Layer-name suffixes of the output images (docs/conventions.md).
-SUFFIX = {name: f" · {name}" for name in OUTPUTS}
 DEBOUNCE_MS = 120
 
 
@@ -39,8 +37,7 @@ class OverfocusWidget(ToolDock):
 
     def __init__(self, napari_viewer):
         super().__init__(napari_viewer)
-        self._select: tuple[int, int] | None = None  # scan position of `selected`
-        self._point: tuple[int, int] | None = None  # detector pixel of `point`
+        self.outputs = OutputImages(self)
         self.live_params: TwinParams | None = None  # best so far, shown while calibrating
         self.last_images: dict[str, np.ndarray] = {}
         self.last_params: TwinParams | None = None
@@ -120,7 +117,7 @@ class OverfocusWidget(ToolDock):
 
     def _layer_changed(self, event=None):
         layer = self.layer.value
-        self._select = self._point = None
+        self.outputs.forget_picks()
         self.update_hint()
         if layer is None:
             self.status.value = "Open a 4D STEM dataset (File > Open, or a sample)."
@@ -131,12 +128,16 @@ class OverfocusWidget(ToolDock):
 
     def _reshaped(self) -> None:
         self.preview.forget()
-        self._select = self._point = None
+        self.outputs.forget_picks()
         self.schedule_update()
 
     def output_layer(self, name: str):
         """The output layer ``<source> · name``, or None."""
-        return self.find_output(SUFFIX[name])
+        return self.outputs.layer(name)
+
+    def show_result(self) -> None:
+        """The sharp ``shifted_sum`` on top, selected."""
+        self.outputs.show_result()
 
     # -- parameters ---------------------------------------------------------------------
     def params(self) -> TwinParams:
@@ -221,7 +222,7 @@ class OverfocusWidget(ToolDock):
         read = self._live_data(layer)
         if read is None:
             return None  # update_now runs again once the preview data are read
-        select, point = self._select, self._point
+        select, point = self.outputs.select, self.outputs.point
         bin_, every = self.preview.factors
         reduced_params = reduce_params(params, bin_, every)
 
@@ -246,59 +247,7 @@ class OverfocusWidget(ToolDock):
             if factors != (1, 1)
             else "full resolution"
         )
-        self._update_layers(images, factors)
-
-    def _update_layers(self, images, factors):
-        layer = self.layer.value
-        created = False
-        for name, image in images.items():
-            new = self.output_layer(name) is None
-            detector = name == "aperture_sum"
-            # the units of the space it lies in, kept for saving (napari draws one unit
-            # per world axis, which the 4D layer's detector axes hold)
-            units = [f"{u:~}" for u in (layer.units[2:] if detector else layer.units[:2])]
-            place = detector_space(layer, factors[0]) if detector else scan_space(layer, factors[1])
-            shown = self.put_output(
-                SUFFIX[name],
-                image,
-                contrast_limits=robust_limits(image),
-                metadata={"emcal": {"role": name, "source": layer.name, "units": units}},
-                **place,
-            )
-            if new:
-                created = True
-                if name == "point":
-                    shown.mouse_drag_callbacks.append(click_only(self._clicked_point_image))
-                elif name == "aperture_sum":
-                    shown.mouse_drag_callbacks.append(click_only(self._clicked_aperture))
-        if created:
-            self.viewer.reset_view()  # scan and detector images both in view
-            self.show_result()
-
-    def show_result(self) -> None:
-        """The sharp ``shifted_sum`` on top, selected."""
-        show_result(self.viewer, self.output_layer("shifted_sum"))
-
-    # -- clicks (a click, not the start of a pan) -------------------------------------------
-    def _clicked_point_image(self, layer, data_yx):
-        every = self.preview.factors[1]
-        self.select_frame(tuple(int(v) * every for v in np.round(data_yx)))
-
-    def _clicked_aperture(self, layer, data_yx):
-        bin_ = self.preview.factors[0]
-        self.select_point(tuple(int(v) * bin_ for v in np.round(data_yx)))
-
-    def select_frame(self, scan_yx) -> None:
-        """Use the frame at scan position ``scan_yx`` for ``selected``."""
-        if _inside(scan_yx, self.layer.value.data.shape[:2]):
-            self._select = tuple(int(v) for v in scan_yx)
-            self.schedule_update()
-
-    def select_point(self, detector_yx) -> None:
-        """Use detector pixel ``detector_yx`` for ``point``."""
-        if _inside(detector_yx, self.layer.value.data.shape[2:]):
-            self._point = tuple(int(v) for v in detector_yx)
-            self.schedule_update()
+        self.outputs.update(images, factors)
 
     # -- long tasks ------------------------------------------------------------------------
     def cancel(self, event=None):
@@ -314,7 +263,7 @@ class OverfocusWidget(ToolDock):
         if params is None:
             return
         generation = self.updates.generation
-        select, point, data = self._select, self._point, layer.data
+        select, point, data = self.outputs.select, self.outputs.point, layer.data
         try:
             executor = check_executor(self.executor.value)
         except EmcalError as exc:
@@ -343,7 +292,3 @@ class OverfocusWidget(ToolDock):
     @property
     def last_calibration(self):
         return self.calibration.last_calibration
-
-
-def _inside(index, shape) -> bool:
-    return all(0 <= i < n for i, n in zip(index, shape))

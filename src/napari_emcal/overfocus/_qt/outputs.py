@@ -1,0 +1,99 @@
+"""The overfocus dock's output layers: the five images of its dataset as ``<dataset> ·
+<name>`` (detector space beside scan space, never stacked), and the frame and detector
+pixel the user picks by clicking them (a click, never the start of a pan)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..._qt.layers import (
+    click_only,
+    detector_space,
+    output_layer,
+    robust_limits,
+    scan_space,
+    show_result,
+    upsert_layer,
+)
+from ..images import OUTPUTS
+
+__all__ = ["SUFFIX", "OutputImages"]
+
+#: Layer-name suffixes of the output images (docs/conventions.md).
+SUFFIX = {name: f" · {name}" for name in OUTPUTS}
+
+
+class OutputImages:
+    """Output layers of a dock (``host``: its viewer, dataset layer, preview factors and
+    ``schedule_update()``), and the picks: :attr:`select` (the scan position shown as
+    ``selected``) and :attr:`point` (the detector pixel shown as ``point``)."""
+
+    def __init__(self, host):
+        self.host = host
+        self.select: tuple[int, int] | None = None
+        self.point: tuple[int, int] | None = None
+
+    def forget_picks(self) -> None:
+        self.select = self.point = None
+
+    def layer(self, name: str):
+        """The output layer ``<dataset> · name``, or None."""
+        return output_layer(self.host.viewer, self.host.layer.value, SUFFIX[name])
+
+    def update(self, images: dict, factors: tuple[int, int]) -> None:
+        """Show ``images`` computed at (detector bin, scan every n-th) ``factors``."""
+        host, layer = self.host, self.host.layer.value
+        created = False
+        for name, image in images.items():
+            new = self.layer(name) is None
+            detector = name == "aperture_sum"
+            # the units of the space it lies in, kept for saving (napari draws one unit
+            # per world axis, which the 4D layer's detector axes hold)
+            units = [f"{u:~}" for u in (layer.units[2:] if detector else layer.units[:2])]
+            place = detector_space(layer, factors[0]) if detector else scan_space(layer, factors[1])
+            shown = upsert_layer(
+                host.viewer,
+                layer,
+                SUFFIX[name],
+                image,
+                contrast_limits=robust_limits(image),
+                metadata={"emcal": {"role": name, "source": layer.name, "units": units}},
+                **place,
+            )
+            if new:
+                created = True
+                if name == "point":
+                    shown.mouse_drag_callbacks.append(click_only(self._clicked_point_image))
+                elif name == "aperture_sum":
+                    shown.mouse_drag_callbacks.append(click_only(self._clicked_aperture))
+        if created:
+            host.viewer.reset_view()  # scan and detector images both in view
+            self.show_result()
+
+    def show_result(self) -> None:
+        """The sharp ``shifted_sum`` on top, selected."""
+        show_result(self.host.viewer, self.layer("shifted_sum"))
+
+    def _clicked_point_image(self, layer, data_yx):
+        every = self.host.preview.factors[1]
+        self.select_frame(tuple(int(v) * every for v in np.round(data_yx)))
+
+    def _clicked_aperture(self, layer, data_yx):
+        bin_ = self.host.preview.factors[0]
+        self.select_point(tuple(int(v) * bin_ for v in np.round(data_yx)))
+
+    def select_frame(self, scan_yx) -> None:
+        """Use the frame at scan position ``scan_yx`` for ``selected``."""
+        if _inside(scan_yx, self.host.layer.value.data.shape[:2]):
+            self.select = tuple(int(v) for v in scan_yx)
+            self.host.schedule_update()
+
+    def select_point(self, detector_yx) -> None:
+        """Use detector pixel ``detector_yx`` for ``point``."""
+        if _inside(detector_yx, self.host.layer.value.data.shape[2:]):
+            self.point = tuple(int(v) for v in detector_yx)
+            self.host.schedule_update()
+
+
+def _inside(index, shape) -> bool:
+    return all(0 <= i < n for i, n in zip(index, shape))
