@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 from magicgui import widgets
+from napari.utils.notifications import show_info
 
-from ..engine.live import DETECTORS, LiveSource
+from ..engine.live import DETECTORS, KEEP_BYTES, LiveSource
 from ..errors import Cancelled, EmcalError, InvalidParameterError
 from .common import message_label, save_path
 
@@ -99,7 +100,7 @@ class LivePanel(widgets.Container):
         self.connect_button = widgets.PushButton(
             text="Connect and acquire",
             tooltip="connect, then process each acquisition as it arrives (Esc or Cancel "
-            "stops; the frames received are kept)",
+            f"stops; the frames received are kept, up to {KEEP_BYTES / 2**30:g} GiB a scan)",
         )
         self.save_button = widgets.PushButton(
             text="Save acquisition…",
@@ -177,7 +178,8 @@ class LivePanel(widgets.Container):
             ):
                 if acquired.frames is None:
                     raise InvalidParameterError(
-                        "the acquisition is too large to keep in memory: use a smaller scan"
+                        f"the acquisition is larger than the {KEEP_BYTES / 2**30:g} GiB kept in "
+                        "memory: use a smaller scan, or emcal live for images without frames"
                     )
                 done += 1
                 frames = acquired.frames
@@ -206,7 +208,11 @@ class LivePanel(widgets.Container):
         layer = self._layer
         if layer is None or layer not in host.viewer.layers or layer.data.shape != frames.shape:
             if layer is not None and layer in host.viewer.layers:
-                host.viewer.layers.remove(layer)  # another frame or scan size
+                host.viewer.layers.remove(layer)
+                show_info(
+                    f"the acquisition's frames ({frames.shape}) differ from the last "
+                    f"({layer.data.shape}): a new live layer"
+                )
             metadata = {"emcal": {"source": source.describe(), "live": True}}
             self._layer = host.use_live_layer(
                 lambda: host.viewer.add_image(

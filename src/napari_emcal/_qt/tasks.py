@@ -7,6 +7,7 @@ from collections.abc import Callable
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error
+from qtpy import sip
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QKeySequence
 from qtpy.QtWidgets import QShortcut
@@ -151,6 +152,7 @@ class LongTask:
         report_error: Callable[[str], None] | None = None,
     ):
         self.progress, self.cancel_button, self.status = progress, cancel_button, status
+        self._parent = parent
         self._on_poll = on_poll
         self._report_error = report_error or self._show_error
         self.worker = None
@@ -192,7 +194,9 @@ class LongTask:
 
         def run():
             def report(fraction):
-                if self._cancel_requested:
+                # a dock closed (or its viewer) stops its task at the next report: a live
+                # acquisition then closes its connection instead of running on unseen
+                if self._cancel_requested or self._closed:
                     raise Cancelled
                 self._fraction = fraction  # read by the GUI thread's timer
 
@@ -200,21 +204,27 @@ class LongTask:
 
         def finished():
             self.worker = None
+            self._close_activity()
+            if self._closed:
+                return
             self.cancel_button.enabled = False
             self.progress.value = 0
             self.progress.visible = False
             self._timer.stop()
-            self._close_activity()
             if on_finished is not None:
                 on_finished()
 
+        def returned(value):
+            if not self._closed:  # a closed dock has nowhere to show it
+                on_result(value)
+
+        def errored(exc):
+            if not self._closed:
+                self._errored(exc, label, on_error)
+
         self.worker = create_worker(
             run,
-            _connect={
-                "returned": on_result,
-                "errored": lambda exc: self._errored(exc, label, on_error),
-                "finished": finished,
-            },
+            _connect={"returned": returned, "errored": errored, "finished": finished},
             _start_thread=False,
         )
         self.cancel_button.enabled = True
@@ -225,6 +235,11 @@ class LongTask:
         self._timer.start(100)
         self.worker.start()
         return True
+
+    @property
+    def _closed(self) -> bool:
+        """The dock (its Qt widget) is gone."""
+        return sip.isdeleted(self._parent)
 
     def cancel(self) -> None:
         """Stop the running task at its next progress report."""

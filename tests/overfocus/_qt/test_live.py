@@ -129,3 +129,24 @@ def test_a_connection_lost_mid_scan_keeps_the_frames_received(make_napari_viewer
     np.testing.assert_array_equal(
         live.layer.data.reshape(4096, -1)[arrived], frames.reshape(4096, -1)[arrived]
     )
+
+
+def test_closing_the_dock_stops_the_acquisition(make_napari_viewer, qtbot, tmp_path):
+    from ...conftest import real_file, start_merlin_simulator, stop_simulator
+    from ...merlin_files import write_merlin
+
+    frames = np.random.default_rng(3).integers(1, 50, (64, 64, 32, 32)).astype(np.uint16)
+    header = write_merlin(real_file("4d/merlin_4x2/001_4x2_6bit.hdr"), frames, tmp_path / "s")
+    process, data_port, control_port = start_merlin_simulator(header, (64, 64), dwell_us=3000)
+    try:
+        viewer, widget, live = _dock(make_napari_viewer, data_port, control_port)
+        live.scan_shape.value = "64, 64"
+        task = widget.task
+        assert live.start()
+        qtbot.waitUntil(lambda: live.layer is not None, timeout=30000)
+        viewer.window.remove_dock_widget(widget.native)  # the user closes the dock
+        widget.native.deleteLater()
+        qtbot.waitUntil(lambda: task.worker is None, timeout=10000)  # well before 12 s
+        assert live.received == 0
+    finally:
+        stop_simulator(process)
