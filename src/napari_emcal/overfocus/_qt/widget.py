@@ -22,7 +22,8 @@ from ..images import compute, warm_up
 from ..preview import reduce_params, reduce_positions
 from ..sharpness import blur
 from ..twin import TwinParams
-from .calibration import CalibrationPanel, ParameterActions
+from .actions import ParameterActions
+from .calibration import CalibrationPanel
 from .controls import TwinControls
 from .outputs import OutputImages
 from .preview import PreviewControls

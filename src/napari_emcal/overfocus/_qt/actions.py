@@ -1,0 +1,142 @@
+"""What an overfocus calibration is for next: saved and loaded as JSON, copied for
+LiberTEM, sent to the dataset check, written as a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magicgui import widgets
+from napari.utils.notifications import show_info
+
+from ..._qt.common import open_path, save_path
+from ...errors import EmcalError, InvalidParameterError
+from ..twin import TwinParams
+
+__all__ = ["ParameterActions"]
+
+
+class ParameterActions(widgets.Container):
+    """Save and load the twin's parameters, copy them for LiberTEM, send the rotation and
+    flip to the 4D dataset check."""
+
+    def __init__(self, host):
+        super().__init__(labels=False)
+        self.margins = (0, 0, 0, 0)
+        self.host = host
+        self.save_button = widgets.PushButton(
+            text="Save parameters…",
+            tooltip="write the twin parameters, with units and uncertainties, to JSON",
+        )
+        self.load_button = widgets.PushButton(
+            text="Load parameters…",
+            tooltip="read twin parameters from a JSON file (any known units)",
+        )
+        self.libertem_button = widgets.PushButton(
+            text="Copy for LiberTEM",
+            tooltip="copy scan_rotation (°), flip_y, cy, cx (px) as LiberTEM's CoM arguments",
+        )
+        self.send_check_button = widgets.PushButton(
+            text="Use rotation and flip in 4D dataset check",
+            tooltip="send scan_rotation (°) and flip_y to the 4D dataset check (docked if "
+            "needed), whose report compares them with the CoM rotation",
+        )
+        self.report_button = widgets.PushButton(
+            text="Write report…",
+            tooltip="an HTML page with the calibration (values, standard errors, where each "
+            "input came from), its images and the comparison with the history",
+        )
+        self.extend(
+            [
+                self.save_button,
+                self.load_button,
+                self.libertem_button,
+                self.send_check_button,
+                self.report_button,
+            ]
+        )
+        self.save_button.changed.connect(self._save_dialog)
+        self.load_button.changed.connect(self._load_dialog)
+        self.libertem_button.changed.connect(lambda: self.copy_for_libertem())
+        self.send_check_button.changed.connect(lambda: self.send_to_check())
+        self.report_button.changed.connect(self._report_dialog)
+
+    def save(self, path) -> None:
+        self.host.params().save(path)
+        self.host.status.value = f"saved {Path(path).name}"
+
+    def load(self, path) -> None:
+        try:
+            params = TwinParams.load(path)
+        except (EmcalError, OSError) as exc:
+            self.host.error(f"Could not load {Path(path).name}: {exc}")
+            return
+        self.host.set_params(params, source=f"loaded from {Path(path).name}")
+
+    def _save_dialog(self, event=None):
+        path = save_path(None, "Save twin parameters", "twin.json", "JSON (*.json)")
+        if path:
+            try:
+                self.save(path)
+            except (EmcalError, OSError) as exc:
+                self.host.error(str(exc))
+
+    def _load_dialog(self, event=None):
+        path = open_path(None, "Load twin parameters", "JSON (*.json)")
+        if path:
+            self.load(path)
+
+    def libertem_text(self) -> str:
+        return self.host.params().libertem_com_text()
+
+    def copy_for_libertem(self) -> str:
+        """Put LiberTEM centre-of-mass arguments on the clipboard (and return them)."""
+        from qtpy.QtWidgets import QApplication
+
+        text = self.libertem_text()
+        QApplication.clipboard().setText(text)
+        self.host.status.value = f"copied: {text}"
+        show_info(f"Copied for LiberTEM CoM: {text}")
+        return text
+
+    def send_to_check(self):
+        """Put the scan rotation and flip into the 4D dataset check (docked if needed)."""
+        host = self.host
+        layer = host.layer.value
+        if layer is None:
+            host.error("Choose a 4D dataset layer first.")
+            return None
+        params = host.params()
+        _, check = host.viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+        check.set_layer(layer)
+        settings = check.settings
+        settings.scan_rotation.value, settings.flip_y.value = params.scan_rotation, params.flip_y
+        host.status.value = "scan rotation and flip sent to the 4D dataset check"
+        return check
+
+    def write_report(self, path):
+        """The last optimised calibration, its images and the history, as an HTML page."""
+        from ...history import History
+        from ...report import history_section, overfocus_section, write_report
+        from ...report_cli import compare_with_history
+        from ..calibrate import CalibrationResult, history_values
+
+        host = self.host
+        result = host.calibration.last_calibration
+        if not isinstance(result, CalibrationResult) or host.layer.value is None:
+            raise InvalidParameterError("Optimise first: the report is of a calibration")
+        name = host.layer.value.name
+        sources = host.twin.field_sources.sources
+        section = overfocus_section(result, host.last_images, name, dict(sources))
+        compared = [compare_with_history("overfocus", *history_values(result))]
+        history = history_section(History().entries("overfocus"), compared)
+        written = write_report(path, [section, history], title=f"Overfocus calibration: {name}")
+        host.status.value = f"report written to {written}"
+        return written
+
+    def _report_dialog(self, event=None):
+        path = save_path(None, "Write the calibration report", "report.html", "HTML (*.html)")
+        if path:
+            try:
+                self.write_report(path)
+            except (EmcalError, OSError) as exc:
+                self.host.error(str(exc))
