@@ -174,6 +174,15 @@ def test_exports_and_import(series, tmp_path, qtbot):
     widget.files.export_excel(tmp_path / "dose.xlsx")
     back = DoseTable.from_excel(tmp_path / "dose.xlsx")
     pd.testing.assert_frame_equal(back.rows, widget.table.rows)
+    from napari_emcal.export import dose_columns
+
+    widget.files.export_dose_text(tmp_path / "dose.txt")  # the same as emcal dose --dose-text
+    lines = [line for line in (tmp_path / "dose.txt").read_text().splitlines() if line[0] != "#"]
+    names, prior, dose = dose_columns(widget.table)
+    assert [float(v) for v in lines[-1].split()[:2]] == pytest.approx(
+        [prior[-1], dose[-1]], abs=1e-4
+    )
+    assert "per image written" in widget.status.value
 
     def imported(path):
         assert widget.files.import_csv(path) is not None  # read in a worker

@@ -117,6 +117,10 @@ def test_save_load_and_libertem(sample, tmp_path, qtbot):
     widget.actions.load(tmp_path / "p.json")
     assert widget.twin.scan_rotation.value == pytest.approx(-12.34)
     assert widget.actions.copy_for_libertem().startswith("scan_rotation=-12.3400, flip_y=False")
+    import json
+
+    saved = json.loads(widget.actions.save_for_libertem(tmp_path / "l.json").read_text())
+    assert saved["scan_rotation"] == pytest.approx(-12.34) and saved["flip_y"] is False
     widget.actions.load(tmp_path / "missing.json")
     assert "Could not load" in widget.status.value
     _wait(qtbot, widget)

@@ -35,6 +35,11 @@ class ParameterActions(widgets.Container):
             text="Copy for LiberTEM",
             tooltip="copy scan_rotation (°), flip_y, cy, cx (px) as LiberTEM's CoM arguments",
         )
+        self.libertem_save_button = widgets.PushButton(
+            text="Save for LiberTEM…",
+            tooltip="write scan_rotation (°), flip_y, cy, cx (px) as a JSON file of LiberTEM's "
+            "centre-of-mass arguments, with their convention",
+        )
         self.send_check_button = widgets.PushButton(
             text="Use rotation and flip in 4D dataset check",
             tooltip="send scan_rotation (°) and flip_y to the 4D dataset check (docked if "
@@ -50,6 +55,7 @@ class ParameterActions(widgets.Container):
                 self.save_button,
                 self.load_button,
                 self.libertem_button,
+                self.libertem_save_button,
                 self.send_check_button,
                 self.report_button,
             ]
@@ -57,6 +63,7 @@ class ParameterActions(widgets.Container):
         self.save_button.changed.connect(self._save_dialog)
         self.load_button.changed.connect(self._load_dialog)
         self.libertem_button.changed.connect(lambda: self.copy_for_libertem())
+        self.libertem_save_button.changed.connect(self._libertem_dialog)
         self.send_check_button.changed.connect(lambda: self.send_to_check())
         self.report_button.changed.connect(self._report_dialog)
 
@@ -97,6 +104,22 @@ class ParameterActions(widgets.Container):
         self.host.status.value = f"copied: {text}"
         show_info(f"Copied for LiberTEM CoM: {text}")
         return text
+
+    def save_for_libertem(self, path) -> Path:
+        """LiberTEM's centre-of-mass arguments of the twin as JSON (``emcal export libertem``)."""
+        from ...export import write_libertem_com
+
+        written = write_libertem_com(self.host.params(), path)
+        self.host.status.value = f"LiberTEM CoM arguments written to {written}"
+        return written
+
+    def _libertem_dialog(self, event=None):
+        path = save_path(None, "Save for LiberTEM", "libertem_com.json", "JSON (*.json)")
+        if path:
+            try:
+                self.save_for_libertem(path)
+            except (EmcalError, OSError) as exc:
+                self.host.error(str(exc))
 
     def send_to_check(self):
         """Put the scan rotation and flip into the 4D dataset check (docked if needed)."""
