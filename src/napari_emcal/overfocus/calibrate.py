@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage, optimize
+from scipy import fft, ndimage, optimize
 from skimage.morphology import convex_hull_image
 
 from ..engine import reduce_data, validate_4d
@@ -298,8 +298,8 @@ def _cross_spectra(regions: _Regions, pairs: np.ndarray, predicted: np.ndarray) 
             _hann(sy, centre[0] - half[:, 0], width[0])[:, :, None]
             * _hann(sx, centre[1] - half[:, 1], width[1])[:, None, :]
         )
-        fi = np.fft.rfft2(_windowed(regions.images[p[:, 0]], wi))
-        fj = np.fft.rfft2(_windowed(regions.images[p[:, 1]], wj))
+        fi = fft.rfft2(_windowed(regions.images[p[:, 0]], wi), workers=-1)
+        fj = fft.rfft2(_windowed(regions.images[p[:, 1]], wj), workers=-1)
         out[sl] = fi * np.conj(fj)
     return out
 
@@ -326,7 +326,7 @@ def _peak_shifts(cross: np.ndarray, shape) -> np.ndarray:
     sy, sx = shape
     shifts = np.empty((len(cross), 2))
     for start in range(0, len(cross), 256):
-        corr = np.fft.irfft2(cross[start : start + 256], s=(sy, sx))
+        corr = fft.irfft2(cross[start : start + 256], s=(sy, sx), workers=-1)
         for k, c in enumerate(corr):
             py, px = np.unravel_index(int(np.argmax(c)), c.shape)
             shifts[start + k] = (
@@ -420,7 +420,7 @@ class _PairCoherence:
         delta = self.dd @ np.asarray(matrix).T
         ey = np.exp(2j * np.pi * delta[:, :1] * self.qy[None, :]).astype(np.complex64)
         ex = np.exp(2j * np.pi * delta[:, 1:] * self.qx[None, :]).astype(np.complex64)
-        rows = np.einsum("pyx,px->py", self.weighted, ex)
+        rows = np.matmul(self.weighted, ex[:, :, None])[:, :, 0]  # BLAS, not einsum
         return float(np.real(np.sum(rows * ey)) / self.norm)
 
 
