@@ -31,7 +31,7 @@ def sample_sections() -> tuple[list, list[str]]:
     from .dose import DoseTable
     from .dose.metadata import rows_from_layer
     from .grating import find_pixel_size
-    from .highdefocus.cli import _sample_lines
+    from .highdefocus.cli import sample_lines
     from .highdefocus.measure import aligned_far, measure
     from .overfocus import TwinParams, calibrate, compute
     from .overfocus.calibrate import history_values
@@ -62,7 +62,7 @@ def sample_sections() -> tuple[list, list[str]]:
     compared.append(compare_with_history("pixel_size", *found.history_values(), setting=setting))
 
     (near, _), (far, far_metadata) = samples.high_defocus_pair()
-    near_line, far_line = _sample_lines(far_metadata)
+    near_line, far_line = sample_lines(far_metadata)
     pair = measure(near, far, np.reshape(near_line, (2, 2)), np.reshape(far_line, (2, 2)))
     aligned = aligned_far(far, pair, near.shape)
     sections.append(high_defocus_section(pair, near, aligned, ("near focus", "defocus -150 µm")))

@@ -25,7 +25,7 @@ def cmd_high_defocus(args) -> int:
         (near, near_metadata), (far, far_metadata) = high_defocus_pair()
         near_line, far_line = args.near_line, args.far_line
         if near_line is None and far_line is None:  # two particles, as a user would click
-            near_line, far_line = _sample_lines(far_metadata)
+            near_line, far_line = sample_lines(far_metadata)
     else:
         from ..io.images import open_image
 
@@ -93,7 +93,7 @@ def cmd_high_defocus(args) -> int:
     return 0
 
 
-def _sample_lines(far_metadata):
+def sample_lines(far_metadata):
     """A line between the first two particles that lie inside both sample images."""
     near_points = np.asarray(far_metadata["landmarks_near"])
     far_points = np.asarray(far_metadata["landmarks_far"])
