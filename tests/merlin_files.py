@@ -15,6 +15,16 @@ from pathlib import Path
 import numpy as np
 
 HEADER_BYTES = 384
+#: The twin the live tests compute the real 4 x 2 recording's images with (256² frames).
+REPLAY_PARAMS = dict(
+    overfocus=1e-6,
+    scan_pixel_size=1e-9,
+    camera_length=0.15,
+    detector_pixel_size=55e-6,
+    cy=128.0,
+    cx=128.0,
+    scan_rotation=20.0,
+)
 TYPES = {np.dtype(np.uint8): "U08", np.dtype(np.uint16): "U16"}
 
 

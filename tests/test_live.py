@@ -12,18 +12,11 @@ from napari_emcal.overfocus import TwinParams, compute
 from napari_emcal.overfocus.images import OverfocusPass
 
 from .conftest import free_ports
+from .merlin_files import REPLAY_PARAMS
 
 pytest.importorskip("libertem_live", reason="live processing needs LiberTEM-live")
 
-PARAMS = TwinParams(
-    overfocus=1e-6,
-    scan_pixel_size=1e-9,
-    camera_length=0.15,
-    detector_pixel_size=55e-6,
-    cy=128.0,
-    cx=128.0,
-    scan_rotation=20.0,
-)
+PARAMS = TwinParams(**REPLAY_PARAMS)
 
 
 def test_an_acquisition_gives_the_file_s_images_and_frames(merlin_sim):

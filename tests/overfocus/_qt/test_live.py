@@ -9,18 +9,11 @@ from napari_emcal.overfocus import TwinParams, compute
 from napari_emcal.overfocus.images import OUTPUTS
 
 from ...conftest import free_ports
+from ...merlin_files import REPLAY_PARAMS
 
 pytestmark = pytest.mark.gui
 
-PARAMS = TwinParams(
-    overfocus=1e-6,
-    scan_pixel_size=1e-9,
-    camera_length=0.15,
-    detector_pixel_size=55e-6,
-    cy=128.0,
-    cx=128.0,
-    scan_rotation=20.0,
-)
+PARAMS = TwinParams(**REPLAY_PARAMS)
 
 
 def _dock(make_napari_viewer, data_port, control_port):

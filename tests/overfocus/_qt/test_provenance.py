@@ -30,7 +30,10 @@ def test_values_from_the_file_say_so_and_defaults_are_marked(make_napari_viewer,
     assert widget.twin.field_sources.defaults() == []
 
 
-def test_output_layers_carry_the_source_scale_without_a_units_conflict(make_napari_viewer, qtbot):
+@pytest.fixture
+def fpd_computed(make_napari_viewer, qtbot):
+    """The real FPD file in a viewer with its five images computed at full resolution:
+    (layer, shifted_sum layer)."""
     viewer = make_napari_viewer()
     (layer,) = viewer.open(str(real_file("4d/fpd_hdf5/FPD_HDF5.hdf5")), plugin="napari-emcal")
     _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
@@ -39,24 +42,20 @@ def test_output_layers_carry_the_source_scale_without_a_units_conflict(make_napa
     widget.update_now()
     qtbot.waitUntil(lambda: f"{layer.name} · shifted_sum" in viewer.layers, timeout=20000)
     qtbot.waitUntil(lambda: widget.updates.idle, timeout=20000)
-    shifted = viewer.layers[f"{layer.name} · shifted_sum"]
+    return layer, viewer.layers[f"{layer.name} · shifted_sum"]
+
+
+def test_output_layers_carry_the_source_scale_without_a_units_conflict(fpd_computed):
+    layer, shifted = fpd_computed
     assert shifted.scale == pytest.approx([5.4826] * 2, rel=1e-4)  # nm per scan pixel
     # one unit per world axis: the 2D outputs agree with the axes they are drawn on
     assert tuple(shifted.units) == tuple(layer.units[-2:])
 
 
-def test_save_shifted_sum_and_the_4d_layer_as_hyperspy_signals(make_napari_viewer, qtbot, tmp_path):
+def test_save_shifted_sum_and_the_4d_layer_as_hyperspy_signals(fpd_computed, tmp_path):
     from rsciio.hspy import file_reader
 
-    viewer = make_napari_viewer()
-    (layer,) = viewer.open(str(real_file("4d/fpd_hdf5/FPD_HDF5.hdf5")), plugin="napari-emcal")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Overfocus calibration")
-    widget.set_layer(layer)
-    widget.preview.enabled_box.value = False
-    widget.update_now()
-    qtbot.waitUntil(lambda: f"{layer.name} · shifted_sum" in viewer.layers, timeout=20000)
-    qtbot.waitUntil(lambda: widget.updates.idle, timeout=20000)
-    shifted = viewer.layers[f"{layer.name} · shifted_sum"]
+    layer, shifted = fpd_computed
     shifted.save(str(tmp_path / "shifted.hspy"), plugin="napari-emcal")
     (signal,) = file_reader(str(tmp_path / "shifted.hspy"))
     np.testing.assert_array_equal(signal["data"], shifted.data)
