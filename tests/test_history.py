@@ -77,3 +77,18 @@ def test_cli_records_and_lists(tmp_path, capsys):
     assert entries[0]["values"]["pixel_size_nm"] == pytest.approx(4.137, rel=1e-3)
     assert entries[0]["uncertainty"]["pixel_size_nm"] > 0
     assert main(["history", "--since", "tomorrow"]) == 2
+
+
+def test_compare_reads_and_keep_records(tmp_path):
+    from napari_emcal.history import magnification_setting
+
+    history = History(tmp_path / "h.sqlite")
+    setting = magnification_setting(5000)
+    assert setting == "magnification=5000" and magnification_setting(None) == ""
+    history.record("pixel_size", {"pixel_size_nm": 1.0, "angle_deg": 0.0}, {}, setting=setting)
+    moved = {"pixel_size_nm": 1.2, "angle_deg": 0.0}
+    previous, warnings = history.compare("pixel_size", moved, {}, setting)
+    assert previous.values["pixel_size_nm"] == 1.0 and "pixel_size_nm moved by" in warnings[0]
+    assert len(history.entries("pixel_size")) == 1  # compare records nothing
+    assert history.keep("pixel_size", moved, {}, setting=setting) == (previous, warnings)
+    assert len(history.entries("pixel_size")) == 2

@@ -32,6 +32,7 @@ __all__ = [
     "History",
     "default_history_path",
     "drift_warnings",
+    "magnification_setting",
 ]
 
 #: How long a writer waits for another process's write (s).
@@ -205,15 +206,27 @@ class History:
         found = self.entries(tool, setting=setting)
         return found[-1] if found else None
 
+    def compare(
+        self, tool: str, values: dict, uncertainty: dict, setting: str = ""
+    ) -> tuple[Entry | None, list[str]]:
+        """``(previous, drift warnings)``: the latest calibration of ``tool`` at
+        ``setting`` and how the given one moved from it (nothing is recorded)."""
+        previous = self.previous(tool, setting)
+        return previous, drift_warnings(previous, values, uncertainty, TOLERANCES[tool])
+
     def keep(
         self, tool: str, values: dict, uncertainty: dict, **where
     ) -> tuple[Entry | None, list[str]]:
         """Record a calibration after comparing it with the previous one at the same
         setting: ``(previous, drift warnings)`` (what the CLI and the widgets show)."""
-        previous = self.previous(tool, where.get("setting", ""))
-        warnings = drift_warnings(previous, values, uncertainty, TOLERANCES[tool])
+        found = self.compare(tool, values, uncertainty, where.get("setting", ""))
         self.record(tool, values, uncertainty, **where)
-        return previous, warnings
+        return found
+
+
+def magnification_setting(magnification) -> str:
+    """The history's setting of a calibration made at ``magnification`` ("" = unknown)."""
+    return f"magnification={magnification:g}" if magnification else ""
 
 
 def _since(text: str) -> str:

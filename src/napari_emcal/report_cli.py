@@ -11,15 +11,14 @@ def compare_with_history(tool: str, values: dict, sigma: dict, setting: str = ""
     """How a calibration compares with the previous one kept at its setting (nothing is
     recorded: a report only reads the history)."""
     from .errors import EmcalError
-    from .history import TOLERANCES, History, drift_warnings
+    from .history import History
 
     try:
-        previous = History().previous(tool, setting)
+        previous, warnings = History().compare(tool, values, sigma, setting)
     except EmcalError as exc:
         return f"{tool}: history not readable ({exc})"
     if previous is None:
         return f"{tool}: nothing kept at this setting before"
-    warnings = drift_warnings(previous, values, sigma, TOLERANCES[tool])
     if warnings:
         return f"{tool}: DRIFT since {previous.time[:16]}: " + "; ".join(warnings)
     return f"{tool}: agrees with the calibration of {previous.time[:16]}"
@@ -33,6 +32,7 @@ def sample_sections() -> tuple[list, list[str]]:
     from .grating import find_pixel_size
     from .highdefocus.cli import sample_lines
     from .highdefocus.measure import aligned_far, measure
+    from .history import magnification_setting
     from .overfocus import TwinParams, calibrate, compute
     from .overfocus.calibrate import history_values
     from .report import (
@@ -58,7 +58,7 @@ def sample_sections() -> tuple[list, list[str]]:
     found = find_pixel_size(image, mode="grating")
     magnification = metadata.get("magnification")
     sections.append(pixel_size_section(found, "simulated grating image", magnification))
-    setting = f"magnification={magnification:g}" if magnification else ""
+    setting = magnification_setting(magnification)
     compared.append(compare_with_history("pixel_size", *found.history_values(), setting=setting))
 
     (near, _), (far, far_metadata) = samples.high_defocus_pair()

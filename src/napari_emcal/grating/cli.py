@@ -11,6 +11,7 @@ __all__ = ["add_parser"]
 
 def cmd_pixel_size(args) -> int:
     """Pixel size and grid angle of a grating (or lattice) image."""
+    from ..history import magnification_setting
     from . import find_pixel_size
 
     if args.source == "sample":
@@ -53,7 +54,7 @@ def cmd_pixel_size(args) -> int:
         args,
         "pixel_size",
         *result.history_values(),
-        setting=f"magnification={magnification:g}" if magnification else "",
+        setting=magnification_setting(magnification),
         source=str(metadata.get("source", args.source)),
     )
     if metadata.get("ground_truth"):

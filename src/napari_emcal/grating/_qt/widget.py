@@ -16,6 +16,7 @@ from ..._qt.history import DriftView, keep_in_history
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import SessionTable
 from ..._qt.tasks import start_worker
+from ...history import magnification_setting
 from ...io.images import find_magnification
 from ..find import MODES, PixelSizeResult, find_pixel_size
 from ..table import PixelSizeTable
@@ -313,8 +314,7 @@ class GratingWidget(ToolDock):
 
     def _setting(self) -> str | None:
         """The history's setting of this image: its magnification (None: unknown)."""
-        magnification = self.magnification.value or None
-        return f"magnification={magnification:g}" if magnification else None
+        return magnification_setting(self.magnification.value) or None
 
     def refresh_table(self) -> None:
         """Redraw the table; outlier products and ambiguous rotations are highlighted."""
