@@ -14,6 +14,7 @@ __all__ = [
     "is_greyscale_image",
     "open_path",
     "save_path",
+    "scan_shape_from_text",
     "table_value",
 ]
 
@@ -116,6 +117,17 @@ class ScrollableDock:
     def hint(self) -> str:
         hint = getattr(self, "_hint", None)
         return hint.value if hint is not None else ""
+
+
+def scan_shape_from_text(text: str) -> tuple[int, ...]:
+    """The scan shape a user typed ("64, 32" or "64x32"): InvalidParameterError when it
+    is not whole numbers."""
+    from ..errors import InvalidParameterError
+
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise InvalidParameterError(f"a scan shape is 'ny, nx'; got {text!r}") from None
 
 
 def commit_on_enter(field, callback) -> None:

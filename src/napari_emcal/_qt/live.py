@@ -21,7 +21,7 @@ from napari.utils.notifications import show_info
 
 from ..engine.live import DETECTORS, KEEP_BYTES, LiveSource
 from ..errors import Cancelled, EmcalError, InvalidParameterError
-from .common import message_label, save_path
+from .common import message_label, save_path, scan_shape_from_text
 
 __all__ = ["LivePanel", "is_live"]
 
@@ -134,14 +134,7 @@ class LivePanel(widgets.Container):
     def source(self) -> LiveSource:
         """Where the detector is, from the fields (:class:`InvalidParameterError`)."""
         text = self.scan_shape.value.strip()
-        scan = None
-        if text:
-            try:
-                scan = tuple(int(v) for v in text.replace("x", ",").split(","))
-            except ValueError:
-                raise InvalidParameterError(
-                    f"live scan shape must be 'ny, nx'; got {text!r}"
-                ) from None
+        scan = scan_shape_from_text(text) if text else None
         return LiveSource(
             self.detector.value,
             self.address.value.strip() or "127.0.0.1",

@@ -9,7 +9,7 @@ from psygnal import Signal
 
 from ..errors import EmcalError
 from ..io.readers import open_4d, reshape_scan, sample_contrast_limits
-from .common import commit_on_enter, is_4d_image
+from .common import commit_on_enter, is_4d_image, scan_shape_from_text
 
 __all__ = ["Source4D"]
 
@@ -84,9 +84,8 @@ class Source4D(widgets.Container):
         if layer is None:
             return
         try:
-            shape = tuple(int(v) for v in text.replace("x", ",").split(","))
-            layer.data = reshape_scan(layer.data, shape)
-        except (ValueError, EmcalError) as exc:
+            layer.data = reshape_scan(layer.data, scan_shape_from_text(text))
+        except EmcalError as exc:
             self.dock.error(f"Scan shape: {exc}")
             return
         self.reshaped.emit()

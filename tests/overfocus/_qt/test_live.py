@@ -67,7 +67,7 @@ def test_no_detector_is_said_in_the_dock(make_napari_viewer, qtbot):
     assert "stopped" in live.message.value and live.layer is None
     live.scan_shape.value = "4 by 2"
     assert not live.start()
-    assert "live scan shape" in widget.status.value
+    assert "a scan shape is 'ny, nx'; got '4 by 2'" in widget.status.value
 
 
 def test_optimise_on_a_received_scan_recovers_the_twin(make_napari_viewer, qtbot, tmp_path):
