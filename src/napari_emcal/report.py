@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_write_text
+from .display import robust_limits
 
 __all__ = [
     "Section",
@@ -52,9 +53,8 @@ def png(image, points=None, size: int = 320) -> bytes:
     from PIL import Image, ImageDraw
 
     values = np.asarray(image, dtype=float)
-    finite = values[np.isfinite(values)]
-    low, high = np.percentile(finite, (0.5, 99.5)) if finite.size else (0.0, 1.0)
-    scaled = np.clip((values - low) / max(high - low, 1e-12), 0, 1)
+    low, high = robust_limits(values)
+    scaled = np.clip((values - low) / (high - low), 0, 1)
     picture = Image.fromarray((np.nan_to_num(scaled) * 255).astype(np.uint8)).convert("RGB")
     factor = size / max(picture.size)
     picture = picture.resize(

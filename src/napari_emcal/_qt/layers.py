@@ -7,6 +7,8 @@ import weakref
 
 import numpy as np
 
+from ..display import robust_limits
+
 __all__ = [
     "click_only",
     "detector_space",
@@ -29,17 +31,6 @@ CALIBRATION_KEY = "emcal_calibration"
 
 #: Properties that napari takes only when a layer is made, not as attributes later.
 _CREATE_ONLY = ("border_width",)
-
-
-def robust_limits(image, percentiles=(0.5, 99.5)) -> tuple[float, float]:
-    """Contrast limits from percentiles of the finite values (a few hot pixels or a bright
-    disk do not wash the image out); ``(0, 1)`` for an image with no finite value."""
-    values = np.asarray(image)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return (0.0, 1.0)
-    low, high = np.percentile(finite, percentiles)
-    return (float(low), float(high if high > low else low + 1.0))
 
 
 def output_layer(viewer, source, suffix: str):

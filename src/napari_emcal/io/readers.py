@@ -36,6 +36,7 @@ import dask.array as da
 import numpy as np
 
 from .._files import check_readable, map_npy
+from ..display import robust_limits
 from ..errors import InvalidDataError
 from ..units import dimension, to_si, unit_of
 from .instrument import (
@@ -179,10 +180,7 @@ def sample_contrast_limits(data, n_frames: int = 8) -> tuple[float, float]:
     idx = np.linspace(0, sy * sx - 1, min(n_frames, sy * sx)).astype(int)
     frames = [np.asarray(data[i // sx, i % sx]) for i in idx]
     values = np.concatenate([f.ravel() for f in frames]).astype(np.float64)
-    lo, hi = np.percentile(values, [0.5, 99.9]) if values.size else (0.0, 1.0)
-    if not hi > lo:
-        hi = lo + 1.0
-    return float(lo), float(hi)
+    return robust_limits(values, (0.5, 99.9))
 
 
 def open_4d(path, *, scan_shape=None, dataset: str | None = None) -> Dataset4D:

@@ -1,0 +1,18 @@
+"""How an image is shown (contrast), the same in napari layers, reports and readers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["robust_limits"]
+
+
+def robust_limits(image, percentiles=(0.5, 99.5)) -> tuple[float, float]:
+    """Contrast limits from percentiles of the finite values (a few hot pixels or a bright
+    disk do not wash the image out); ``(0, 1)`` for an image with no finite value."""
+    values = np.asarray(image)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return (0.0, 1.0)
+    low, high = np.percentile(finite, percentiles)
+    return (float(low), float(high if high > low else low + 1.0))
