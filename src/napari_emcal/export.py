@@ -5,6 +5,25 @@
   vector by ``rotate_deg(scan_rotation) @ flip_y``, which is exactly this project's
   ``rotation_flip_matrix`` (docs/conventions.md): the values pass unchanged, and a test
   runs them through LiberTEM's own function.
+- :func:`py4dstem_calibration`: the same calibration as py4DSTEM's ``Calibration`` values.
+  py4DSTEM turns a detector vector ``(qx, qy)`` (its x is the first array axis, rows) into
+  the scan frame by ``R(QR_rotation) @ (qx, qy)``, or ``R @ (qy, qx)`` with ``QR_flip``
+  (its transpose), ``R(φ) = [[cos φ, −sin φ], [sin φ, cos φ]]``. This project's
+  ``R(θ)·F`` on (y, x) equals that with ``QR_rotation = −θ`` without the flip and
+  ``90° − θ`` with it; the origin ``(qx0, qy0)`` is ``(cy, cx)``. A test checks it through
+  py4DSTEM's own vector calibration where py4DSTEM is installed.
+- :func:`serialem_pixel_lines`: a pixel-size table as SerialEM ``RotationAndPixel`` lines
+  (camera properties): mag index, change of rotation from the next lower mag index (999
+  when not measured), absolute rotation (999: a grating does not show the stage axes),
+  pixel size (nm).
+- :func:`serialem_high_defocus_lines`: a high-defocus table as SerialEM
+  ``HighFocusMagCal`` lines (``SerialEMcalibrations.txt``): spot, probe (1 micro, 0 nano),
+  defocus (µm), intensity, scale, rotation, crossover (0: unknown), aperture (0), mag
+  index (0, as SerialEM's own calibration stores it). SerialEM's scale and rotation are
+  those of the defocused image relative to focus, as here; its angles run from +x towards
+  +y of the stored array (counter-clockwise as it displays an image with the first row at
+  the bottom), the same numbers as this project's for the same array.
+- MotionCor2's ``-Mag`` triple: :meth:`~napari_emcal.grating.PixelSizeResult.distortion`.
 - :func:`dose_columns`, :func:`write_dose_text`: per image, in acquisition order, the dose
   before it and its own dose (e⁻/Å²), the two numbers dose-weighting programs take.
 - :func:`write_mdoc_doses`: a SerialEM ``.mdoc`` with ``ExposureDose`` (the image's dose)
@@ -28,11 +47,15 @@ from pathlib import Path
 import numpy as np
 
 from ._files import atomic_write_text
-from .errors import InvalidDataError
+from .errors import InvalidDataError, InvalidParameterError
+from .geometry import wrap_angle
 
 __all__ = [
     "dose_columns",
     "libertem_com",
+    "py4dstem_calibration",
+    "serialem_high_defocus_lines",
+    "serialem_pixel_lines",
     "stem_axes",
     "write_dose_text",
     "write_hspy",
@@ -61,6 +84,195 @@ def write_libertem_com(params, path) -> Path:
     }
     atomic_write_text(path, json.dumps(document, indent=2))
     return Path(path)
+
+
+def py4dstem_calibration(params) -> dict:
+    """py4DSTEM ``Calibration`` values of a twin (module docstring for the convention).
+
+    ``QR_rotation_degrees``, ``QR_flip``, the origin ``qx0_mean``/``qy0_mean`` (detector
+    pixels), ``R_pixel_size`` in Å per scan step and ``Q_pixel_size`` in mrad per detector
+    pixel (the scattering angle at the specimen, pixel size / camera length), with their
+    units as py4DSTEM names them.
+    """
+    theta, flip = float(params.scan_rotation), bool(params.flip_y)
+    out = {
+        "QR_rotation_degrees": wrap_angle(90.0 - theta if flip else -theta),
+        "QR_flip": flip,
+        "qx0_mean": float(params.cy),
+        "qy0_mean": float(params.cx),
+        "R_pixel_size": float(params.scan_pixel_size) * 1e10,
+        "R_pixel_units": "A",
+    }
+    if params.camera_length > 0 and params.detector_pixel_size > 0:
+        out["Q_pixel_size"] = float(params.detector_pixel_size / params.camera_length) * 1e3
+        out["Q_pixel_units"] = "mrad"
+    return out
+
+
+def write_py4dstem_calibration(params, path, uncertainty: dict | None = None) -> Path:
+    """:func:`py4dstem_calibration` as JSON, with the convention, how to apply it, and the
+    standard errors of the rotation (degrees) and origin (pixels) when given."""
+    values = py4dstem_calibration(params)
+    document = {
+        "format": "py4DSTEM calibration values (napari-emcal)",
+        "convention": "a detector vector (qx, qy) = (row, column) turns into the scan frame "
+        "by R(QR_rotation) @ (qx, qy), or R @ (qy, qx) when QR_flip (py4DSTEM's "
+        "BraggVectors calibration and the phase reconstructions' rotation and transpose)",
+        "apply": "cal = datacube.calibration; cal.set_QR_rotation_degrees(QR_rotation_degrees); "
+        "cal.set_QR_flip(QR_flip); cal.set_qx0_mean(qx0_mean); cal.set_qy0_mean(qy0_mean); "
+        "cal.set_R_pixel_size(R_pixel_size); cal.set_R_pixel_units('A'); "
+        "cal.set_Q_pixel_size(Q_pixel_size); cal.set_Q_pixel_units('mrad'). For the phase "
+        "reconstructions: force_com_rotation=QR_rotation_degrees, force_com_transpose=QR_flip",
+        **values,
+    }
+    sigma = uncertainty or {}
+    errors = {
+        target: float(sigma[name])
+        for name, target in (
+            ("scan_rotation", "QR_rotation_degrees"),
+            ("cy", "qx0_mean"),
+            ("cx", "qy0_mean"),
+        )
+        if sigma.get(name) is not None
+    }
+    if errors:
+        document["standard_errors"] = errors
+    atomic_write_text(path, json.dumps(document, indent=2))
+    return Path(path)
+
+
+#: SerialEM's probe modes: ``probeMode`` 1 for microprobe, 0 for nanoprobe.
+SERIALEM_PROBE = {"micro": 1, "microprobe": 1, "nano": 0, "nanoprobe": 0}
+#: SerialEM writes 999 for a rotation it does not know.
+SERIALEM_UNKNOWN = 999
+
+
+def serialem_pixel_lines(table, mag_index: dict | None = None) -> tuple[list[str], list[str]]:
+    """``RotationAndPixel`` lines of a pixel-size table, and what was left out and why.
+
+    Parameters
+    ----------
+    table : PixelSizeTable
+        Rows with ``magnification`` and ``pixel_size_nm`` (of the unbinned camera: a
+        binned image's pixel size is divided by its binning).
+    mag_index : dict, optional
+        SerialEM's mag index for each nominal magnification of the table; where it has
+        none, the row's own ``mag_index`` (typed into the table).
+
+    Returns
+    -------
+    lines, skipped : list of str
+        The lines in order of mag index (for a camera's ``CameraProperties`` block), and a
+        sentence per row not written.
+    """
+    frame = table.frame
+    if frame.empty:
+        raise InvalidDataError("The pixel-size table is empty: nothing to export.")
+    rows, skipped = [], []
+    for _, row in frame.iterrows():
+        mag = row.get("magnification")
+        index = (mag_index or {}).get(float(mag)) if mag == mag else None
+        own = row.get("mag_index")
+        if index is None and own is not None and own == own:
+            index = int(own)
+        if index is None:
+            skipped.append(
+                f"{row['image'] or 'a row'}: no SerialEM mag index for magnification {mag}"
+            )
+            continue
+        binning = int(row.get("binning") or 1)
+        rows.append((int(index), float(row["pixel_size_nm"]) / binning, row))
+    if not rows:
+        raise InvalidParameterError(
+            "No row of the table has a SerialEM mag index: type them into the table's "
+            "'Mag index' column, or give one per magnification (e.g. --mag-index 29000=27)."
+        )
+    rows.sort(key=lambda r: r[0])
+    lines, previous = [], None
+    for index, pixel, row in rows:
+        lines.append(
+            f"RotationAndPixel {index} {_delta_rotation(previous, index, row):g} "
+            f"{SERIALEM_UNKNOWN} {pixel:.5g}"
+        )
+        previous = (index, row)
+    return lines, skipped
+
+
+def _delta_rotation(previous, index: int, row) -> float:
+    """SerialEM's change of rotation from the next lower mag index: the change of the grid
+    angle, when the row below is that mag index and the change is not ambiguous (a square
+    lattice repeats every 90°, catalase every 180°); else 999."""
+    from .grating.table import AMBIGUITY_MARGIN_DEG
+
+    if previous is None or previous[0] != index - 1:
+        return SERIALEM_UNKNOWN
+    before = previous[1]
+    change = float(row["angle_deg"]) - float(before["angle_deg"])
+    if change != change:
+        return SERIALEM_UNKNOWN
+    period = 180.0 if row["mode"] == "catalase" else 90.0
+    change = -((-change + period / 2) % period - period / 2)  # in (-period/2, period/2]
+    if abs(change) > period / 2 - AMBIGUITY_MARGIN_DEG:
+        return SERIALEM_UNKNOWN
+    return round(change, 3)
+
+
+def serialem_high_defocus_lines(table) -> tuple[list[str], list[str]]:
+    """``HighFocusMagCal`` lines of a high-defocus table, and what was left out and why.
+
+    A row needs its spot size, probe mode (micro or nano) and intensity: SerialEM looks
+    calibrations up by them. The intensity must be SerialEM's own ``Intensity`` value (as
+    its ``.mdoc`` files record it), not a C2 percentage.
+    """
+    frame = table.frame
+    if frame.empty:
+        raise InvalidDataError("The high-defocus table is empty: nothing to export.")
+    lines, skipped = [], []
+    for number, (_, row) in enumerate(frame.iterrows(), start=1):
+        probe = SERIALEM_PROBE.get(str(row.get("probe") or "").strip().lower())
+        spot, intensity = row.get("spot"), row.get("intensity")
+        missing = [
+            name
+            for name, ok in (
+                ("spot size", spot == spot and spot is not None),
+                ("probe mode (micro or nano)", probe is not None),
+                ("intensity", intensity == intensity and intensity is not None),
+            )
+            if not ok
+        ]
+        if missing:
+            skipped.append(f"row {number} ({row['defocus_um']:g} µm): no {', '.join(missing)}")
+            continue
+        lines.append(
+            f"HighFocusMagCal {int(spot)} {probe} {float(row['defocus_um']):f} "
+            f"{float(intensity):f} {float(row['scale']):f} {float(row['rotation_deg']):f} "
+            "0.000000 0 0"
+        )
+    if not lines:
+        raise InvalidDataError(
+            "No row of the table has spot size, probe mode and intensity, which SerialEM "
+            "looks its calibrations up by: " + "; ".join(skipped)
+        )
+    return lines, skipped
+
+
+def write_serialem_lines(lines: list[str], skipped: list[str], path, what: str) -> str:
+    """Write SerialEM lines to ``path``; a sentence saying what was written and left out."""
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    message = f"{len(lines)} {what} line(s) written to {Path(path).name}"
+    if skipped:
+        message += f"; left out: {'; '.join(skipped)}"
+    return message
+
+
+def write_serialem_pixel(table, path, mag_index: dict | None = None) -> str:
+    """:func:`serialem_pixel_lines` written to ``path``; what was written, in words."""
+    return write_serialem_lines(*serialem_pixel_lines(table, mag_index), path, "RotationAndPixel")
+
+
+def write_serialem_high_defocus(table, path) -> str:
+    """:func:`serialem_high_defocus_lines` written to ``path``; what was written, in words."""
+    return write_serialem_lines(*serialem_high_defocus_lines(table), path, "HighFocusMagCal")
 
 
 def dose_columns(table):
@@ -239,10 +451,13 @@ def _version() -> str:
         return ""
 
 
-def write_stem_hspy(path, data, params=None, metadata=None, *, title: str = "") -> Path:
+def write_stem_hspy(
+    path, data, params=None, metadata=None, *, title: str = "", uncertainty: dict | None = None
+) -> Path:
     """A 4D STEM dataset as a pyxem-style electron-diffraction signal: the axes from the
     twin ``params`` (calibrated lengths and beam centre) where given, else from what the
-    file's ``metadata`` records; the rotation and flip, when known, in the notes."""
+    file's ``metadata`` records; the rotation and flip, when known, in the notes, with the
+    calibration's standard errors (``uncertainty``, in the twin's units) beside them."""
     from .overfocus.twin import TwinParams
 
     known = TwinParams.known_from_metadata(metadata or {})
@@ -265,6 +480,14 @@ def write_stem_hspy(path, data, params=None, metadata=None, *, title: str = "") 
             convention="a detector vector turns into the scan frame by "
             "rotate_deg(scan_rotation) @ flip_y (LiberTEM's apply_correction)",
         )
+        if uncertainty:
+            from .overfocus.twin import PARAM_UNITS
+
+            notes["standard_errors"] = {
+                name: {"value": float(value), "unit": PARAM_UNITS[name]}
+                for name, value in uncertainty.items()
+                if value is not None and name in PARAM_UNITS
+            }
     return write_hspy(
         path, data, axes, title=title, signal_type="electron_diffraction", notes=notes
     )

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from magicgui import widgets
+from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtGui import QColor
 
 from ..errors import EmcalError
 from .common import open_path, save_path, table_value
 
-__all__ = ["FrameTable", "SessionTable"]
+__all__ = ["FrameTable", "SessionTable", "TableExport"]
 
 
 class FrameTable:
@@ -89,15 +91,36 @@ class FrameTable:
             QTimer.singleShot(0, self._after_edit)
 
 
+@dataclass(frozen=True)
+class TableExport:
+    """A *Save for …* button of a session table: ``write(table, path)`` writes the file
+    and returns a sentence for the user (what was written, what was left out)."""
+
+    text: str
+    tooltip: str
+    file_name: str
+    write: Callable
+
+
 class SessionTable(widgets.Container):
     """A tool's session table as its dock shows it: the rows (:attr:`view`), *Remove
     selected row*, *Export CSV…* and *Import CSV…*.
 
     ``table`` has ``remove``, ``to_csv`` and the class method ``from_csv``; ``host`` is the
     dock (its ``status``, ``error`` and ``refresh_table()``, called after every change).
+    ``exports`` adds a *Save for …* button per :class:`TableExport` (another tool's form).
     """
 
-    def __init__(self, host, table, *, title: str, csv_name: str, editable: bool = False):
+    def __init__(
+        self,
+        host,
+        table,
+        *,
+        title: str,
+        csv_name: str,
+        editable: bool = False,
+        exports: tuple = (),
+    ):
         super().__init__(labels=False)
         self.margins = (0, 0, 0, 0)
         self.host, self.table = host, table
@@ -114,6 +137,12 @@ class SessionTable(widgets.Container):
             text="Import CSV…", tooltip="replace the table with the rows of a CSV file"
         )
         self.extend([self.view.widget, self.remove_button, self.export_button, self.import_button])
+        self.export_buttons = {}
+        for export in exports:
+            button = widgets.PushButton(text=export.text, tooltip=export.tooltip)
+            button.changed.connect(lambda *_, export=export: self._save_for_dialog(export))
+            self.export_buttons[export.text] = button
+            self.append(button)
         self.remove_button.changed.connect(lambda: self.remove_selected())
         self.export_button.changed.connect(self._export_dialog)
         self.import_button.changed.connect(self._import_dialog)
@@ -143,6 +172,21 @@ class SessionTable(widgets.Container):
             return
         self.host.refresh_table()
         self.host.status.value = f"{len(self.table)} row(s) read from {path}"
+
+    def save_for(self, export: TableExport, path) -> None:
+        """Write the table in another tool's form (the reason shown when it cannot be)."""
+        try:
+            message = export.write(self.table, path)
+        except (EmcalError, OSError) as exc:
+            self.host.error(f"{export.text.rstrip('…')}: {exc}")
+            return
+        self.host.status.value = message
+        show_info(message)
+
+    def _save_for_dialog(self, export: TableExport) -> None:
+        path = save_path(self.native, export.text.rstrip("…"), export.file_name)
+        if path:
+            self.save_for(export, path)
 
     def _export_dialog(self, event=None):
         path = save_path(self.native, f"Export {self.title}", self.csv_name)

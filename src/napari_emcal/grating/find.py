@@ -231,6 +231,16 @@ class PixelSizeResult:
             f"intervals, {self.angle_between_deg:.2f}° apart; binning {self.binning}; "
             f"{self.quality:.0%} of lattice peaks found",
         ]
+        distortion = self.distortion()
+        if distortion is not None:
+            lines.append(
+                f"stretch {distortion.distortion_percent:.2f} % along {distortion.angle_deg:.1f}°"
+                + (
+                    f": MotionCor2 {distortion.motioncor2_argument()}"
+                    if distortion.significant
+                    else " (within noise: no correction)"
+                )
+            )
         if self.recorded_pixel_size_nm:
             lines.append(
                 f"the file says {self.recorded_pixel_size_nm:.5g} nm/px: the lattice gives "
@@ -245,8 +255,21 @@ class PixelSizeResult:
             {"pixel_size_nm": self.pixel_size_sigma_nm, "angle_deg": self.angle_sigma_deg},
         )
 
+    def distortion(self):
+        """The :class:`~napari_emcal.grating.distortion.MagnificationDistortion` of the
+        image (MotionCor2's ``-Mag`` triple), or None without a lattice."""
+        from .distortion import magnification_distortion
+
+        if not self.found or self.lattice_vectors is None:
+            return None
+        relative = (
+            self.pixel_size_sigma_nm / self.pixel_size_nm if self.pixel_size_sigma_nm else None
+        )
+        return magnification_distortion(self.lattice_vectors, self.spacing_nm, relative)
+
     def to_dict(self) -> dict:
         """The measurements as plain JSON-able values (no images)."""
+        distortion = self.distortion()
         return {
             "found": self.found,
             "message": self.message,
@@ -268,6 +291,10 @@ class PixelSizeResult:
             "recorded_pixel_size_nm": self.recorded_pixel_size_nm,
             "calibration_difference_percent": self.calibration_difference_percent,
             "notes": list(self.notes),
+            "lattice_vectors_px": None
+            if self.lattice_vectors is None
+            else np.asarray(self.lattice_vectors).tolist(),
+            "distortion": None if distortion is None else distortion.to_dict(),
         }
 
 

@@ -23,6 +23,8 @@ SCHEMA = (
     Column("mode", "text", default="grating"),
     Column("quality"),
     Column("binning", "integer", positive=True, default=1),
+    # SerialEM's index of this magnification, for its RotationAndPixel lines
+    Column("mag_index", label="SerialEM mag index", positive=True),
 )
 COLUMNS = tuple(c.name for c in SCHEMA)
 DERIVED = ("relative_rotation_deg", "rotation_ambiguous", "product_nm", "product_outlier")

@@ -28,7 +28,7 @@ from ..errors import InvalidParameterError
 from ..geometry import rotation_flip_matrix
 from ..units import dimension, from_si, to_si
 
-__all__ = ["TwinParams", "rotation_flip_matrix"]
+__all__ = ["TwinParams", "load_uncertainty", "rotation_flip_matrix"]
 
 #: The unit each field is stored in (the API's SI units; angles in degrees).
 PARAM_UNITS: dict[str, str] = {
@@ -349,6 +349,22 @@ class TwinParams:
         except OSError as exc:
             raise InvalidParameterError(f"cannot read {os.fspath(path)}: {exc.strerror}") from None
         return cls.from_json_dict(doc)
+
+
+def load_uncertainty(path: str | os.PathLike) -> dict[str, float]:
+    """The standard errors :meth:`TwinParams.save` wrote beside the parameters, by name in
+    the parameters' units (empty when the file has none)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    out = {}
+    for name, entry in (doc.get("uncertainty") or {}).items():
+        if name in PARAM_UNITS and isinstance(entry, dict) and _is_number(entry.get("value")):
+            unit = entry.get("unit", PARAM_UNITS[name])
+            out[name] = float(_convert_to_field_unit(name, entry["value"], unit))
+    return out
 
 
 def _is_number(value) -> bool:

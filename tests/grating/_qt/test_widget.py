@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from napari_emcal.grating import lattice_image
+from napari_emcal.grating._qt.widget import SERIALEM_PIXEL
 
 pytestmark = pytest.mark.gui
 
@@ -135,6 +136,20 @@ def test_table_add_highlight_export_import(make_napari_viewer, qtbot, tmp_path):
     bad.write_text("pixel_size_nm,wavelength\n1,2\n")
     widget.session.import_csv(bad)
     assert "wavelength" in widget.status.value and len(widget.table) == 3
+
+    # SerialEM needs its mag index: refused without, typed into the table, then written
+    widget.session.save_for(SERIALEM_PIXEL, tmp_path / "props.txt")
+    assert "mag index" in widget.status.value and not (tmp_path / "props.txt").exists()
+    column = list(widget.table.frame.columns).index("mag_index")
+    for row, index in ((0, "17"), (1, "18")):
+        shown.item(row, column).setText(index)
+    widget.session.save_for(SERIALEM_PIXEL, tmp_path / "props.txt")
+    lines = (tmp_path / "props.txt").read_text().splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["RotationAndPixel", "17"],
+        ["RotationAndPixel", "18"],
+    ]
+    assert "left out" in widget.status.value  # the 20000x row has no index
 
 
 def test_menu_action_docks_and_runs(make_napari_viewer, qtbot):

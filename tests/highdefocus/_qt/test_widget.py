@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from napari_emcal.highdefocus import HighDefocusTable
+from napari_emcal.highdefocus._qt.widget import SERIALEM_HIGH_DEFOCUS
 
 pytestmark = pytest.mark.gui
 
@@ -161,6 +162,17 @@ def test_table_edit_replace_export_import(pair, qtbot, tmp_path):
     widget.session.import_csv(bad)
     assert "unknown column(s) magnification" in widget.status.value
     assert len(widget.table) == 1  # nothing lost
+
+    # for SerialEM: the row's setting is known (spot, micro, intensity)
+    save_for = widget.session.export_buttons["Save for SerialEM…"]
+    assert "HighFocusMagCal" in save_for.tooltip
+    widget.session.save_for(SERIALEM_HIGH_DEFOCUS, tmp_path / "cal.txt")
+    assert "1 HighFocusMagCal line(s)" in widget.status.value
+    line = (tmp_path / "cal.txt").read_text().split()
+    assert line[:4] == ["HighFocusMagCal", "5", "1", "-120.000000"]
+    widget.session.table = HighDefocusTable()
+    widget.session.save_for(SERIALEM_HIGH_DEFOCUS, tmp_path / "none.txt")
+    assert "empty" in widget.status.value and not (tmp_path / "none.txt").exists()
 
 
 def test_menu_action_docks_with_the_selected_pair(make_napari_viewer):

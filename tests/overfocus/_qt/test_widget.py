@@ -1,9 +1,12 @@
+import json
+
 import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
 from napari_emcal.overfocus import TwinParams, compute
 from napari_emcal.overfocus.sharpness import blur
+from napari_emcal.overfocus.twin import load_uncertainty
 
 pytestmark = pytest.mark.gui
 
@@ -244,7 +247,7 @@ def test_scan_shape_can_be_changed(sample, qtbot):
     assert layer.data.shape == (24, 96, 64, 64)  # unchanged
 
 
-def test_optimise_ends_at_the_calibrated_values(sample, qtbot):
+def test_optimise_ends_at_the_calibrated_values(sample, qtbot, tmp_path):
     viewer, layer, widget = sample
     truth = TwinParams.from_json_dict(layer.metadata["emcal"]["ground_truth"])
     start = widget.params()  # the nominal parameters: 0°, no flip, 1.3 µm
@@ -259,6 +262,18 @@ def test_optimise_ends_at_the_calibrated_values(sample, qtbot):
     assert "optimised" in widget.calibration.status.value and not widget.progress.visible
     expected = compute(layer.data, p, outputs=["shifted_sum"])["shifted_sum"]
     np.testing.assert_allclose(widget.output_layer("shifted_sum").data, expected, rtol=1e-5)
+    # saved with the standard errors while the twin holds the result, without once changed
+    sigma = widget.last_calibration.uncertainty
+    widget.actions.save(tmp_path / "twin.json")
+    assert load_uncertainty(tmp_path / "twin.json") == pytest.approx(sigma)
+    py4dstem = json.loads(widget.actions.save_for_py4dstem(tmp_path / "p4.json").read_text())
+    assert py4dstem["QR_flip"] and py4dstem["QR_rotation_degrees"] == pytest.approx(
+        90.0 - p.scan_rotation
+    )
+    assert py4dstem["standard_errors"]["QR_rotation_degrees"] == sigma["scan_rotation"]
+    widget.twin.cy.value = p.cy + 1
+    widget.actions.save(tmp_path / "changed.json")
+    assert load_uncertainty(tmp_path / "changed.json") == {}
     widget.calibration.revert()
     _wait(qtbot, widget)
     assert widget.params().scan_rotation == 0.0 and not widget.params().flip_y

@@ -14,13 +14,22 @@ from ..._qt.common import displayed_plane, is_greyscale_image, message_label
 from ..._qt.dock import ToolDock
 from ..._qt.history import DriftView, keep_in_history
 from ..._qt.provenance import FieldSources, instrument_sources
-from ..._qt.tables import SessionTable
+from ..._qt.tables import SessionTable, TableExport
 from ..._qt.tasks import start_worker
+from ...export import write_serialem_pixel
 from ...history import magnification_setting
 from ...io.images import find_magnification
 from ..find import MODES, PixelSizeResult, find_pixel_size
 from ..table import PixelSizeTable
 from .layers import AUTOCORRELATION, marker_lag, place_marker, show_lattice
+
+SERIALEM_PIXEL = TableExport(
+    "Save for SerialEM…",
+    "the pixel sizes (nm, of the unbinned camera) as RotationAndPixel lines for a camera's "
+    "block of SerialEMproperties.txt; type SerialEM's mag index into each row first",
+    "rotation_and_pixel.txt",
+    write_serialem_pixel,
+)
 
 __all__ = ["GratingWidget"]
 
@@ -116,7 +125,12 @@ class GratingWidget(ToolDock):
         )
         self.history = DriftView(napari_viewer, "pixel_size", self._setting)
         self.session = SessionTable(
-            self, PixelSizeTable(), title="pixel sizes", csv_name="pixel_sizes.csv"
+            self,
+            PixelSizeTable(),
+            title="pixel sizes",
+            csv_name="pixel_sizes.csv",
+            editable=True,
+            exports=(SERIALEM_PIXEL,),
         )
         self.extend(
             [

@@ -14,14 +14,23 @@ from napari.utils.notifications import show_warning
 
 from ..._qt.common import displayed_plane, is_greyscale_image, message_label
 from ..._qt.dock import ToolDock
-from ..._qt.tables import SessionTable
+from ..._qt.tables import SessionTable, TableExport
 from ..._qt.tasks import start_worker
 from ...errors import EmcalError
+from ...export import write_serialem_high_defocus
 from ..measure import HighDefocusResult, aligned_far, measure
 from ..table import HighDefocusTable
 from .judge import ALIGNED_SUFFIX, AlignedView
 from .lines import LinePair
 from .setting import BeamSetting, defocus_um_from_metadata
+
+SERIALEM_HIGH_DEFOCUS = TableExport(
+    "Save for SerialEM…",
+    "the rows with spot size, probe mode and SerialEM's intensity as HighFocusMagCal lines "
+    "for SerialEMcalibrations.txt (defocus µm, scale, rotation °)",
+    "high_focus_mag_cal.txt",
+    write_serialem_high_defocus,
+)
 
 __all__ = ["HighDefocusWidget", "defocus_um_from_metadata"]
 
@@ -89,6 +98,7 @@ class HighDefocusWidget(ToolDock):
             title="high-defocus calibrations",
             csv_name="high_defocus.csv",
             editable=True,
+            exports=(SERIALEM_HIGH_DEFOCUS,),
         )
         self.extend(
             [

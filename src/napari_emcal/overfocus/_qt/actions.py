@@ -40,6 +40,12 @@ class ParameterActions(widgets.Container):
             tooltip="write scan_rotation (°), flip_y, cy, cx (px) as a JSON file of LiberTEM's "
             "centre-of-mass arguments, with their convention",
         )
+        self.py4dstem_button = widgets.PushButton(
+            text="Save for py4DSTEM…",
+            tooltip="write QR_rotation_degrees, QR_flip, the origin (px) and the pixel sizes "
+            "(Å, mrad) as py4DSTEM calibration values, with their convention and standard "
+            "errors",
+        )
         self.send_check_button = widgets.PushButton(
             text="Use rotation and flip in 4D dataset check",
             tooltip="send scan_rotation (°) and flip_y to the 4D dataset check (docked if "
@@ -56,6 +62,7 @@ class ParameterActions(widgets.Container):
                 self.load_button,
                 self.libertem_button,
                 self.libertem_save_button,
+                self.py4dstem_button,
                 self.send_check_button,
                 self.report_button,
             ]
@@ -64,12 +71,41 @@ class ParameterActions(widgets.Container):
         self.load_button.changed.connect(self._load_dialog)
         self.libertem_button.changed.connect(lambda: self.copy_for_libertem())
         self.libertem_save_button.changed.connect(self._libertem_dialog)
+        self.py4dstem_button.changed.connect(self._py4dstem_dialog)
         self.send_check_button.changed.connect(lambda: self.send_to_check())
         self.report_button.changed.connect(self._report_dialog)
 
+    def uncertainty(self) -> dict:
+        """The standard errors of the last optimisation while the twin still holds its
+        result (none once a parameter has been changed by hand)."""
+        panel = self.host.calibration
+        sigma = getattr(panel.last_calibration, "uncertainty", None)
+        if not sigma or panel.calibrated_params != self.host.params():
+            return {}
+        return dict(sigma)
+
     def save(self, path) -> None:
-        self.host.params().save(path)
-        self.host.status.value = f"saved {Path(path).name}"
+        sigma = self.uncertainty()
+        self.host.params().save(path, uncertainty=sigma)
+        self.host.status.value = f"saved {Path(path).name}" + (
+            " with standard errors" if sigma else ""
+        )
+
+    def save_for_py4dstem(self, path) -> Path:
+        """py4DSTEM's calibration values of the twin as JSON (``emcal export py4dstem``)."""
+        from ...export import write_py4dstem_calibration
+
+        written = write_py4dstem_calibration(self.host.params(), path, self.uncertainty())
+        self.host.status.value = f"py4DSTEM calibration values written to {written}"
+        return written
+
+    def _py4dstem_dialog(self, event=None):
+        path = save_path(None, "Save for py4DSTEM", "py4dstem_calibration.json", "JSON (*.json)")
+        if path:
+            try:
+                self.save_for_py4dstem(path)
+            except (EmcalError, OSError) as exc:
+                self.host.error(str(exc))
 
     def load(self, path) -> None:
         try:

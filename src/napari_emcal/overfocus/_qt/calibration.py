@@ -32,6 +32,7 @@ class CalibrationPanel(widgets.Container):
         self.margins = (0, 0, 0, 0)
         self.host = host
         self.last_calibration = None  # a CalibrationResult, or TwinParams from Estimate
+        self.calibrated_params = None  # the controls' twin right after the calibration
         self._before: TwinParams | None = None  # what Revert goes back to
         self.fit_centre = widgets.CheckBox(
             label="Fit beam centre", value=True, tooltip="take cy, cx from the bright-field disk"
@@ -119,6 +120,9 @@ class CalibrationPanel(widgets.Container):
         params = result if isinstance(result, TwinParams) else result.params
         self.last_calibration = result
         host.set_params(params, source="computed by the automatic calibration", names=self._free())
+        # the twin as the controls hold it (rounded to their decimals): while it is
+        # unchanged, what is saved is this calibration, with its standard errors
+        self.calibrated_params = host.params()
         host.show_result()
         self._offer(True)
         self.status.value = describe(result)
