@@ -150,8 +150,14 @@ def test_high_defocus_sample_into_a_table_and_lookup(tmp_path, capsys):
         "micro",
     ]
     assert main(args) == 0
-    assert "scale       1.124" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "scale       1.124" in out and "recorded in the calibration history" in out
     assert json.loads(result.read_text())["scale"] == pytest.approx(1.124, rel=2e-3)
+    from napari_emcal.history import History
+
+    (entry,) = History().entries("high_defocus")
+    assert entry.setting == "defocus_um=-150, probe=micro, spot=5, intensity=42.5"
+    assert entry.values["scale"] == pytest.approx(1.124, rel=2e-3)
     assert main(["high-defocus-lookup", str(table), "--defocus-um", "-75"]) == 0
     scale, rotation = _numbers(capsys.readouterr().out, "scale", "rotation")
     truth = (1.124, -5.3)  # halfway from (1, 0°) at focus to the sample's -150 µm values

@@ -33,6 +33,9 @@ __all__ = [
     "default_history_path",
     "drift_warnings",
     "magnification_setting",
+    "beam_setting",
+    "current_setting",
+    "high_defocus_setting",
 ]
 
 #: How long a writer waits for another process's write (s).
@@ -227,6 +230,41 @@ class History:
 def magnification_setting(magnification) -> str:
     """The history's setting of a calibration made at ``magnification`` ("" = unknown)."""
     return f"magnification={magnification:g}" if magnification else ""
+
+
+def _known(value) -> bool:
+    return value is not None and value == value and value != ""
+
+
+def beam_setting(**parts) -> str:
+    """The history's setting from named parts, unknown ones left out, in the given order:
+    ``beam_setting(defocus_um=-100, probe="micro", spot=5)`` ->
+    ``"defocus_um=-100, probe=micro, spot=5"``."""
+    return ", ".join(
+        f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in parts.items()
+        if _known(value)
+    )
+
+
+def high_defocus_setting(defocus_um, *, probe=None, spot=None, intensity=None) -> str:
+    """The history's setting of a high-defocus calibration (defocus in µm)."""
+    return beam_setting(
+        defocus_um=float(defocus_um),
+        probe=probe or None,
+        spot=None if not _known(spot) else int(spot),
+        intensity=None if not _known(intensity) else float(intensity),
+    )
+
+
+def current_setting(voltage_kv, spot, *, aperture_um=None, probe=None) -> str:
+    """The history's setting of a beam-current calibration."""
+    return beam_setting(
+        voltage_kv=float(voltage_kv),
+        spot=int(spot),
+        aperture_um=float(aperture_um) if aperture_um else None,
+        probe=probe or None,
+    )
 
 
 def _since(text: str) -> str:

@@ -44,6 +44,7 @@ QUANTITIES = {
         "angle_deg": ("Grid angle", "°", 1.0),
     },
     "high_defocus": {"scale": ("Scale", "", 1.0), "rotation_deg": ("Rotation", "°", 1.0)},
+    "current": {"current_pa": ("Beam current", "pA", 1.0)},
 }
 
 

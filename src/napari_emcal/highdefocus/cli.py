@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import write_json
+from .._cli import history_arguments, record_history, write_json
 from ..errors import InvalidParameterError
 
 __all__ = ["add_parser"]
@@ -90,6 +90,19 @@ def cmd_high_defocus(args) -> int:
         )
         table.to_csv(path)
         print(f"table       {path}: {added.message}")
+        from ..history import high_defocus_setting
+
+        row = table.frame.iloc[added.index]
+        record_history(
+            args,
+            "high_defocus",
+            {"scale": float(row["scale"]), "rotation_deg": float(row["rotation_deg"])},
+            {},
+            setting=high_defocus_setting(
+                args.defocus_um, probe=args.probe, spot=args.spot, intensity=args.intensity
+            ),
+            source=f"{near_metadata.get('source', '')} / {far_metadata.get('source', '')}",
+        )
     return 0
 
 
@@ -146,6 +159,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", metavar="PATH", help="write the result as JSON")
     p.add_argument("--table", metavar="CSV", help="add the result to this table (made if absent)")
     _setting_arguments(p)
+    history_arguments(p)
     p.set_defaults(func=cmd_high_defocus)
 
     p = sub.add_parser(

@@ -83,6 +83,18 @@ def test_current_calibration_editing(series):
     widget.currents.probe.value, widget.currents.current.value = "micro", 999.0
     widget.currents.add()  # a second spot 6 reading joins the first
     assert len(widget.table.calibration) == 4
+    # kept in the history at its setting: a second reading there 10 % lower is drift
+    assert "the first at this setting" in widget.status.value
+    widget.currents.current.value = 899.0
+    widget.currents.add()
+    assert "previous" in widget.status.value and "current_pa 999" in widget.status.value
+    from napari_emcal.history import History
+
+    entries = History().entries("current", setting=widget.currents.setting())
+    assert [e.values["current_pa"] for e in entries] == [999.0, 899.0]
+    assert widget.currents.setting() == "voltage_kv=300, spot=6, aperture_um=70, probe=micro"
+    widget.currents.history.shown.value = True
+    assert widget.currents.history.points()[1] == [999.0, 899.0]
     widget.currents.current.value = 0.0
     widget.currents.add()
     assert "current must be positive" in widget.status.value

@@ -93,6 +93,15 @@ def test_draw_measure_judge_accept(pair, qtbot):
     assert widget.session.view.widget.native.rowCount() == 1
     assert not widget.accept_button.enabled  # accepted once
     assert len(widget.plot.scale_axes.lines) >= 2  # points and the interpolation curve
+    # kept in the history at its setting, and shown in the dock's drift plot
+    from napari_emcal.history import History
+
+    (entry,) = History().entries("high_defocus")
+    assert entry.setting == "defocus_um=-150, probe=micro, spot=5, intensity=42.5"
+    assert entry.values["scale"] == pytest.approx(row.scale)
+    assert "the first at this setting" in widget.status.value
+    widget.history.shown.value = True
+    assert widget.history.points()[1] == [pytest.approx(row.scale)]
 
 
 def test_changed_lines_need_a_new_measurement(pair, qtbot):

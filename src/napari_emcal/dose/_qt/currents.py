@@ -6,8 +6,10 @@ from __future__ import annotations
 import pandas as pd
 from magicgui import widgets
 
+from ..._qt.history import DriftView, keep_in_history
 from ..._qt.tables import FrameTable
 from ...errors import EmcalError
+from ...history import current_setting
 
 __all__ = ["CurrentControls"]
 
@@ -77,6 +79,11 @@ class CurrentControls(widgets.Container):
                 self.remove_button,
             ]
         )
+        # earlier measurements at the typed voltage, spot, aperture and probe mode
+        self.history = DriftView(host.viewer, "current", self.setting)
+        self.append(self.history.widgets)
+        for control in (self.voltage, self.spot, self.aperture, self.probe):
+            control.changed.connect(lambda *_: self.history.refresh())
         self.add_button.changed.connect(lambda: self.add())
         self.remove_button.changed.connect(lambda: self.remove_selected())
 
@@ -99,7 +106,25 @@ class CurrentControls(widgets.Container):
         except EmcalError as exc:
             self.host.error(str(exc))
             return
+        kept = keep_in_history(
+            "current",
+            {"current_pa": float(self.current.value)},
+            {},
+            setting=self.setting(),
+            source=self.method.value,
+        )
+        self.history.refresh()
         self.host.refresh()
+        self.host.status.value = f"current added; {kept}"
+
+    def setting(self) -> str:
+        """The history's setting of the typed voltage, spot, aperture and probe mode."""
+        return current_setting(
+            self.voltage.value,
+            self.spot.value,
+            aperture_um=self.aperture.value or None,
+            probe=self.probe.value.strip(),
+        )
 
     def remove_selected(self) -> None:
         for row in reversed(self.view.selected_rows()):

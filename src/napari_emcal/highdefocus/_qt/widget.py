@@ -14,10 +14,12 @@ from napari.utils.notifications import show_warning
 
 from ..._qt.common import displayed_plane, is_greyscale_image, message_label
 from ..._qt.dock import ToolDock
+from ..._qt.history import DriftView, keep_in_history
 from ..._qt.tables import SessionTable, TableExport
 from ..._qt.tasks import start_worker
 from ...errors import EmcalError
 from ...export import write_serialem_high_defocus
+from ...history import high_defocus_setting
 from ..measure import HighDefocusResult, aligned_far, measure
 from ..table import HighDefocusTable
 from .judge import ALIGNED_SUFFIX, AlignedView
@@ -100,6 +102,7 @@ class HighDefocusWidget(ToolDock):
             editable=True,
             exports=(SERIALEM_HIGH_DEFOCUS,),
         )
+        self.history = DriftView(napari_viewer, "high_defocus", self._history_setting)
         self.extend(
             [
                 self.near,
@@ -115,6 +118,7 @@ class HighDefocusWidget(ToolDock):
                 self.accept_button,
                 self.reject_button,
                 self.session,
+                self.history.widgets,
                 self.status,
             ]
         )
@@ -301,10 +305,27 @@ class HighDefocusWidget(ToolDock):
         self.accept_button.enabled = self.reject_button.enabled = False
         self.result = None
         self.refresh_table()
-        self.status.value = f"accepted: {added.message}"
+        row = self.table.frame.iloc[added.index]
+        kept = keep_in_history(
+            "high_defocus",
+            {"scale": float(row["scale"]), "rotation_deg": float(row["rotation_deg"])},
+            {},
+            setting=self._history_setting(),
+            source=f"{near_layer.name} / {far_layer.name}",
+        )
+        self.history.refresh()
+        self.status.value = f"accepted: {added.message}; {kept}"
         if added.replaced is not None:
             show_warning(f"High-defocus table: {added.message}")
         return added.index
+
+    def _history_setting(self) -> str:
+        """The history's setting of the typed defocus and beam setting."""
+        try:
+            beam = self.setting.value()
+        except EmcalError:
+            beam = {}
+        return high_defocus_setting(self.setting.defocus.value, **beam)
 
     def reject(self) -> None:
         """Discard the measurement and its aligned image."""
