@@ -1,6 +1,7 @@
 """Calibration accuracy and its uncertainty across shadow magnifications (issue 18).
 
 Run: .venv/bin/python benchmarks/bench_overfocus_shadow.py [--quick] [--detectors 64 128 256]
+[--magnifications K …] [--noisy-only] [--noisy-runs N] [--seed S]
 
 Each case simulates a 64x64 scan of a specimen with detail at a third of a scan step and
 structures of eight, each detector pixel integrating its footprint (``simulate(...,
@@ -80,11 +81,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="64² detectors, noise-free")
     parser.add_argument("--detectors", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--noisy-runs", type=int, default=2, help="noisy runs per case")
+    parser.add_argument(
+        "--magnifications", type=float, nargs="+", default=[0.2, 0.5, 1.0, 1.5, 2.0, 2.5]
+    )
+    parser.add_argument("--noisy-only", action="store_true", help="only the noisy runs")
+    parser.add_argument("--seed", type=int, default=18)
     args = parser.parse_args()
-    magnifications = (0.2, 0.5, 1.0, 1.5, 2.0, 2.5)
+    magnifications = args.magnifications
     detectors = [64] if args.quick else args.detectors
-    doses = [None] if args.quick else [None, 5e4]
-    rng = np.random.default_rng(18)
+    doses = [None] if args.quick else ([5e4] if args.noisy_only else [None, 5e4])
+    rng = np.random.default_rng(args.seed)
     print(
         "| detector | k | dose e/frame | flip | Δθ (°) | σθ (°) | Δf (%) | σf (%) "
         "| handedness (σ) | s |"

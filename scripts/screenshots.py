@@ -91,6 +91,55 @@ def high_defocus():
     viewer.close()
 
 
+def scrolled_to_end(widget):
+    """Scroll a dock to its end (its tables, exports and history)."""
+    bar = widget.native.verticalScrollBar()
+    bar.setValue(bar.maximum())
+
+
+def grating_table():
+    """Three magnifications in the table, SerialEM mag indices typed in, and the result
+    with its stretch (MotionCor2's -Mag)."""
+    from napari_emcal.grating import lattice_image
+
+    viewer, widget = docked("grating_image", "Grating pixel size")
+    for magnification, period, index in ((5000, 40.0, 17), (10000, 80.0, 18), (20000, 160.0, 19)):
+        layer = viewer.add_image(
+            lattice_image((512, 512), spacing_px=period, angle_deg=3.0, dose=50, seed=1),
+            name=f"{magnification}x",
+        )
+        widget.set_layer(layer)
+        widget.magnification.value = magnification
+        widget.run()
+        settle(viewer, lambda: widget._worker is None)
+        row = widget.add_to_table()
+        widget.table.update(row, mag_index=index)
+    widget.refresh_table()
+    scrolled_to_end(widget)
+    shoot(viewer, "grating_table")
+    viewer.close()
+
+
+def high_defocus_table():
+    """An accepted calibration in the table, kept in the history and plotted."""
+    viewer, widget = docked("high_defocus_pair", "High-defocus mag")
+    far = viewer.layers[1]
+    truth = far.metadata["emcal"]
+    ln, lf = np.array(truth["landmarks_near"]), np.array(truth["landmarks_far"])
+    inside = ((lf > 40) & (lf < 984)).all(axis=1)
+    first, second = np.flatnonzero(inside)[[0, 1]]
+    for which, ends in (("near", ln[[first, second]]), ("far", lf[[first, second]])):
+        widget.start_line(which)
+        widget.line_layer(which).add_lines(ends)
+    widget.run()
+    settle(viewer, lambda: widget._worker is None)
+    widget.accept()
+    widget.history.shown.value = True
+    scrolled_to_end(widget)
+    shoot(viewer, "high_defocus_table")
+    viewer.close()
+
+
 def dose():
     viewer, widget = docked("in_situ_series", "Dose table")
     widget.add_layers(list(viewer.layers))
@@ -144,5 +193,11 @@ if __name__ == "__main__":
     scratch = Path(tempfile.mkdtemp())  # never the user's autosave or history
     os.environ.setdefault("NAPARI_EMCAL_AUTOSAVE", str(scratch / "dose_table_autosave.json"))
     os.environ.setdefault("NAPARI_EMCAL_HISTORY", str(scratch / "history.sqlite"))
-    for shot in (overfocus, dataset_check, grating, high_defocus, dose, live):
-        shot()
+    import sys
+
+    shots = (overfocus, dataset_check, grating, grating_table, high_defocus)
+    shots += (high_defocus_table, dose, live)
+    chosen = set(sys.argv[1:])  # names of shots, or all
+    for shot in shots:
+        if not chosen or shot.__name__ in chosen:
+            shot()

@@ -136,3 +136,46 @@ def test_decompose_inverts_the_twin_matrix(overfocus, rotation, flip):
     assert k == pytest.approx(p.magnification) and f == flip
     assert _angle_error(theta, rotation) < 1e-9
     assert overfocus_for_magnification(k, p) == pytest.approx(overfocus)
+
+
+def test_spectral_weights_make_the_shifts_more_precise_without_bias():
+    """Pairs of noisy shifted images of a specimen with little fine detail: weighting the
+    cross spectra by their signal-to-noise ratio (from the data) locates the shifts about
+    twice as precisely as plain cross-correlation, and moves no peak."""
+    from scipy import ndimage
+
+    from napari_emcal.overfocus.calibrate import (
+        _cross_spectra,
+        _peak_shifts,
+        _Regions,
+        _spectral_weights,
+    )
+
+    rng = np.random.default_rng(0)
+    n, m = 64, 120
+    specimen = ndimage.gaussian_filter(rng.normal(size=(n, n)), 1.5)
+    specimen += 0.5 * ndimage.gaussian_filter(rng.normal(size=(n, n)), 6)
+    shifts = rng.uniform(-6, 6, size=(m, 2))
+    q = np.fft.fftfreq(n)
+    spectrum = np.fft.fft2(specimen)
+    images = np.stack(
+        [
+            np.fft.ifft2(spectrum * np.exp(-2j * np.pi * (q[:, None] * y + q[None, :] * x))).real
+            for y, x in shifts
+        ]
+    )
+    images = images / images.std() + 1.5 * rng.normal(size=images.shape)
+    images -= images.mean(axis=(1, 2), keepdims=True)
+    images /= images.std(axis=(1, 2), keepdims=True)
+    regions = _Regions(images, np.zeros((m, 2)), np.zeros((m, 2), int), 1)
+    pairs = np.array([(i, j) for i in range(m) for j in range(i + 1, min(m, i + 6))])
+    truth = shifts[pairs[:, 0]] - shifts[pairs[:, 1]]  # P_j(s) = P_i(s + δ)
+    auto = []
+    cross = _cross_spectra(regions, pairs, truth, auto)
+    weights = _spectral_weights(cross, auto, truth, (n, n))
+    assert weights[n // 2, -1] < 0.05 * weights.max()  # no specimen at the highest |q|
+    plain = _peak_shifts(cross, (n, n)) - truth
+    weighted = _peak_shifts(cross, (n, n), weights) - truth
+    rms = lambda e: float(np.sqrt(np.mean(e**2)))  # noqa: E731
+    assert rms(weighted) < 0.65 * rms(plain)
+    assert np.all(np.abs(weighted.mean(axis=0)) < 3 * rms(weighted) / np.sqrt(len(pairs)) + 0.01)

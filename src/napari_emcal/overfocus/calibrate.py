@@ -10,7 +10,11 @@ the parallax of tilt-corrected bright-field STEM.
    bright-field disk, measure the shift between the point images of nearby regions by
    cross-correlation, and fit the 2x2 matrix ``M`` to all shifts by robust least squares.
    Each pair is windowed on its common specimen region (predicted by the previous fit),
-   so the window does not pull the peaks towards zero shift. ``det M < 0`` means
+   so the window does not pull the peaks towards zero shift, and each spatial frequency
+   of the cross spectra is weighted by its signal-to-noise ratio, measured on the data
+   (:func:`_spectral_weights`): at a few electrons per detector pixel this made the
+   rotation and overfocus 3-5 times more precise than plain cross-correlation, whose
+   strong low frequencies locate a shift poorly. ``det M < 0`` means
    ``flip_y``; the rotation and ``|k|`` follow from the similarity part of ``M``. No start
    value of rotation or flip is needed. The beam centre is the centre of the disk.
 2. **Refinement** (:func:`calibrate`). Maximise the sharpness of ``shifted_sum``, the sum
@@ -59,6 +63,10 @@ DIRECT_PASSES = 16
 DIRECT_TOLERANCE = 2e-5
 #: A shift measured between two regions must agree with the fit to this many scan pixels.
 INLIER_PX = 0.75
+#: Weight the pairs' cross spectra by their signal-to-noise ratio per frequency, measured
+#: on (at most) this many pairs.
+SPECTRAL_WEIGHTS = True
+WEIGHT_PAIRS = 1024
 #: Region pairs the refinement uses at most (memory: about 17 kB each at 64 x 64).
 MAX_PAIRS = 6000
 #: Below this pair-averaged correlation at the optimum the data do not determine the twin.
@@ -213,7 +221,7 @@ def _illumination(mean: np.ndarray, mask: np.ndarray) -> np.ndarray:
 class _Regions:
     """Point images of detector regions (zero mean, unit variance) and their centroids."""
 
-    images: np.ndarray  # (n, sy, sx) float64, zero mean, unit variance
+    images: np.ndarray  # (n, sy, sx) float32, zero mean, unit variance
     centroids: np.ndarray  # (n, 2) full detector pixels, intensity weighted
     grid: np.ndarray  # (n, 2) region index (row, column)
     size: int  # full detector pixels per region side
@@ -252,6 +260,7 @@ def _regions(data, disk: _Disk, size: int, progress=None) -> _Regions:
     images -= images.mean(axis=(1, 2), keepdims=True)
     scale = images.std(axis=(1, 2), keepdims=True)
     images /= np.where(scale > 0, scale, 1.0)
+    images = images.astype(np.float32)  # unit variance: single precision is ample
     return _Regions(images, np.stack([cy / w, cx / w], axis=1), keep, size)
 
 
@@ -274,7 +283,9 @@ def _hann(n: int, centre: np.ndarray, width: float) -> np.ndarray:
     return np.where(np.abs(u) < width / 2, 0.5 * (1 + np.cos(2 * np.pi * u / width)), 0.0)
 
 
-def _cross_spectra(regions: _Regions, pairs: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+def _cross_spectra(
+    regions: _Regions, pairs: np.ndarray, predicted: np.ndarray, auto: list | None = None
+) -> np.ndarray:
     """Cross spectra ``F_i · conj(F_j)`` of each pair, windowed on their common region.
 
     ``P_j(s) = P_i(s + δ)`` with ``δ = M (d_j − d_i)``. Each image is windowed around
@@ -286,22 +297,73 @@ def _cross_spectra(regions: _Regions, pairs: np.ndarray, predicted: np.ndarray) 
     reach = np.abs(predicted).max(axis=0) if len(predicted) else np.zeros(2)
     width = np.maximum([sy / 2, sx / 2], np.array([sy, sx]) - reach)
     centre = np.array([(sy - 1) / 2, (sx - 1) / 2])
-    out = np.empty((len(pairs), sy, sx // 2 + 1), np.complex128)
+    # single precision: twice as fast, and ample for images of unit variance
+    out = np.empty((len(pairs), sy, sx // 2 + 1), np.complex64)
     for start in range(0, len(pairs), 256):
         sl = slice(start, start + 256)
         p, half = pairs[sl], predicted[sl] / 2
         wi = (
             _hann(sy, centre[0] + half[:, 0], width[0])[:, :, None]
             * _hann(sx, centre[1] + half[:, 1], width[1])[:, None, :]
-        )
+        ).astype(np.float32)
         wj = (
             _hann(sy, centre[0] - half[:, 0], width[0])[:, :, None]
             * _hann(sx, centre[1] - half[:, 1], width[1])[:, None, :]
-        )
+        ).astype(np.float32)
         fi = fft.rfft2(_windowed(regions.images[p[:, 0]], wi), workers=-1)
         fj = fft.rfft2(_windowed(regions.images[p[:, 1]], wj), workers=-1)
         out[sl] = fi * np.conj(fj)
+        if auto is not None:  # the images' power (the noise level), on pairs spread out
+            step = max(1, len(pairs) // WEIGHT_PAIRS)
+            a, b = fi[::step], fj[::step]
+            power = a.real**2 + a.imag**2 + b.real**2 + b.imag**2
+            auto.append(np.sum(power, axis=0) / 2)
+            auto.append(len(a))
     return out
+
+
+def _spectral_weights(cross: np.ndarray, auto: list, predicted: np.ndarray, shape) -> np.ndarray:
+    """Weights per spatial frequency that make the pair cross-correlations statistically
+    efficient, from the data themselves.
+
+    A pair's cross spectrum is ``|S(q)|²`` (the specimen's power, turned by the shift)
+    plus noise of variance about ``2 σ²(q) |S(q)|² + σ⁴(q)``. The maximum-likelihood
+    weighting of generalised cross correlation keeps the frequencies where the specimen
+    stands above the noise and does not let the strong low frequencies, which locate a
+    shift poorly, dominate: the weight is the expected cross spectrum over its variance,
+    ``|S|² / (2σ²|S|² + σ⁴)`` (zero where nothing is coherent). ``|S|²`` is the part of
+    the mean cross spectrum coherent with the ``predicted`` shifts, ``σ²`` the rest of the
+    images' mean power (``auto`` as :func:`_cross_spectra` collects it: sums and counts);
+    both are averaged over rings of equal ``|q|``. The weights are real and even in ``q``,
+    so they change no peak position.
+    """
+    sy, sx = shape
+    qy, qx = np.fft.fftfreq(sy), np.fft.rfftfreq(sx)
+    # ring averages need no more than WEIGHT_PAIRS pairs, spread over the disk
+    step = max(1, len(cross) // WEIGHT_PAIRS)
+    picked = np.arange(0, len(cross), step)
+    coherent = np.zeros((sy, sx // 2 + 1))
+    for start in range(0, len(picked), 256):
+        index = picked[start : start + 256]
+        d = predicted[index]
+        ey = np.exp(2j * np.pi * d[:, :1] * qy)  # (n, sy): separable, fewer exponentials
+        ex = np.exp(2j * np.pi * d[:, 1:] * qx)  # (n, sx // 2 + 1)
+        turned = cross[index] * ey[:, :, None] * ex[:, None, :]
+        coherent += np.sum(turned.real, axis=0)
+    coherent /= len(picked)
+    power = np.sum(auto[0::2], axis=0) / sum(auto[1::2])
+    radius = np.hypot(qy[:, None], qx[None, :])
+    rings = np.minimum((radius * 2 * min(sy, sx)).astype(int), min(sy, sx))
+    count = np.bincount(rings.ravel())
+
+    def ring(values):
+        return (np.bincount(rings.ravel(), values.ravel()) / np.maximum(count, 1))[rings]
+
+    signal = np.clip(ring(coherent), 0.0, None)
+    total = ring(power)
+    noise = np.maximum(total - signal, 1e-3 * total.max())
+    weights = signal / (2 * noise * signal + noise**2)  # E[C] / Var(C)
+    return weights / max(weights.max(), 1e-300)
 
 
 def _windowed(images: np.ndarray, windows: np.ndarray) -> np.ndarray:
@@ -313,11 +375,11 @@ def _windowed(images: np.ndarray, windows: np.ndarray) -> np.ndarray:
     large structures, the shifts came out up to 0.5 scan px short.)
     """
     weight = windows.sum(axis=(1, 2), keepdims=True)
-    mean = (images * windows).sum(axis=(1, 2), keepdims=True) / np.maximum(weight, 1e-300)
+    mean = (images * windows).sum(axis=(1, 2), keepdims=True) / np.maximum(weight, 1e-30)
     return (images - mean) * windows
 
 
-def _peak_shifts(cross: np.ndarray, shape) -> np.ndarray:
+def _peak_shifts(cross: np.ndarray, shape, weights=None) -> np.ndarray:
     """Position of the cross-correlation peak of each cross spectrum (sub-pixel), (n, 2).
 
     ``irfft2(F_i conj(F_j))(τ) = Σ_s P_i(s + τ) P_j(s)`` peaks at ``τ = δ``; a parabola
@@ -326,7 +388,10 @@ def _peak_shifts(cross: np.ndarray, shape) -> np.ndarray:
     sy, sx = shape
     shifts = np.empty((len(cross), 2))
     for start in range(0, len(cross), 256):
-        corr = fft.irfft2(cross[start : start + 256], s=(sy, sx), workers=-1)
+        block = cross[start : start + 256]
+        if weights is not None:
+            block = block * weights
+        corr = fft.irfft2(block, s=(sy, sx), workers=-1)
         for k, c in enumerate(corr):
             py, px = np.unravel_index(int(np.argmax(c)), c.shape)
             shifts[start + k] = (
@@ -402,17 +467,28 @@ class _PairCoherence:
     ``M(d_j − d_i)``. This keeps the pairs whose images overlap well, windows each pair on
     its common specimen region, and evaluates each cross-correlation at the exact,
     continuous shift from the cross spectrum (band-limited interpolation: no bias towards
-    whole-pixel shifts, unlike nearest-neighbour or bilinear resampling). The score is the
+    whole-pixel shifts, unlike nearest-neighbour or bilinear resampling). Each frequency
+    is weighted by its signal-to-noise ratio (:func:`_spectral_weights`), and those the
+    weights all but drop are left out of the evaluations. The score is the weighted
     correlation coefficient averaged over pairs: 1 when all agree, about 0 for noise.
     """
 
     def __init__(self, regions: _Regions, pairs: np.ndarray, predicted: np.ndarray):
         sy, sx = regions.images.shape[1:]
-        cross = _cross_spectra(regions, pairs, predicted)
+        auto = [] if SPECTRAL_WEIGHTS else None
+        cross = _cross_spectra(regions, pairs, predicted, auto)
         self.qy, self.qx = np.fft.fftfreq(sy), np.fft.rfftfreq(sx)
         # rfft: columns other than 0 and Nyquist stand for two frequencies
         wx = np.where((self.qx == 0) | (self.qx == 0.5), 1.0, 2.0)
-        self.weighted = (cross * wx).astype(np.complex64)
+        if auto is not None:
+            wx = wx * _spectral_weights(cross, auto, predicted, (sy, sx))
+            # frequencies the weights all but drop cost time at every evaluation: cut them
+            kept = wx > 1e-2 * wx.max()
+            rows, cols = np.flatnonzero(kept.any(axis=1)), np.flatnonzero(kept.any(axis=0))
+            cols = np.arange(cols.max() + 1)  # a contiguous block from q_x = 0
+            cross, wx = cross[:, rows][:, :, cols], wx[rows][:, cols]
+            self.qy, self.qx = self.qy[rows], self.qx[cols]
+        self.weighted = np.ascontiguousarray(cross * wx, dtype=np.complex64)
         self.norm = float(np.sum(np.abs(cross) * wx))
         self.dd = regions.centroids[pairs[:, 1]] - regions.centroids[pairs[:, 0]]
 
@@ -507,6 +583,7 @@ class _Calibration:
         if len(longer) > MAX_PAIRS:  # small regions at high |k|: a fixed random subset
             pick = np.random.default_rng(0).choice(len(longer), MAX_PAIRS, replace=False)
             longer = longer[np.sort(pick)]
+        weights = None
         for iteration in range(DIRECT_PASSES):
             if iteration:  # with a first fit, longer baselines and re-centred windows
                 pairs = longer
@@ -516,7 +593,13 @@ class _Calibration:
             pairs, dd, predicted = pairs[ok], dd[ok], predicted[ok]
             if len(pairs) < 6:
                 break
-            shifts = _peak_shifts(_cross_spectra(self.regions, pairs, predicted), self.scan_shape)
+            # the weights need a first fit to tell signal from noise; they are measured
+            # twice (the second time on a better fit) and then kept: they change slowly
+            auto = [] if SPECTRAL_WEIGHTS and iteration in (1, 3) else None
+            cross = _cross_spectra(self.regions, pairs, predicted, auto)
+            if auto is not None:
+                weights = _spectral_weights(cross, auto, predicted, self.scan_shape)
+            shifts = _peak_shifts(cross, self.scan_shape, weights)
             previous = matrix
             matrix, inliers, rms = _fit_matrix(dd, shifts)
             self.report(0.7 + 0.1 * (iteration + 1) / DIRECT_PASSES, None)
