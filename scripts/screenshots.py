@@ -75,7 +75,8 @@ def grating():
     viewer.close()
 
 
-def high_defocus():
+def measured_pair():
+    """The high-defocus sample with lines between two particles, measured."""
     viewer, widget = docked("high_defocus_pair", "High-defocus mag")
     far = viewer.layers[1]
     truth = far.metadata["emcal"]
@@ -87,6 +88,11 @@ def high_defocus():
         widget.line_layer(which).add_lines(ends)
     widget.run()
     settle(viewer, lambda: widget._worker is None)
+    return viewer, widget
+
+
+def high_defocus():
+    viewer, _ = measured_pair()
     shoot(viewer, "high_defocus")
     viewer.close()
 
@@ -122,17 +128,7 @@ def grating_table():
 
 def high_defocus_table():
     """An accepted calibration in the table, kept in the history and plotted."""
-    viewer, widget = docked("high_defocus_pair", "High-defocus mag")
-    far = viewer.layers[1]
-    truth = far.metadata["emcal"]
-    ln, lf = np.array(truth["landmarks_near"]), np.array(truth["landmarks_far"])
-    inside = ((lf > 40) & (lf < 984)).all(axis=1)
-    first, second = np.flatnonzero(inside)[[0, 1]]
-    for which, ends in (("near", ln[[first, second]]), ("far", lf[[first, second]])):
-        widget.start_line(which)
-        widget.line_layer(which).add_lines(ends)
-    widget.run()
-    settle(viewer, lambda: widget._worker is None)
+    viewer, widget = measured_pair()
     widget.accept()
     widget.history.shown.value = True
     scrolled_to_end(widget)

@@ -17,6 +17,21 @@ from napari_emcal.overfocus import TwinParams
 from .conftest import real_file
 
 
+def _twin(rotation=37.5, flip=False, **changes):
+    values = dict(
+        overfocus=1e-6,
+        scan_pixel_size=1.5e-9,
+        camera_length=0.2,
+        detector_pixel_size=55e-6,
+        cy=12.5,
+        cx=14.0,
+        scan_rotation=rotation,
+        flip_y=flip,
+    )
+    values.update(changes)
+    return TwinParams(**values)
+
+
 @pytest.mark.parametrize("rotation", [-151.0, 0.0, 37.5, 83.0])
 @pytest.mark.parametrize("flip", [False, True])
 def test_libertem_apply_correction_turns_the_detector_field_back(rotation, flip):
@@ -24,16 +39,7 @@ def test_libertem_apply_correction_turns_the_detector_field_back(rotation, flip)
     and flip, comes back out of LiberTEM's apply_correction with the exported values."""
     from libertem.udf.com import apply_correction
 
-    params = TwinParams(
-        overfocus=1e-6,
-        scan_pixel_size=1e-9,
-        camera_length=0.15,
-        detector_pixel_size=55e-6,
-        cy=12.5,
-        cx=14.0,
-        scan_rotation=rotation,
-        flip_y=flip,
-    )
+    params = _twin(rotation, flip, scan_pixel_size=1e-9, camera_length=0.15)
     rng = np.random.default_rng(1)
     potential = ndimage.gaussian_filter(rng.normal(size=(24, 24)), 2.0)
     e_y, e_x = np.gradient(potential)  # the field in scan directions
@@ -167,21 +173,6 @@ def test_cli_export_hspy_of_the_sample(tmp_path, capsys):
 
 
 # -- py4DSTEM -------------------------------------------------------------------------
-def _twin(rotation=37.5, flip=False, **changes):
-    values = dict(
-        overfocus=1e-6,
-        scan_pixel_size=1.5e-9,
-        camera_length=0.2,
-        detector_pixel_size=55e-6,
-        cy=12.5,
-        cx=14.0,
-        scan_rotation=rotation,
-        flip_y=flip,
-    )
-    values.update(changes)
-    return TwinParams(**values)
-
-
 def _py4dstem_calibrated(values, q):
     """py4DSTEM's documented calibration of detector vectors q (n, 2) = (qx, qy) =
     (row, column): origin subtracted, then R(QR_rotation) @ (qx, qy), or @ (qy, qx) with
