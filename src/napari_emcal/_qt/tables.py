@@ -100,6 +100,7 @@ class TableExport:
     tooltip: str
     file_name: str
     write: Callable
+    file_filter: str = "Text (*.txt)"
 
 
 class SessionTable(widgets.Container):
@@ -184,7 +185,7 @@ class SessionTable(widgets.Container):
         show_info(message)
 
     def _save_for_dialog(self, export: TableExport) -> None:
-        path = save_path(self.native, export.text.rstrip("…"), export.file_name)
+        path = save_path(self.native, export.text.rstrip("…"), export.file_name, export.file_filter)
         if path:
             self.save_for(export, path)
 

@@ -136,7 +136,7 @@ def test_short_line_is_refused_with_a_message(pair, qtbot):
     assert widget.result is None
 
 
-def test_table_edit_replace_export_import(pair, qtbot, tmp_path):
+def test_table_edit_replace_export_import(pair, qtbot, tmp_path, monkeypatch):
     viewer, near, far, widget = pair
     widget.table.add(-100, 1.08, -3.5, intensity=42.5, spot=5, probe="micro")
     widget.refresh_table()
@@ -179,6 +179,19 @@ def test_table_edit_replace_export_import(pair, qtbot, tmp_path):
     assert "1 HighFocusMagCal line(s)" in widget.status.value
     line = (tmp_path / "cal.txt").read_text().split()
     assert line[:4] == ["HighFocusMagCal", "5", "1", "-120.000000"]
+    # the button asks for a text file, then writes it
+    from qtpy.QtWidgets import QFileDialog
+
+    asked = []
+
+    def answer(parent, title, default, filters):
+        asked.append((default, filters))
+        return str(tmp_path / "chosen.txt"), filters
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", answer)
+    save_for.native.click()
+    assert asked == [("high_focus_mag_cal.txt", "Text (*.txt)")]
+    assert (tmp_path / "chosen.txt").read_text().startswith("HighFocusMagCal 5 1")
     widget.session.table = HighDefocusTable()
     widget.session.save_for(SERIALEM_HIGH_DEFOCUS, tmp_path / "none.txt")
     assert "empty" in widget.status.value and not (tmp_path / "none.txt").exists()
