@@ -45,6 +45,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ._files import atomic_write_text
 from .errors import InvalidDataError, InvalidParameterError
@@ -59,6 +60,9 @@ __all__ = [
     "stem_axes",
     "write_dose_text",
     "write_hspy",
+    "write_py4dstem_calibration",
+    "write_serialem_high_defocus",
+    "write_serialem_pixel",
     "write_mdoc_doses",
 ]
 
@@ -200,21 +204,16 @@ def serialem_pixel_lines(table, mag_index: dict | None = None) -> tuple[list[str
 
 def _delta_rotation(previous, index: int, row) -> float:
     """SerialEM's change of rotation from the next lower mag index: the change of the grid
-    angle, when the row below is that mag index and the change is not ambiguous (a square
-    lattice repeats every 90°, catalase every 180°); else 999."""
-    from .grating.table import AMBIGUITY_MARGIN_DEG
+    angle, when the row below is that mag index and the change is not ambiguous; else 999."""
+    from .grating.table import grid_rotation
 
     if previous is None or previous[0] != index - 1:
         return SERIALEM_UNKNOWN
-    before = previous[1]
-    change = float(row["angle_deg"]) - float(before["angle_deg"])
+    change = float(row["angle_deg"]) - float(previous[1]["angle_deg"])
     if change != change:
         return SERIALEM_UNKNOWN
-    period = 180.0 if row["mode"] == "catalase" else 90.0
-    change = -((-change + period / 2) % period - period / 2)  # in (-period/2, period/2]
-    if abs(change) > period / 2 - AMBIGUITY_MARGIN_DEG:
-        return SERIALEM_UNKNOWN
-    return round(change, 3)
+    wrapped, ambiguous = grid_rotation(change, row["mode"])
+    return SERIALEM_UNKNOWN if ambiguous else round(float(wrapped), 3)
 
 
 def serialem_high_defocus_lines(table) -> tuple[list[str], list[str]]:
@@ -234,9 +233,9 @@ def serialem_high_defocus_lines(table) -> tuple[list[str], list[str]]:
         missing = [
             name
             for name, ok in (
-                ("spot size", spot == spot and spot is not None),
+                ("spot size", pd.notna(spot)),
                 ("probe mode (micro or nano)", probe is not None),
-                ("intensity", intensity == intensity and intensity is not None),
+                ("intensity", pd.notna(intensity)),
             )
             if not ok
         ]
@@ -481,13 +480,9 @@ def write_stem_hspy(
             "rotate_deg(scan_rotation) @ flip_y (LiberTEM's apply_correction)",
         )
         if uncertainty:
-            from .overfocus.twin import PARAM_UNITS
+            from .overfocus.twin import uncertainty_document
 
-            notes["standard_errors"] = {
-                name: {"value": float(value), "unit": PARAM_UNITS[name]}
-                for name, value in uncertainty.items()
-                if value is not None and name in PARAM_UNITS
-            }
+            notes["standard_errors"] = uncertainty_document(uncertainty)
     return write_hspy(
         path, data, axes, title=title, signal_type="electron_diffraction", notes=notes
     )

@@ -106,23 +106,18 @@ def cmd_export_serialem_high_defocus(args) -> int:
 
 
 def cmd_export_motioncor2(args) -> int:
-    from .grating.distortion import magnification_distortion
+    from .grating.distortion import distortion_of_result
 
     try:
         with open(args.result, encoding="utf-8") as fh:
-            document = json.load(fh)
-        vectors = document["lattice_vectors_px"]
-        spacing = document["spacing_nm"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            distortion = distortion_of_result(json.load(fh))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidParameterError(
-            f"{args.result} is not a pixel-size result with a lattice (write one with "
-            f"emcal pixel-size IMAGE --json PATH): {exc}"
+            f"{args.result} is not a pixel-size result (write one with emcal pixel-size "
+            f"IMAGE --json PATH): {exc}"
         ) from None
-    if vectors is None:
+    if distortion is None:
         raise InvalidParameterError(f"{args.result} holds no lattice: nothing to export.")
-    sigma = document.get("pixel_size_sigma_nm")
-    pixel = document.get("pixel_size_nm")
-    distortion = magnification_distortion(vectors, spacing, sigma / pixel if sigma else None)
     print(
         f"stretch {distortion.distortion_percent:.2f} % along {distortion.angle_deg:.1f}° "
         f"(degrees from +x towards +y of the stored image), mean pixel "

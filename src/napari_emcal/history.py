@@ -251,7 +251,7 @@ def high_defocus_setting(defocus_um, *, probe=None, spot=None, intensity=None) -
     """The history's setting of a high-defocus calibration (defocus in µm)."""
     return beam_setting(
         defocus_um=float(defocus_um),
-        probe=probe or None,
+        probe=probe if _known(probe) else None,
         spot=None if not _known(spot) else int(spot),
         intensity=None if not _known(intensity) else float(intensity),
     )

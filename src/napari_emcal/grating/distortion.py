@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MagnificationDistortion", "magnification_distortion"]
+__all__ = ["MagnificationDistortion", "distortion_of_result", "magnification_distortion"]
 
 
 @dataclass(frozen=True)
@@ -118,3 +118,16 @@ def magnification_distortion(
         pixel_size_nm=float(mean),
         sigma=None if relative_sigma is None else float(relative_sigma),
     )
+
+
+def distortion_of_result(result: dict) -> MagnificationDistortion | None:
+    """The distortion of a pixel-size result as :meth:`PixelSizeResult.to_dict` writes it
+    (``lattice_vectors_px``, ``spacing_nm``, ``pixel_size_nm`` and its standard error), or
+    None without a lattice. The standard error of ``major`` and ``minor`` is the mean
+    pixel size's relative one."""
+    vectors = result.get("lattice_vectors_px")
+    if vectors is None:
+        return None
+    sigma, pixel = result.get("pixel_size_sigma_nm"), result.get("pixel_size_nm")
+    relative = sigma / pixel if sigma and pixel else None
+    return magnification_distortion(vectors, result["spacing_nm"], relative)

@@ -258,14 +258,18 @@ class PixelSizeResult:
     def distortion(self):
         """The :class:`~napari_emcal.grating.distortion.MagnificationDistortion` of the
         image (MotionCor2's ``-Mag`` triple), or None without a lattice."""
-        from .distortion import magnification_distortion
+        from .distortion import distortion_of_result
 
         if not self.found or self.lattice_vectors is None:
             return None
-        relative = (
-            self.pixel_size_sigma_nm / self.pixel_size_nm if self.pixel_size_sigma_nm else None
+        return distortion_of_result(
+            {
+                "lattice_vectors_px": self.lattice_vectors,
+                "spacing_nm": self.spacing_nm,
+                "pixel_size_nm": self.pixel_size_nm,
+                "pixel_size_sigma_nm": self.pixel_size_sigma_nm,
+            }
         )
-        return magnification_distortion(self.lattice_vectors, self.spacing_nm, relative)
 
     def to_dict(self) -> dict:
         """The measurements as plain JSON-able values (no images)."""

@@ -12,7 +12,7 @@ from ..errors import InvalidDataError, InvalidParameterError
 from ..tables import Column, Table
 from .find import PixelSizeResult
 
-__all__ = ["PixelSizeTable"]
+__all__ = ["PixelSizeTable", "grid_rotation"]
 
 #: Columns a user supplies (or a result fills); the rest are derived.
 SCHEMA = (
@@ -30,6 +30,16 @@ COLUMNS = tuple(c.name for c in SCHEMA)
 DERIVED = ("relative_rotation_deg", "rotation_ambiguous", "product_nm", "product_outlier")
 #: Relative rotations this close to ±45° (square lattice) or ±90° (catalase) are ambiguous.
 AMBIGUITY_MARGIN_DEG = 10.0
+
+
+def grid_rotation(change_deg, mode):
+    """A change of grid angle (degrees) as far as the lattice tells it: in (-p/2, p/2] for
+    its period p (90° for square lattices, 180° for catalase), and whether it lies so near
+    ±p/2 that the true change may be a period off. Works element-wise on arrays."""
+    period = np.where(np.asarray(mode) == "catalase", 180.0, 90.0)
+    change = np.asarray(change_deg, float)
+    wrapped = -((-change + period / 2) % period - period / 2)
+    return wrapped, np.abs(wrapped) > period / 2 - AMBIGUITY_MARGIN_DEG
 
 
 class PixelSizeTable(Table):
@@ -101,13 +111,10 @@ class PixelSizeTable(Table):
         known = rows.index[rows["magnification"].notna() & rows["angle_deg"].notna()]
         if len(known) > 1:
             # each row against the previous one with a known angle, all at once
-            period = np.where(rows.loc[known, "mode"] == "catalase", 180.0, 90.0)[1:]
             change = np.diff(rows.loc[known, "angle_deg"].to_numpy())
-            wrapped = -((-change + period / 2) % period - period / 2)  # in (-p/2, p/2]
+            wrapped, ambiguous = grid_rotation(change, rows.loc[known, "mode"].to_numpy()[1:])
             rows.loc[known[1:], "relative_rotation_deg"] = wrapped
-            rows.loc[known[1:], "rotation_ambiguous"] = (
-                np.abs(wrapped) > period / 2 - AMBIGUITY_MARGIN_DEG
-            )
+            rows.loc[known[1:], "rotation_ambiguous"] = ambiguous
         rows["product_nm"] = rows["pixel_size_nm"] * rows["magnification"]
         median = rows["product_nm"].median()
         deviation = (rows["product_nm"] / median - 1).abs()

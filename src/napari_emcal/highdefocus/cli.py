@@ -90,17 +90,13 @@ def cmd_high_defocus(args) -> int:
         )
         table.to_csv(path)
         print(f"table       {path}: {added.message}")
-        from ..history import high_defocus_setting
-
-        row = table.frame.iloc[added.index]
+        values, setting = table.history_entry(added.index)
         record_history(
             args,
             "high_defocus",
-            {"scale": float(row["scale"]), "rotation_deg": float(row["rotation_deg"])},
+            values,
             {},
-            setting=high_defocus_setting(
-                args.defocus_um, probe=args.probe, spot=args.spot, intensity=args.intensity
-            ),
+            setting=setting,
             source=f"{near_metadata.get('source', '')} / {far_metadata.get('source', '')}",
         )
     return 0

@@ -165,6 +165,17 @@ class HighDefocusTable(Table):
             defocus_um, result.scale, result.rotation_deg, score=result.score, **setting
         )
 
+    def history_entry(self, index: int) -> tuple[dict, str]:
+        """``(values, setting)`` of row ``index`` as the calibration history keeps them."""
+        from ..history import high_defocus_setting
+
+        row = self.frame.iloc[index]
+        values = {"scale": float(row["scale"]), "rotation_deg": float(row["rotation_deg"])}
+        setting = high_defocus_setting(
+            row["defocus_um"], probe=row["probe"], spot=row["spot"], intensity=row["intensity"]
+        )
+        return values, setting
+
     def _same_setting(self, row: dict) -> int | None:
         """Index of a row with the same probe/spot and nearly the same intensity and defocus."""
         for index, other in self._rows.iterrows():

@@ -63,9 +63,8 @@ DIRECT_PASSES = 16
 DIRECT_TOLERANCE = 2e-5
 #: A shift measured between two regions must agree with the fit to this many scan pixels.
 INLIER_PX = 0.75
-#: Weight the pairs' cross spectra by their signal-to-noise ratio per frequency, measured
-#: on (at most) this many pairs.
-SPECTRAL_WEIGHTS = True
+#: The pairs' spectral weights (signal-to-noise ratio per frequency) are measured on at
+#: most this many pairs.
 WEIGHT_PAIRS = 1024
 #: Region pairs the refinement uses at most (memory: about 17 kB each at 64 x 64).
 MAX_PAIRS = 6000
@@ -475,19 +474,18 @@ class _PairCoherence:
 
     def __init__(self, regions: _Regions, pairs: np.ndarray, predicted: np.ndarray):
         sy, sx = regions.images.shape[1:]
-        auto = [] if SPECTRAL_WEIGHTS else None
+        auto = []
         cross = _cross_spectra(regions, pairs, predicted, auto)
         self.qy, self.qx = np.fft.fftfreq(sy), np.fft.rfftfreq(sx)
         # rfft: columns other than 0 and Nyquist stand for two frequencies
         wx = np.where((self.qx == 0) | (self.qx == 0.5), 1.0, 2.0)
-        if auto is not None:
-            wx = wx * _spectral_weights(cross, auto, predicted, (sy, sx))
-            # frequencies the weights all but drop cost time at every evaluation: cut them
-            kept = wx > 1e-2 * wx.max()
-            rows, cols = np.flatnonzero(kept.any(axis=1)), np.flatnonzero(kept.any(axis=0))
-            cols = np.arange(cols.max() + 1)  # a contiguous block from q_x = 0
-            cross, wx = cross[:, rows][:, :, cols], wx[rows][:, cols]
-            self.qy, self.qx = self.qy[rows], self.qx[cols]
+        wx = wx * _spectral_weights(cross, auto, predicted, (sy, sx))
+        # frequencies the weights all but drop cost time at every evaluation: cut them
+        kept = wx > 1e-2 * wx.max()
+        rows, cols = np.flatnonzero(kept.any(axis=1)), np.flatnonzero(kept.any(axis=0))
+        cols = np.arange(cols.max() + 1)  # a contiguous block from q_x = 0
+        cross, wx = cross[:, rows][:, :, cols], wx[rows][:, cols]
+        self.qy, self.qx = self.qy[rows], self.qx[cols]
         self.weighted = np.ascontiguousarray(cross * wx, dtype=np.complex64)
         self.norm = float(np.sum(np.abs(cross) * wx))
         self.dd = regions.centroids[pairs[:, 1]] - regions.centroids[pairs[:, 0]]
@@ -595,7 +593,7 @@ class _Calibration:
                 break
             # the weights need a first fit to tell signal from noise; they are measured
             # twice (the second time on a better fit) and then kept: they change slowly
-            auto = [] if SPECTRAL_WEIGHTS and iteration in (1, 3) else None
+            auto = [] if iteration in (1, 3) else None
             cross = _cross_spectra(self.regions, pairs, predicted, auto)
             if auto is not None:
                 weights = _spectral_weights(cross, auto, predicted, self.scan_shape)

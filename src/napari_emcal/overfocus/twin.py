@@ -28,7 +28,7 @@ from ..errors import InvalidParameterError
 from ..geometry import rotation_flip_matrix
 from ..units import dimension, from_si, to_si
 
-__all__ = ["TwinParams", "load_uncertainty", "rotation_flip_matrix"]
+__all__ = ["TwinParams", "load_uncertainty", "rotation_flip_matrix", "uncertainty_document"]
 
 #: The unit each field is stored in (the API's SI units; angles in degrees).
 PARAM_UNITS: dict[str, str] = {
@@ -325,10 +325,7 @@ class TwinParams:
         by parameter name, in the parameters' units) is written beside them."""
         document = self.to_json_dict()
         if uncertainty:
-            document["uncertainty"] = {
-                name: {"value": float(value), "unit": PARAM_UNITS[name]}
-                for name, value in uncertainty.items()
-            }
+            document["uncertainty"] = uncertainty_document(uncertainty)
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(document, fh, indent=2)
             fh.write("\n")
@@ -349,6 +346,16 @@ class TwinParams:
         except OSError as exc:
             raise InvalidParameterError(f"cannot read {os.fspath(path)}: {exc.strerror}") from None
         return cls.from_json_dict(doc)
+
+
+def uncertainty_document(uncertainty: dict) -> dict:
+    """Standard errors by parameter name as JSON: ``{name: {"value", "unit"}}`` in the
+    parameters' units (what :meth:`TwinParams.save` and the ``.hspy`` export write)."""
+    return {
+        name: {"value": float(value), "unit": PARAM_UNITS[name]}
+        for name, value in uncertainty.items()
+        if value is not None and name in PARAM_UNITS
+    }
 
 
 def load_uncertainty(path: str | os.PathLike) -> dict[str, float]:

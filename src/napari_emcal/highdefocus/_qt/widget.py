@@ -305,12 +305,12 @@ class HighDefocusWidget(ToolDock):
         self.accept_button.enabled = self.reject_button.enabled = False
         self.result = None
         self.refresh_table()
-        row = self.table.frame.iloc[added.index]
+        values, setting = self.table.history_entry(added.index)
         kept = keep_in_history(
             "high_defocus",
-            {"scale": float(row["scale"]), "rotation_deg": float(row["rotation_deg"])},
+            values,
             {},
-            setting=self._history_setting(),
+            setting=setting,
             source=f"{near_layer.name} / {far_layer.name}",
         )
         self.history.refresh()
