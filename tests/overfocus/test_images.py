@@ -271,26 +271,41 @@ def _naive_splat(data, params):
     return out[:sy, :sx]
 
 
-@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64, np.int8])
-def test_run_kernel_matches_the_definition_in_any_frame_order(dtype):
+#: Geometries of the kernel test: shadow magnification |k| (scan px per detector px) below
+#: and above 1, both handednesses, any rotation, the bright-field mask on and off, odd and
+#: even shapes (runs of one frame, runs cut at RUN_FRAMES, detectors not a tile multiple).
+KERNEL_GEOMETRIES = {
+    "k0.37": dict(overfocus=2e-6, scan_rotation=-33.0, flip_y=True),
+    "k2.2-underfocus": dict(overfocus=-12e-6, scan_rotation=71.0),
+    "k1-rot180": dict(overfocus=5.5e-6, scan_rotation=180.0, flip_y=True),
+    "k0.6-semiconv": dict(overfocus=3.3e-6, scan_rotation=12.5, semiconv=1.5e-3),
+}
+
+
+@pytest.mark.parametrize("geometry", sorted(KERNEL_GEOMETRIES))
+@pytest.mark.parametrize(
+    "dtype",
+    [np.uint8, np.uint16, np.uint32, np.int8, np.int32, np.float32, np.float64],
+)
+def test_run_kernel_matches_the_definition_in_any_frame_order(dtype, geometry):
     """The splat over runs of a scan row equals frame-by-frame splatting, whatever the
-    order and grouping of the frames (runs cut, single frames, rows out of order)."""
-    from napari_emcal.overfocus.kernels import make_plan, splat_frames
+    order and grouping of the frames (runs cut, single frames, rows out of order), for
+    every dtype and geometry; the aperture sum equals the plain sum."""
+    from napari_emcal.overfocus.kernels import RUN_FRAMES, make_plan, splat_frames
 
     rng = np.random.default_rng(5)
-    scan, det = (7, 37), (9, 11)
+    scan, det = (5, RUN_FRAMES + 7), (9, 13)
     data = (rng.random(scan + det) * 100).astype(dtype)
     params = TwinParams(
-        overfocus=2e-6,
         scan_pixel_size=1e-9,
         camera_length=0.15,
         detector_pixel_size=55e-6,
         cy=4.3,
-        cx=5.1,
-        scan_rotation=-33.0,
-        flip_y=True,
+        cx=6.1,
+        **KERNEL_GEOMETRIES[geometry],
     )
     expected = _naive_splat(data, params)
+    assert np.count_nonzero(expected) > scan[0] * scan[1] // 2  # the test sees the grid
     plan = make_plan(params, scan, det)
     flat = data.reshape(-1, det[0] * det[1])
     sy, sx = np.divmod(np.arange(flat.shape[0]), scan[1])

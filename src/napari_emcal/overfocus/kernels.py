@@ -13,17 +13,21 @@ of ``shifted_sum`` changes smoothly with the parameters and peaks at the true on
 
 Loop order: the frames of a block are taken as *runs* of consecutive positions along a
 scan row. For one detector pixel, the frames of a run land on two accumulator rows at one
-fixed offset, so the bilinear splat is a 2-tap filter along a contiguous vector,
-``y[j] += w0·x[j] + w1·x[j−1]`` into each of the two rows, which the compiler vectorises;
-``x`` is the pixel's values over the run, gathered by transposing a small tile of
-detector pixels x frames that stays in the L1 cache. The aperture sum is the tile's row
-sums. (The earlier frame-by-frame order did four scattered read-modify-writes per
-detector value and ran at a tenth of the memory bandwidth.)
+fixed offset, so the splat is a 2-tap filter along the run followed by two scaled adds
+into contiguous rows. The bilinear weights are separable,
+``(1 − fy, fy) ⊗ (1 − fx, fx)``, so the filter ``z[j] = (1 − fx)·x[j] + fx·x[j−1]`` is done
+once per pixel and each row gets ``y[j] += (1 − fy)·z[j]`` or ``fy·z[j]``: plain
+``axpy`` loops the compiler vectorises. ``z`` is formed while a small tile of detector
+pixels x frames is transposed into the L1 cache, four frames at a time so that the reads
+are contiguous and the writes are 32-byte groups (a scalar transpose, one value per
+iteration, cost more than all the rest); there too the aperture sum is added, across
+detector pixels. (The first version did four scattered read-modify-writes per detector
+value and ran at a tenth of the memory bandwidth.)
 
 The kernels take blocks of frames ``(n, dy·dx)`` with their scan positions, and add into
 caller-owned accumulators, so the same code runs on a whole array, on a Dask block or on a
 LiberTEM partition, and the results do not depend on how the frames were grouped (up to
-floating-point summation order).
+floating-point rounding order).
 """
 
 from __future__ import annotations
@@ -44,20 +48,23 @@ class ShiftPlan:
 
     The shifted sum is accumulated in a padded, flattened buffer large enough that every
     target of every kept detector pixel falls inside it, so the kernel needs no bounds
-    checks; :meth:`crop` cuts the scan grid out of it.
+    checks; :meth:`crop` cuts the scan grid out of it. Every array is indexed by the flat
+    detector pixel, so the kernel reads them contiguously along a tile of pixels.
 
     Attributes
     ----------
     scan_shape, detector_shape : tuple of int
         Shapes the plan was made for.
-    det_index : ndarray of intp, shape (m,)
-        Flat indices of the contributing detector pixels (inside the bright-field disk
-        when ``semiconv`` is set, and able to reach the scan grid at all).
-    flat_offset : ndarray of intp, shape (m,)
-        Flat offset in the padded buffer of each pixel's target ``floor(o_d)``.
-    weights : ndarray of float64, shape (m, 4)
-        Bilinear weights for the targets ``(0,0), (0,1), (1,0), (1,1)`` relative to
-        ``floor(o_d)``.
+    keep : ndarray of bool, shape (dy·dx,)
+        Pixels that contribute: inside the bright-field disk when ``semiconv`` is set,
+        and able to reach the scan grid at all.
+    flat_offset : ndarray of intp, shape (dy·dx,)
+        Flat offset in the padded buffer of each pixel's target ``floor(o_d)`` (0 where
+        not kept).
+    weight_x, weight_y : ndarray of float64, shape (2, dy·dx)
+        Bilinear weights ``(1 − f, f)`` of the fractional part of ``o_d`` along x and y;
+        the weight of target ``(a, b)`` relative to ``floor(o_d)`` is
+        ``weight_y[a] · weight_x[b]``. Zero where not kept.
     padded_shape : tuple of int
         Shape of the padded accumulator.
     origin : tuple of int
@@ -66,13 +73,12 @@ class ShiftPlan:
 
     scan_shape: tuple[int, int]
     detector_shape: tuple[int, int]
-    det_index: np.ndarray
+    keep: np.ndarray
     flat_offset: np.ndarray
-    weights: np.ndarray
+    weight_x: np.ndarray
+    weight_y: np.ndarray
     padded_shape: tuple[int, int]
     origin: tuple[int, int]
-    #: For each detector pixel (flat index), its row in the arrays above, or -1.
-    slot: np.ndarray = None
 
     @property
     def padded_size(self) -> int:
@@ -99,12 +105,7 @@ def make_plan(
     """Precompute offsets and bilinear weights of every contributing detector pixel."""
     sy, sx = scan_shape
     dy, dx = detector_shape
-    mask = params.bright_field_mask(detector_shape)
-    if mask is None:
-        det_index = np.arange(dy * dx, dtype=np.intp)
-    else:
-        det_index = np.flatnonzero(mask).astype(np.intp)
-    py, px = np.divmod(det_index, dx)
+    py, px = np.divmod(np.arange(dy * dx), dx)
     offsets = np.stack([py - params.cy, px - params.cx], axis=-1) @ params.matrix.T
     floor = np.floor(offsets).astype(np.intp)
     # A pixel whose target (and its +1 neighbour) never touches the grid adds nothing.
@@ -114,23 +115,24 @@ def make_plan(
         & (floor[:, 1] >= -sx)
         & (floor[:, 1] <= sx - 1)
     )
-    det_index, offsets, floor, py = det_index[keep], offsets[keep], floor[keep], py[keep]
-
-    fy, fx = (offsets - floor).T
-    weights = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx], axis=-1)
+    mask = params.bright_field_mask(detector_shape)
+    if mask is not None:
+        keep &= mask.ravel()
+    floor[~keep] = 0
+    frac = np.where(keep[:, None], offsets - floor, 0.0)
+    weight_y = np.where(keep, [1 - frac[:, 0], frac[:, 0]], 0.0)
+    weight_x = np.where(keep, [1 - frac[:, 1], frac[:, 1]], 0.0)
     lo = np.minimum(floor.min(axis=0, initial=0), 0)
     hi = np.maximum(floor.max(axis=0, initial=0), 0)
     padded_shape = (int(sy + hi[0] - lo[0] + 1), int(sx + hi[1] - lo[1] + 1))
-    flat_offset = (floor[:, 0] * padded_shape[1] + floor[:, 1]).astype(np.intp)
-    slot = np.full(dy * dx, -1, dtype=np.intp)
-    slot[det_index] = np.arange(len(det_index), dtype=np.intp)
+    flat_offset = np.where(keep, floor[:, 0] * padded_shape[1] + floor[:, 1], 0)
     return ShiftPlan(
-        slot=slot,
         scan_shape=(int(sy), int(sx)),
         detector_shape=(int(dy), int(dx)),
-        det_index=np.ascontiguousarray(det_index),
-        flat_offset=flat_offset,
-        weights=np.ascontiguousarray(weights),
+        keep=keep,
+        flat_offset=flat_offset.astype(np.intp),
+        weight_x=np.ascontiguousarray(weight_x),
+        weight_y=np.ascontiguousarray(weight_y),
         padded_shape=padded_shape,
         origin=(int(-lo[0]), int(-lo[1])),
     )
@@ -143,15 +145,18 @@ TILE_BYTES = 32768
 RUN_FRAMES = 32
 
 
-@numba.njit(parallel=True, nogil=True, cache=True)
+# fastmath "contract" only: fused multiply-adds, no reassociation and no assumptions
+# about NaN or inf (data may hold them; they must reach the result as they would without)
+@numba.njit(parallel=True, nogil=True, cache=True, fastmath={"contract"})
 def _accumulate_runs(
     frames,
     run_start,
     run_len,
     run_base,
-    slot,
+    keep,
     flat_offset,
-    weights,
+    weight_x,
+    weight_y,
     stride,
     tile,
     buffers,
@@ -166,44 +171,70 @@ def _accumulate_runs(
     n_threads = shifted.shape[0]
     for t in numba.prange(n_threads):
         acc = shifted[t]
-        ap = aperture[t]
         buf = buffers[t]
+        previous = np.empty(tile)
         for u in range(t * units // n_threads, (t + 1) * units // n_threads):
             r = u // n_tiles
             k0 = (u % n_tiles) * tile
             k1 = min(k0 + tile, n_det)
+            width = k1 - k0
             first = run_start[r]
             length = run_len[r]
-            # gather: each detector pixel's values over the run, contiguous
-            for k in range(k0, k1):
-                for j in range(length):
-                    buf[k - k0, j] = frames[first + j, k]
-            if do_aperture:
-                for k in range(k0, k1):
-                    total = 0.0
-                    for j in range(length):
-                        total += buf[k - k0, j]
-                    ap[k] += total
+            ap = aperture[t, k0:k1] if do_aperture else aperture[t, :0]
+            g = weight_x[0, k0:k1]
+            f = weight_x[1, k0:k1]
+            # gather, four frames at a time, and filter: z[j] = g·x[j] + f·x[j−1]
+            previous[:width] = 0.0
+            j = 0
+            while j + 4 <= length:
+                x0 = frames[first + j, k0:k1]
+                x1 = frames[first + j + 1, k0:k1]
+                x2 = frames[first + j + 2, k0:k1]
+                x3 = frames[first + j + 3, k0:k1]
+                for k in range(width):
+                    a0 = np.float64(x0[k])
+                    a1 = np.float64(x1[k])
+                    a2 = np.float64(x2[k])
+                    a3 = np.float64(x3[k])
+                    buf[k, j] = g[k] * a0 + f[k] * previous[k]
+                    buf[k, j + 1] = g[k] * a1 + f[k] * a0
+                    buf[k, j + 2] = g[k] * a2 + f[k] * a1
+                    buf[k, j + 3] = g[k] * a3 + f[k] * a2
+                    previous[k] = a3
+                    if do_aperture:
+                        ap[k] += (a0 + a1) + (a2 + a3)
+                j += 4
+            while j < length:
+                x0 = frames[first + j, k0:k1]
+                for k in range(width):
+                    a0 = np.float64(x0[k])
+                    buf[k, j] = g[k] * a0 + f[k] * previous[k]
+                    previous[k] = a0
+                    if do_aperture:
+                        ap[k] += a0
+                j += 1
             if not do_splat:
                 continue
+            for k in range(width):
+                buf[k, length] = f[k] * previous[k]
+            # splat: the filtered run into the two accumulator rows it lands on
+            n = length + 1
             base = run_base[r]
             for k in range(k0, k1):
-                q = slot[k]
-                if q < 0:
+                if not keep[k]:
                     continue
-                x = buf[k - k0, :length]
-                # the two accumulator rows the run lands on: a 2-tap filter along each
-                # (slices: the compiler then vectorises, where indexing the whole array
-                # ran 1.5x slower)
-                for row in range(2):
-                    start = base + flat_offset[q] + row * stride
-                    y = acc[start : start + length + 1]
-                    wa = weights[q, 2 * row]
-                    wb = weights[q, 2 * row + 1]
-                    y[0] += wa * x[0]
-                    for j in range(1, length):
-                        y[j] += wa * x[j] + wb * x[j - 1]
-                    y[length] += wb * x[length - 1]
+                z = buf[k - k0, :n]
+                start = base + flat_offset[k]
+                # slices: the compiler then vectorises, where indexing the whole array
+                # ran 1.5x slower
+                y = acc[start : start + n]
+                w = weight_y[0, k]
+                for j in range(n):
+                    y[j] += w * z[j]
+                y = acc[start + stride : start + stride + n]
+                w = weight_y[1, k]
+                for j in range(n):
+                    y[j] += w * z[j]
 
 
 def _runs(scan_y: np.ndarray, scan_x: np.ndarray, most: int):
@@ -256,19 +287,20 @@ def splat_frames(
     if len(start) == 0:
         return
     base = plan.frame_base(scan_y[start], scan_x[start])
-    longest = int(length.max())
-    # float64 tiles: a float32 tile halves the cache per value but the conversion in the
-    # filter loop cost more than it saved (measured: 0.31 s against 0.27 s on 128⁴)
-    tile = max(8, min(frames.shape[1], TILE_BYTES // (8 * longest)))
-    buffers = np.empty((shifted.shape[0], tile, longest), np.float64)
+    # a row per pixel: the run and the filter's last tap, padded to whole 64-byte lines
+    # so that every row starts aligned
+    row = -(-(int(length.max()) + 1) // 8) * 8
+    tile = min(frames.shape[1], max(8, TILE_BYTES // (8 * row) // 8 * 8))
+    buffers = np.empty((shifted.shape[0], tile, row), np.float64)
     _accumulate_runs(
         frames,
         start,
         length,
         base,
-        plan.slot,
+        plan.keep,
         plan.flat_offset,
-        plan.weights,
+        plan.weight_x,
+        plan.weight_y,
         plan.padded_shape[1],
         tile,
         buffers,
