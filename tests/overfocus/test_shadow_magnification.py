@@ -84,3 +84,52 @@ def test_exact_at_any_shadow_magnification(magnification, detector, rotation, fl
     assert p.flip_y == flip
     assert abs((p.scan_rotation - rotation + 180) % 360 - 180) < 0.05
     assert p.overfocus == pytest.approx(truth.overfocus, rel=2e-3)
+
+
+def _naive_region_images(data, regions, matrix):
+    """Each region's pixels splatted (bilinear) at s + M (d - c_r), over its coverage:
+    the definition of the sharpened region images, written out loop by loop."""
+    sy, sx, dy, dx = data.shape
+    out = []
+    for (i, j), centroid in zip(regions.grid, regions.centroids):
+        total, cover = np.zeros((sy + 2, sx + 2)), np.zeros((sy + 2, sx + 2))
+        for py in range(i * regions.size, (i + 1) * regions.size):
+            for px in range(j * regions.size, (j + 1) * regions.size):
+                o = matrix @ (np.array([py, px]) - centroid)
+                f = np.floor(o).astype(int)
+                fy, fx = o - f
+                for s_y in range(sy):
+                    for s_x in range(sx):
+                        for (ay, ax), w in (
+                            ((0, 0), (1 - fy) * (1 - fx)),
+                            ((0, 1), (1 - fy) * fx),
+                            ((1, 0), fy * (1 - fx)),
+                            ((1, 1), fy * fx),
+                        ):
+                            ty, tx = s_y + f[0] + ay, s_x + f[1] + ax
+                            if 0 <= ty < sy and 0 <= tx < sx:
+                                total[ty, tx] += w * data[s_y, s_x, py, px]
+                                cover[ty, tx] += w
+        image = total[:sy, :sx] / np.maximum(cover[:sy, :sx], 1e-3 * cover.max())
+        image = image - image.mean()
+        out.append(image / image.std())
+    return np.array(out)
+
+
+def test_sharpened_region_images_follow_their_definition():
+    """Every pixel of a region placed at s + M (d - c_r) and divided by the coverage, for
+    regions of any size and centroid, with M of either handedness."""
+    from napari_emcal.overfocus.calibrate import _Regions, _sharp_regions
+
+    rng = np.random.default_rng(3)
+    data = rng.random((9, 11, 12, 12)).astype(np.float32)
+    grid = np.array([(0, 0), (0, 1), (1, 2), (2, 1), (3, 3)])
+    size = 3
+    centroids = grid * size + 1 + rng.uniform(-0.4, 0.4, (len(grid), 2))  # not the middle
+    regions = _Regions(np.zeros((len(grid), 9, 11), np.float32), centroids, grid, size)
+    for matrix in (np.array([[1.3, -0.8], [0.7, 1.1]]), np.array([[-2.1, 0.4], [0.5, 1.9]])):
+        sharp = _sharp_regions(data, regions, matrix)
+        np.testing.assert_allclose(sharp.centroids, centroids)
+        np.testing.assert_allclose(
+            sharp.images, _naive_region_images(data, regions, matrix), atol=2e-5
+        )
