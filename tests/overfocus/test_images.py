@@ -7,6 +7,8 @@ from napari_emcal.errors import InvalidDataError, InvalidParameterError
 from napari_emcal.overfocus import OUTPUTS, TwinParams, compute, simulate, specimen_on_scan_grid
 from napari_emcal.specimens import detailed_specimen
 
+from .splat_definition import splat_into
+
 SCAN = (64, 64)
 DET = (48, 48)
 
@@ -247,28 +249,17 @@ def test_float16_data_are_computed(noisy_counts):
 def _naive_splat(data, params):
     """Bilinear splatting frame by frame, pixel by pixel: the definition."""
     sy, sx, dy, dx = data.shape
-    out = np.zeros((sy + 2, sx + 2))  # a margin for targets just outside (dropped)
+    out = np.zeros((sy, sx))
     mask = params.bright_field_mask((dy, dx))
     for d_y in range(dy):
         for d_x in range(dx):
             if mask is not None and not mask[d_y, d_x]:
                 continue
             o = params.matrix @ (np.array([d_y, d_x]) - params.centre)
-            f = np.floor(o).astype(int)
-            fy, fx = o - f
             for s_y in range(sy):
                 for s_x in range(sx):
-                    v = float(data[s_y, s_x, d_y, d_x])
-                    for (ay, ax), w in (
-                        ((0, 0), (1 - fy) * (1 - fx)),
-                        ((0, 1), (1 - fy) * fx),
-                        ((1, 0), fy * (1 - fx)),
-                        ((1, 1), fy * fx),
-                    ):
-                        ty, tx = s_y + f[0] + ay, s_x + f[1] + ax
-                        if 0 <= ty < sy and 0 <= tx < sx:
-                            out[ty, tx] += v * w
-    return out[:sy, :sx]
+                    splat_into(out, float(data[s_y, s_x, d_y, d_x]), np.array([s_y, s_x]) + o)
+    return out
 
 
 #: Geometries of the kernel test: shadow magnification |k| (scan px per detector px) below

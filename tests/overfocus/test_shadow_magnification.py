@@ -9,6 +9,8 @@ from napari_emcal.overfocus.calibrate import overfocus_for_magnification
 from napari_emcal.overfocus.simulate import footprint_kernel
 from napari_emcal.specimens import multiscale_specimen
 
+from .splat_definition import splat_into
+
 SCAN = (32, 32)
 OVERSAMPLE = 3
 
@@ -92,25 +94,15 @@ def _naive_region_images(data, regions, matrix):
     sy, sx, dy, dx = data.shape
     out = []
     for (i, j), centroid in zip(regions.grid, regions.centroids):
-        total, cover = np.zeros((sy + 2, sx + 2)), np.zeros((sy + 2, sx + 2))
+        total, cover = np.zeros((sy, sx)), np.zeros((sy, sx))
         for py in range(i * regions.size, (i + 1) * regions.size):
             for px in range(j * regions.size, (j + 1) * regions.size):
                 o = matrix @ (np.array([py, px]) - centroid)
-                f = np.floor(o).astype(int)
-                fy, fx = o - f
                 for s_y in range(sy):
                     for s_x in range(sx):
-                        for (ay, ax), w in (
-                            ((0, 0), (1 - fy) * (1 - fx)),
-                            ((0, 1), (1 - fy) * fx),
-                            ((1, 0), fy * (1 - fx)),
-                            ((1, 1), fy * fx),
-                        ):
-                            ty, tx = s_y + f[0] + ay, s_x + f[1] + ax
-                            if 0 <= ty < sy and 0 <= tx < sx:
-                                total[ty, tx] += w * data[s_y, s_x, py, px]
-                                cover[ty, tx] += w
-        image = total[:sy, :sx] / np.maximum(cover[:sy, :sx], 1e-3 * cover.max())
+                        splat_into(total, data[s_y, s_x, py, px], np.array([s_y, s_x]) + o)
+                        splat_into(cover, 1.0, np.array([s_y, s_x]) + o)
+        image = total / np.maximum(cover, 1e-3 * cover.max())
         image = image - image.mean()
         out.append(image / image.std())
     return np.array(out)
