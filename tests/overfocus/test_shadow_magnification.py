@@ -108,10 +108,18 @@ def _naive_region_images(data, regions, matrix):
     return np.array(out)
 
 
-def test_sharpened_region_images_follow_their_definition():
+@pytest.mark.parametrize("buffer_bytes", [1, 2**30])  # one accumulator, or one per thread
+def test_sharpened_region_images_follow_their_definition(buffer_bytes, monkeypatch):
     """Every pixel of a region placed at s + M (d - c_r) and divided by the coverage, for
-    regions of any size and centroid, with M of either handedness."""
+    regions of any size and centroid, with M of either handedness, however many threads
+    the memory allows."""
+    import sys
+
     from napari_emcal.overfocus.calibrate import _Regions, _sharp_regions
+
+    # the package exports the function calibrate under the module's name
+    module = sys.modules["napari_emcal.overfocus.calibrate"]
+    monkeypatch.setattr(module, "SHARP_BUFFER_BYTES", buffer_bytes)
 
     rng = np.random.default_rng(3)
     data = rng.random((9, 11, 12, 12)).astype(np.float32)

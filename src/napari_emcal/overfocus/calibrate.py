@@ -86,6 +86,8 @@ BOOTSTRAP_ROUNDS = 200
 #: Regions whose images a first fit shows blurred over more scan pixels than this are
 #: sharpened (:func:`_sharp_regions`) and fitted again.
 SHARPEN_BLUR_PX = 1.0
+#: Memory for the sharpened regions' accumulators (bytes), which bounds the threads used.
+SHARP_BUFFER_BYTES = 512 * 2**20
 MIN_FLIP_MARGIN = 3.0
 #: A floor for the method's systematic error, added in quadrature to the standard errors:
 #: the largest errors left without noise on area-integrating simulations over |k| 0.2-2.5
@@ -339,7 +341,9 @@ def _sharp_regions(data, regions: _Regions, matrix: np.ndarray, progress=None) -
         padded_shape=(n * height, width),
         origin=(pad, pad),
     )
-    n_acc = numba.get_num_threads()
+    # one accumulator per thread, each holding every region's image: as many threads as
+    # fit in SHARP_BUFFER_BYTES (hundreds of MB each on a large detector at high |k|)
+    n_acc = max(1, min(numba.get_num_threads(), SHARP_BUFFER_BYTES // (8 * plan.padded_size)))
 
     def images_of(frames_source, report=None):
         summed = run_local(frames_source, _SharpRegionsPass(plan, n, n_acc), report)
@@ -674,7 +678,9 @@ class _Calibration:
         params = self._direct(span=(0.7, 0.75), sharpen_at=SHARPEN_BLUR_PX)
         self.details["sharpened"] = params is None
         if params is None:
-            self.regions = _sharp_regions(self.data, self.regions, self.matrix)
+            self.regions = _sharp_regions(
+                self.data, self.regions, self.matrix, lambda f: self.report(0.75, None)
+            )
             params = self._direct(self.matrix, span=(0.75, 0.8))
         return params
 
