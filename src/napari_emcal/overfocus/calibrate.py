@@ -727,11 +727,13 @@ class _Calibration:
             moved = np.abs(matrix - previous).max() / max(np.abs(matrix).max(), 1e-300)
             blur = math.sqrt(abs(np.linalg.det(matrix))) * self.regions.size
             self.details["region_blur_px"] = blur
-            if sharpen_at is not None and iteration >= 2 and blur > sharpen_at:
+            # the first weighted fit is close enough to sharpen with
+            if sharpen_at is not None and iteration >= 1 and blur > sharpen_at:
                 if inliers.mean() >= 0.5:  # a fit worth sharpening with
                     self.matrix = matrix
                     return None
-            if iteration >= 2 and moved < DIRECT_TOLERANCE:
+            # from scratch the third pass is the first to start from a weighted fit
+            if iteration >= (1 if fitted else 2) and moved < DIRECT_TOLERANCE:
                 break
         self.details["direct_passes"] = iteration + 1
         fraction = float(inliers.mean()) if len(pairs) >= 6 else 0.0
