@@ -80,14 +80,14 @@ WEIGHT_PAIRS = 1024
 MAX_PAIRS = 6000
 #: Below this pair-averaged correlation at the optimum the data do not determine the twin.
 MIN_SCORE = 0.2
-#: Bootstrap resamples of the detector regions for the standard errors, and the margin
-#: (in standard errors) the handedness must have to be decided.
-BOOTSTRAP_ROUNDS = 200
 #: Regions whose images a first fit shows blurred over more scan pixels than this are
 #: sharpened (:func:`_sharp_regions`) and fitted again.
 SHARPEN_BLUR_PX = 1.0
 #: Memory for the sharpened regions' accumulators (bytes), which bounds the threads used.
 SHARP_BUFFER_BYTES = 512 * 2**20
+#: Bootstrap resamples of the detector regions for the standard errors, and the margin
+#: (in standard errors) the handedness must have to be decided.
+BOOTSTRAP_ROUNDS = 200
 MIN_FLIP_MARGIN = 3.0
 #: A floor for the method's systematic error, added in quadrature to the standard errors:
 #: the largest errors left without noise on area-integrating simulations over |k| 0.2-2.5
@@ -286,8 +286,8 @@ class _SharpRegionsPass(FramePass):
     centroid by ``M`` (:func:`_sharp_regions`): the splat kernel with one accumulator per
     region, stacked in one padded buffer."""
 
-    def __init__(self, plan: ShiftPlan, n_regions: int, n_acc: int):
-        self.plan, self.n_regions, self.n_acc = plan, n_regions, n_acc
+    def __init__(self, plan: ShiftPlan, n_acc: int):
+        self.plan, self.n_acc = plan, n_acc
 
     def buffers(self, scan_shape, detector_shape):
         return {"shifted": Buffer("single", (self.n_acc, self.plan.padded_size))}
@@ -346,7 +346,7 @@ def _sharp_regions(data, regions: _Regions, matrix: np.ndarray, progress=None) -
     n_acc = max(1, min(numba.get_num_threads(), SHARP_BUFFER_BYTES // (8 * plan.padded_size)))
 
     def images_of(frames_source, report=None):
-        summed = run_local(frames_source, _SharpRegionsPass(plan, n, n_acc), report)
+        summed = run_local(frames_source, _SharpRegionsPass(plan, n_acc), report)
         return summed.reshape(n, height, width)[:, pad : pad + sy, pad : pad + sx]
 
     images = images_of(crop, progress)
