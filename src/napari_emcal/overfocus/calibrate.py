@@ -91,10 +91,11 @@ BOOTSTRAP_ROUNDS = 200
 MIN_FLIP_MARGIN = 3.0
 #: A floor for the method's systematic error, added in quadrature to the standard errors:
 #: the largest errors left without noise on area-integrating simulations over |k| 0.2-2.5
-#: and 64²-128² detectors with detail finer than the scan step (0.02° and 0.1 %,
+#: and 64²-256² detectors with detail finer than the scan step (0.006° and 0.007 % since
+#: the regions are sharpened; rounded up to 0.01° and 0.02 %,
 #: benchmarks/bench_overfocus_shadow.py).
-SYSTEMATIC_ROTATION_DEG = 0.02
-SYSTEMATIC_OVERFOCUS = 0.001
+SYSTEMATIC_ROTATION_DEG = 0.01
+SYSTEMATIC_OVERFOCUS = 0.0002
 
 Progress = Callable[[float, "TwinParams | None"], object]
 
