@@ -56,7 +56,7 @@ from ..engine import Buffer, FramePass, native_contiguous, reduce_data, validate
 from ..engine.passes import run_local
 from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterError
 from ..geometry import wrap_angle
-from .kernels import ShiftPlan, splat_frames
+from .kernels import ShiftPlan, plan_from_offsets, splat_frames
 from .twin import TwinParams
 
 __all__ = ["CalibrationResult", "FREE_PARAMETERS", "calibrate", "estimate", "history_values"]
@@ -318,36 +318,20 @@ def _sharp_regions(data, regions: _Regions, matrix: np.ndarray, progress=None) -
     region_of = np.full((dy, dx), -1, np.intp)
     for index, (i, j) in enumerate(regions.grid):
         region_of[i * size : (i + 1) * size, j * size : (j + 1) * size] = index
-    keep = (region_of >= 0).ravel()
-    py, px = np.divmod(np.flatnonzero(keep), dx)
-    r = region_of[py, px]
-    offsets = (np.stack([py, px], axis=1) - regions.centroids[r]) @ np.asarray(matrix).T
-    floor = np.floor(offsets).astype(np.intp)
-    frac = offsets - floor
-    pad = int(np.abs(floor).max()) + 1
-    height, width = sy + 2 * pad + 1, sx + 2 * pad + 1
-    flat_offset = np.zeros(dy * dx, np.intp)
-    flat_offset[keep] = r * height * width + floor[:, 0] * width + floor[:, 1]
-    weight_x, weight_y = np.zeros((2, dy * dx)), np.zeros((2, dy * dx))
-    weight_x[:, keep] = [1 - frac[:, 1], frac[:, 1]]
-    weight_y[:, keep] = [1 - frac[:, 0], frac[:, 0]]
-    plan = ShiftPlan(
-        scan_shape=(sy, sx),
-        detector_shape=(dy, dx),
-        keep=keep,
-        flat_offset=flat_offset,
-        weight_x=weight_x,
-        weight_y=weight_y,
-        padded_shape=(n * height, width),
-        origin=(pad, pad),
-    )
+    group = region_of.ravel()
+    keep = group >= 0
+    py, px = np.divmod(np.arange(dy * dx), dx)
+    offsets = np.zeros((dy * dx, 2))
+    offsets[keep] = (
+        np.stack([py[keep], px[keep]], axis=1) - regions.centroids[group[keep]]
+    ) @ np.asarray(matrix).T
+    plan = plan_from_offsets(offsets, keep, (sy, sx), (dy, dx), np.maximum(group, 0), n)
     # one accumulator per thread, each holding every region's image: as many threads as
     # fit in SHARP_BUFFER_BYTES (hundreds of MB each on a large detector at high |k|)
     n_acc = max(1, min(numba.get_num_threads(), SHARP_BUFFER_BYTES // (8 * plan.padded_size)))
 
     def images_of(frames_source, report=None):
-        summed = run_local(frames_source, _SharpRegionsPass(plan, n_acc), report)
-        return summed.reshape(n, height, width)[:, pad : pad + sy, pad : pad + sx]
+        return plan.crop(run_local(frames_source, _SharpRegionsPass(plan, n_acc), report))
 
     images = images_of(crop, progress)
     coverage = images_of(np.broadcast_to(np.ones((), np.uint8), (sy, sx, dy, dx)))

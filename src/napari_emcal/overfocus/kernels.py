@@ -39,7 +39,7 @@ import numpy as np
 
 from .twin import TwinParams
 
-__all__ = ["ShiftPlan", "make_plan", "splat_frames", "sample_specimen"]
+__all__ = ["ShiftPlan", "make_plan", "plan_from_offsets", "splat_frames", "sample_specimen"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ class ShiftPlan:
     weight_y: np.ndarray
     padded_shape: tuple[int, int]
     origin: tuple[int, int]
+    #: Images stacked in the padded buffer (:func:`plan_from_offsets`).
+    groups: int = 1
 
     @property
     def padded_size(self) -> int:
@@ -93,10 +95,13 @@ class ShiftPlan:
         ).astype(np.intp)
 
     def crop(self, padded: np.ndarray) -> np.ndarray:
-        """The scan grid out of a flat padded accumulator."""
+        """The scan grid out of a flat padded accumulator: ``(sy, sx)``, or
+        ``(groups, sy, sx)`` for a plan with several groups."""
         oy, ox = self.origin
         sy, sx = self.scan_shape
-        return padded.reshape(self.padded_shape)[oy : oy + sy, ox : ox + sx]
+        stacked = padded.reshape(self.groups, -1, self.padded_shape[1])
+        images = stacked[:, oy : oy + sy, ox : ox + sx]
+        return images[0] if self.groups == 1 else images
 
 
 def make_plan(
@@ -107,7 +112,7 @@ def make_plan(
     dy, dx = detector_shape
     py, px = np.divmod(np.arange(dy * dx), dx)
     offsets = np.stack([py - params.cy, px - params.cx], axis=-1) @ params.matrix.T
-    floor = np.floor(offsets).astype(np.intp)
+    floor = np.floor(offsets)
     # A pixel whose target (and its +1 neighbour) never touches the grid adds nothing.
     keep = (
         (floor[:, 0] >= -sy)
@@ -118,23 +123,48 @@ def make_plan(
     mask = params.bright_field_mask(detector_shape)
     if mask is not None:
         keep &= mask.ravel()
+    return plan_from_offsets(offsets, keep, scan_shape, detector_shape)
+
+
+def plan_from_offsets(
+    offsets: np.ndarray,
+    keep: np.ndarray,
+    scan_shape: tuple[int, int],
+    detector_shape: tuple[int, int],
+    group: np.ndarray | None = None,
+    n_groups: int = 1,
+) -> ShiftPlan:
+    """The plan that adds detector pixel ``d`` recorded at scan position ``s`` at
+    ``s + offsets[d]`` (scan px, (y, x), bilinear), for the pixels ``keep`` selects.
+
+    With ``group`` (each pixel's index below ``n_groups``) each group gets its own image,
+    stacked in the padded buffer; :meth:`ShiftPlan.crop` then returns ``(n_groups, sy,
+    sx)``.
+    """
+    sy, sx = scan_shape
+    dy, dx = detector_shape
+    keep = np.asarray(keep, bool)
+    floor = np.floor(offsets).astype(np.intp)
     floor[~keep] = 0
     frac = np.where(keep[:, None], offsets - floor, 0.0)
     weight_y = np.where(keep, [1 - frac[:, 0], frac[:, 0]], 0.0)
     weight_x = np.where(keep, [1 - frac[:, 1], frac[:, 1]], 0.0)
     lo = np.minimum(floor.min(axis=0, initial=0), 0)
     hi = np.maximum(floor.max(axis=0, initial=0), 0)
-    padded_shape = (int(sy + hi[0] - lo[0] + 1), int(sx + hi[1] - lo[1] + 1))
-    flat_offset = np.where(keep, floor[:, 0] * padded_shape[1] + floor[:, 1], 0)
+    block = (int(sy + hi[0] - lo[0] + 1), int(sx + hi[1] - lo[1] + 1))
+    flat_offset = floor[:, 0] * block[1] + floor[:, 1]
+    if group is not None:
+        flat_offset = flat_offset + np.asarray(group, np.intp) * (block[0] * block[1])
     return ShiftPlan(
         scan_shape=(int(sy), int(sx)),
         detector_shape=(int(dy), int(dx)),
         keep=keep,
-        flat_offset=flat_offset.astype(np.intp),
+        flat_offset=np.where(keep, flat_offset, 0).astype(np.intp),
         weight_x=np.ascontiguousarray(weight_x),
         weight_y=np.ascontiguousarray(weight_y),
-        padded_shape=padded_shape,
+        padded_shape=(block[0] * n_groups, block[1]),
         origin=(int(-lo[0]), int(-lo[1])),
+        groups=int(n_groups),
     )
 
 
