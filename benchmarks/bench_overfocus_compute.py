@@ -9,6 +9,17 @@ measured in the same minute on the same, shared machine), and the cores the pass
 (its CPU time / wall time; numba's threads against ``os.cpu_count()``). Issue 21's targets
 on a 2-core machine: ratio at least 0.3 for float32 and 0.5 for uint16. ``--large`` adds
 the 2.1 GB 256²x128² uint16 case.
+
+``--reference`` also times the published reference on the same array, LiberTEM
+Microscope-Calibration's ``OverfocusUDF`` on LiberTEM's inline executor (interleaved
+too), and prints this pass's speed-up over it. The reference is not a dependency (it is
+GPL and needs TemGym at a pinned commit); put both on ``PYTHONPATH``, e.g.::
+
+    git clone https://github.com/LiberTEM/Microscope-Calibration /tmp/mc
+    git clone https://github.com/TemGym/TemGym /tmp/tg
+    git -C /tmp/tg checkout c7a851ce2d67   # the commit the reference pins
+    export PYTHONPATH=/tmp/mc/src:/tmp/tg/src
+    .venv/bin/python benchmarks/bench_overfocus_compute.py --large --reference
 """
 
 from __future__ import annotations
@@ -31,11 +42,40 @@ def timed(fn) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def reference_pass(data: np.ndarray, params):
+    """A function running the reference's pass on ``data`` (see the module docstring)."""
+    from libertem.api import Context
+    from microscope_calibration.udf.stem_overfocus import OverfocusUDF
+
+    context = Context.make_with("inline")
+    dataset = context.load("memory", data=data, num_partitions=max(1, os.cpu_count() or 1))
+    reference_params = {
+        name: getattr(params, name)
+        for name in (
+            "overfocus",
+            "scan_pixel_size",
+            "camera_length",
+            "detector_pixel_size",
+            "cy",
+            "cx",
+            "scan_rotation",
+            "flip_y",
+        )
+    }
+    # the reference traces rays through a cone: any semi-convergence angle gives its map
+    reference_params["semiconv"] = params.semiconv or 1e-3
+    udf = OverfocusUDF(reference_params)
+    return lambda: context.run_udf(dataset=dataset, udf=udf)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="a small array, three rounds")
     parser.add_argument("--large", action="store_true", help="also 256x256x128x128 uint16")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per case")
+    parser.add_argument(
+        "--reference", action="store_true", help="also time the reference (see the docstring)"
+    )
     args = parser.parse_args()
     cases = [
         ((128, 128, 128, 128), np.float32),
@@ -51,7 +91,7 @@ def main() -> None:
     print(f"{numba.get_num_threads()} numba threads, {os.cpu_count()} CPUs; medians of {rounds}")
     print(
         f"{'shape':<22}{'dtype':<9}{'wall s':>8}{'CPU s':>7}{'cores':>6}{'frames/s':>11}"
-        f"{'GB/s':>7}{'sum s':>8}{'ratio':>7}"
+        f"{'GB/s':>7}{'sum s':>8}{'ratio':>7}" + (f"{'ref s':>8}{'speed-up':>9}" * args.reference)
     )
     rng = np.random.default_rng(0)
     for shape, dtype in cases:
@@ -66,10 +106,16 @@ def main() -> None:
             scan_rotation=13.0,
         )
         compute(data[:2, :2], params)  # compile for this dtype outside the timing
-        passes, sums = [], []
-        for _ in range(rounds):  # interleaved: both see the same machine load
+        reference = None
+        if args.reference:
+            reference = reference_pass(data, params)
+            reference()  # compiles, outside the timing
+        passes, sums, references = [], [], []
+        for _ in range(rounds):  # interleaved: all see the same machine load
             passes.append(timed(lambda: compute(data, params)))
             sums.append(timed(lambda: data.sum())[0])
+            if reference is not None:
+                references.append(timed(reference)[0])
         wall = statistics.median(w for w, _ in passes)
         cpu = statistics.median(c for _, c in passes)
         t_sum = statistics.median(sums)
@@ -78,6 +124,11 @@ def main() -> None:
             f"{str(shape):<22}{np.dtype(dtype).name:<9}{wall:8.3f}{cpu:7.2f}{cpu / wall:6.2f}"
             f"{frames / wall:11,.0f}{data.nbytes / wall / 1e9:7.2f}{t_sum:8.3f}"
             f"{t_sum / wall:7.2f}"
+            + (
+                f"{statistics.median(references):8.3f}{statistics.median(references) / wall:9.1f}"
+                if references
+                else ""
+            )
         )
 
 

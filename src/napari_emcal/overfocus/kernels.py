@@ -17,12 +17,13 @@ fixed offset, so the splat is a 2-tap filter along the run followed by two scale
 into contiguous rows. The bilinear weights are separable,
 ``(1 − fy, fy) ⊗ (1 − fx, fx)``, so the filter ``z[j] = (1 − fx)·x[j] + fx·x[j−1]`` is done
 once per pixel and each row gets ``y[j] += (1 − fy)·z[j]`` or ``fy·z[j]``: plain
-``axpy`` loops the compiler vectorises. ``z`` is formed while a small tile of detector
-pixels x frames is transposed into the L1 cache, four frames at a time so that the reads
-are contiguous and the writes are 32-byte groups (a scalar transpose, one value per
-iteration, cost more than all the rest); there too the aperture sum is added, across
-detector pixels. (The first version did four scattered read-modify-writes per detector
-value and ran at a tenth of the memory bandwidth.)
+``axpy`` loops the compiler vectorises (both rows in one loop, reading ``z`` once).
+``z`` is formed while a small tile of detector pixels x frames is transposed into the L1
+cache, four pixels of four frames at a time in vector registers
+(:func:`filter_transpose_4x4`, a numba intrinsic: a transpose written with scalars cost
+more than all the rest); there too the aperture sum is added, across detector pixels.
+(The first version did four scattered read-modify-writes per detector value and ran at
+a tenth of the memory bandwidth; the scalar transpose at a third.)
 
 The kernels take blocks of frames ``(n, dy·dx)`` with their scan positions, and add into
 caller-owned accumulators, so the same code runs on a whole array, on a Dask block or on a
@@ -36,6 +37,10 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
 
 from .twin import TwinParams
 
@@ -168,6 +173,141 @@ def plan_from_offsets(
     )
 
 
+# -- a 4x4 transpose in vector registers ------------------------------------------------
+# Numba offers no shuffles, and LLVM does not vectorise a transpose written with scalars:
+# one value per load and per store, which cost as much as all the rest of the pass. So
+# the block is written in LLVM IR: four vector loads (four detector pixels of four
+# frames), the 2-tap filter on whole vectors, the transpose by eight shuffles, four vector
+# stores. The arithmetic and its order are those of the scalar code, so the results are
+# bit for bit the same; the vectors are generic LLVM vectors, lowered to AVX, SSE or NEON
+# for the machine at hand. (In this module, not its own: numba's cache of the kernel is
+# invalidated only by changes to the kernel's own file.)
+
+_F64 = ir.DoubleType()
+_V4 = ir.VectorType(_F64, 4)
+_I32X4 = ir.VectorType(ir.IntType(32), 4)
+#: fused multiply-adds allowed, as the kernels' ``fastmath={"contract"}``
+_CONTRACT = ("contract",)
+
+
+def _widen(builder, vector, dtype):
+    """A vector of ``dtype`` values as float64, exactly (every supported dtype fits)."""
+    if isinstance(dtype, types.Float):
+        return vector if dtype.bitwidth == 64 else builder.fpext(vector, _V4)
+    if isinstance(dtype, types.Integer) and dtype.signed:
+        return builder.sitofp(vector, _V4)
+    return builder.uitofp(vector, _V4)  # unsigned integers and booleans (stored 0/1)
+
+
+def _pointer(context, builder, array_type, array, indices, element):
+    """Pointer to four consecutive elements from ``array[indices]``, as a vector."""
+    address = cgutils.get_item_pointer(context, builder, array_type, array, indices)
+    return builder.bitcast(address, ir.VectorType(element, 4).as_pointer())
+
+
+@intrinsic
+def filter_transpose_4x4(
+    typingctx, frames, frame, pixel, local, weight_x, previous, buf, column, aperture, add
+):
+    """Filter four frames at four detector pixels and store them transposed.
+
+    For ``m`` in 0..3 and ``i`` in 0..3, with ``x_m = frames[frame + m, pixel + i]``
+    as float64 and ``x_{−1} = previous[local + i]``::
+
+        buf[local + i, column + m] = weight_x[0, pixel + i]·x_m + weight_x[1, pixel + i]·x_{m−1}
+        previous[local + i] = x_3
+        aperture[pixel + i] += (x_0 + x_1) + (x_2 + x_3)      # when ``add``
+
+    All arrays must be C-contiguous; no bounds are checked (the caller's loops keep
+    every index inside).
+    """
+    arrays = {
+        "frames": frames,
+        "weight_x": weight_x,
+        "previous": previous,
+        "buf": buf,
+        "aperture": aperture,
+    }
+    for name, array_type in arrays.items():
+        if not isinstance(array_type, types.Array) or array_type.layout != "C":
+            raise TypingError(f"filter_transpose_4x4: {name} must be a C-contiguous array")
+    if not isinstance(frames.dtype, (types.Integer, types.Float, types.Boolean)):
+        raise TypingError(f"filter_transpose_4x4: frames of {frames.dtype}")
+    signature = types.void(
+        frames, frame, pixel, local, weight_x, previous, buf, column, aperture, add
+    )
+
+    def codegen(context, builder, sig, args):
+        types_ = sig.args
+        frames_v, frame_v, pixel_v, local_v, wx_v, prev_v, buf_v, column_v, ap_v, add_v = args
+        intp = context.get_value_type(types.intp)
+        frame_v = context.cast(builder, frame_v, types_[1], types.intp)
+        pixel_v = context.cast(builder, pixel_v, types_[2], types.intp)
+        local_v = context.cast(builder, local_v, types_[3], types.intp)
+        column_v = context.cast(builder, column_v, types_[7], types.intp)
+        add_v = context.cast(builder, add_v, types_[9], types.boolean)
+        frames_a = context.make_array(types_[0])(context, builder, frames_v)
+        wx_a = context.make_array(types_[4])(context, builder, wx_v)
+        prev_a = context.make_array(types_[5])(context, builder, prev_v)
+        buf_a = context.make_array(types_[6])(context, builder, buf_v)
+        ap_a = context.make_array(types_[8])(context, builder, ap_v)
+        element = context.get_data_type(types_[0].dtype)
+
+        def const(value):
+            return ir.Constant(intp, value)
+
+        def load(array_type, array, indices, elem=_F64):
+            pointer = _pointer(context, builder, array_type, array, indices, elem)
+            return builder.load(pointer, align=1)
+
+        def store(array_type, array, indices, value):
+            pointer = _pointer(context, builder, array_type, array, indices, _F64)
+            builder.store(value, pointer, align=8)
+
+        x = [
+            _widen(
+                builder,
+                load(types_[0], frames_a, [builder.add(frame_v, const(m)), pixel_v], element),
+                types_[0].dtype,
+            )
+            for m in range(4)
+        ]
+        g = load(types_[4], wx_a, [const(0), pixel_v])
+        f = load(types_[4], wx_a, [const(1), pixel_v])
+        before = load(types_[5], prev_a, [local_v])
+        z = []
+        for m in range(4):
+            gx = builder.fmul(g, x[m], flags=_CONTRACT)
+            fx = builder.fmul(f, before, flags=_CONTRACT)
+            z.append(builder.fadd(gx, fx, flags=_CONTRACT))
+            before = x[m]
+        store(types_[5], prev_a, [local_v], x[3])
+        with builder.if_then(add_v):
+            total = builder.fadd(builder.fadd(x[0], x[1]), builder.fadd(x[2], x[3]))
+            current = load(types_[8], ap_a, [pixel_v])
+            store(types_[8], ap_a, [pixel_v], builder.fadd(current, total))
+        # z[m][i] -> row i: interleave pairs of frames, then pairs of pairs
+        even = ir.Constant(_I32X4, [0, 4, 2, 6])
+        odd = ir.Constant(_I32X4, [1, 5, 3, 7])
+        low = ir.Constant(_I32X4, [0, 1, 4, 5])
+        high = ir.Constant(_I32X4, [2, 3, 6, 7])
+        t0 = builder.shuffle_vector(z[0], z[1], even)  # z0[0] z1[0] z0[2] z1[2]
+        t1 = builder.shuffle_vector(z[0], z[1], odd)  # z0[1] z1[1] z0[3] z1[3]
+        t2 = builder.shuffle_vector(z[2], z[3], even)
+        t3 = builder.shuffle_vector(z[2], z[3], odd)
+        rows = [
+            builder.shuffle_vector(t0, t2, low),  # z0[0] z1[0] z2[0] z3[0]
+            builder.shuffle_vector(t1, t3, low),
+            builder.shuffle_vector(t0, t2, high),
+            builder.shuffle_vector(t1, t3, high),
+        ]
+        for i, row in enumerate(rows):
+            store(types_[6], buf_a, [builder.add(local_v, const(i)), column_v], row)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
 #: Bytes of the transposed tile (detector pixels x frames of a run, float64): within L1.
 TILE_BYTES = 32768
 #: Frames of a run taken at once: few enough that each frame gives a long contiguous read
@@ -210,43 +350,51 @@ def _accumulate_runs(
             width = k1 - k0
             first = run_start[r]
             length = run_len[r]
-            ap = aperture[t, k0:k1] if do_aperture else aperture[t, :0]
-            g = weight_x[0, k0:k1]
-            f = weight_x[1, k0:k1]
-            # gather, four frames at a time, and filter: z[j] = g·x[j] + f·x[j−1]
+            ap = aperture[t]
+            # gather four frames at a time and filter, z[j] = g·x[j] + f·x[j−1]: four
+            # pixels at a time in vector registers, the tile's last pixels one by one
             previous[:width] = 0.0
             j = 0
             while j + 4 <= length:
-                x0 = frames[first + j, k0:k1]
-                x1 = frames[first + j + 1, k0:k1]
-                x2 = frames[first + j + 2, k0:k1]
-                x3 = frames[first + j + 3, k0:k1]
-                for k in range(width):
-                    a0 = np.float64(x0[k])
-                    a1 = np.float64(x1[k])
-                    a2 = np.float64(x2[k])
-                    a3 = np.float64(x3[k])
-                    buf[k, j] = g[k] * a0 + f[k] * previous[k]
-                    buf[k, j + 1] = g[k] * a1 + f[k] * a0
-                    buf[k, j + 2] = g[k] * a2 + f[k] * a1
-                    buf[k, j + 3] = g[k] * a3 + f[k] * a2
+                k = 0
+                while k + 4 <= width:
+                    filter_transpose_4x4(
+                        frames, first + j, k0 + k, k, weight_x, previous, buf, j, ap, do_aperture
+                    )
+                    k += 4
+                rest = k
+                x0 = frames[first + j]
+                x1 = frames[first + j + 1]
+                x2 = frames[first + j + 2]
+                x3 = frames[first + j + 3]
+                for k in range(rest, width):
+                    p = k0 + k
+                    a0 = np.float64(x0[p])
+                    a1 = np.float64(x1[p])
+                    a2 = np.float64(x2[p])
+                    a3 = np.float64(x3[p])
+                    buf[k, j] = weight_x[0, p] * a0 + weight_x[1, p] * previous[k]
+                    buf[k, j + 1] = weight_x[0, p] * a1 + weight_x[1, p] * a0
+                    buf[k, j + 2] = weight_x[0, p] * a2 + weight_x[1, p] * a1
+                    buf[k, j + 3] = weight_x[0, p] * a3 + weight_x[1, p] * a2
                     previous[k] = a3
                     if do_aperture:
-                        ap[k] += (a0 + a1) + (a2 + a3)
+                        ap[p] += (a0 + a1) + (a2 + a3)
                 j += 4
             while j < length:
-                x0 = frames[first + j, k0:k1]
+                x0 = frames[first + j]
                 for k in range(width):
-                    a0 = np.float64(x0[k])
-                    buf[k, j] = g[k] * a0 + f[k] * previous[k]
+                    p = k0 + k
+                    a0 = np.float64(x0[p])
+                    buf[k, j] = weight_x[0, p] * a0 + weight_x[1, p] * previous[k]
                     previous[k] = a0
                     if do_aperture:
-                        ap[k] += a0
+                        ap[p] += a0
                 j += 1
             if not do_splat:
                 continue
             for k in range(width):
-                buf[k, length] = f[k] * previous[k]
+                buf[k, length] = weight_x[1, k0 + k] * previous[k]
             # splat: the filtered run into the two accumulator rows it lands on
             n = length + 1
             base = run_base[r]
@@ -257,14 +405,13 @@ def _accumulate_runs(
                 start = base + flat_offset[k]
                 # slices: the compiler then vectorises, where indexing the whole array
                 # ran 1.5x slower
-                y = acc[start : start + n]
-                w = weight_y[0, k]
+                y0 = acc[start : start + n]
+                y1 = acc[start + stride : start + stride + n]
+                w0 = weight_y[0, k]
+                w1 = weight_y[1, k]
                 for j in range(n):
-                    y[j] += w * z[j]
-                y = acc[start + stride : start + stride + n]
-                w = weight_y[1, k]
-                for j in range(n):
-                    y[j] += w * z[j]
+                    y0[j] += w0 * z[j]
+                    y1[j] += w1 * z[j]
 
 
 def _runs(scan_y: np.ndarray, scan_x: np.ndarray, most: int):
@@ -313,6 +460,7 @@ def splat_frames(
         Which of the two sums to accumulate.
     """
     scan_y, scan_x = np.asarray(scan_y), np.asarray(scan_x)
+    frames = np.ascontiguousarray(frames)  # the vector loads read 4 pixels at once
     start, length = _runs(scan_y, scan_x, RUN_FRAMES)
     if len(start) == 0:
         return
@@ -322,6 +470,9 @@ def splat_frames(
     row = -(-(int(length.max()) + 1) // 8) * 8
     tile = min(frames.shape[1], max(8, TILE_BYTES // (8 * row) // 8 * 8))
     buffers = np.empty((shifted.shape[0], tile, row), np.float64)
+    sums = aperture if aperture_sum else np.zeros((shifted.shape[0], 0))
+    if not sums.flags.c_contiguous:  # a view: add into a contiguous copy, then back
+        sums = np.zeros(sums.shape)
     _accumulate_runs(
         frames,
         start,
@@ -337,8 +488,10 @@ def splat_frames(
         splat,
         aperture_sum,
         shifted,
-        aperture if aperture_sum else np.zeros((shifted.shape[0], 0)),
+        sums,
     )
+    if sums is not aperture and aperture_sum:
+        aperture += sums
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
