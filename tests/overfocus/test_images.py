@@ -349,6 +349,29 @@ def test_run_kernel_takes_strided_frames_and_aperture_views():
     assert not aperture_store[:, 1::3].any()
 
 
+@pytest.mark.parametrize("overfocus", [1e-6, 5e-6, -2e-6])
+def test_plan_step_per_detector_pixel_sets_a_narrower_tile_at_high_magnification(overfocus):
+    """The plan's step is how far a target moves per detector pixel along a row, |M·x̂|,
+    and the kernel's tile narrows with it (its accumulator rows stay in cache)."""
+    from napari_emcal.overfocus import kernels
+
+    params = TwinParams(
+        overfocus=overfocus,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=31.5,
+        cx=31.5,
+        scan_rotation=37.0,
+    )
+    plan = kernels.make_plan(params, (64, 64), (64, 64))
+    assert plan.pixel_step == pytest.approx(np.hypot(*params.matrix[:, 1]), rel=1e-9)
+    row = kernels.RUN_FRAMES + 8
+    width = kernels._tile_width(row, 64 * 64, plan.pixel_step)
+    assert width % 8 == 0 and width * row * 8 <= kernels.TILE_BYTES
+    assert width == 8 or width * plan.pixel_step <= kernels.TILE_SPREAD
+
+
 def test_warm_up_compiles_the_pass_for_the_common_dtypes():
     from napari_emcal.overfocus.images import COMMON_DTYPES, warm_up
     from napari_emcal.overfocus.kernels import _accumulate_runs
