@@ -326,15 +326,7 @@ def test_run_kernel_takes_strided_frames_and_aperture_views():
     rng = np.random.default_rng(8)
     scan, det = (4, 12), (7, 10)
     data = rng.random(scan + det) * 50
-    params = TwinParams(
-        overfocus=2e-6,
-        scan_pixel_size=1e-9,
-        camera_length=0.15,
-        detector_pixel_size=55e-6,
-        cy=3.2,
-        cx=4.6,
-        scan_rotation=21.0,
-    )
+    params = twin(overfocus=2e-6, cy=3.2, cx=4.6, scan_rotation=21.0)
     plan = make_plan(params, scan, det)
     flat = data.reshape(-1, det[0] * det[1])
     sy, sx = np.divmod(np.arange(flat.shape[0]), scan[1])
@@ -355,15 +347,7 @@ def test_plan_step_per_detector_pixel_sets_a_narrower_tile_at_high_magnification
     and the kernel's tile narrows with it (its accumulator rows stay in cache)."""
     from napari_emcal.overfocus import kernels
 
-    params = TwinParams(
-        overfocus=overfocus,
-        scan_pixel_size=1e-9,
-        camera_length=0.15,
-        detector_pixel_size=55e-6,
-        cy=31.5,
-        cx=31.5,
-        scan_rotation=37.0,
-    )
+    params = twin(overfocus=overfocus, cy=31.5, cx=31.5)
     plan = kernels.make_plan(params, (64, 64), (64, 64))
     assert plan.pixel_step == pytest.approx(np.hypot(*params.matrix[:, 1]), rel=1e-9)
     row = kernels.RUN_FRAMES + 8

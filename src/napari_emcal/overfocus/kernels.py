@@ -200,7 +200,7 @@ _CONTRACT = ("contract",)
 
 
 def _widen(builder, vector, dtype):
-    """A vector of ``dtype`` values as float64, exactly (every supported dtype fits)."""
+    """A vector of ``dtype`` values as float64, each converted as ``np.float64(x)`` does."""
     if isinstance(dtype, types.Float):
         return vector if dtype.bitwidth == 64 else builder.fpext(vector, _V4)
     if isinstance(dtype, types.Integer) and dtype.signed:
