@@ -182,7 +182,6 @@ class OverfocusPass(FramePass):
                 task["plan"],
                 buffers["shifted"],
                 aperture,
-                splat=True,
                 aperture_sum=self.aperture,
             )
         elif self.aperture:

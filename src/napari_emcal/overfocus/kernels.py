@@ -345,7 +345,6 @@ def _accumulate_runs(
     stride,
     tile,
     buffers,
-    do_splat,
     do_aperture,
     shifted,
     aperture,
@@ -377,6 +376,8 @@ def _accumulate_runs(
                         frames, first + j, k0 + k, k, weight_x, previous, buf, j, ap, do_aperture
                     )
                     k += 4
+                # the tile's last pixels one value at a time (written out here: a helper
+                # shared with the tail below ran the pass 3-6 % slower)
                 rest = k
                 x0 = frames[first + j]
                 x1 = frames[first + j + 1]
@@ -406,8 +407,6 @@ def _accumulate_runs(
                     if do_aperture:
                         ap[p] += a0
                 j += 1
-            if not do_splat:
-                continue
             for k in range(width):
                 buf[k, length] = weight_x[1, k0 + k] * previous[k]
             # splat: the filtered run into the two accumulator rows it lands on
@@ -461,10 +460,10 @@ def splat_frames(
     shifted,
     aperture,
     *,
-    splat: bool = True,
     aperture_sum: bool = True,
 ) -> None:
-    """Add a block of frames into the shifted-sum and aperture-sum accumulators.
+    """Add a block of frames into the shifted-sum and (optionally) aperture-sum
+    accumulators.
 
     Parameters
     ----------
@@ -476,10 +475,10 @@ def splat_frames(
     shifted : ndarray of float64, shape (n_acc, plan.padded_size)
         Padded shifted-sum accumulators. The frames are split among the ``n_acc``
         accumulators, which are filled in parallel; sum them over axis 0 afterwards.
-    aperture : ndarray of float64, shape (n_acc, dy·dx)
-        Aperture-sum accumulators.
-    splat, aperture_sum : bool
-        Which of the two sums to accumulate.
+    aperture : ndarray of float64, shape (n_acc, dy·dx), or None
+        Aperture-sum accumulators (a view is fine); None with ``aperture_sum=False``.
+    aperture_sum : bool
+        Whether to accumulate the aperture sum too.
     """
     scan_y, scan_x = np.asarray(scan_y), np.asarray(scan_x)
     frames = np.ascontiguousarray(frames)  # the vector loads read 4 pixels at once
@@ -507,7 +506,6 @@ def splat_frames(
         plan.padded_shape[1],
         tile,
         buffers,
-        splat,
         aperture_sum,
         shifted,
         sums,
