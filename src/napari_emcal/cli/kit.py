@@ -5,8 +5,10 @@ own subcommand. This module imports no tool."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import sys
 from pathlib import Path
 
 from ..errors import InvalidParameterError
@@ -120,10 +122,31 @@ def pass_source(args, data, executor: str):
     return data
 
 
+#: Where ``write_json("-", …)`` writes while :func:`json_to_stdout` holds standard output.
+_json_stdout = None
+
+
+@contextlib.contextmanager
+def json_to_stdout(args):
+    """While a command runs whose ``--json`` is ``-``: standard output carries its JSON alone
+    (:func:`write_json`), and everything else it prints goes to standard error, so that the
+    output can be piped to ``jq`` or ``python -m json.tool``."""
+    global _json_stdout
+    if getattr(args, "json", None) != "-":
+        yield
+        return
+    _json_stdout = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_stdout = None
+
+
 def write_json(path, document) -> None:
     """Write ``document`` as indented JSON, making the folder ('-': standard output)."""
     if str(path) == "-":
-        print(json.dumps(document, indent=2))
+        print(json.dumps(document, indent=2), file=_json_stdout or sys.stdout)
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -221,9 +221,10 @@ class TwinParams:
         """Plain values keyed by field name (SI units, degrees)."""
         return dataclasses.asdict(self)
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The JSON document :meth:`save` writes: every value with its unit."""
-        return {
+    def to_json_dict(self, uncertainty: dict | None = None) -> dict[str, Any]:
+        """The JSON document :meth:`save` writes: every value with its unit, and the
+        standard errors ``uncertainty`` (by parameter name, in its units) when given."""
+        document = {
             "format": _FILE_FORMAT,
             "version": _FILE_VERSION,
             "parameters": {
@@ -235,6 +236,9 @@ class TwinParams:
                 "bright_field_disk_radius_px": self.disk_radius,
             },
         }
+        if uncertainty:
+            document["uncertainty"] = uncertainty_document(uncertainty)
+        return document
 
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> TwinParams:
@@ -323,9 +327,7 @@ class TwinParams:
     def save(self, path: str | os.PathLike, uncertainty: dict | None = None) -> None:
         """Write the parameters with their units as JSON; ``uncertainty`` (standard errors
         by parameter name, in the parameters' units) is written beside them."""
-        document = self.to_json_dict()
-        if uncertainty:
-            document["uncertainty"] = uncertainty_document(uncertainty)
+        document = self.to_json_dict(uncertainty)
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(document, fh, indent=2)
             fh.write("\n")
