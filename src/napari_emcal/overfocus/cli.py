@@ -124,7 +124,7 @@ def cmd_overfocus(args) -> int:
         params = _calibrate(data, params, args)
     t0 = time.perf_counter()
     where = executor(args)
-    images = compute(pass_source(args, data, where), params, executor=where)
+    images = compute(pass_source(args, data, metadata, where), params, executor=where)
     seconds = time.perf_counter() - t0
     sharp = blur(images["shifted_sum"], params, data.shape[2:])
     frames = data.shape[0] * data.shape[1]

@@ -28,6 +28,7 @@ import numpy as np
 from .._files import atomic_write_text
 from ..geometry import wrap_angle
 from ..io.writers import stem_axes, write_hspy
+from ..units import from_si
 from .twin import TwinParams, uncertainty_document
 
 __all__ = [
@@ -76,11 +77,12 @@ def py4dstem_calibration(params) -> dict:
         "QR_flip": flip,
         "qx0_mean": float(params.cy),
         "qy0_mean": float(params.cx),
-        "R_pixel_size": float(params.scan_pixel_size) * 1e10,
+        "R_pixel_size": from_si(float(params.scan_pixel_size), "Å"),
         "R_pixel_units": "A",
     }
     if params.camera_length > 0 and params.detector_pixel_size > 0:
-        out["Q_pixel_size"] = float(params.detector_pixel_size / params.camera_length) * 1e3
+        angle = float(params.detector_pixel_size / params.camera_length)  # rad per pixel
+        out["Q_pixel_size"] = from_si(angle, "mrad")
         out["Q_pixel_units"] = "mrad"
     return out
 
