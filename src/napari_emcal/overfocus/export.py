@@ -33,6 +33,7 @@ from .twin import TwinParams, uncertainty_document
 
 __all__ = [
     "libertem_com",
+    "libertem_com_text",
     "py4dstem_calibration",
     "write_libertem_com",
     "write_py4dstem_calibration",
@@ -49,6 +50,15 @@ def libertem_com(params) -> dict:
         "cy": float(params.cy),
         "cx": float(params.cx),
     }
+
+
+def libertem_com_text(params) -> str:
+    """:func:`libertem_com` as text to paste into a LiberTEM call."""
+    com = libertem_com(params)
+    return (
+        f"scan_rotation={com['scan_rotation']:.4f}, flip_y={com['flip_y']}, "
+        f"cy={com['cy']:.3f}, cx={com['cx']:.3f}"
+    )
 
 
 def write_libertem_com(params, path) -> Path:

@@ -274,14 +274,6 @@ class TwinParams:
             raise InvalidParameterError(f"Missing twin parameters: {', '.join(missing)}.")
         return cls(**values)
 
-    def libertem_com_text(self) -> str:
-        """The arguments of LiberTEM's centre-of-mass analysis (``scan_rotation``,
-        ``flip_y``, ``cy``, ``cx``) that this twin gives, as text to paste."""
-        return (
-            f"scan_rotation={self.scan_rotation:.4f}, flip_y={self.flip_y}, "
-            f"cy={self.cy:.3f}, cx={self.cx:.3f}"
-        )
-
     @classmethod
     def known_from_metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
         """The twin parameters a file's metadata gives (SI), by name; those it does not
