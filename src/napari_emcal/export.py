@@ -157,8 +157,9 @@ def serialem_pixel_lines(table, mag_index: dict | None = None) -> tuple[list[str
     Parameters
     ----------
     table : PixelSizeTable
-        Rows with ``magnification`` and ``pixel_size_nm`` (of the unbinned camera: a
-        binned image's pixel size is divided by its binning).
+        Rows with ``magnification`` and ``pixel_size_nm``; the lines hold the unbinned
+        camera's pixel size (``pixel_size_nm`` / the camera's ``binning``). A row whose
+        binning above 1 is unconfirmed is left out.
     mag_index : dict, optional
         SerialEM's mag index for each nominal magnification of the table; where it has
         none, the row's own ``mag_index`` (typed into the table).
@@ -169,6 +170,8 @@ def serialem_pixel_lines(table, mag_index: dict | None = None) -> tuple[list[str
         The lines in order of mag index (for a camera's ``CameraProperties`` block), and a
         sentence per row not written.
     """
+    from .grating.table import UNCONFIRMED
+
     frame = table.frame
     if frame.empty:
         raise InvalidDataError("The pixel-size table is empty: nothing to export.")
@@ -184,8 +187,14 @@ def serialem_pixel_lines(table, mag_index: dict | None = None) -> tuple[list[str
                 f"{row['image'] or 'a row'}: no SerialEM mag index for magnification {mag}"
             )
             continue
-        binning = int(row.get("binning") or 1)
-        rows.append((int(index), float(row["pixel_size_nm"]) / binning, row))
+        if row["binning"] != 1 and row["binning_source"] == UNCONFIRMED:
+            skipped.append(
+                f"{row['image'] or 'a row'}: camera binning {row['binning']} unconfirmed "
+                "(older tables kept the finder's working reduction there): type the "
+                "camera's binning into the table"
+            )
+            continue
+        rows.append((int(index), float(row["unbinned_pixel_size_nm"]), row))
     if not rows:
         raise InvalidParameterError(
             "No row of the table has a SerialEM mag index: type them into the table's "
