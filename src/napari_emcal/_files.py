@@ -23,6 +23,7 @@ __all__ = [
     "check_readable",
     "inside_folder",
     "map_npy",
+    "read_json",
     "read_text_limited",
     "refuse_overwrite",
     "spreadsheet_frame",
@@ -230,6 +231,66 @@ def check_readable(path) -> None:
         raise InvalidDataError(f"cannot read {path}: permission denied")
     if info.st_size == 0:
         raise InvalidDataError(f"cannot read {path}: the file is empty")
+    if path.suffix.lower() in MRC_SUFFIXES:
+        _check_mrc_header(path, info.st_size)
+
+
+#: Suffixes of MRC files (IMOD's stacks and reconstructions too).
+MRC_SUFFIXES = (".mrc", ".mrcs", ".st", ".ali", ".rec", ".map")
+#: Bytes per value of each MRC mode (0 int8, 1 int16, 2 float32, 3 complex int16,
+#: 4 complex float32, 6 uint16, 12 float16, 101 4-bit packed: half a byte).
+_MRC_MODE_BYTES = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2, 101: 0.5}
+
+
+def _check_mrc_header(path: Path, size: int) -> None:
+    """An MRC file must be as long as its header says (1024 bytes, the extended header,
+    nx x ny x nz values): a lying or cut header is refused before a reader allocates or
+    loops over what it declares."""
+    import struct
+
+    from .errors import InvalidDataError
+
+    with open(path, "rb") as stream:
+        header = stream.read(1024)
+    if len(header) < 1024:
+        raise InvalidDataError(f"{path.name} is {len(header)} bytes: shorter than an MRC header")
+    little = header[212] & 0x0F == 4 or header[212] == 0  # machine stamp 0x44 or unset
+    order = "<" if little else ">"
+    nx, ny, nz, mode = struct.unpack_from(order + "4i", header, 0)
+    (extended,) = struct.unpack_from(order + "i", header, 92)
+    per_value = _MRC_MODE_BYTES.get(mode)
+    if per_value is None or min(nx, ny, nz) <= 0 or extended < 0:
+        raise InvalidDataError(
+            f"{path.name}: not a readable MRC header (size {nx} x {ny} x {nz}, mode {mode})"
+        )
+    expected = 1024 + extended + int(nx * ny * nz * per_value)
+    if size < expected:
+        raise InvalidDataError(
+            f"{path.name} is shorter than its header says: {size} bytes, the header declares "
+            f"{nz} x {ny} x {nx} values of mode {mode} ({expected} bytes); cut while copying, "
+            "or the header is wrong."
+        )
+
+
+def read_json(path, *, what: str = "JSON file"):
+    """A JSON document read from ``path`` with every way it can fail as one
+    :class:`~napari_emcal.errors.InvalidDataError`: too large (:data:`MAX_TEXT_BYTES`), a
+    device or FIFO, not UTF-8, not JSON, an integer too long to convert or nesting too
+    deep for Python."""
+    import json
+
+    from .errors import InvalidDataError
+
+    text = read_text_limited(path, what=what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidDataError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidDataError(f"{path}: JSON nested too deeply to be a {what}") from None
+    except ValueError as exc:  # Python refuses integers of more than 4300 digits
+        detail = "an integer thousands of digits long" if "digits" in str(exc) else str(exc)
+        raise InvalidDataError(f"{path} holds {detail}: not a {what}") from None
 
 
 def read_text_limited(path, *, limit: int = MAX_TEXT_BYTES, what: str = "text file") -> str:
@@ -257,8 +318,10 @@ def read_text_limited(path, *, limit: int = MAX_TEXT_BYTES, what: str = "text fi
         raise InvalidDataError(f"{path} grew past {limit / 2**20:.0f} MiB while read")
     try:
         return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidDataError(f"{path} is not a UTF-8 {what}: {exc.reason}") from None
+    except UnicodeDecodeError:
+        raise InvalidDataError(
+            f"{path} is not UTF-8 text (saved in another encoding?): save the {what} as UTF-8"
+        ) from None
 
 
 def inside_folder(target, folder, *, what: str = "file") -> Path:

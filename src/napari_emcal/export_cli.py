@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from ._cli import dataset_arguments
 from ._files import atomic_write_text
 from .errors import InvalidParameterError
@@ -106,12 +104,13 @@ def cmd_export_serialem_high_defocus(args) -> int:
 
 
 def cmd_export_motioncor2(args) -> int:
+    from ._files import read_json
     from .grating.distortion import distortion_of_result
 
+    document = read_json(args.result, what="pixel-size result")
     try:
-        with open(args.result, encoding="utf-8") as fh:
-            distortion = distortion_of_result(json.load(fh))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        distortion = distortion_of_result(document)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidParameterError(
             f"{args.result} is not a pixel-size result (write one with emcal pixel-size "
             f"IMAGE --json PATH): {exc}"
