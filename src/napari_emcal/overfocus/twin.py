@@ -320,25 +320,20 @@ class TwinParams:
         """Write the parameters with their units as JSON; ``uncertainty`` (standard errors
         by parameter name, in the parameters' units) is written beside them."""
         document = self.to_json_dict(uncertainty)
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
+        from .._files import atomic_write_text
+
+        atomic_write_text(path, json.dumps(document, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TwinParams:
         """Read parameters written by :meth:`save` (or by hand, with any known units)."""
+        from .._files import read_json
+        from ..errors import InvalidDataError
+
         try:
-            with open(path, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except UnicodeDecodeError:
-            raise InvalidParameterError(
-                f"{os.fspath(path)} is not UTF-8 text (saved in another encoding?): save it "
-                "as UTF-8"
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise InvalidParameterError(f"{os.fspath(path)} is not valid JSON: {exc}") from None
-        except OSError as exc:
-            raise InvalidParameterError(f"cannot read {os.fspath(path)}: {exc.strerror}") from None
+            doc = read_json(path, what="parameters file")
+        except InvalidDataError as exc:
+            raise InvalidParameterError(str(exc)) from None
         return cls.from_json_dict(doc)
 
 
