@@ -212,7 +212,7 @@ def open_4d(path, *, scan_shape=None, dataset: str | None = None) -> Dataset4D:
         )
     reader = {"npy": _open_npy, "hdf5": _open_hdf5, "zarr": _open_zarr}.get(fmt, _open_rsciio)
     try:
-        ds = reader(path, fmt, dataset) if fmt == "hdf5" else reader(path, fmt)
+        ds = reader(path, fmt, dataset=dataset)
     except InvalidDataError:
         raise
     except Exception as exc:  # the libraries' own errors for corrupt or truncated files
@@ -315,14 +315,16 @@ class NpyFile:
         return f"npy-{abs(hash((self.path, stat.st_mtime_ns, stat.st_size))):x}"
 
 
-def _open_npy(path: Path, fmt: str) -> Dataset4D:
+# Every reader: (path, format name, *, dataset=None) -> Dataset4D; ``dataset`` names the
+# array of a file that holds several (HDF5), the others have one.
+def _open_npy(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset4D:
     array = NpyFile(path)
     chunks = _frame_chunks(array.shape) if array.ndim == 4 else (SCAN_CHUNK**2,) + array.shape[1:]
     data = da.from_array(array, chunks=chunks, name=array.token(), asarray=False)
     return Dataset4D(data, empty_metadata(path, fmt))
 
 
-def _open_zarr(path: Path, fmt: str) -> Dataset4D:
+def _open_zarr(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset4D:
     data = da.from_zarr(os.fspath(path))
     return Dataset4D(data, empty_metadata(path, fmt))
 
@@ -349,16 +351,23 @@ def _hdf5_candidates(h5file) -> list[tuple[str, tuple, Any]]:
     return found
 
 
-def _open_hdf5(path: Path, fmt: str, dataset: str | None) -> Dataset4D:
+def _open_hdf5(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset4D:
     import h5py
     import hdf5plugin  # noqa: F401  (registers bitshuffle/LZ4 filters for DECTRIS files)
 
     h5file = h5py.File(path, "r")
+    try:  # the lazy array reads from the open file; a refusal closes it
+        return _hdf5_dataset(path, fmt, dataset, h5file)
+    except BaseException:
+        h5file.close()
+        raise
+
+
+def _hdf5_dataset(path: Path, fmt: str, dataset: str | None, h5file) -> Dataset4D:
     if "entry/data" in h5file and "entry/instrument/detector" in h5file:
         return _open_dectris_master(path, h5file)
     candidates = _hdf5_candidates(h5file)
     if not candidates:
-        h5file.close()
         raise InvalidDataError(
             f"{path.name} holds no 3D or 4D numeric dataset: nothing to open as 4D STEM."
         )
@@ -580,7 +589,7 @@ def _open_dectris_master(path: Path, h5file) -> Dataset4D:
     return Dataset4D(da.concatenate(parts, axis=0), metadata, instrument=inst)
 
 
-def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
+def _open_rsciio(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset4D:
     import importlib
 
     module = {
