@@ -1,0 +1,187 @@
+"""Tilt series and frame sets: order and cumulative dose from what SerialEM records."""
+
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from napari_emcal.dose import DoseTable
+from napari_emcal.dose.mdoc import read_mdoc
+from napari_emcal.dose.metadata import rows_from_file
+from napari_emcal.dose.simulate import (
+    bidirectional_angles,
+    dose_symmetric_angles,
+    write_frame_tilt_series_mdoc,
+    write_tilt_series_mdoc,
+)
+from napari_emcal.errors import IncompleteDataWarning, InvalidDataError
+from tests.conftest import real_file
+
+MDOCS = ("tilt_series", "montage_section", "frame_set_single")
+
+
+def table_of(*paths, **settings) -> DoseTable:
+    table = DoseTable(**settings)
+    for path in paths:
+        for row in rows_from_file(path):
+            table.add(**row)
+    return table
+
+
+def recorded(path) -> dict[str, tuple[float, float]]:
+    """(PriorRecordDose, ExposureDose) of each [ZValue] section, read here by hand."""
+    found, z, values = {}, None, {}
+    for line in [*path.read_text().splitlines(), "[end = 0]"]:
+        if line.startswith("["):
+            if z is not None and "ExposureDose" in values:
+                found[z] = (
+                    float(values.get("PriorRecordDose", "nan")),
+                    float(values["ExposureDose"]),
+                )
+            z = line.split("=")[1].strip(" ]") if line.startswith("[ZValue") else None
+            values = {}
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return found
+
+
+@pytest.mark.parametrize("name", MDOCS)
+def test_real_mdocs_have_unique_names_and_recorded_cumulative_doses(name):
+    path = real_file(f"images/serialem_mdoc/{name}.mdoc")
+    frame = table_of(path).frame
+    assert frame.image.is_unique
+    for z, (prior, own) in recorded(path).items():
+        row = frame[frame.image == f"{path.stem} [{z}]"].iloc[0]
+        if own > 0 and not np.isnan(prior):  # SerialEM wrote a dose (0 means none)
+            assert row.cumulative_e_A2 == pytest.approx(prior + own, abs=1e-9)
+            assert row.cumulative_from.startswith("recorded in the file")
+
+
+def test_real_frame_set_alone_is_its_own_exposure():
+    path = real_file("images/serialem_mdoc/frame_set_single.mdoc")
+    frame = table_of(path).frame
+    (row,) = frame.itertuples()
+    assert row.image == "frame_set_single [frame set 0]" and row.record == "frame set"
+    assert row.cumulative_e_A2 == pytest.approx(7.65892)
+    assert "no tilt" in row.relation
+
+
+def test_real_tilt_series_order_and_scheme_from_times():
+    path = real_file("images/serialem_mdoc/tilt_series.mdoc")
+    frame = table_of(path).frame
+    tilts = frame[frame.record == "tilt"].sort_values("acquisition_order")
+    assert list(tilts.acquisition_order) == list(range(1, 42))
+    assert list(tilts.z_value) == list(range(41))  # the times agree with the ZValues
+    assert tilts.tilt_angle_deg.iloc[:3].round().tolist() == [0, 3, -3]
+    # every row flagged "time without a UTC offset" before (issue 31): now one note
+    assert not frame.problems.str.contains("UTC").any()
+    assert len(table_of(path).notes()) == 1
+
+
+def test_frame_based_tilt_series_from_the_simulator(tmp_path):
+    angles = dose_symmetric_angles(30, 3, group=2)
+    path = write_frame_tilt_series_mdoc(
+        tmp_path / "fts.mdoc", angles, frame_dose=0.64, frames_per_tilt=12, frames_between=10
+    )
+    table = table_of(path)
+    frame = table.frame
+    assert frame.image.is_unique and frame.image.iloc[0] == "fts [frame set 0]"
+    tilts = frame[frame.record == "tilt"]
+    assert len(tilts) == len(angles)
+    for z, (prior, own) in recorded(path).items():
+        row = tilts[tilts.z_value == int(z)].iloc[0]
+        assert row.cumulative_e_A2 == pytest.approx(prior + own, abs=1e-9)
+        assert row.acquisition_order == int(z) + 1  # no times: the ZValue order
+        assert row.problems == ""  # prior doses agree with the sum of earlier tilts
+    # the frame set is the whole exposure: the tilts are parts of it, not added to it
+    frame_set = frame[frame.record == "frame set"].iloc[0]
+    n_frames = len(angles) * 22 - 10
+    assert frame_set.cumulative_e_A2 == pytest.approx(0.64 * n_frames)
+    tilt_total = tilts.dose_e_A2.sum()
+    assert tilt_total == pytest.approx(len(angles) * 7.68)
+    between = frame_set.cumulative_e_A2 - tilt_total
+    assert f"tilts {tilt_total:.4g}" in frame_set.relation
+    assert f"between tilts {between:.4g}" in frame_set.relation
+    assert tilts.cumulative_e_A2.max() == pytest.approx(tilt_total)  # totals agree
+    assert all("of fts [frame set 0]" in r for r in tilts.relation)
+    later = tilts[tilts.z_value > 0]
+    assert later.cumulative_lower_bound.all() and "lower bound" in later.relation.iloc[0]
+    assert "frame set" in table.summary() and "in all" in table.summary()
+
+
+def test_times_and_recorded_doses_are_cross_checked(tmp_path):
+    path = write_tilt_series_mdoc(tmp_path / "ts.mdoc", [0, 3, -3, -6, 6], 2.0)
+    frame = table_of(path).frame
+    assert (frame.problems == "").all()
+    assert list(frame.cumulative_e_A2) == pytest.approx([2, 4, 6, 8, 10])
+    text = path.read_text().replace("PriorRecordDose = 6", "PriorRecordDose = 9")
+    path.write_text(text)
+    frame = table_of(path).frame
+    bad = frame[frame.z_value == 3].iloc[0]
+    assert bad.cumulative_e_A2 == pytest.approx(11)  # what the file says, and flagged:
+    assert "differs from the 6 e⁻/Å² of the images before it (in time order)" in bad.problems
+
+
+def test_repeated_sections_are_flagged_and_not_counted_twice(tmp_path):
+    path = write_tilt_series_mdoc(tmp_path / "ts.mdoc", [0, 3, -3], 2.0, start=None)
+    text = path.read_text()
+    repeat = text[text.index("[ZValue = 1]") : text.index("[ZValue = 2]")]
+    path.write_text(text + "\n" + repeat)
+    frame = table_of(path).frame
+    assert frame.image.is_unique
+    (row,) = frame[frame.record == "repeat"].itertuples()
+    assert row.image == "ts [1] (repeat 2)" and "not counted again" in row.problems
+    assert np.isnan(row.cumulative_e_A2)
+    assert frame.cumulative_e_A2.max() == pytest.approx(6.0)
+
+
+def test_mdoc_without_sections_is_refused(tmp_path):
+    path = tmp_path / "empty.mdoc"
+    path.write_text("PixelSpacing = 1.5\nVoltage = 300\n")
+    with pytest.raises(InvalidDataError, match="no \\[ZValue\\] or \\[FrameSet\\] section"):
+        rows_from_file(path)
+    path.write_text("")
+    with pytest.raises(InvalidDataError, match="holds nothing"):
+        rows_from_file(path)
+
+
+def test_truncated_mdoc_is_read_with_a_warning(tmp_path):
+    path = write_tilt_series_mdoc(tmp_path / "ts.mdoc", [0, 3, -3, -6], 2.0)
+    text = path.read_text()
+    path.write_text(text[: text.rindex("ExposureTime") + len("ExposureTi")])
+    with pytest.warns(IncompleteDataWarning, match="truncated"):
+        rows = rows_from_file(path)
+    assert len(rows) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_mdoc(write_tilt_series_mdoc(tmp_path / "whole.mdoc", [0, 3], 2.0))
+
+
+def test_twenty_thousand_sections_in_seconds(tmp_path):
+    path = write_tilt_series_mdoc(tmp_path / "big.mdoc", np.zeros(20_000), 0.01, start=None)
+    start = time.perf_counter()
+    table = table_of(path)
+    frame = table.frame
+    elapsed = time.perf_counter() - start
+    assert len(frame) == 20_000 and frame.cumulative_e_A2.max() == pytest.approx(200, rel=1e-3)
+    assert elapsed < 60  # about 10 s on a loaded 2-core machine; was minutes
+
+
+def test_adding_is_constant_time_per_row():
+    def seconds_for(n):
+        table = DoseTable()
+        start = time.perf_counter()
+        for k in range(n):
+            table.add(image=f"x{k}", mode="TEM", recorded_dose_e_A2=1.0, z_value=k, series="s")
+        return time.perf_counter() - start
+
+    small, large = seconds_for(500), seconds_for(5000)
+    assert large < 30 * small  # linear in all: 10x the rows, not 100x the time
+
+
+def test_scheme_angle_helpers():
+    assert dose_symmetric_angles(6, 3, group=1) == [0, 3, -3, 6, -6]
+    assert dose_symmetric_angles(9, 3, group=2) == [0, 3, 6, -3, -6, 9, -9]
+    assert bidirectional_angles(6, 3) == [0, -3, -6, 3, 6]
