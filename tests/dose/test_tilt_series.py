@@ -185,3 +185,161 @@ def test_scheme_angle_helpers():
     assert dose_symmetric_angles(6, 3, group=1) == [0, 3, -3, 6, -6]
     assert dose_symmetric_angles(9, 3, group=2) == [0, 3, 6, -3, -6, 9, -9]
     assert bidirectional_angles(6, 3) == [0, -3, -6, 3, 6]
+
+
+# -- a tilt series as a unit, and its exports read back from each tool's documented format --
+from napari_emcal.dose import tomography as tomo  # noqa: E402
+
+
+@pytest.fixture
+def frame_series(tmp_path):
+    angles = dose_symmetric_angles(30, 3, group=2)
+    path = write_frame_tilt_series_mdoc(tmp_path / "fts.mdoc", angles, frame_dose=0.64)
+    return path, tomo.tilt_series(table_of(path))
+
+
+def read_text_columns(path) -> np.ndarray:
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    return np.array([[float(v) for v in line.split()] for line in lines])
+
+
+def read_star(path) -> tuple[str, dict[str, list[str]]]:
+    """A STAR file's first data block and its loop (RELION's documented format: ``data_``
+    names a block, ``loop_`` then ``_rlnLabel #n`` lines, then whitespace-separated rows)."""
+    block, labels, rows = None, [], []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("data_"):
+            block = line[5:]
+        elif line.startswith("loop_"):
+            continue
+        elif line.startswith("_"):
+            labels.append(line.split()[0][1:])
+        else:
+            rows.append(line.split())
+    return block, {label: [r[i] for r in rows] for i, label in enumerate(labels)}
+
+
+def test_tilt_series_unit_and_scheme(frame_series):
+    _, tilts = frame_series
+    assert list(tilts.acquisition_order) == list(range(1, 22))
+    assert tomo.recognise_scheme(tilts.tilt_angle_deg) == "dose-symmetric"
+    assert tilts.pre_exposure_e_A2.iloc[0] == 0
+    np.testing.assert_allclose(tilts.pre_exposure_e_A2[1:], np.cumsum(tilts.dose_e_A2)[:-1])
+    assert tomo.recognise_scheme(bidirectional_angles(60, 2)) == "bidirectional"
+    assert tomo.recognise_scheme(np.arange(-60, 61, 3)) == "unidirectional"
+    assert tomo.recognise_scheme([0, 10, 5, -3]) == "unrecognised"  # back inwards
+
+
+def test_real_tilt_series_scheme():
+    frame = table_of(real_file("images/serialem_mdoc/tilt_series.mdoc")).frame
+    tilts = frame.sort_values("acquisition_order")
+    assert tomo.recognise_scheme(tilts.tilt_angle_deg) == "dose-symmetric"
+    with pytest.raises(InvalidDataError, match="have no dose"):
+        tomo.tilt_series(table_of(real_file("images/serialem_mdoc/tilt_series.mdoc")))
+
+
+def test_plain_text_exports_round_trip(frame_series, tmp_path):
+    _, tilts = frame_series
+    by_angle = read_text_columns(tomo.write_cumulative_text(tilts, tmp_path / "a.txt", "angle"))
+    assert np.all(np.diff(by_angle[:, 0]) > 0)
+    ordered = tilts.sort_values("tilt_angle_deg")
+    np.testing.assert_allclose(by_angle[:, 0], ordered.tilt_angle_deg, atol=1e-3)
+    np.testing.assert_allclose(by_angle[:, 3], ordered.cumulative_e_A2, atol=1e-4)
+    np.testing.assert_allclose(by_angle[:, 1] + by_angle[:, 2], by_angle[:, 3], atol=2e-4)
+    by_order = read_text_columns(
+        tomo.write_cumulative_text(tilts, tmp_path / "o.txt", "acquisition")
+    )
+    assert list(by_order[:, 4]) == list(range(1, 22))
+    np.testing.assert_allclose(by_order[:, 3], tilts.cumulative_e_A2, atol=1e-4)
+
+
+def test_relion_star_round_trip(frame_series, tmp_path):
+    _, tilts = frame_series
+    block, loop = read_star(tomo.write_relion_tilt_series_star(tilts, tmp_path / "t.star", "fts"))
+    assert block == "fts"
+    assert loop["rlnMicrographMovieName"][:2] == ["1@fts.mrc", "2@fts.mrc"]
+    np.testing.assert_allclose(
+        np.array(loop["rlnTomoNominalStageTiltAngle"], float), tilts.tilt_angle_deg
+    )
+    pre = np.array(loop["rlnMicrographPreExposure"], float)
+    np.testing.assert_allclose(pre, tilts.pre_exposure_e_A2, atol=1e-6)
+    assert pre[0] == 0 and np.all(np.diff(pre) > 0)  # acquisition order
+
+
+def test_aretomo_angle_file_round_trip(frame_series, tmp_path):
+    _, tilts = frame_series
+    path, dose = tomo.write_aretomo_angles(tilts, tmp_path / "ts.rawtlt")
+    values = read_text_columns(path)  # per stack section (ZValue): angle, order from 1
+    np.testing.assert_allclose(values[:, 0], tilts.sort_values("z_value").tilt_angle_deg)
+    assert list(values[:, 1]) == list(range(1, 22))  # saved in acquisition order
+    assert dose == pytest.approx(7.68)
+    uneven = tilts.assign(dose_e_A2=np.linspace(2, 4, len(tilts)))
+    with pytest.raises(InvalidDataError, match="one dose per image"):
+        tomo.write_aretomo_angles(uneven, tmp_path / "x.rawtlt")
+
+
+def test_mdoc_keys_written_back_as_serialem_writes_them(frame_series, tmp_path):
+    source, tilts = frame_series
+    # strip the doses: they must come back from the table
+    bare = tmp_path / "bare.mdoc"
+    bare.write_text(
+        "\n".join(
+            line
+            for line in source.read_text().splitlines()
+            if not line.startswith(("PriorRecordDose", "ExposureDose = 7.68"))
+        )
+        + "\n"
+    )
+    written, sections = tomo.write_mdoc_doses(bare, tilts, tmp_path / "back.mdoc")
+    assert sections == 21
+    back = recorded(written)
+    for r in tilts.itertuples():
+        prior, own = back[str(int(r.z_value))]
+        assert prior == pytest.approx(r.pre_exposure_e_A2, rel=1e-5)
+        assert own == pytest.approx(r.dose_e_A2, rel=1e-5)
+    assert "ExposureDose = 7.68\n" in written.read_text()  # %g, as SerialEM writes
+    assert table_of(written).frame.image.is_unique  # and it reads back as a tilt series
+    with pytest.raises(InvalidDataError, match="another file"):
+        tomo.write_mdoc_doses(bare, tilts, bare)
+
+
+def test_cli_tilt_series_exports(frame_series, tmp_path, capsys):
+    from napari_emcal.cli import main
+
+    source, tilts = frame_series
+    out = {name: tmp_path / name for name in ("a.txt", "o.txt", "r.star", "t.rawtlt", "p.png")}
+    code = main(
+        [
+            "dose",
+            str(source),
+            "--cumulative-angle",
+            str(out["a.txt"]),
+            "--cumulative-order",
+            str(out["o.txt"]),
+            "--relion-star",
+            str(out["r.star"]),
+            "--aretomo-angles",
+            str(out["t.rawtlt"]),
+            "--plot",
+            str(out["p.png"]),
+            "--mdoc-out",
+            str(tmp_path / "back.mdoc"),
+        ]
+    )
+    text = capsys.readouterr().out
+    assert code == 0 and "dose-symmetric" in text and "between tilts" in text
+    assert all(p.exists() and p.stat().st_size for p in out.values())
+    assert "-ImgDose 7.68" in text
+
+
+def test_cli_refuses_an_mdoc_without_sections(tmp_path, capsys):
+    from napari_emcal.cli import main
+
+    path = tmp_path / "none.mdoc"
+    path.write_text("Voltage = 300\n")
+    assert main(["dose", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "no [ZValue]" in err
