@@ -256,3 +256,21 @@ def _two_rows():
         exposure_s=1,
     )
     return table
+
+
+def test_tilt_series_is_added_as_one_group_with_its_plot(make_napari_viewer, tmp_path, qtbot):
+    from napari_emcal.dose.simulate import dose_symmetric_angles, write_frame_tilt_series_mdoc
+
+    path = write_frame_tilt_series_mdoc(tmp_path / "TS_07.mdoc", dose_symmetric_angles(30, 3, 2))
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    assert widget.tilt_series.native.isHidden()  # no tilt series yet
+    widget.add_files([path])
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+    group = widget.tilt_series
+    assert not group.native.isHidden() and group.series.value == "TS_07"
+    assert group.info.value.startswith("21 tilts, dose-symmetric")
+    assert "between tilts" in group.info.value
+    assert group.plot.angle_axes.get_visible() and group.plot.angle_axes.lines
+    status = group.export("RELION 5 tilt series (.star, pre-exposure)", tmp_path / "t.star")
+    assert "t.star" in status and "_rlnMicrographPreExposure" in (tmp_path / "t.star").read_text()
