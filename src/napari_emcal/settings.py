@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ._files import atomic_write_text
-from .dose.table import check_utc_offset
 from .engine import check_executor
+from .times import check_utc_offset
 
 __all__ = ["load_settings", "save_setting", "settings_path"]
 

@@ -343,3 +343,32 @@ def test_cli_refuses_an_mdoc_without_sections(tmp_path, capsys):
     assert main(["dose", str(path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "no [ZValue]" in err
+
+
+def test_dose_text_leaves_the_frame_set_out(frame_series, tmp_path):
+    from napari_emcal.dose.export import dose_columns
+
+    source, tilts = frame_series
+    images, prior, dose = dose_columns(table_of(source))
+    assert "fts [frame set 0]" not in images and len(images) == 21
+    np.testing.assert_allclose(prior, tilts.pre_exposure_e_A2)
+    two = table_of(source, write_tilt_series_mdoc(tmp_path / "other.mdoc", [0, 3], 2.0))
+    with pytest.raises(InvalidDataError, match="one tilt series at a time"):
+        dose_columns(two)
+
+
+def test_session_utc_offset_setting(tmp_path, monkeypatch, capsys):
+    from napari_emcal.cli import main
+    from napari_emcal.errors import InvalidParameterError
+    from napari_emcal.settings import load_settings, save_setting
+
+    monkeypatch.setenv("NAPARI_EMCAL_SETTINGS", str(tmp_path / "settings.json"))
+    assert load_settings()["dose_utc_offset"] is None
+    save_setting("dose_utc_offset", "UTC+2")
+    assert load_settings()["dose_utc_offset"] == "+02:00"
+    with pytest.raises(InvalidParameterError, match="UTC offset"):
+        save_setting("dose_utc_offset", "two hours")
+    path = write_tilt_series_mdoc(tmp_path / "ts.mdoc", [0, 3, -3], 2.0)
+    assert main(["dose", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("without a UTC offset") == 1 and "taken as UTC+02:00" in err

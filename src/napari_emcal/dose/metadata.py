@@ -21,6 +21,7 @@ from ..errors import InvalidDataError
 from ..io.images import find_magnification, find_number, find_text
 from ..io.instrument import InstrumentMetadata
 from ..units import convert
+from .mdoc import MdocSection, read_mdoc
 
 __all__ = ["row_from_metadata", "rows_from_file", "rows_from_layer"]
 
@@ -271,8 +272,6 @@ def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
     ``stem [frame set n]`` for a ``[FrameSet]``, ``stem [montage n]`` for a
     ``[MontSection]``; a repeated section is kept as a ``repeat`` row (flagged, its dose
     not counted twice)."""
-    from .mdoc import read_mdoc
-
     mdoc = read_mdoc(path)
     stem, montage = path.stem, mdoc.is_montage
     has_frame_set = any(s.kind == "FrameSet" for s in mdoc.sections)
@@ -313,7 +312,7 @@ def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
                 "its dose is not counted again"
             )
             row["record"] = "repeat"
-        section_values = _Section(values)
+        section_values, own = _Section(values), _Section(record)
         for column, name in (
             ("spot", "SpotSize"),
             ("magnification", "Magnification"),
@@ -324,7 +323,7 @@ def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
             number = section_values.number(name)
             if number is not None:
                 row[column] = number
-        frames = _Section(record).numbers("FrameTSStartEndFrames")
+        frames = own.numbers("FrameTSStartEndFrames")
         if len(frames) == 2:
             row["frame_first"], row["frame_end"] = frames
         pixel = section_values.number("PixelSpacing")
@@ -338,15 +337,15 @@ def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
             if when:
                 row["time"] = when
         # SerialEM records the dose it computed from its own calibration: 0 means none
-        dose = _positive(_Section(record).number("ExposureDose"))
+        dose = _positive(own.number("ExposureDose"))
         if dose is not None:
             row["recorded_dose_e_A2"] = dose
-        prior = _Section(record).number("PriorRecordDose")
+        prior = own.number("PriorRecordDose")
         if prior is not None and math.isfinite(prior) and prior >= 0 and (dose or prior):
             # 0 is the first tilt's prior dose (kept) when SerialEM recorded doses at all
             row["prior_dose_e_A2"] = prior
-        mean = _Section(record).numbers("MinMaxMean")
-        exposure = _Section(record).number("ExposureTime")
+        mean = own.numbers("MinMaxMean")
+        exposure = own.number("ExposureTime")
         if len(mean) == 3 and exposure:
             # SerialEM's DividedBy2: the counts were halved to fit 16 bits, so the mean
             # is half the real one. Counts through the specimen: a flux from them is a
@@ -364,8 +363,6 @@ class _Section:
     """Numbers from a dict of autodoc values (see :class:`.mdoc.MdocSection`)."""
 
     def __init__(self, values: dict[str, str]):
-        from .mdoc import MdocSection
-
         self._section = MdocSection("", "", values)
 
     def number(self, key: str) -> float | None:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import EmcalError, IncompleteDataWarning, InvalidDataError, InvalidParameterError
 from ..tables import Column, Table, missing
+from ..times import check_utc_offset
 from ..units import to_si
 from .calibration import CurrentCalibration
 from .formulas import flux_from_counts, frame_time, stem_flux, stem_probe_dose, tem_flux
@@ -779,30 +780,6 @@ def _time_text(value):
 
 #: An ISO 8601 UTC offset ends the text: +02:00, -0500 or Z.
 _AWARE = r"(?:[+-]\d{2}:?\d{2}|Z)$"
-
-
-def check_utc_offset(value) -> str | None:
-    """``"+01:00"`` from ``"+01:00"``, ``"+0100"``, ``"-5"``, ``"UTC+1"`` or ``"Z"``; None
-    for None or empty.
-
-    Raises
-    ------
-    InvalidParameterError
-        Not an offset of at most 14 hours.
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    text = str(value).strip().upper().removeprefix("UTC").strip()
-    if text in ("Z", ""):
-        return "+00:00"
-    import re
-
-    match = re.fullmatch(r"([+-])(\d{1,2})(?::?(\d{2}))?", text)
-    if not match or int(match.group(2)) > 14 or int(match.group(3) or 0) >= 60:
-        raise InvalidParameterError(
-            f"a UTC offset is written like +01:00 or -05:00 (at most 14 h); got {value!r}"
-        )
-    return f"{match.group(1)}{int(match.group(2)):02d}:{int(match.group(3) or 0):02d}"
 
 
 def _parse_times(texts: pd.Series, utc_offset: str | None = None) -> pd.Series:
