@@ -372,3 +372,25 @@ def test_session_utc_offset_setting(tmp_path, monkeypatch, capsys):
     assert main(["dose", str(path)]) == 0
     err = capsys.readouterr().err
     assert err.count("without a UTC offset") == 1 and "taken as UTC+02:00" in err
+
+
+def test_cli_says_a_truncated_mdoc_in_one_line(tmp_path, capsys):
+    from napari_emcal.cli import main
+
+    path = write_tilt_series_mdoc(tmp_path / "ts.mdoc", [0, 3, -3, -6], 2.0)
+    text = path.read_text()
+    path.write_text(text[: text.rindex("ExposureTime") + len("ExposureTi")])
+    assert main(["dose", str(path)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "truncated" in line]
+    assert len(err) == 1 and err[0].startswith("emcal: warning: ts.mdoc ends inside section")
+
+
+def test_frame_numbers_that_contradict_the_zvalues_are_flagged(tmp_path):
+    path = write_frame_tilt_series_mdoc(tmp_path / "fts.mdoc", [0, 3, -3])
+    path.write_text(
+        path.read_text()
+        .replace("FrameTSStartEndFrames = 22 34", "FrameTSStartEndFrames = 50 62")
+        .replace("FrameTSStartEndFrames = 44 56", "FrameTSStartEndFrames = 22 34")
+    )
+    frame = table_of(path).frame
+    assert frame.problems.str.contains("FrameTSStartEndFrames put the tilts in another").any()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
-from ..errors import InvalidParameterError
+from ..errors import IncompleteDataWarning, InvalidParameterError
 
 __all__ = ["add_parser"]
 
@@ -22,7 +23,12 @@ def cmd_dose(args) -> int:
         utc_offset=args.utc_offset or _session_offset(),
     )
     for path in args.files:
-        for row in rows_from_file(path):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", IncompleteDataWarning)
+            rows = rows_from_file(path)
+        for warning in caught:  # a truncated .mdoc: read, and said in one line
+            print(f"emcal: warning: {warning.message}", file=sys.stderr)
+        for row in rows:
             table.add(**{**row, **_typed_conditions(args, row)})
     frame = table.frame
     columns = [

@@ -502,6 +502,15 @@ class DoseTable(Table):
         elif counted and all(not math.isnan(z[i]) for i in counted):
             by = "ZValue"
             order = sorted(counted, key=lambda i: (z[i], i))
+            frames = rows["frame_first"].to_numpy(float)
+            if all(not math.isnan(frames[i]) for i in counted):
+                by_frames = sorted(counted, key=lambda i: (frames[i], i))
+                if by_frames != order:
+                    first = next(i for i, j in zip(order, by_frames) if i != j)
+                    problems[first].append(
+                        "FrameTSStartEndFrames put the tilts in another order than their "
+                        "ZValues: the ZValue order is used"
+                    )
         else:
             by = "time"
             order = sorted((i for i in counted if timed[i]), key=lambda i: (times.iat[i], i))
