@@ -469,16 +469,31 @@ class DoseTable(Table):
         groups: dict[str, list[int]] = {}
         for i, key in enumerate(rows["series"]):
             groups.setdefault(key, []).append(i)
+        # plain arrays: the loops below read them element by element
+        stamps = times.to_numpy("datetime64[ns]")
+        columns = {
+            "record": rows["record"].to_numpy(object),
+            "dose": rows["dose_e_A2"].to_numpy(float),
+            "flux": rows["flux_e_A2_s"].to_numpy(float),
+            "prior": rows["prior_dose_e_A2"].to_numpy(float),
+            "z": rows["z_value"].to_numpy(float),
+            "frames": rows["frame_first"].to_numpy(float),
+            "recorded": (rows["dose_from"] == "recorded in the file").to_numpy(bool),
+            # seconds since 1970 (NaN without a time)
+            "seconds": np.where(
+                np.isnat(stamps), np.nan, stamps.astype("int64").astype(float) / 1e9
+            ),
+        }
         for key, members in groups.items():
-            self._accumulate_group(rows, times, np.array(members), key, out, problems)
+            frame_sets, order = self._accumulate_group(columns, members, key, out, problems)
+            self._relate_frame_sets(rows, frame_sets, order, out, problems)
         return out
 
-    def _accumulate_group(self, rows, times, members, series, out, problems) -> None:
-        record = rows["record"].to_numpy(object)
-        dose = rows["dose_e_A2"].to_numpy(float)
-        flux = rows["flux_e_A2_s"].to_numpy(float)
-        prior = rows["prior_dose_e_A2"].to_numpy(float)
-        z = rows["z_value"].to_numpy(float)
+    def _accumulate_group(self, columns, members, series, out, problems):
+        """One group's order and cumulative doses (see :meth:`_accumulate`); returns its
+        frame sets and its counted images in acquisition order."""
+        record, dose, flux = columns["record"], columns["dose"], columns["flux"]
+        prior, z, stamp = columns["prior"], columns["z"], columns["seconds"]
         counted = [i for i in members if record[i] in ("", "image", "tilt")]
         pieces = [i for i in members if record[i] == "montage piece"]
         frame_sets = [i for i in members if record[i] == "frame set"]
@@ -487,11 +502,11 @@ class DoseTable(Table):
                 out["relation"][i] = (
                     f"the whole montage {series}: its {len(pieces)} pieces carry the doses"
                 )
-        timed = times.notna().to_numpy()
+        timed = ~np.isnan(stamp)
         # acquisition order
         if counted and all(timed[i] for i in counted):
             by = "time"
-            order = sorted(counted, key=lambda i: (times.iat[i], _or_inf(z[i]), i))
+            order = sorted(counted, key=lambda i: (stamp[i], _or_inf(z[i]), i))
             by_z = sorted(counted, key=lambda i: (_or_inf(z[i]), i))
             if all(not math.isnan(z[i]) for i in counted) and by_z != order:
                 first = next(i for i, j in zip(order, by_z) if i != j)
@@ -502,7 +517,7 @@ class DoseTable(Table):
         elif counted and all(not math.isnan(z[i]) for i in counted):
             by = "ZValue"
             order = sorted(counted, key=lambda i: (z[i], i))
-            frames = rows["frame_first"].to_numpy(float)
+            frames = columns["frames"]
             if all(not math.isnan(frames[i]) for i in counted):
                 by_frames = sorted(counted, key=lambda i: (frames[i], i))
                 if by_frames != order:
@@ -513,11 +528,8 @@ class DoseTable(Table):
                     )
         else:
             by = "time"
-            order = sorted((i for i in counted if timed[i]), key=lambda i: (times.iat[i], i))
-        seconds = [
-            (times.iat[i] - times.iat[order[0]]).total_seconds() if timed[i] else math.nan
-            for i in order
-        ]
+            order = sorted((i for i in counted if timed[i]), key=lambda i: (stamp[i], i))
+        seconds = [stamp[i] for i in order]
         total, incomplete = 0.0, False
         for k, i in enumerate(order):
             out["acquisition_order"][i] = k + 1
@@ -530,7 +542,7 @@ class DoseTable(Table):
                 out["cumulative_e_A2"][i] = prior[i] + own
                 out["cumulative_from"][i] = (
                     "recorded in the file (prior dose + dose)"
-                    if rows["dose_from"].iat[i] == "recorded in the file"
+                    if columns["recorded"][i]
                     else "recorded prior dose + computed dose"
                 )
                 limit = max(PRIOR_TOLERANCE * prior[i], PRIOR_TOLERANCE_E_A2)
@@ -571,7 +583,7 @@ class DoseTable(Table):
             out["relation"][i] = (
                 f"piece of montage {series}: overlaps with its neighbours receive their doses too"
             )
-        self._relate_frame_sets(rows, frame_sets, order, out, problems)
+        return frame_sets, order
 
     @staticmethod
     def _relate_frame_sets(rows, frame_sets, tilts, out, problems) -> None:
