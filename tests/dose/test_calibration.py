@@ -97,8 +97,8 @@ def test_two_currents_at_one_setting_conflict_and_are_never_averaged():
     assert "12, 1200 pA" in found.message
     assert c.lookup(300, 6, 70).current_pa is None  # interpolating from the conflict either
     assert c.lookup(300, 8, 70).current_pa == pytest.approx(np.sqrt(250 * 50))  # elsewhere fine
-    (line,) = c.conflicts()
-    assert "300 kV, spot 5, 70 µm: 12, 1200 pA" in line
+    ((rows, line),) = c.conflicts()
+    assert "300 kV, spot 5, 70 µm: 12, 1200 pA" in line and len(rows) == 2
 
 
 def test_repeated_currents_that_agree_are_averaged():

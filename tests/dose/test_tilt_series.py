@@ -394,3 +394,22 @@ def test_frame_numbers_that_contradict_the_zvalues_are_flagged(tmp_path):
     )
     frame = table_of(path).frame
     assert frame.problems.str.contains("FrameTSStartEndFrames put the tilts in another").any()
+
+
+def test_times_of_several_real_instruments_give_one_note_per_file():
+    paths = [
+        real_file("images/serialem_mdoc/tilt_series.mdoc"),
+        real_file("images/serialem_mdoc/montage_section.mdoc"),
+        real_file("images/tvips/TVIPS_bin4.tif"),
+        real_file("images/velox_emd/test_si_16x16_215kx.emd"),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = table_of(*paths)
+    frame = table.frame
+    assert not frame.problems.str.contains("UTC offset").any()  # no flag on any row
+    notes = table.notes()
+    # the Velox time carries its offset, the TVIPS file has none; the 104 SerialEM times
+    # (each flagged before) are local: one note per file
+    assert [n.split(":")[0] for n in notes] == ["tilt_series.mdoc", "montage_section.mdoc"]
+    assert "41 time(s)" in notes[0] and "63 time(s)" in notes[1]

@@ -113,9 +113,9 @@ class CurrentCalibration(Table):
                 added += 1
         return added
 
-    def conflicts(self) -> list[str]:
+    def conflicts(self) -> list[tuple[list[int], str]]:
         """Settings (voltage, aperture, probe, spot) measured more than once with currents
-        that disagree by more than ``CONFLICT_TOLERANCE``: one line each."""
+        that disagree by more than ``CONFLICT_TOLERANCE``: their rows and a line saying so."""
         rows = self._rows.assign(
             _v=self._rows["voltage_kv"].round(1), _a=self._rows["aperture_um"].fillna(-1)
         )
@@ -126,7 +126,12 @@ class CurrentCalibration(Table):
                 where = f"{v:g} kV, spot {s:g}" + (f", {a:g} µm" if a >= 0 else "")
                 where += f", {p}" if p else ""
                 currents = ", ".join(f"{c:g}" for c in sorted(group["current_pa"]))
-                found.append(f"conflicting currents at {where}: {currents} pA (not averaged)")
+                found.append(
+                    (
+                        [int(i) for i in group.index],
+                        f"conflicting currents at {where}: {currents} pA (not averaged)",
+                    )
+                )
         return found
 
     def lookup(self, voltage_kv, spot, aperture_um=None, probe=None) -> CurrentLookup:

@@ -274,3 +274,25 @@ def test_tilt_series_is_added_as_one_group_with_its_plot(make_napari_viewer, tmp
     assert group.plot.angle_axes.get_visible() and group.plot.angle_axes.lines
     status = group.export("RELION 5 tilt series (.star, pre-exposure)", tmp_path / "t.star")
     assert "t.star" in status and "_rlnMicrographPreExposure" in (tmp_path / "t.star").read_text()
+
+
+def test_conflicting_currents_are_shown_not_averaged(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    widget.table.calibration.add(300, 5, 1200, aperture_um=70)
+    widget.table.calibration.add(300, 5, 12, aperture_um=70)
+    widget.table.add(
+        image="a",
+        mode="TEM",
+        voltage_kv=300,
+        spot=5,
+        aperture_um=70,
+        exposure_s=1.0,
+        illuminated_diameter_um=2.0,
+    )
+    widget.refresh(save=False)
+    currents = widget.currents
+    assert not currents.conflicts.native.isHidden()
+    assert "12, 1200 pA (not averaged)" in currents.conflicts.value
+    (problem,) = widget.table.frame.problems
+    assert "conflicting current calibrations at spot 5" in problem
