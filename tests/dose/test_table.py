@@ -331,3 +331,23 @@ def test_utc_offsets(text, offset):
 def test_bad_utc_offsets_are_refused(text):
     with pytest.raises(InvalidParameterError, match="UTC offset"):
         DoseTable(utc_offset=text)
+
+
+def test_add_checks_each_row_at_once_and_batches_them():
+    table = DoseTable()
+    table.add(image="a", mode="TEM", recorded_dose_e_A2=1.0)
+    for bad in ("fifty", True, [1, 2], float("inf")):
+        with pytest.raises(InvalidParameterError, match="current"):
+            table.add(image="b", current_pa=bad)
+    table.add(image="c", mode="TEM", recorded_dose_e_A2=2.0)
+    assert list(table.frame.image) == ["a", "c"]
+
+
+def test_a_value_that_slips_past_add_is_named_and_the_others_kept():
+    table = DoseTable()
+    table.add(image="a", mode="TEM")
+    table._pending.append({"image": "x", "current_pa": "zz"})  # as if add() had let it by
+    table.add(image="c", mode="TEM")
+    with pytest.raises(InvalidParameterError, match="row 'x' not added: current_pa must be"):
+        _ = table.frame
+    assert list(table.frame.image) == ["a", "c"]

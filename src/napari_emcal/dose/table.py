@@ -212,7 +212,7 @@ class DoseTable(Table):
             value = values.get(column.name)
             if column.kind == "text" or missing(value):
                 continue
-            if isinstance(value, (bool, np.bool_)):
+            if isinstance(value, (bool, np.bool_)) or np.ndim(value) != 0:
                 raise InvalidParameterError(f"{column.called} must be a number; got {value!r}")
             try:
                 number = float(value)
@@ -229,7 +229,19 @@ class DoseTable(Table):
     def _rows(self) -> pd.DataFrame:
         if self._pending:
             pending, self._pending = self._pending, []
-            self._insert(self.prepare(pd.DataFrame(pending)))
+            try:
+                self._insert(self.prepare(pd.DataFrame(pending)))
+            except InvalidParameterError as batch:
+                # a value add() let through: keep the others, then name it
+                good, bad = [], (None, batch)
+                for values in pending:
+                    try:
+                        good.append(self.prepare(pd.DataFrame([values])))
+                    except InvalidParameterError as exc:
+                        bad = (values.get("image"), exc)
+                if good:
+                    self._insert(pd.concat(good, ignore_index=True))
+                raise InvalidParameterError(f"row {bad[0]!r} not added: {bad[1]}") from None
         return self.__dict__["_entered"]
 
     @_rows.setter
