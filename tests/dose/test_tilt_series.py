@@ -143,7 +143,7 @@ def test_mdoc_without_sections_is_refused(tmp_path):
     with pytest.raises(InvalidDataError, match="no \\[ZValue\\] or \\[FrameSet\\] section"):
         rows_from_file(path)
     path.write_text("")
-    with pytest.raises(InvalidDataError, match="holds nothing"):
+    with pytest.raises(InvalidDataError, match="empty"):
         rows_from_file(path)
 
 
@@ -413,3 +413,21 @@ def test_times_of_several_real_instruments_give_one_note_per_file():
     # (each flagged before) are local: one note per file
     assert [n.split(":")[0] for n in notes] == ["tilt_series.mdoc", "montage_section.mdoc"]
     assert "41 time(s)" in notes[0] and "63 time(s)" in notes[1]
+
+
+@pytest.mark.parametrize(
+    "option", ["--csv", "--excel", "--relion-star", "--mdoc-out", "--cumulative-angle"]
+)
+def test_cli_never_writes_over_its_input(tmp_path, capsys, option):
+    from napari_emcal.cli import main
+
+    path = write_tilt_series_mdoc(tmp_path / "ts.mdoc", [0, 3, -3], 2.0)
+    before = path.read_bytes()
+    assert main(["dose", str(path), option, str(path)]) == 2
+    assert "refusing to write over it" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_mdoc_that_is_not_a_file_is_refused(tmp_path):
+    with pytest.raises(InvalidDataError):
+        read_mdoc(tmp_path)

@@ -12,9 +12,22 @@ __all__ = ["add_parser"]
 
 def cmd_dose(args) -> int:
     """Flux and cumulative dose of images, read from their files' metadata."""
+    from .._files import refuse_overwrite
     from . import CurrentCalibration, DoseTable
     from .metadata import rows_from_file
 
+    outputs = (
+        args.csv,
+        args.excel,
+        args.dose_text,
+        args.mdoc_out,
+        args.cumulative_angle,
+        args.cumulative_order,
+        args.relion_star,
+        args.aretomo_angles,
+        args.plot,
+    )
+    refuse_overwrite(outputs, [*args.files, args.calibration])  # before anything is read
     calibration = CurrentCalibration.from_csv(args.calibration) if args.calibration else None
     table = DoseTable(
         calibration,

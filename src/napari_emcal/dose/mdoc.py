@@ -80,7 +80,8 @@ def read_mdoc(path) -> MdocFile:
     Raises
     ------
     InvalidDataError
-        The file cannot be read, or holds no ``[ZValue]`` or ``[FrameSet]`` section (not an
+        The file cannot be read (or is not a regular file, or is larger than
+        ``MAX_TEXT_BYTES``), or holds no ``[ZValue]`` or ``[FrameSet]`` section (not an
         image ``.mdoc``; the message says what was found instead).
 
     Warns
@@ -89,9 +90,21 @@ def read_mdoc(path) -> MdocFile:
         The file ends inside a section (truncated: the last section has a line without a
         value, or fewer keys than the sections before it), once per file.
     """
+    from .._files import MAX_TEXT_BYTES, check_readable
+
     path = Path(path)
+    check_readable(path)  # no device, FIFO or folder
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        size = path.stat().st_size
+        if size > MAX_TEXT_BYTES:
+            raise InvalidDataError(
+                f"{path.name} is {size / 2**20:.0f} MiB: larger than any .mdoc "
+                f"({MAX_TEXT_BYTES / 2**20:.0f} MiB at most)"
+            )
+        # SerialEM writes ASCII; a stray byte of another encoding (a navigator label) must
+        # not refuse the whole file
+        with open(path, "rb") as stream:
+            text = stream.read(MAX_TEXT_BYTES + 1).decode("utf-8", errors="replace")
     except OSError as exc:
         raise InvalidDataError(f"cannot read {path}: {exc.strerror or exc}") from exc
     globals_: dict[str, str] = {}
