@@ -143,6 +143,38 @@ def dose():
     viewer.close()
 
 
+def dose_tilt_series():
+    """A simulated frame-based dose-symmetric tilt series read from its .mdoc, with the
+    cumulative dose per tilt against tilt angle and acquisition order."""
+    import tempfile
+
+    import napari
+    from qtpy.QtWidgets import QScrollArea
+
+    from napari_emcal.dose.simulate import dose_symmetric_angles, write_frame_tilt_series_mdoc
+
+    path = write_frame_tilt_series_mdoc(
+        Path(tempfile.mkdtemp()) / "TS_07.mdoc",
+        dose_symmetric_angles(60, 3, group=3),
+        frame_dose=0.2,
+        frames_per_tilt=15,
+        frames_between=8,
+    )
+    viewer = napari.Viewer(title="dose tilt series")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    widget.add_files([path])
+    settle(viewer, lambda: not widget.busy)
+    window = viewer.window._qt_window
+    window.resize(1366, 768)
+    settle(viewer)
+    canvas = widget.tilt_series.plot.canvas
+    for area in window.findChildren(QScrollArea):
+        if area.isAncestorOf(canvas):
+            area.ensureWidgetVisible(canvas, 0, 0)
+    shoot(viewer, "dose_tilt_series")
+    viewer.close()
+
+
 def live():
     """A simulated overfocused scan filling in as LiberTEM-live's Merlin simulator sends
     it (needs the real recording whose headers the simulated one copies)."""
@@ -192,7 +224,7 @@ if __name__ == "__main__":
     import sys
 
     shots = (overfocus, dataset_check, grating, grating_table, high_defocus)
-    shots += (high_defocus_table, dose, live)
+    shots += (high_defocus_table, dose, dose_tilt_series, live)
     chosen = set(sys.argv[1:])  # names of shots, or all
     for shot in shots:
         if not chosen or shot.__name__ in chosen:

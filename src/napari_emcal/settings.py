@@ -13,10 +13,13 @@ from typing import Any
 
 from ._files import atomic_write_text
 from .engine import check_executor
+from .times import check_utc_offset
 
 __all__ = ["load_settings", "save_setting", "settings_path"]
 
-DEFAULTS: dict[str, Any] = {"executor": "local"}
+#: ``dose_utc_offset``: the instruments' offset from UTC ("+01:00") for dose-table times
+#: written without one; None: such times are the instrument's local time, as written.
+DEFAULTS: dict[str, Any] = {"executor": "local", "dose_utc_offset": None}
 
 
 def settings_path() -> Path:
@@ -39,6 +42,10 @@ def load_settings() -> dict[str, Any]:
         settings["executor"] = check_executor(settings["executor"])
     except ValueError:
         settings["executor"] = DEFAULTS["executor"]
+    try:
+        settings["dose_utc_offset"] = check_utc_offset(settings["dose_utc_offset"])
+    except ValueError:
+        settings["dose_utc_offset"] = None
     return settings
 
 
@@ -46,4 +53,6 @@ def save_setting(key: str, value) -> None:
     """Store one setting (validated: an executor must be a known name or an address)."""
     if key == "executor":
         value = check_executor(value)
+    elif key == "dose_utc_offset":
+        value = check_utc_offset(value)
     atomic_write_text(settings_path(), json.dumps({**load_settings(), key: value}, indent=1))

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -82,3 +83,27 @@ def test_merge_adds_only_what_the_table_does_not_hold(calibration):
     frame = calibration.frame
     assert len(frame) == 5 and 7.0 not in set(frame.current_pa)
     assert calibration.merge(None) == 0
+
+
+def test_two_currents_at_one_setting_conflict_and_are_never_averaged():
+    # issue 38: 1200 pA and 12 pA at one setting gave 120 pA "calibrated"
+    c = CurrentCalibration()
+    c.add(300, 5, 1200, aperture_um=70)
+    c.add(300, 5, 12, aperture_um=70)
+    c.add(300, 7, 250, aperture_um=70)
+    c.add(300, 9, 50, aperture_um=70)
+    found = c.lookup(300, 5, 70)
+    assert found.current_pa is None and "conflicting" in found.message
+    assert "12, 1200 pA" in found.message
+    assert c.lookup(300, 6, 70).current_pa is None  # interpolating from the conflict either
+    assert c.lookup(300, 8, 70).current_pa == pytest.approx(np.sqrt(250 * 50))  # elsewhere fine
+    ((rows, line),) = c.conflicts()
+    assert "300 kV, spot 5, 70 µm: 12, 1200 pA" in line and len(rows) == 2
+
+
+def test_repeated_currents_that_agree_are_averaged():
+    c = CurrentCalibration()
+    c.add(300, 5, 1000)
+    c.add(300, 5, 1100)
+    found = c.lookup(300, 5)
+    assert found.current_pa == pytest.approx(np.sqrt(1000 * 1100)) and not c.conflicts()

@@ -285,10 +285,69 @@ def test_times_with_and_without_offsets_sort_in_utc_and_never_break():
         mode="TEM",
         exposure_s=1.0,
         recorded_dose_e_A2=1.0,
-    )  # taken as UTC, and said
+    )  # the instrument's local time, offset unknown: compared as written, and said once
     frame = table.frame
     assert list(frame["image"]) == ["zoned", "naive", "utc"]
     assert list(frame["elapsed_s"]) == [0.0, 3600.0, 5400.0]
-    assert "taken as UTC" in frame.loc[1, "problems"] and frame.loc[0, "problems"] == ""
+    assert (frame["problems"] == "").all()  # no flag on the row (issue 31)
+    (note,) = table.notes()
+    assert "naive: 1 time(s) without a UTC offset" in note and "set the" in note
+    table.utc_offset = "+01:00"  # the session setting: 09:00 local is 08:00 UTC
+    frame = table.frame
+    assert list(frame["image"]) == ["zoned", "naive", "utc"]
+    assert list(frame["elapsed_s"]) == [0.0, 0.0, 5400.0]
+    assert "taken as UTC+01:00" in table.notes()[0]
+    table.utc_offset = "-05:00"  # 14:00 UTC: now last
+    assert list(table.frame["image"]) == ["zoned", "utc", "naive"]
     table.add(image="later", time="2026-01-01T11:00:00+00:00", mode="TEM", exposure_s=1.0)
     assert len(table.frame) == 4  # adding after a mix still works
+
+
+def test_one_note_per_file_for_times_without_offset():
+    table = DoseTable()
+    for source, n in (("/data/a.mdoc", 30), ("/data/b.emd", 27)):
+        for k in range(n):
+            table.add(
+                image=f"{source} {k}",
+                time=f"2026-01-01T10:{k:02d}:00",
+                mode="TEM",
+                recorded_dose_e_A2=1.0,
+                source=source,
+            )
+    assert (table.frame["problems"] == "").all()
+    notes = table.notes()
+    assert len(notes) == 2 and notes[0].startswith("a.mdoc: 30 time(s)")
+    assert table.summary().count("without a UTC offset") == 2
+
+
+@pytest.mark.parametrize(
+    "text, offset", [("+1", "+01:00"), ("UTC-0530", "-05:30"), ("Z", "+00:00"), ("", None)]
+)
+def test_utc_offsets(text, offset):
+    assert DoseTable(utc_offset=text).utc_offset == offset
+
+
+@pytest.mark.parametrize("text", ["+15:00", "one hour", "+01:75"])
+def test_bad_utc_offsets_are_refused(text):
+    with pytest.raises(InvalidParameterError, match="UTC offset"):
+        DoseTable(utc_offset=text)
+
+
+def test_add_checks_each_row_at_once_and_batches_them():
+    table = DoseTable()
+    table.add(image="a", mode="TEM", recorded_dose_e_A2=1.0)
+    for bad in ("fifty", True, [1, 2], float("inf")):
+        with pytest.raises(InvalidParameterError, match="current"):
+            table.add(image="b", current_pa=bad)
+    table.add(image="c", mode="TEM", recorded_dose_e_A2=2.0)
+    assert list(table.frame.image) == ["a", "c"]
+
+
+def test_a_value_that_slips_past_add_is_named_and_the_others_kept():
+    table = DoseTable()
+    table.add(image="a", mode="TEM")
+    table._pending.append({"image": "x", "current_pa": "zz"})  # as if add() had let it by
+    table.add(image="c", mode="TEM")
+    with pytest.raises(InvalidParameterError, match="row 'x' not added: current_pa must be"):
+        _ = table.frame
+    assert list(table.frame.image) == ["a", "c"]

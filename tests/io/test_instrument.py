@@ -208,7 +208,7 @@ def test_mdoc_exposure_dose_zero_is_not_a_dose_and_divided_by_2_doubles_counts()
     assert rows[0]["pixel_size_nm"] == pytest.approx(65.6139)
 
 
-def test_prior_record_dose_counts_before_the_image():
+def test_prior_record_dose_is_the_dose_before_the_image():
     from napari_emcal.dose import DoseTable
 
     table = DoseTable()
@@ -220,7 +220,11 @@ def test_prior_record_dose_counts_before_the_image():
         prior_dose_e_A2=0.5,
         mode="TEM",
     )
-    assert list(table.frame["cumulative_e_A2"]) == pytest.approx([2.0, 4.5])
+    # SerialEM's PriorRecordDose is the dose of the earlier Records (not extra dose on top
+    # of them): prior + own, and the disagreement with image a's 2.0 e/Å² is flagged
+    frame = table.frame
+    assert list(frame["cumulative_e_A2"]) == pytest.approx([2.0, 2.5])
+    assert "differs from the 2 e⁻/Å² of the images before it" in frame.problems[1]
 
 
 @pytest.mark.parametrize(

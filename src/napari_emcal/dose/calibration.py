@@ -31,6 +31,11 @@ CALIBRATION_COLUMNS = tuple(c.name for c in SCHEMA)
 VOLTAGE_TOLERANCE = 0.005
 #: Condenser apertures closer than this (µm) are the same aperture.
 APERTURE_TOLERANCE_UM = 1.0
+#: Repeated measurements at one setting whose largest exceeds the smallest by more than
+#: this fraction conflict: the current is unknown there until one is removed (Faraday-cup
+#: repeats agree to a few per cent; 1200 pA against 12 pA is a typing or unit error, and
+#: an average of the two would be wrong for both).
+CONFLICT_TOLERANCE = 0.25
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,27 @@ class CurrentCalibration(Table):
                 added += 1
         return added
 
+    def conflicts(self) -> list[tuple[list[int], str]]:
+        """Settings (voltage, aperture, probe, spot) measured more than once with currents
+        that disagree by more than ``CONFLICT_TOLERANCE``: their rows and a line saying so."""
+        rows = self._rows.assign(
+            _v=self._rows["voltage_kv"].round(1), _a=self._rows["aperture_um"].fillna(-1)
+        )
+        found = []
+        for (v, a, p, s), group in rows.groupby(["_v", "_a", "probe", "spot"]):
+            low, high = group["current_pa"].min(), group["current_pa"].max()
+            if high > low * (1 + CONFLICT_TOLERANCE):
+                where = f"{v:g} kV, spot {s:g}" + (f", {a:g} µm" if a >= 0 else "")
+                where += f", {p}" if p else ""
+                currents = ", ".join(f"{c:g}" for c in sorted(group["current_pa"]))
+                found.append(
+                    (
+                        [int(i) for i in group.index],
+                        f"conflicting currents at {where}: {currents} pA (not averaged)",
+                    )
+                )
+        return found
+
     def lookup(self, voltage_kv, spot, aperture_um=None, probe=None) -> CurrentLookup:
         """The current for these conditions, or None with the reason."""
         if len(self._rows) == 0:
@@ -146,8 +172,21 @@ class CurrentCalibration(Table):
         by_spot = rows.groupby("spot")["current_pa"].apply(
             lambda c: float(c.iloc[0]) if len(c) == 1 else float(np.exp(np.log(c).mean()))
         )
-        # (repeated measurements of one setting: their geometric mean)
+        # (repeated measurements of one setting that agree: their geometric mean)
+        spread = rows.groupby("spot")["current_pa"].agg(["min", "max"])
+        conflicting = spread.index[spread["max"] > spread["min"] * (1 + CONFLICT_TOLERANCE)]
         spots = by_spot.index.to_numpy()
+        below = spots[spots <= spot][-1:] if len(spots) else spots
+        above = spots[spots >= spot][:1] if len(spots) else spots
+        for used in dict.fromkeys([*below, *above]):
+            if used in conflicting:
+                currents = sorted(rows.loc[rows["spot"] == used, "current_pa"])
+                return CurrentLookup(
+                    None,
+                    f"conflicting current calibrations at spot {used:g}, {voltage_kv:g} kV "
+                    f"({', '.join(f'{c:g}' for c in currents)} pA): current unknown until "
+                    "the wrong one is removed",
+                )
         if spot in spots:
             return CurrentLookup(float(by_spot[spot]), "calibrated")
         if spot < spots.min() or spot > spots.max():

@@ -21,18 +21,32 @@ __all__ = ["dose_columns", "write_dose_text", "write_mdoc_doses"]
 
 
 def dose_columns(table):
-    """``(images, prior, dose)`` in acquisition order (by time, then entry order): each
-    image's name, the dose of all earlier images and its own dose, e⁻/Å².
+    """``(images, prior, dose)`` in acquisition order: each image's name, the dose before
+    it and its own dose, e⁻/Å². The dose before an image is the table's (recorded prior
+    dose, or the sum of the earlier images' doses); frame sets, whole montages and
+    repeated sections are left out (their doses are not images' own: see
+    :meth:`~napari_emcal.dose.table.DoseTable._accumulate`).
 
     Raises
     ------
     InvalidDataError
         When an image's dose is unknown (its prior dose would be wrong for every later
-        image): complete the table first.
+        image): complete the table first; or when the table holds several series (use the
+        tilt-series exports, one series at a time).
     """
     frame = table.frame
+    frame = frame[frame["record"].isin(["", "image", "tilt"])]
     if frame.empty:
         raise InvalidDataError("The dose table is empty: nothing to export.")
+    series = list(dict.fromkeys(frame["series"]))
+    if len(series) > 1:
+        raise InvalidDataError(
+            f"the dose table holds {len(series)} series ({', '.join(s or 'images' for s in series)}"
+            "): export one tilt series at a time"
+        )
+    frame = frame.assign(_entry=np.arange(len(frame))).sort_values(
+        ["acquisition_order", "_entry"], na_position="last", kind="stable"
+    )
     dose = frame["dose_e_A2"].to_numpy(float)
     missing = np.flatnonzero(~np.isfinite(dose))
     if missing.size:
@@ -41,7 +55,9 @@ def dose_columns(table):
             f"{missing.size} image(s) have no dose ({names}…): every later image's prior dose "
             "would be wrong. Complete the current calibration or the conditions first."
         )
-    prior = np.concatenate([[0.0], np.cumsum(dose)[:-1]])
+    running = np.concatenate([[0.0], np.cumsum(dose)[:-1]])
+    cumulative = frame["cumulative_e_A2"].to_numpy(float)
+    prior = np.where(np.isfinite(cumulative), cumulative - dose, running)
     return list(frame["image"].astype(str)), prior, dose
 
 

@@ -1,9 +1,10 @@
 """Dose-table rows from what microscopes record: image layers' metadata and files.
 
 Maintained readers do the parsing: RosettaSciIO (Velox EMD, DigitalMicrograph, TIFF with
-vendor tags, TIA, MRC) through :func:`napari_emcal.io.images.open_image`, mdocfile for
-SerialEM ``.mdoc`` files, and this project's lazy 4D readers. This module only maps the
-recorded names and units onto the table's columns.
+vendor tags, TIA, MRC) through :func:`napari_emcal.io.images.open_image` and this
+project's lazy 4D readers; SerialEM ``.mdoc`` files are read section by section by
+:mod:`.mdoc` (their section types and order carry a tilt series' dose). This module only
+maps the recorded names and units onto the table's columns.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..errors import InvalidDataError
 from ..io.images import find_magnification, find_number, find_text
 from ..io.instrument import InstrumentMetadata
 from ..units import convert
+from .mdoc import MdocSection, read_mdoc
 
 __all__ = ["row_from_metadata", "rows_from_file", "rows_from_layer"]
 
@@ -265,64 +267,119 @@ def _npy_ndim(path: Path) -> int:
 
 
 def _rows_from_mdoc(path: Path) -> list[dict[str, Any]]:
-    """One row per section of a SerialEM ``.mdoc`` (read with mdocfile)."""
-    import contextlib
-    import io
-
-    import mdocfile
-
-    try:
-        # mdocfile prints about the keys it maps or does not know
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            sections = mdocfile.read(path)
-    except Exception as exc:  # mdocfile raises pydantic and parsing errors of many kinds
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InvalidDataError(f"cannot read {path} as a SerialEM .mdoc: {first}") from exc
-    spacing = _frame_set_spacing(path)  # mdocfile drops PixelSpacing of [FrameSet] sections
+    """One row per image section of a SerialEM ``.mdoc`` (see :mod:`.mdoc`), named
+    uniquely: ``stem [z]`` for a ``[ZValue]`` (a tilt, a montage piece or an image),
+    ``stem [frame set n]`` for a ``[FrameSet]``, ``stem [montage n]`` for a
+    ``[MontSection]``; a repeated section is kept as a ``repeat`` row (flagged, its dose
+    not counted twice)."""
+    mdoc = read_mdoc(path)
+    stem, montage = path.stem, mdoc.is_montage
+    has_frame_set = any(s.kind == "FrameSet" for s in mdoc.sections)
+    tilts = any(s.kind == "ZValue" and "TiltAngle" in s.values for s in mdoc.sections)
+    seen: dict[tuple[str, str], int] = {}
     rows = []
-    for index, record in enumerate(sections.to_dict("records")):
-        record = {k: v for k, v in record.items() if not _is_missing(v)}
-        number = record.get("ZValue", record.get("FrameSet", index))
+    for section in mdoc.sections:
+        values = {**mdoc.globals, **section.values}
+        record = section.values
+        key = (section.kind, section.name)
+        seen[key] = seen.get(key, 0) + 1
+        label = {"FrameSet": "frame set ", "MontSection": "montage "}.get(section.kind, "")
+        label += section.name
         row: dict[str, Any] = {
-            "image": f"{path.stem} [{number:g}]",
+            "image": f"{stem} [{label}]",
             "mode": "TEM",
             "source": str(path),
+            "series": stem,
         }
-        for column, key in (
+        if section.kind == "FrameSet":
+            row["record"] = "frame set"
+        elif section.kind == "MontSection":
+            row["record"] = "montage"
+        elif montage:
+            row["record"] = "montage piece"
+        elif tilts or has_frame_set:
+            row["record"] = "tilt"
+        else:
+            row["record"] = "image"
+        if section.kind == "ZValue":
+            z = _number_or_none(section.name)
+            if z is not None:
+                row["z_value"] = z
+        if seen[key] > 1:
+            row["image"] += f" (repeat {seen[key]})"
+            row["note"] = (
+                f"repeated section [{section.kind} = {section.name}] (line {section.line}): "
+                "its dose is not counted again"
+            )
+            row["record"] = "repeat"
+        section_values, own = _Section(values), _Section(record)
+        for column, name in (
             ("spot", "SpotSize"),
             ("magnification", "Magnification"),
             ("exposure_s", "ExposureTime"),
             ("voltage_kv", "Voltage"),  # SerialEM writes kV
+            ("tilt_angle_deg", "TiltAngle"),
         ):
-            if key in record:
-                row[column] = float(record[key])
-        pixel = record.get("PixelSpacing", spacing.get(index))
+            number = section_values.number(name)
+            if number is not None:
+                row[column] = number
+        frames = own.numbers("FrameTSStartEndFrames")
+        if len(frames) == 2:
+            row["frame_first"], row["frame_end"] = frames
+        pixel = section_values.number("PixelSpacing")
         if pixel is not None:
-            row["pixel_size_nm"] = convert(float(pixel), "Å", "nm")
-        if "ImageSize" in record:
-            row["shape_x"], row["shape_y"] = (int(n) for n in record["ImageSize"])  # x, y
+            row["pixel_size_nm"] = convert(pixel, "Å", "nm")
+        size = section_values.numbers("ImageSize")
+        if len(size) == 2:
+            row["shape_x"], row["shape_y"] = (int(n) for n in size)  # x, y
         if "DateTime" in record:
             when = serialem_time(record["DateTime"])
             if when:
                 row["time"] = when
         # SerialEM records the dose it computed from its own calibration: 0 means none
-        dose = _positive(record.get("ExposureDose"))
+        dose = _positive(own.number("ExposureDose"))
         if dose is not None:
             row["recorded_dose_e_A2"] = dose
-        prior = _positive(record.get("PriorRecordDose"))
-        if prior is not None:
+        prior = own.number("PriorRecordDose")
+        if prior is not None and math.isfinite(prior) and prior >= 0 and (dose or prior):
+            # 0 is the first tilt's prior dose (kept) when SerialEM recorded doses at all
             row["prior_dose_e_A2"] = prior
-        mean = record.get("MinMaxMean")
-        if mean is not None and record.get("ExposureTime"):
+        mean = own.numbers("MinMaxMean")
+        exposure = own.number("ExposureTime")
+        if len(mean) == 3 and exposure:
             # SerialEM's DividedBy2: the counts were halved to fit 16 bits, so the mean
             # is half the real one. Counts through the specimen: a flux from them is a
             # lower bound.
-            factor = 2.0 if record.get("DividedBy2") else 1.0
-            row["counts_per_pixel_per_s"] = float(mean[2]) * factor / float(record["ExposureTime"])
-        if "CountsPerElectron" in record:
-            row["counts_per_electron"] = float(record["CountsPerElectron"])
+            factor = 2.0 if section_values.number("DividedBy2") else 1.0
+            row["counts_per_pixel_per_s"] = mean[2] * factor / exposure
+        counts = section_values.number("CountsPerElectron")
+        if counts is not None:
+            row["counts_per_electron"] = counts
         rows.append(row)
     return rows
+
+
+class _Section:
+    """Numbers from a dict of autodoc values (see :class:`.mdoc.MdocSection`)."""
+
+    def __init__(self, values: dict[str, str]):
+        self._section = MdocSection("", "", values)
+
+    def number(self, key: str) -> float | None:
+        value = self._section.number(key)
+        return value if value is None or math.isfinite(value) else None
+
+    def numbers(self, key: str) -> list[float]:
+        values = self._section.numbers(key)
+        return values if all(math.isfinite(v) for v in values) else []
+
+
+def _number_or_none(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _positive(value) -> float | None:
@@ -331,21 +388,6 @@ def _positive(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) and number > 0 else None
-
-
-def _frame_set_spacing(path: Path) -> dict[int, float]:
-    """``PixelSpacing`` (Å) of each ``[FrameSet = n]`` section, by section order."""
-    found, section = {}, -1
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = line.strip()
-        if line.startswith("[") and "=" in line:
-            section += 1
-        elif line.startswith("PixelSpacing") and section >= 0:
-            try:
-                found[section] = float(line.split("=", 1)[1].split()[0])
-            except (ValueError, IndexError):
-                pass
-    return found
 
 
 #: The date formats SerialEM has written over the years.

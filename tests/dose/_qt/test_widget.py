@@ -256,3 +256,43 @@ def _two_rows():
         exposure_s=1,
     )
     return table
+
+
+def test_tilt_series_is_added_as_one_group_with_its_plot(make_napari_viewer, tmp_path, qtbot):
+    from napari_emcal.dose.simulate import dose_symmetric_angles, write_frame_tilt_series_mdoc
+
+    path = write_frame_tilt_series_mdoc(tmp_path / "TS_07.mdoc", dose_symmetric_angles(30, 3, 2))
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    assert widget.tilt_series.native.isHidden()  # no tilt series yet
+    widget.add_files([path])
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+    group = widget.tilt_series
+    assert not group.native.isHidden() and group.series.value == "TS_07"
+    assert group.info.value.startswith("21 tilts, dose-symmetric")
+    assert "between tilts" in group.info.value
+    assert group.plot.angle_axes.get_visible() and group.plot.angle_axes.lines
+    status = group.export("RELION 5 tilt series (.star, pre-exposure)", tmp_path / "t.star")
+    assert "t.star" in status and "_rlnMicrographPreExposure" in (tmp_path / "t.star").read_text()
+
+
+def test_conflicting_currents_are_shown_not_averaged(make_napari_viewer):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    widget.table.calibration.add(300, 5, 1200, aperture_um=70)
+    widget.table.calibration.add(300, 5, 12, aperture_um=70)
+    widget.table.add(
+        image="a",
+        mode="TEM",
+        voltage_kv=300,
+        spot=5,
+        aperture_um=70,
+        exposure_s=1.0,
+        illuminated_diameter_um=2.0,
+    )
+    widget.refresh(save=False)
+    currents = widget.currents
+    assert not currents.conflicts.native.isHidden()
+    assert "12, 1200 pA (not averaged)" in currents.conflicts.value
+    (problem,) = widget.table.frame.problems
+    assert "conflicting current calibrations at spot 5" in problem

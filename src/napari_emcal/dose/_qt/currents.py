@@ -6,12 +6,16 @@ from __future__ import annotations
 import pandas as pd
 from magicgui import widgets
 
+from ..._qt.common import message_label
 from ..._qt.history import DriftView, keep_in_history
 from ..._qt.tables import FrameTable
 from ...errors import EmcalError
 from ...history import current_setting
 
 __all__ = ["CurrentControls"]
+
+#: Background of calibration rows that conflict (one setting, currents that disagree).
+CONFLICT_COLOUR = "#7a1f1f"
 
 
 class CurrentControls(widgets.Container):
@@ -65,10 +69,13 @@ class CurrentControls(widgets.Container):
         self.remove_button = widgets.PushButton(
             text="Remove selected calibration rows", tooltip="remove the selected calibration rows"
         )
+        self.conflicts = message_label(value="")
+        self.conflicts.visible = False
         self.extend(
             [
                 widgets.Label(value="Current calibration"),
                 self.view.widget,
+                self.conflicts,
                 self.voltage,
                 self.spot,
                 self.aperture,
@@ -132,7 +139,11 @@ class CurrentControls(widgets.Container):
         self.host.refresh()
 
     def show(self) -> None:
-        self.view.show(self.calibration.frame)
+        conflicts = self.calibration.conflicts()
+        colours = {row: CONFLICT_COLOUR for rows, _ in conflicts for row in rows}
+        self.view.show(self.calibration.frame, colours)
+        self.conflicts.value = "\n".join(line for _, line in conflicts)
+        self.conflicts.visible = bool(conflicts)
 
     def _edited(self, row: int, column: str, text: str) -> None:
         try:

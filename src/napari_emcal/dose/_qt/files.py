@@ -33,8 +33,8 @@ class DoseFiles(widgets.Container):
                 self._export_excel_dialog,
             ),
             "Export dose per image (text)…": (
-                "prior dose and dose of each image (e⁻/Å², acquisition order), the per-tilt "
-                "file RELION, Warp and AreTomo read",
+                "prior dose and dose of each image (e⁻/Å², acquisition order), plain text; "
+                "for a tilt series' RELION, AreTomo or .mdoc files use Export tilt series",
                 self._export_dose_text_dialog,
             ),
             "Write doses into an .mdoc…": (

@@ -24,6 +24,7 @@ from ..table import DERIVED, INPUT, DoseTable
 from .currents import CurrentControls
 from .files import DoseFiles
 from .restore import RestoreOffer
+from .tiltseries import TiltSeriesControls
 
 __all__ = ["DoseWidget"]
 
@@ -39,11 +40,16 @@ SHOWN = (
     "dose_estimate_e_A2",
     "probe_dose_e_A2",
     "cumulative_e_A2",
+    "cumulative_from",
     "over_budget",
     "problems",
+    "record",
+    "tilt_angle_deg",
+    "acquisition_order",
+    "relation",
     "current_used_pa",
     "current_from",
-    *[c for c in INPUT if c not in ("image", "time", "mode")],
+    *[c for c in INPUT if c not in ("image", "time", "mode", "record", "tilt_angle_deg")],
     "cumulative_lower_bound",
 )
 OVER_BUDGET_COLOUR = "#7a1f1f"
@@ -101,6 +107,7 @@ class DoseWidget(ToolDock):
         self.images_view = FrameTable(on_edit=self._image_edited, after_edit=self.refresh)
         self.images_view.native.setMinimumHeight(220)
         self.currents = CurrentControls(self)
+        self.tilt_series = TiltSeriesControls(self)
         self.files = DoseFiles(self)
         self.autosave_label = message_label(label="Autosave", value=str(self.autosave.path))
         images_label = message_label(value="Images (edit cells to correct or complete a row)")
@@ -115,6 +122,7 @@ class DoseWidget(ToolDock):
                 self.summary,
                 images_label,
                 self.images_view.widget,
+                self.tilt_series,
                 self.currents,
                 self.files,
                 self.autosave_label,
@@ -283,6 +291,7 @@ class DoseWidget(ToolDock):
         colours.update({row: OVER_BUDGET_COLOUR for row in frame.index[frame.over_budget]})
         self.images_view.show(shown, colours)
         self.currents.show()
+        self.tilt_series.show()
         self.summary.value = self.table.summary()
         self.plot.update(frame, self.table.budget)
         if save:
