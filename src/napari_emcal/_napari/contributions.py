@@ -73,6 +73,26 @@ def sample_grating_image():
     ]
 
 
+def sample_au_ring_pattern():
+    """Au ring pattern (simulated): known camera length and ellipticity in the metadata."""
+    from ..samples import au_ring_pattern
+
+    image, metadata = au_ring_pattern()
+    return [(image, {"name": "Au rings (simulated)", "metadata": {"emcal": metadata}}, "image")]
+
+
+def calibrate_camera_length(viewer: Viewer):
+    """Dock the camera-length widget on the active ring pattern and calibrate it."""
+    layer = viewer.layers.selection.active
+    if layer is None or getattr(layer, "rgb", True) or layer.ndim < 2:
+        show_warning("Select a greyscale image layer of a ring pattern first.")
+        return None
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Camera length (rings)")
+    widget.set_layer(layer)
+    widget.run()
+    return widget
+
+
 def sample_high_defocus_pair():
     """High-defocus pair (simulated): near focus and -150 µm, truth in the metadata."""
     from ..samples import high_defocus_pair
