@@ -78,7 +78,10 @@ def sample_au_ring_pattern():
     from ..samples import au_ring_pattern
 
     image, metadata = au_ring_pattern()
-    return [(image, {"name": "Au rings (simulated)", "metadata": {"emcal": metadata}}, "image")]
+    # the saturated central beam would make the rings black at full range
+    limits = [0.0, float(np.percentile(image, 99.5))]
+    kwargs = {"name": "Au rings (simulated)", "metadata": {"emcal": metadata}}
+    return [(image, {**kwargs, "contrast_limits": limits}, "image")]
 
 
 def calibrate_camera_length(viewer: Viewer):

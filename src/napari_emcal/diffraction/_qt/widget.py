@@ -298,8 +298,14 @@ class CameraLengthWidget(ToolDock):
 
     def _show(self, layer, image, result: DiffractionCalibration) -> None:
         self.result, self._result_layer, self._image = result, layer, image
-        self.result_label.value = "\n".join(result.summary_lines())
+        lines = result.summary_lines()[:4]
+        lines.append(
+            "ring residuals (px): "
+            + ", ".join(f"{r.label} {r.residual_px:+.2f}±{r.sigma_px:.2f}" for r in result.rings)
+        )
+        self.result_label.value = "\n".join(lines)
         self.status.value = "; ".join(result.notes[:-1]) or "done"
+        self.show_hint("Add to table (nominal camera length first), or Export result")
         self.add_button.enabled = self.export_button.enabled = self.hspy_button.enabled = True
         scale = list(layer.scale[-2:])
         translate = list(layer.translate[-2:])
