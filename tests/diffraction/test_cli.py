@@ -59,3 +59,31 @@ def test_missing_beam_energy_is_asked_for(tmp_path, capsys):
     np.save(path, halo_pattern((128, 128)))
     assert main(["camera-length", str(path), "--no-history"]) == 2
     assert "--beam-energy-kev" in capsys.readouterr().err
+
+
+def test_4d_dataset_is_calibrated_on_its_mean_pattern(tmp_path):
+    from napari_emcal.diffraction import ring_pattern
+
+    frames = [
+        ring_pattern((256, 256), camera_length=0.07, dose=10.0, seed=seed)[0] for seed in range(4)
+    ]
+    truth = ring_pattern((256, 256), camera_length=0.07, dose=None)[1]
+    path = tmp_path / "rings4d.npy"
+    np.save(path, np.stack(frames).reshape(2, 2, 256, 256).astype(np.float32))
+    out = tmp_path / "cal.json"
+    code = main(
+        [
+            "camera-length",
+            str(path),
+            "--beam-energy-kev",
+            "200",
+            "--detector-pixel-um",
+            "15",
+            "--json",
+            str(out),
+            "--no-history",
+        ]
+    )
+    assert code == 0
+    values = json.loads(out.read_text())["values"]
+    assert values["camera_length"]["value"] == pytest.approx(truth.camera_length, rel=2e-3)

@@ -422,7 +422,8 @@ def _sector_radii(rho, azimuth, image, mask, ring_radii, width, bin_px=0.5):
     """Each ring's corrected radius in each azimuthal sector by Gaussian fits.
 
     Returns ``(ring index, sector azimuth (rad), radius, sigma, amplitude, amplitude
-    sigma)`` rows for the fits that converged inside their window.
+    sigma)`` rows for the fits that converged inside their window, and for each ring the
+    number of sectors with enough valid pixels to try.
     """
     ring_radii = np.asarray(ring_radii, float)
     r_hi = ring_radii.max() + 6 * width + 2
@@ -439,6 +440,7 @@ def _sector_radii(rho, azimuth, image, mask, ring_radii, width, bin_px=0.5):
     s2 = np.bincount(key, values * values, minlength=total).reshape(N_SECTORS, nbins)
     sr = np.bincount(key, r, minlength=total).reshape(N_SECTORS, nbins)
     rows = []
+    available = np.zeros(len(ring_radii), int)
     groups = _clusters(ring_radii, width)
     for sec in range(N_SECTORS):
         phi = -math.pi + (sec + 0.5) * 2 * math.pi / N_SECTORS
@@ -450,6 +452,7 @@ def _sector_radii(rho, azimuth, image, mask, ring_radii, width, bin_px=0.5):
             good = nn >= 3
             if good.sum() < 3 * len(group) + 4 or good.mean() < 0.8:
                 continue
+            available[group] += 1
             x = sr[sec, lo:hi][good] / nn[good]
             y = s[sec, lo:hi][good] / nn[good]
             var = np.maximum(s2[sec, lo:hi][good] / nn[good] - y**2, 0) / np.maximum(
@@ -484,7 +487,7 @@ def _sector_radii(rho, azimuth, image, mask, ring_radii, width, bin_px=0.5):
                 if abs(centre - ring_radii[ring]) > 2.5 * width + 1:
                     continue
                 rows.append((ring, phi, centre, centre_err, amp, amp_err))
-    return np.array(rows, float).reshape(-1, 6)
+    return np.array(rows, float).reshape(-1, 6), available
 
 
 def _unpack(params):
@@ -493,7 +496,7 @@ def _unpack(params):
     return cy, cx, 1.0 + excess, (math.degrees(math.atan2(e2, e1)) / 2.0) % 180.0
 
 
-def _fit_ellipse(rows, centre0, ratio0, angle0, n_rings, radii0):
+def _fit_ellipse(rows, centre0, ratio0, angle0, radii0):
     """Least squares of centre, distortion and undistorted ring radii to sector radii
     measured in the corrected radius of the current estimate."""
     ring = rows[:, 0].astype(int)
@@ -665,9 +668,9 @@ def calibrate_camera_length(
     ratio, angle = 1.0, 0.0
     for it in range(3):
         rho, azimuth = corrected_radius(yy, xx, centre, ratio, angle)
-        rows = _sector_radii(rho, azimuth, image, good, radii, width)
-        _check_coverage(rows, len(radii), "the strongest rings")
-        params, cov, keep, chi2 = _fit_ellipse(rows, centre, ratio, angle, len(radii), radii)
+        rows, available = _sector_radii(rho, azimuth, image, good, radii, width)
+        _check_coverage(rows, available, "the strongest rings")
+        params, cov, keep, chi2 = _fit_ellipse(rows, centre, ratio, angle, radii)
         centre = (params[0], params[1])
         _, _, ratio, angle = _unpack(params)
         radii = params[4:]
@@ -702,9 +705,9 @@ def calibrate_camera_length(
     radii = scale * t
     for it in range(2):
         rho, azimuth = corrected_radius(yy, xx, centre, ratio, angle)
-        rows = _sector_radii(rho, azimuth, image, good, radii, width)
-        _check_coverage(rows, len(radii), "the rings")
-        params, cov, keep, chi2 = _fit_ellipse(rows, centre, ratio, angle, len(radii), radii)
+        rows, available = _sector_radii(rho, azimuth, image, good, radii, width)
+        _check_coverage(rows, available, "the rings")
+        params, cov, keep, chi2 = _fit_ellipse(rows, centre, ratio, angle, radii)
         centre = (params[0], params[1])
         _, _, ratio, angle = _unpack(params)
         radii = params[4:]
@@ -867,8 +870,10 @@ def _outer_radius(rho, good):
     return float(last[-1]) if len(last) else float(rho.max())
 
 
-def _check_coverage(rows, n_rings, what):
-    """Refuse spots: rings are found in most sectors, a single crystal's spots in few."""
+def _check_coverage(rows, available, what):
+    """Refuse spots: rings are found in most of the sectors where they lie on the
+    detector, a single crystal's spots in few."""
+    n_rings = len(available)
     if len(rows) == 0:
         raise CalibrationFailedError(
             f"{what} could not be measured in any azimuthal sector: spots rather than "
@@ -878,11 +883,11 @@ def _check_coverage(rows, n_rings, what):
     # amplitude significant in the sector
     significant = rows[rows[:, 4] > 3 * rows[:, 5]]
     sig_counts = np.bincount(significant[:, 0].astype(int), minlength=n_rings)
-    coverage = np.median(sig_counts / N_SECTORS)
+    coverage = float(np.median(sig_counts / np.maximum(available, 1)))
     if coverage < 0.5:
         raise CalibrationFailedError(
-            f"{what} appear in only {100 * coverage:.0f} % of the azimuthal sectors "
-            f"(median): spots rather than rings (a single crystal or a few large grains), "
+            f"{what} appear in only {100 * coverage:.0f} % of the azimuthal sectors they "
+            f"cross (median): spots rather than rings (a single crystal or a few large grains), "
             "or rings too faint to follow around the circle"
         )
     return counts

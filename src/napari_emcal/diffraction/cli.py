@@ -43,6 +43,25 @@ def instrument_values(metadata: dict, beam_energy_kev=None, detector_pixel_um=No
     return energy, pixel, sources
 
 
+def _open_pattern(source: str, how: str):
+    """A 2D pattern and its metadata: the image of a 2D file, or the mean (maximum) of a
+    stack's or a 4D dataset's frames, in one lazy pass."""
+    from ..io.readers import holds_4d
+
+    if holds_4d(source):
+        from ..io.readers import open_4d
+        from .patterns import reduce_frames
+
+        ds = open_4d(source)
+        for note in ds.notes:
+            print(f"note: {note}")
+        print(f"frames      {tuple(ds.data.shape)}: the {how} pattern, one pass")
+        return reduce_frames(ds.data, how), ds.metadata
+    from ..io.images import open_image
+
+    return open_image(source)
+
+
 def camera_length_setting(metadata: dict, beam_energy: float) -> str:
     """The history's setting: the nominal camera length the file records and the energy."""
     from ..history import beam_setting
@@ -63,9 +82,7 @@ def cmd_camera_length(args) -> int:
 
         image, metadata = au_ring_pattern()
     else:
-        from ..io.images import open_image
-
-        image, metadata = open_image(args.source)
+        image, metadata = _open_pattern(args.source, args.reduce)
     energy, pixel, sources = instrument_values(
         metadata, args.beam_energy_kev, args.detector_pixel_um
     )
@@ -128,8 +145,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "source",
-        help="2D diffraction pattern (.tif, .dm3/.dm4, .emd, .ser, .mrc, .npy), or 'sample' "
-        "for the simulated Au pattern",
+        help="2D diffraction pattern (.tif, .dm3/.dm4, .emd, .ser, .mrc, .npy), a stack or 4D "
+        "dataset (its mean pattern), or 'sample' for the simulated Au pattern",
     )
     p.add_argument(
         "--standard",
@@ -152,6 +169,12 @@ def add_parser(sub) -> None:
         "--saturation",
         type=positive_float,
         help="count at which the detector saturates (default: the maximum, when shared)",
+    )
+    p.add_argument(
+        "--reduce",
+        choices=["mean", "max"],
+        default="mean",
+        help="for a stack or 4D dataset: calibrate on the mean (default) or maximum pattern",
     )
     p.add_argument("--json", metavar="PATH", help="write the result as JSON ('-': stdout)")
     history_arguments(p)

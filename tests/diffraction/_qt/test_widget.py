@@ -86,3 +86,20 @@ def test_menu_action_docks_and_runs(make_napari_viewer, qtbot):
     widget = calibrate_camera_length(viewer)
     _wait(qtbot, widget)
     assert widget.result is not None
+
+
+def test_4d_layer_is_calibrated_on_its_mean_pattern(make_napari_viewer, qtbot):
+    from napari_emcal.diffraction import ring_pattern
+
+    frames = [ring_pattern((256, 256), camera_length=0.07, dose=10.0, seed=s)[0] for s in range(4)]
+    truth = ring_pattern((256, 256), camera_length=0.07, dose=None)[1]
+    viewer = make_napari_viewer()
+    layer = viewer.add_image(np.stack(frames).reshape(2, 2, 256, 256), name="rings 4D")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Camera length (rings)")
+    widget.set_layer(layer)
+    assert not widget.frames.native.isHidden() and widget.frames.value == "mean"
+    widget.detector_pixel.value = 15.0
+    widget.beam_energy.value = 200.0
+    assert widget.run()
+    _wait(qtbot, widget)
+    assert widget.result.camera_length == pytest.approx(truth.camera_length, rel=2e-3)

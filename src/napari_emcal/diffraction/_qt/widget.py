@@ -25,6 +25,7 @@ from ...history import beam_setting
 from ...units import from_si, to_si
 from ..calibrate import DiffractionCalibration, calibrate_camera_length
 from ..export import py4dstem_calibration, twin_values, write_pattern_hspy
+from ..patterns import reduce_frames
 from ..standards import STANDARDS, electron_wavelength, get_standard
 from ..table import CameraLengthTable
 
@@ -110,6 +111,18 @@ class CameraLengthWidget(ToolDock):
         self.layer = self.layer_picker(
             "Pattern", "the image layer of the ring pattern (2D)", _measurable
         )
+        self.frames = widgets.ComboBox(
+            label="Frames",
+            choices=[
+                ("displayed frame", "displayed"),
+                ("mean of all frames", "mean"),
+                ("maximum of all frames", "max"),
+            ],
+            value="mean",
+            visible=False,
+            tooltip="for a stack or 4D dataset: calibrate the frame shown, or the mean "
+            "(maximum) pattern of all frames, computed in one lazy pass in the worker",
+        )
         self.standard = widgets.ComboBox(
             label="Standard",
             choices=list(STANDARDS),
@@ -184,6 +197,7 @@ class CameraLengthWidget(ToolDock):
         self.extend(
             [
                 self.layer,
+                self.frames,
                 self.standard,
                 self.beam_energy,
                 self.detector_pixel,
@@ -223,6 +237,7 @@ class CameraLengthWidget(ToolDock):
         if layer is None:
             self.show_hint("open a ring pattern of a polycrystalline standard (e.g. the sample)")
             return
+        self.frames.visible = layer.ndim > 2
         metadata = layer.metadata.get("emcal", layer.metadata)
         values = (metadata.get("instrument") or {}).get("values", {})
         sources = instrument_sources(metadata)
@@ -262,7 +277,11 @@ class CameraLengthWidget(ToolDock):
         if self.task.running:
             self.status.value = "still calibrating the previous pattern…"
             return False
-        plane = displayed_plane(self.viewer, layer)
+        how = self.frames.value if layer.ndim > 2 else "displayed"
+        if how == "displayed":
+            plane = displayed_plane(self.viewer, layer)
+        else:
+            plane = layer.data[0] if layer.multiscale else layer.data
         sources = {
             "beam_energy": self.field_sources.sources["beam_energy"],
             "detector_pixel_size": self.field_sources.sources["detector_pixel_size"],
@@ -275,7 +294,7 @@ class CameraLengthWidget(ToolDock):
         }
 
         def work(report):
-            image = np.asarray(plane)
+            image = np.asarray(plane) if how == "displayed" else reduce_frames(plane, how)
             return image, calibrate_camera_length(image, progress=report, **kwargs)
 
         def done(value):
