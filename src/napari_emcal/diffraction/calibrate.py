@@ -655,9 +655,9 @@ def calibrate_camera_length(
     sharp = [p for p in peaks if p.width < max(0.06 * p.radius, 8.0)]
     if not sharp:
         raise CalibrationFailedError(
-            f"only broad halos (FWHM {', '.join(f'{p.width:.0f}' for p in peaks)} px at radii "
-            f"{', '.join(f'{p.radius:.0f}' for p in peaks)} px): an amorphous film, not a "
-            "polycrystal"
+            f"only broad peaks (FWHM {', '.join(f'{p.width:.0f}' for p in peaks)} px at radii "
+            f"{', '.join(f'{p.radius:.0f}' for p in peaks)} px), no sharp ring: an amorphous "
+            "film's halos, or rings too weak or smeared to measure — not a polycrystal's rings"
         )
     step(0.25)
 
