@@ -52,9 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .kit import json_to_stdout
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with json_to_stdout(args):
+            return args.func(args)
     except (EmcalError, OSError) as exc:
         print(f"emcal: error: {_one_line(exc)}", file=sys.stderr)
         return 2

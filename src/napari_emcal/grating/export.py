@@ -10,12 +10,10 @@
 
 from __future__ import annotations
 
-import json
-
 from ..errors import InvalidDataError, InvalidParameterError
 from ..io.writers import write_serialem_lines
 from .distortion import distortion_of_result
-from .table import grid_rotation
+from .table import UNCONFIRMED, grid_rotation
 
 __all__ = ["distortion_of_file", "serialem_pixel_lines", "write_serialem_pixel"]
 
@@ -29,8 +27,9 @@ def serialem_pixel_lines(table, mag_index: dict | None = None) -> tuple[list[str
     Parameters
     ----------
     table : PixelSizeTable
-        Rows with ``magnification`` and ``pixel_size_nm`` (of the unbinned camera: a
-        binned image's pixel size is divided by its binning).
+        Rows with ``magnification`` and ``pixel_size_nm``; the lines hold the unbinned
+        camera's pixel size (``pixel_size_nm`` / the camera's ``binning``). A row whose
+        binning above 1 is unconfirmed is left out.
     mag_index : dict, optional
         SerialEM's mag index for each nominal magnification of the table; where it has
         none, the row's own ``mag_index`` (typed into the table).
@@ -56,8 +55,14 @@ def serialem_pixel_lines(table, mag_index: dict | None = None) -> tuple[list[str
                 f"{row['image'] or 'a row'}: no SerialEM mag index for magnification {mag}"
             )
             continue
-        binning = int(row.get("binning") or 1)
-        rows.append((int(index), float(row["pixel_size_nm"]) / binning, row))
+        if row["binning"] != 1 and row["binning_source"] == UNCONFIRMED:
+            skipped.append(
+                f"{row['image'] or 'a row'}: camera binning {row['binning']} unconfirmed "
+                "(older tables kept the finder's working reduction there): type the "
+                "camera's binning into the table"
+            )
+            continue
+        rows.append((int(index), float(row["unbinned_pixel_size_nm"]), row))
     if not rows:
         raise InvalidParameterError(
             "No row of the table has a SerialEM mag index: type them into the table's "
@@ -100,10 +105,12 @@ def distortion_of_file(path):
     InvalidParameterError
         The file is not a pixel-size result.
     """
+    from .._files import read_json
+
+    document = read_json(path, what="pixel-size result")
     try:
-        with open(path, encoding="utf-8") as fh:
-            return distortion_of_result(json.load(fh))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        return distortion_of_result(document)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidParameterError(
             f"{path} is not a pixel-size result (write one with emcal pixel-size "
             f"IMAGE --json PATH): {exc}"

@@ -314,6 +314,7 @@ class GratingWidget(ToolDock):
             self.result,
             magnification=magnification,
             image=self._result_layer.name if self._result_layer else "",
+            metadata=self._result_layer.metadata if self._result_layer else None,
         )
         self.refresh_table()
         result = self.result
