@@ -159,11 +159,13 @@ class DiffractionCalibration:
 
     def summary_lines(self) -> list[str]:
         """Human-readable lines in the units microscopists read."""
+        spots = len(self.profile) == 0  # a single crystal's indexed spots, not rings
+        kind, where = ("reflections", "spots") if spots else ("rings", "sectors")
         cy, cx = self.centre
         sy, sx = self.centre_sigma
         lines = [
             f"camera length   {self.camera_length * 1e3:.3f} ± {self.camera_length_sigma * 1e3:.3f}"
-            f" mm ({self.standard}, {len(self.rings)} rings)",
+            f" mm ({self.standard}, {len(self.rings)} {kind})",
             f"reciprocal px   {self.reciprocal_pixel_size * 1e-9:.6f} ± "
             f"{self.reciprocal_pixel_size_sigma * 1e-9:.6f} nm⁻¹/px; "
             f"{self.angle_per_pixel * 1e3:.5f} mrad/px",
@@ -172,8 +174,8 @@ class DiffractionCalibration:
             f"major axis {self.angle_deg:.1f} ± {min(self.angle_sigma_deg, 90):.1f}°",
         ]
         lines += [
-            f"  ring {r.label:>6}: d {r.d_spacing * 1e10:.4f} Å, R {r.radius_px:8.2f} ± "
-            f"{r.sigma_px:.2f} px, residual {r.residual_px:+.2f} px, {r.sectors} sectors"
+            f"  {kind[:-1]} {r.label:>6}: d {r.d_spacing * 1e10:.4f} Å, R {r.radius_px:8.2f} ± "
+            f"{r.sigma_px:.2f} px, residual {r.residual_px:+.2f} px, {r.sectors} {where}"
             for r in self.rings
         ]
         return lines

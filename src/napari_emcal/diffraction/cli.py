@@ -88,14 +88,27 @@ def cmd_camera_length(args) -> int:
     )
     source = str(metadata.get("source", args.source))
     print(f"pattern     {source} {tuple(image.shape)}")
-    result = calibrate_camera_length(
-        image,
-        standard=args.standard,
-        beam_energy=energy,
-        detector_pixel_size=pixel,
-        saturation=args.saturation,
-        sources=sources,
-    )
+    if args.zone:
+        from .spots import calibrate_spots
+
+        result = calibrate_spots(
+            image,
+            standard=args.standard,
+            zone=args.zone,
+            beam_energy=energy,
+            detector_pixel_size=pixel,
+            saturation=args.saturation,
+            sources=sources,
+        )
+    else:
+        result = calibrate_camera_length(
+            image,
+            standard=args.standard,
+            beam_energy=energy,
+            detector_pixel_size=pixel,
+            saturation=args.saturation,
+            sources=sources,
+        )
     for line in result.summary_lines():
         print(line)
     for name in ("beam_energy", "detector_pixel_size"):
@@ -169,6 +182,12 @@ def add_parser(sub) -> None:
         "--saturation",
         type=positive_float,
         help="count at which the detector saturates (default: the maximum, when shared)",
+    )
+    p.add_argument(
+        "--zone",
+        choices=["001", "011"],
+        help="a single crystal's spot pattern along this zone axis of the (cubic) standard, "
+        "instead of rings",
     )
     p.add_argument(
         "--reduce",

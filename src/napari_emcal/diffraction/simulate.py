@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InvalidParameterError
-from .standards import Standard, electron_wavelength, get_standard
+from .standards import Standard, electron_wavelength, get_standard, zone_reflections
 
 __all__ = ["PatternTruth", "corrected_radius", "ring_pattern", "spot_pattern", "halo_pattern"]
 
@@ -248,50 +248,55 @@ def spot_pattern(
     detector_pixel_size: float = 15e-6,
     beam_energy: float = 200e3,
     zone: str = "011",
+    centre: tuple[float, float] | None = None,
+    rotation_deg: float = 0.0,
+    axis_ratio: float = 1.0,
+    angle_deg: float = 0.0,
     spot_width_px: float = 1.5,
     dose: float | None = 50.0,
     seed: int | None = 0,
 ) -> np.ndarray:
-    """A single crystal of a cubic ``standard`` along [001] or [011]: Bragg spots (the
-    allowed reflections of the zone, kinematic intensities) instead of rings."""
+    """A single crystal of a cubic ``standard`` along a zone of
+    :data:`~.standards.ZONES`: Bragg spots (the zone's allowed reflections, kinematic
+    |F|²) instead of rings, rotated in-plane by ``rotation_deg`` and distorted as
+    :func:`ring_pattern` distorts rings."""
     ny, nx = (int(s) for s in shape)
+    _check(shape, axis_ratio, camera_length, detector_pixel_size)
     std = get_standard(standard)
     rng = np.random.default_rng(seed)
     wavelength = electron_wavelength(beam_energy)
     l_px = camera_length / detector_pixel_size
-    if zone not in ("001", "011"):
-        raise InvalidParameterError(f"zone must be '001' or '011', not {zone!r}")
-    a_ang = std.lattice_parameter * 1e10
+    if centre is None:
+        centre = ((ny - 1) / 2, (nx - 1) / 2)
+    cy, cx = centre
+    g_max = 2 * math.sin(0.5 * math.atan(np.hypot(ny, nx) / l_px)) / wavelength
+    rot = math.radians(rotation_deg)
+    a = math.radians(angle_deg)
+    q = math.sqrt(axis_ratio)
     yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
-    cy, cx = (ny - 1) / 2, (nx - 1) / 2
-    image = 0.3 / (1 + (np.hypot(yy - cy, xx - cx) / (max(ny, nx) / 4)) ** 2)
-    image += 30 * np.exp(-0.5 * (np.hypot(yy - cy, xx - cx) / 3) ** 2)
-    n = 8
-    for h in range(-n, n + 1):
-        for k in range(-n, n + 1):
-            hkl = (h, k, -k) if zone == "011" else (h, k, 0)
-            if hkl == (0, 0, 0):
-                continue
-            f2 = std._f_squared(tuple(abs(i) for i in hkl), a_ang)
-            if f2 < 1e-6:
-                continue
-            g = math.sqrt(sum(i * i for i in hkl)) / std.lattice_parameter
-            radius = l_px * math.tan(2 * math.asin(wavelength * g / 2))
-            # in-plane coordinates along [100] and [01-1]/√2 (or [010])
-            direction = np.array([h, k * (math.sqrt(2) if zone == "011" else 1.0)])
-            direction = direction / np.linalg.norm(direction)
-            sy, sx = cy + radius * direction[1], cx + radius * direction[0]
-            if not (0 <= sy < ny and 0 <= sx < nx):
-                continue
-            image += (f2 / 1000.0) * np.exp(
-                -0.5 * ((yy - sy) ** 2 + (xx - sx) ** 2) / spot_width_px**2
-            )
-    image /= image[np.hypot(yy - cy, xx - cx) > 10].max()
+    r = np.hypot(yy - cy, xx - cx)
+    image = 0.3 / (1 + (r / (max(ny, nx) / 4)) ** 2) + 30 * np.exp(-0.5 * (r / 3) ** 2)
+    for _, _, (g1, g2), intensity in zone_reflections(std, zone, g_max):
+        g = math.hypot(g1, g2)
+        radius = l_px * math.tan(2 * math.asin(wavelength * g / 2))
+        ux, uy = g1 / g, g2 / g
+        ux, uy = ux * math.cos(rot) - uy * math.sin(rot), ux * math.sin(rot) + uy * math.cos(rot)
+        along = (ux * math.cos(a) + uy * math.sin(a)) * radius * q
+        across = (-ux * math.sin(a) + uy * math.cos(a)) * radius / q
+        sx = cx + along * math.cos(a) - across * math.sin(a)
+        sy = cy + along * math.sin(a) + across * math.cos(a)
+        if not (-3 <= sy < ny + 3 and -3 <= sx < nx + 3):
+            continue
+        near = (np.abs(yy - sy) < 5 * spot_width_px) & (np.abs(xx - sx) < 5 * spot_width_px)
+        image[near] += intensity * np.exp(
+            -0.5 * ((yy[near] - sy) ** 2 + (xx[near] - sx) ** 2) / spot_width_px**2
+        )
+    image /= image[r > 10].max()
     return _finish(
         image,
         rng,
         dose=dose,
-        centre=(cy, cx),
+        centre=centre,
         rho=None,
         saturation=None,
         beam_stop=0,

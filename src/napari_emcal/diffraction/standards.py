@@ -22,6 +22,8 @@ from ..errors import InvalidDataError, InvalidParameterError
 
 __all__ = [
     "PENG_1996",
+    "ZONES",
+    "zone_reflections",
     "STANDARDS",
     "Reflection",
     "Standard",
@@ -296,6 +298,46 @@ OTHER_STRUCTURES: dict[str, Standard] = {
         "W", 3.1652e-10, "Im-3m", (("W", (0, 0, 0), 0.16), ("W", (0.5, 0.5, 0.5), 0.16)), "W"
     ),
 }
+
+
+#: In-plane axes (e1, e2) of the zones offered, as Miller directions; e1 along +x of the
+#: simulated pattern before its rotation.
+ZONES = {
+    "001": ((1, 0, 0), (0, 1, 0)),
+    "011": ((1, 0, 0), (0, 1, -1)),
+}
+
+
+def zone_reflections(standard: Standard, zone: str, g_max: float, *, weak: float = 1e-3):
+    """The allowed reflections of ``zone`` with ``|g| <= g_max`` (1/m): a list of
+    ``(label, d_spacing (m), (g1, g2) in-plane components (1/m), relative |F|²)``."""
+    if zone not in ZONES:
+        raise InvalidParameterError(f"zone must be one of {', '.join(ZONES)}, not {zone!r}")
+    if standard.lattice_parameter is None:
+        raise InvalidParameterError("a spot pattern needs a crystal, not a d-spacing list")
+    a = standard.lattice_parameter
+    e1, e2 = (np.array(v, float) for v in ZONES[zone])
+    e1, e2 = e1 / np.linalg.norm(e1), e2 / np.linalg.norm(e2)
+    axis = np.cross(e1, e2)
+    n = int(math.ceil(g_max * a)) + 1
+    rows = []
+    for hkl in itertools.product(range(-n, n + 1), repeat=3):
+        if hkl == (0, 0, 0) or abs(np.dot(hkl, axis)) > 1e-9:
+            continue
+        g = np.array(hkl, float) / a
+        if np.linalg.norm(g) > g_max:
+            continue
+        f2 = standard._f_squared(tuple(abs(i) for i in hkl), a * 1e10)
+        rows.append(
+            (
+                "".join(str(abs(i)) for i in sorted(hkl, key=abs, reverse=True)),
+                1 / np.linalg.norm(g),
+                (float(g @ e1), float(g @ e2)),
+                f2,
+            )
+        )
+    top = max((r[3] for r in rows), default=1.0) or 1.0
+    return [(lab, d, g, f2 / top) for lab, d, g, f2 in rows if f2 > weak * top]
 
 
 def get_standard(name_or_path) -> Standard:
