@@ -103,3 +103,18 @@ def test_4d_layer_is_calibrated_on_its_mean_pattern(make_napari_viewer, qtbot):
     assert widget.run()
     _wait(qtbot, widget)
     assert widget.result.camera_length == pytest.approx(truth.camera_length, rel=2e-3)
+
+
+def test_single_crystal_spots(make_napari_viewer, qtbot):
+    from napari_emcal.diffraction.simulate import spot_pattern
+
+    viewer = make_napari_viewer()
+    image = spot_pattern((512, 512), camera_length=0.15, zone="001", rotation_deg=12.0)
+    layer = viewer.add_image(image, name="spots")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Camera length (rings)")
+    widget.set_layer(layer)
+    widget.kind.value = "001"
+    assert widget.run()
+    _wait(qtbot, widget)
+    assert widget.result.camera_length == pytest.approx(0.15, rel=1e-3)
+    assert "reflections" in widget.result_label.value

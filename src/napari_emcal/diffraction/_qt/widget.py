@@ -26,6 +26,7 @@ from ...units import from_si, to_si
 from ..calibrate import DiffractionCalibration, calibrate_camera_length
 from ..export import py4dstem_calibration, twin_values, write_pattern_hspy
 from ..patterns import reduce_frames
+from ..spots import calibrate_spots
 from ..standards import STANDARDS, electron_wavelength, get_standard
 from ..table import CameraLengthTable
 
@@ -73,6 +74,9 @@ class ProfilePlot(ThemedPlot):
         result = self.result
         if result is None:
             self.show_empty("Calibrate to see the azimuthal profile")
+            return
+        if len(result.profile) == 0:
+            self.show_empty("a single crystal's spots: no azimuthal profile")
             return
         self.show_axes()
         axes = self.axes
@@ -122,6 +126,17 @@ class CameraLengthWidget(ToolDock):
             visible=False,
             tooltip="for a stack or 4D dataset: calibrate the frame shown, or the mean "
             "(maximum) pattern of all frames, computed in one lazy pass in the worker",
+        )
+        self.kind = widgets.ComboBox(
+            label="Pattern of",
+            choices=[
+                ("polycrystal (rings)", ""),
+                ("single crystal along [001]", "001"),
+                ("single crystal along [011]", "011"),
+            ],
+            value="",
+            tooltip="rings of a polycrystalline standard, or the spots of a single crystal of "
+            "the (cubic) standard along a zone axis",
         )
         self.standard = widgets.ComboBox(
             label="Standard",
@@ -198,6 +213,7 @@ class CameraLengthWidget(ToolDock):
             [
                 self.layer,
                 self.frames,
+                self.kind,
                 self.standard,
                 self.beam_energy,
                 self.detector_pixel,
@@ -293,8 +309,12 @@ class CameraLengthWidget(ToolDock):
             "sources": sources,
         }
 
+        zone = self.kind.value
+
         def work(report):
             image = np.asarray(plane) if how == "displayed" else reduce_frames(plane, how)
+            if zone:
+                return image, calibrate_spots(image, zone=zone, **kwargs)
             return image, calibrate_camera_length(image, progress=report, **kwargs)
 
         def done(value):
