@@ -113,7 +113,7 @@ class CameraLengthWidget(ToolDock):
         self.task = self.long_task("stop the calibration (Esc)")
 
         self.layer = self.layer_picker(
-            "Pattern", "the image layer of the ring pattern (2D)", _measurable
+            "Image", "the image layer of the diffraction pattern (2D, a stack or 4D)", _measurable
         )
         self.frames = widgets.ComboBox(
             label="Frames",
@@ -128,7 +128,7 @@ class CameraLengthWidget(ToolDock):
             "(maximum) pattern of all frames, computed in one lazy pass in the worker",
         )
         self.kind = widgets.ComboBox(
-            label="Pattern of",
+            label="Specimen",
             choices=[
                 ("polycrystal (rings)", ""),
                 ("single crystal along [001]", "001"),
