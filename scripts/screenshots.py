@@ -126,6 +126,21 @@ def grating_table():
     viewer.close()
 
 
+def diffraction():
+    """The Au ring sample calibrated: rings and centre overlaid, values with ±, then the
+    dock scrolled to the corrected profile and the table."""
+    viewer, widget = docked("au_ring_pattern", "Camera length (rings)")
+    widget.set_layer(viewer.layers[0])
+    widget.run()
+    settle(viewer, lambda: not widget.task.running)
+    shoot(viewer, "diffraction")
+    widget.add_to_table()
+    bar = widget.native.verticalScrollBar()
+    bar.setValue(int(0.55 * bar.maximum()))
+    shoot(viewer, "diffraction_profile")
+    viewer.close()
+
+
 def high_defocus_table():
     """An accepted calibration in the table, kept in the history and plotted."""
     viewer, widget = measured_pair()
@@ -224,7 +239,7 @@ if __name__ == "__main__":
     import sys
 
     shots = (overfocus, dataset_check, grating, grating_table, high_defocus)
-    shots += (high_defocus_table, dose, dose_tilt_series, live)
+    shots += (high_defocus_table, dose, dose_tilt_series, live, diffraction)
     chosen = set(sys.argv[1:])  # names of shots, or all
     for shot in shots:
         if not chosen or shot.__name__ in chosen:

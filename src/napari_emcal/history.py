@@ -42,13 +42,14 @@ __all__ = [
 #: How long a writer waits for another process's write (s).
 BUSY_TIMEOUT_S = 30.0
 #: Tools whose calibrations are kept.
-TOOLS = ("overfocus", "pixel_size", "high_defocus", "current")
+TOOLS = ("overfocus", "pixel_size", "high_defocus", "current", "camera_length")
 #: Changes below these are not drift, whatever the uncertainties (value units).
 TOLERANCES = {
     "overfocus": {"scan_rotation_deg": 0.5, "flip_y": 0, "overfocus_m": 5e-8},
     "pixel_size": {"pixel_size_nm": 0.0, "angle_deg": 0.5},
     "high_defocus": {"scale": 0.01, "rotation_deg": 0.5},
     "current": {"current_pa": 0.0},
+    "camera_length": {"camera_length_m": 0.0, "axis_ratio": 0.0},
 }
 
 _SCHEMA = """

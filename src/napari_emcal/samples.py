@@ -7,6 +7,7 @@ Pure computation (no napari).
 
 from __future__ import annotations
 
+from .diffraction.sample import au_ring_pattern
 from .dose.sample import in_situ_series
 from .grating.sample import grating_image
 from .highdefocus.sample import high_defocus_pair
@@ -15,6 +16,7 @@ from .specimens import sample_recipe
 
 __all__ = [
     "SAMPLES",
+    "au_ring_pattern",
     "grating_image",
     "high_defocus_pair",
     "in_situ_series",
@@ -28,4 +30,5 @@ SAMPLES = {
     "grating_image": grating_image,
     "high_defocus_pair": high_defocus_pair,
     "in_situ_series": in_situ_series,
+    "au_ring_pattern": au_ring_pattern,
 }

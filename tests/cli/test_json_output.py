@@ -25,6 +25,7 @@ COMMANDS = {
     "pixel-size": lambda d: ["pixel-size", "sample"],
     "high-defocus": lambda d: ["high-defocus", "sample"],
     "check": lambda d: ["check", d],
+    "camera-length": lambda d: ["camera-length", "sample", "--no-history"],
 }
 
 

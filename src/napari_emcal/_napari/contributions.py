@@ -73,6 +73,29 @@ def sample_grating_image():
     ]
 
 
+def sample_au_ring_pattern():
+    """Au ring pattern (simulated): known camera length and ellipticity in the metadata."""
+    from ..samples import au_ring_pattern
+
+    image, metadata = au_ring_pattern()
+    # the saturated central beam would make the rings black at full range
+    limits = [0.0, float(np.percentile(image, 99.5))]
+    kwargs = {"name": "Au rings (simulated)", "metadata": {"emcal": metadata}}
+    return [(image, {**kwargs, "contrast_limits": limits}, "image")]
+
+
+def calibrate_camera_length(viewer: Viewer):
+    """Dock the camera-length widget on the active ring pattern and calibrate it."""
+    layer = viewer.layers.selection.active
+    if layer is None or getattr(layer, "rgb", True) or layer.ndim < 2:
+        show_warning("Select a greyscale image layer of a ring pattern first.")
+        return None
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Camera length (rings)")
+    widget.set_layer(layer)
+    widget.run()
+    return widget
+
+
 def sample_high_defocus_pair():
     """High-defocus pair (simulated): near focus and -150 µm, truth in the metadata."""
     from ..samples import high_defocus_pair

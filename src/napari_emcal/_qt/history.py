@@ -45,6 +45,10 @@ QUANTITIES = {
     },
     "high_defocus": {"scale": ("Scale", "", 1.0), "rotation_deg": ("Rotation", "°", 1.0)},
     "current": {"current_pa": ("Beam current", "pA", 1.0)},
+    "camera_length": {
+        "camera_length_m": ("Camera length", "mm", 1e3),
+        "axis_ratio": ("Ellipse axis ratio", "", 1.0),
+    },
 }
 
 

@@ -19,6 +19,7 @@ __all__ = ["build_parser", "main"]
 
 def build_parser() -> argparse.ArgumentParser:
     from ..dataset_check.cli import add_parser as add_check
+    from ..diffraction.cli import add_parser as add_camera_length
     from ..dose.cli import add_parser as add_dose
     from ..grating.cli import add_parser as add_pixel_size
     from ..highdefocus.cli import add_parser as add_high_defocus
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_overfocus,
         add_pixel_size,
         add_high_defocus,
+        add_camera_length,
         add_dose,
         partial(add_check, sample=overfocus_grating),  # a 4D sample: the overfocus tool's
         add_history,
