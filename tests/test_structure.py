@@ -11,7 +11,7 @@ import pytest
 import napari_emcal
 
 PACKAGE = Path(napari_emcal.__file__).parent
-TOOLS = ("overfocus", "grating", "highdefocus", "dose", "dataset_check")
+TOOLS = ("overfocus", "grating", "highdefocus", "dose", "dataset_check", "serialem")
 GLUE = ("_qt", "_napari")
 
 
