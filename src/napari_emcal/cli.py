@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .live_cli import add_parser as add_live
     from .overfocus.cli import add_parser as add_overfocus
     from .report_cli import add_parser as add_report
+    from .serialem.cli import add_parser as add_serialem
 
     parser = EmcalParser(prog="emcal", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_export,
         add_live,
         add_report,
+        add_serialem,
     ):
         add(sub)
     return parser
