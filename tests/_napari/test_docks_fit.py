@@ -11,6 +11,7 @@ WIDGETS = [
     "High-defocus mag",
     "Dose table",
     "4D dataset check",
+    "SerialEM calibrations",
 ]
 
 

@@ -26,7 +26,10 @@ import numpy as np
 
 from ..errors import InvalidDataError
 
-__all__ = ["Record", "Series", "read_mdoc", "read_series", "group_key"]
+__all__ = ["SERIES_KEY", "Record", "Series", "read_mdoc", "read_series", "group_key"]
+
+#: Where a napari layer's ``metadata["emcal"]`` names the series file it shows.
+SERIES_KEY = "serialem_series"
 
 #: SerialEM's probe modes in its files: 1 microprobe, 0 nanoprobe.
 PROBE_NAMES = {0: "nano", 1: "micro"}

@@ -280,3 +280,15 @@ def write_series(series: SimulatedSeries, path) -> Path:
         mrc.set_data(np.asarray(series.images, dtype=np.float32))
     path.with_name(path.name + ".mdoc").write_text(mdoc_text(series, path.name))
     return path
+
+
+#: The sample series' image-shift matrix (unbinned px of the stored array per IS unit).
+SAMPLE_MATRIX = ((153.2, -118.6), (121.9, 149.7))
+
+
+def sample_series(folder) -> Path:
+    """The sample: a nine-record image-shift calibration series (binning 2, drift and
+    Poisson noise) written as ``image_shift.mrc`` with its ``.mdoc`` into ``folder``; its
+    truth is :data:`SAMPLE_MATRIX`."""
+    series = simulate_series(np.asarray(SAMPLE_MATRIX), binning=2, seed=35, shape=(256, 256))
+    return write_series(series, Path(folder) / "image_shift.mrc")
