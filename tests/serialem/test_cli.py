@@ -47,3 +47,23 @@ def test_dead_time_and_beam_intensity(tmp_path, capsys):
     path = sim.write_series(series, tmp_path / "beam.mrc")
     assert main(["beam-intensity", str(path), "--mdoc-only", "--no-history"]) == 0
     assert "BeamIntensityTable 6 20 7 0" in capsys.readouterr().out
+
+
+def test_high_defocus_is_from_two_series(tmp_path, capsys):
+    focus = sim.rotation_matrix(230.0, 12.0)
+    a = np.radians(-3.0)
+    ratio = 1.06 * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    paths = [
+        sim.write_series(
+            sim.simulate_series(m, seed=20 + k, defocus_um=-80.0 * k), tmp_path / f"{k}.mrc"
+        )
+        for k, m in enumerate((focus, ratio @ focus))
+    ]
+    out_json = tmp_path / "h.json"
+    assert main(["high-defocus-is", *map(str, paths), "--json", str(out_json), "--no-history"]) == 0
+    values = json.loads(out_json.read_text())["values"]
+    assert abs(values["scale"]["value"] - 1.06) < 0.002
+    assert abs(values["rotation"]["value"] + 3.0) < 0.1
+    # SerialEM's camera y runs against the rows of an MRC: the rotation changes sign
+    line = [x for x in capsys.readouterr().out.splitlines() if "HighFocusISCal" in x][0]
+    assert float(line.split()[7]) > 0 and line.split()[2:5] == ["7", "1", "-80.000000"]

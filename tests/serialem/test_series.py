@@ -48,3 +48,25 @@ def test_real_mdoc_files(name, sections, first_shift, mag_index):
     assert first.image_shift == pytest.approx(first_shift)
     assert first.mag_index == mag_index
     assert first.stage is not None and first.exposure_s > 0
+
+
+def test_single_images_named_by_an_mdoc(tmp_path):
+    """Sections naming their own TIFF (a frame-set's movie is summed): rows run along
+    SerialEM's camera y, as it writes TIFF."""
+    import tifffile
+
+    series = sim.simulate_series(sim.rotation_matrix(100.0, 5.0), shape=(48, 48))
+    text = sim.mdoc_text(series, "unused.mrc").replace("ImageFile = unused.mrc\n", "")
+    lines = []
+    for line in text.splitlines():
+        lines.append(line)
+        if line.startswith("[ZValue = "):
+            k = int(line.split("=")[1].strip(" ]"))
+            lines.append(f"SubFramePath = X:\\frames\\image_{k}.tif")
+            frames = np.stack([series.images[k] / 2, series.images[k] / 2])
+            tifffile.imwrite(tmp_path / f"image_{k}.tif", frames.astype(np.float32))
+    (tmp_path / "singles.mdoc").write_text("\n".join(lines))
+    read = read_series(tmp_path / "singles.mdoc")
+    assert read.row_is_camera_y is True
+    np.testing.assert_allclose(read.records[4].image, series.images[4], rtol=1e-6)
+    assert any("summed" in note for note in read.notes)

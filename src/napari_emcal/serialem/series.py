@@ -284,7 +284,7 @@ def _read_single_images(mdoc: Path, sections, records, notes) -> bool | None:
     from ..io.images import open_image
 
     flips = set()
-    missing = []
+    missing, summed = [], []
     for section, record in zip(sections, records, strict=True):
         name = section.get("Image") or section.get("SubFramePath")
         if name is None:
@@ -294,8 +294,17 @@ def _read_single_images(mdoc: Path, sections, records, notes) -> bool | None:
         if not candidate.is_file():
             missing.append(f"{record.index} ({candidate.name})")
             continue
-        record.image, _ = open_image(candidate)
-        flips.add(candidate.suffix.lower() not in (".mrc", ".st", ".map"))
+        if candidate.suffix.lower() in (".mrc", ".st", ".map", ".mrcs", ".tif", ".tiff"):
+            frames = _read_stack(candidate)
+            # a frame-set's movie: the image is the sum of its frames
+            record.image = frames.sum(axis=0, dtype=np.float64) if len(frames) > 1 else frames[0]
+            if len(frames) > 1:
+                summed.append(str(record.index))
+        else:
+            record.image, _ = open_image(candidate)
+        flips.add(candidate.suffix.lower() not in (".mrc", ".st", ".map", ".mrcs"))
+    if summed:
+        notes.append(f"the frames of record(s) {', '.join(summed[:8])} were summed")
     if missing:
         notes.append(
             f"no image file beside {mdoc.name} for section(s) {', '.join(missing[:8])}"
