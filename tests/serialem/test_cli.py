@@ -67,3 +67,19 @@ def test_high_defocus_is_from_two_series(tmp_path, capsys):
     # SerialEM's camera y runs against the rows of an MRC: the rotation changes sign
     line = [x for x in capsys.readouterr().out.splitlines() if "HighFocusISCal" in x][0]
     assert float(line.split()[7]) > 0 and line.split()[2:5] == ["7", "1", "-80.000000"]
+
+
+def test_no_lines_without_mag_index(tmp_path, capsys):
+    truth = sim.rotation_matrix(200.0, 45.0)
+    path = sim.write_series(
+        sim.simulate_series(truth, seed=2, shape=(128, 128)), tmp_path / "s.mrc"
+    )
+    mdoc = tmp_path / "s.mrc.mdoc"
+    mdoc.write_text("\n".join(x for x in mdoc.read_text().splitlines() if "MagIndex" not in x))
+    out_json = tmp_path / "s.json"
+    assert main(["image-shift", str(path), "--json", str(out_json), "--no-history"]) == 0
+    assert "not written" in capsys.readouterr().out
+    document = json.loads(out_json.read_text())
+    assert document["serialem"] == [] and any("MagIndex" in n for n in document["notes"])
+    assert main(["image-shift", str(path), "--lines", str(tmp_path / "l.txt"), "--no-history"]) == 2
+    assert "MagIndex" in capsys.readouterr().err

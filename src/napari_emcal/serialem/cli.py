@@ -36,6 +36,31 @@ def _matrix_values(fit) -> tuple[dict, dict]:
     )
 
 
+def _serialem(make) -> tuple[list[str], str | None]:
+    """SerialEM's lines, or none and the reason (e.g. the .mdoc lacks MagIndex)."""
+    try:
+        return make(), None
+    except InvalidDataError as exc:
+        return [], str(exc)
+
+
+def _output(args, document, lines, reason) -> None:
+    """Print the lines (or why there are none), write --json and --lines."""
+    if lines:
+        print("SerialEM    " + "\n            ".join(lines))
+    else:
+        print(f"SerialEM    not written: {reason}")
+        document["notes"].append(f"no SerialEM lines: {reason}")
+    document["serialem"] = lines
+    if args.json:
+        write_json(args.json, document)
+    if args.lines:
+        if not lines:
+            raise InvalidDataError(f"--lines: {reason}")
+        Path(args.lines).write_text("\n".join(lines) + "\n")
+        print(f"written     {args.lines}")
+
+
 def _print_fit(fit, records, unit: str) -> None:
     m, s = fit.matrix, fit.sigma
     print(f"group       {_setting_text(records[0])}; {len(records)} records")
@@ -71,22 +96,18 @@ def _shift_command(args, setting: str) -> int:
         _print_fit(
             fit, records, "array per IS unit" if setting == "image_shift" else "array per µm"
         )
-    lines = (
-        se.image_shift_lines([(f, r[0]) for f, r in fits], series.row_is_camera_y)
-        if setting == "image_shift"
-        else [line for f, r in fits for line in se.stage_lines(f, r[0], series.row_is_camera_y)]
+    lines, reason = _serialem(
+        lambda: (
+            se.image_shift_lines([(f, r[0]) for f, r in fits], series.row_is_camera_y)
+            if setting == "image_shift"
+            else [line for f, r in fits for line in se.stage_lines(f, r[0], series.row_is_camera_y)]
+        )
     )
-    print("SerialEM    " + "\n            ".join(lines))
     document = fits[0][0].to_dict()
     document["notes"] = [*series.notes, *document["notes"]]
     if len(fits) > 1:
         document["groups"] = [{"setting": r[0].setting(), **f.to_dict()} for f, r in fits]
-    document["serialem"] = lines
-    if args.json:
-        write_json(args.json, document)
-    if args.lines:
-        Path(args.lines).write_text("\n".join(lines) + "\n")
-        print(f"written     {args.lines}")
+    _output(args, document, lines, reason)
     tool = "image_shift" if setting == "image_shift" else "stage_shift"
     for fit, records in fits:
         values, sigma = _matrix_values(fit)
@@ -130,22 +151,16 @@ def cmd_high_defocus_is(args) -> int:
         raise InvalidDataError("the .mdoc records no Defocus for these series")
     result = high_defocus_image_shift(*fits, focus_defocus_um=defocus[0], defocus_um=defocus[1])
     row_sense = first.row_is_camera_y
-    line = se.high_focus_is_line(result, parts[1][0], row_sense)
+    lines, reason = _serialem(lambda: [se.high_focus_is_line(result, parts[1][0], row_sense)])
     print(f"defocus     {result.defocus_um:g} µm against {result.focus_defocus_um:g} µm")
     print(f"scale       {result.scale:.5f} ± {result.scale_sigma:.5f}")
     print(
         f"rotation    {result.rotation_deg:+.3f}° ± {result.rotation_sigma_deg:.3f}° "
         "(stored array, +col towards +row)"
     )
-    print(f"SerialEM    {line}")
     for note in result.notes:
         print(f"note: {note}")
-    document = result.to_dict()
-    document["serialem"] = [line]
-    if args.json:
-        write_json(args.json, document)
-    if args.lines:
-        Path(args.lines).write_text(line + "\n")
+    _output(args, result.to_dict(), lines, reason)
     record_history(
         args,
         "high_defocus_is",
@@ -166,7 +181,7 @@ def cmd_beam_intensity(args) -> int:
     series = read_series(args.stack, load_images=not args.mdoc_only)
     records = series.records
     result = beam_intensity(records)
-    table = se.beam_intensity_lines(result, records[0])
+    table, reason = _serialem(lambda: se.beam_intensity_lines(result, records[0]))
     print("intensity   current (counts/unbinned px/s)")
     for i, c in zip(result.intensities, result.currents, strict=True):
         print(f"{i:10.5f}  {c:12.3f}")
@@ -175,15 +190,9 @@ def cmd_beam_intensity(args) -> int:
         f"fit         intensity = {c[0]:.5f}(±{s[0]:.2g}) + {c[1]:.5f}(±{s[1]:.2g})·L + "
         f"{c[2]:.5f}(±{s[2]:.2g})·L², L = ln(current); rms {result.residual_rms:.2g}"
     )
-    print("SerialEM    " + "\n            ".join(table))
     for note in [*series.notes, *result.notes]:
         print(f"note: {note}")
-    document = result.to_dict()
-    document["serialem"] = table
-    if args.json:
-        write_json(args.json, document)
-    if args.lines:
-        Path(args.lines).write_text("\n".join(table) + "\n")
+    _output(args, result.to_dict(), table, reason)
     record_history(
         args,
         "beam_intensity",

@@ -102,7 +102,7 @@ class SeriesPlot(ThemedPlot):
             )
             axes.set_xlabel("ln(current / counts per px per s)")
             axes.set_ylabel("intensity")
-            axes.legend(fontsize="small")
+            axes.legend(fontsize="small", loc="best", framealpha=0.6)
         elif kind == "dead_time":
             axes.plot(result.exposures_s, result.counts, "o", color="#4ad2ff", label="records")
             grid = np.linspace(min(0.0, result.dead_time_s), result.exposures_s.max(), 50)
@@ -116,7 +116,7 @@ class SeriesPlot(ThemedPlot):
             axes.axhline(0, color="grey", lw=0.5)
             axes.set_xlabel("exposure (s)")
             axes.set_ylabel("mean counts")
-            axes.legend(fontsize="small")
+            axes.legend(fontsize="small", loc="best", framealpha=0.6)
         self.style()
         self.canvas.draw_idle()
 
@@ -144,7 +144,7 @@ def _shift_plot(axes, fit, label: str = "", marker: str = "o") -> None:
     axes.set_ylabel("row (unbinned px)")
     axes.invert_yaxis()  # rows down, as napari shows the image
     axes.set_aspect("equal", adjustable="datalim")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", loc="best", framealpha=0.6)
 
 
 class SerialEMWidget(ToolDock):
@@ -373,9 +373,11 @@ class SerialEMWidget(ToolDock):
         if kind == "high_defocus_is":
             fit = result.defocused
         self._show_records(fit)
-        self.result_label.value = summary(kind, result) + "\nSerialEM: " + " / ".join(lines)
+        text = summary(kind, result)
+        self.result_label.value = text + ("\nSerialEM: " + " / ".join(lines) if lines else "")
         self.plot.show(kind, result)
-        self.save_button.enabled = self.accept_button.enabled = True
+        self.save_button.enabled = bool(lines)
+        self.accept_button.enabled = True
         self.status.value = "measured"
         self.show_hint("check the residuals and the plot; Save for SerialEM… or Accept")
 
@@ -433,10 +435,13 @@ def compute(series, kind: str, prior=None):
         fit = fit_shift_matrix(
             group, "image_shift" if kind == "image_shift" else "stage", prior=prior
         )
-        lines = (
-            se.image_shift_lines([(fit, group[0])], series.row_is_camera_y)
-            if kind == "image_shift"
-            else se.stage_lines(fit, group[0], series.row_is_camera_y)
+        lines = _lines(
+            fit,
+            lambda: (
+                se.image_shift_lines([(fit, group[0])], series.row_is_camera_y)
+                if kind == "image_shift"
+                else se.stage_lines(fit, group[0], series.row_is_camera_y)
+            ),
         )
         names = (("dcol_dx", 0, 0), ("dcol_dy", 0, 1), ("drow_dx", 1, 0), ("drow_dy", 1, 1))
         values = {n: float(fit.matrix[i, j]) for n, i, j in names}
@@ -458,16 +463,19 @@ def compute(series, kind: str, prior=None):
         result = high_defocus_image_shift(
             *fits, focus_defocus_um=parts[0][0].defocus_um, defocus_um=parts[1][0].defocus_um
         )
-        line = se.high_focus_is_line(result, parts[1][0], series.row_is_camera_y)
+        lines = _lines(
+            result, lambda: [se.high_focus_is_line(result, parts[1][0], series.row_is_camera_y)]
+        )
         values = {"scale": result.scale, "rotation_deg": result.rotation_deg}
         sigma = {"scale": result.scale_sigma, "rotation_deg": result.rotation_sigma_deg}
-        return kind, result, [line], (values, sigma, f"defocus_um={result.defocus_um:g}, {setting}")
+        return kind, result, lines, (values, sigma, f"defocus_um={result.defocus_um:g}, {setting}")
     if kind == "beam_intensity":
         result = beam_intensity(records)
         c, s = result.coefficients, result.sigma
         values = {f"c{i}": float(c[i]) for i in range(3)}
         sigma = {f"c{i}": float(s[i]) for i in range(3)}
-        return kind, result, se.beam_intensity_lines(result, first), (values, sigma, setting)
+        lines = _lines(result, lambda: se.beam_intensity_lines(result, first))
+        return kind, result, lines, (values, sigma, setting)
     if kind == "dead_time":
         result = dead_time(records)
         return (
@@ -481,6 +489,17 @@ def compute(series, kind: str, prior=None):
             ),
         )
     raise InvalidParameterError(f"unknown calibration {kind!r}")
+
+
+def _lines(result, make) -> list[str]:
+    """SerialEM's lines, or none with the reason added to the result's notes."""
+    from ...errors import InvalidDataError
+
+    try:
+        return make()
+    except InvalidDataError as exc:
+        result.notes.append(f"no SerialEM lines: {exc}")
+        return []
 
 
 def summary(kind: str, result) -> str:
