@@ -57,3 +57,30 @@ def test_refusal_is_shown(make_napari_viewer, qtbot, tmp_path):
     _wait(qtbot, widget)
     assert "never changes" in widget.status.value
     assert widget.result is None
+
+
+def test_high_defocus_image_shift_from_two_series(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "SerialEM calibrations")
+    focus = sim.rotation_matrix(220.0, -20.0)
+    a = np.radians(5.0)
+    ratio = 1.1 * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    paths = [
+        sim.write_series(
+            sim.simulate_series(m, seed=40 + k, defocus_um=-150.0 * k, shape=(192, 192)),
+            tmp_path / f"{k}.mrc",
+        )
+        for k, m in enumerate((focus, ratio @ focus))
+    ]
+    assert widget.open(paths[0]) and widget.open(paths[1])
+    near, far = viewer.layers
+    widget.layer.value = near
+    widget.calibration.value = "High-defocus image shift"
+    widget.defocused.value = far
+    assert widget.run()
+    _wait(qtbot, widget)
+    kind, result, lines, _ = widget.result
+    assert kind == "high_defocus_is"
+    assert abs(result.scale - 1.1) < 0.002 and abs(result.rotation_deg - 5.0) < 0.1
+    assert lines[0].startswith("HighFocusISCal 7 1 -150.000000")
+    assert "rotation" in widget.result_label.value

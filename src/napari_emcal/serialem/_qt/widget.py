@@ -153,6 +153,7 @@ class SerialEMWidget(ToolDock):
     def __init__(self, napari_viewer):
         super().__init__(napari_viewer)
         self.series = None
+        self._cache = {}  # path -> Series
         self.result = None  # (kind, result object, SerialEM lines, history entry)
         self.open_button = widgets.PushButton(
             text="Open series…",
@@ -169,6 +170,13 @@ class SerialEMWidget(ToolDock):
             "unshifted), stage shift (long moves in steps), high-defocus image shift (two "
             "defocus values), beam intensity (no specimen, intensity varies), dead time "
             "(exposure varies)",
+        )
+        self.defocused = self.layer_picker(
+            "Defocused series",
+            "for a high-defocus image-shift calibration: the series at high defocus (the "
+            "series above is the one near focus); the same layer: one series whose Defocus "
+            "takes two values",
+            _is_series,
         )
         self.prior = widgets.LineEdit(
             label="Prior matrix",
@@ -208,6 +216,7 @@ class SerialEMWidget(ToolDock):
                 self.open_button,
                 self.layer,
                 self.calibration,
+                self.defocused,
                 self.prior,
                 self.measure_button,
                 self.progress,
@@ -267,8 +276,9 @@ class SerialEMWidget(ToolDock):
                 name=name,
                 metadata={"emcal": {SERIES_KEY: str(path)}},
             )
-        self.series = series
+        self.series = self._cache[str(path)] = series
         self.layer.reset_choices()
+        self.defocused.reset_choices()
         self.layer.value = layer
         self._show_records()
         return True
@@ -278,24 +288,33 @@ class SerialEMWidget(ToolDock):
         path = series_path(layer) if layer is not None else None
         if path is None:
             return
-        if self.series is None or str(self.series.images or self.series.mdoc) != str(path):
-            from ..series import read_series
-
-            try:
-                self.series = read_series(path)
-            except EmcalError as exc:
-                self.error(str(exc))
+        if self._cache.get(path) is not self.series or self.series is None:
+            self.series = self._load(path)
+            if self.series is None:
                 return
         self.result = None
         self.save_button.enabled = self.accept_button.enabled = False
         self._show_records()
         self.show_hint("choose what the series calibrates, then Measure")
 
+    def _load(self, path):
+        """The series at ``path`` (read once), or None with the reason shown."""
+        from ..series import read_series
+
+        if path not in self._cache:
+            try:
+                self._cache[path] = read_series(path)
+            except EmcalError as exc:
+                self.error(str(exc))
+                return None
+        return self._cache[path]
+
     def _calibration_changed(self, event=None) -> None:
         kind = CALIBRATIONS[self.calibration.value]
         for tool, view in self.histories.items():
             view.widgets.visible = tool == kind
         self.prior.visible = kind in ("image_shift", "stage_shift", "high_defocus_is")
+        self.defocused.visible = kind == "high_defocus_is"
 
     def _show_records(self, fit=None) -> None:
         if self.series is None:
@@ -358,10 +377,16 @@ class SerialEMWidget(ToolDock):
             return False
         kind = CALIBRATIONS[self.calibration.value]
         series = self.series
+        defocused = None
+        other = self.defocused.value
+        if kind == "high_defocus_is" and other is not None and other is not self.layer.value:
+            defocused = self._load(series_path(other))
+            if defocused is None:
+                return False
 
         def work(report):
             report(0.05)
-            return compute(series, kind, prior)
+            return compute(series, kind, prior, defocused)
 
         self.save_button.enabled = self.accept_button.enabled = False
         return self.task.start(f"Measuring {self.calibration.value.lower()}", work, self._show)
@@ -415,9 +440,10 @@ class SerialEMWidget(ToolDock):
         return None
 
 
-def compute(series, kind: str, prior=None):
+def compute(series, kind: str, prior=None, defocused=None):
     """(kind, result, SerialEM lines, (history values, uncertainties, setting)) of a
-    calibration of ``series`` (pure: runs in the worker)."""
+    calibration of ``series`` (pure: runs in the worker); ``defocused``: the second series
+    of a high-defocus image-shift calibration (else ``series`` holds both defoci)."""
     from .. import lines as se
     from ..intensity import beam_intensity, dead_time
     from ..shifts import fit_shift_matrix, high_defocus_image_shift
@@ -450,15 +476,19 @@ def compute(series, kind: str, prior=None):
     if kind == "high_defocus_is":
         from ..shifts import image_shift_matrix
 
-        by_defocus = series.with_defocus()
-        if len(by_defocus) != 2 or None in by_defocus:
-            from ...errors import InvalidDataError
+        if defocused is not None:
+            parts = [series.records, defocused.records]
+        else:
+            by_defocus = series.with_defocus()
+            if len(by_defocus) != 2 or None in by_defocus:
+                from ...errors import InvalidDataError
 
-            raise InvalidDataError(
-                f"the series holds {len(by_defocus)} defocus value(s): a high-defocus "
-                "image-shift calibration needs records at focus and at one defocus"
-            )
-        parts = [by_defocus[k] for k in sorted(by_defocus, key=abs)]
+                raise InvalidDataError(
+                    f"the series holds {len(by_defocus)} defocus value(s): a high-defocus "
+                    "image-shift calibration needs records at focus and at one defocus (or "
+                    "choose a defocused series)"
+                )
+            parts = [by_defocus[k] for k in sorted(by_defocus, key=abs)]
         fits = [image_shift_matrix(p, prior=prior) for p in parts]
         result = high_defocus_image_shift(
             *fits, focus_defocus_um=parts[0][0].defocus_um, defocus_um=parts[1][0].defocus_um
