@@ -137,3 +137,16 @@ def test_refuses_unrelated_images(tmp_path):
     records = read_series(sim.write_series(series, tmp_path / "U.mrc")).records
     with pytest.raises(CalibrationFailedError):
         image_shift_matrix(records)
+
+
+def test_whole_second_times_fall_back_to_record_order(tmp_path):
+    truth = sim.rotation_matrix(200.0, 75.0)
+    series = sim.simulate_series(truth, seed=6, drift_px_per_s=(0.2, 0.1), drift_curvature=0.0)
+    for section in series.sections:
+        section["TimeStamp"] = float(int(section["TimeStamp"]))
+    fit = image_shift_matrix(read_series(sim.write_series(series, tmp_path / "W.mrc")).records)
+    assert fit.drift_axis == "record"
+    assert any("record order" in note for note in fit.notes)
+    assert any("drifted" in note for note in fit.notes)
+    error = np.abs(fit.matrix - truth)
+    assert error.max() < 0.003 * np.linalg.norm(truth) and (error <= 3 * fit.sigma).all()

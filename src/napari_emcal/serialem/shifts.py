@@ -476,6 +476,18 @@ def fit_shift_matrix(
     residuals = np.hypot(*(positions - predicted).T)
     rate = np.abs(np.diff(drift, axis=0)).max(axis=1) / np.maximum(np.diff(times), 1e-9)
     drift_rate = float(rate.max()) if len(rate) else 0.0
+    drifted = float(np.hypot(*drift[-1]))
+    if drifted > 2.0:
+        notes.append(
+            f"the image drifted {drifted:.1f} px (unbinned) over the series; the drift was "
+            "fitted and removed"
+        )
+    defoci = [r.defocus_um for r in records if r.defocus_um is not None]
+    if defoci and max(defoci) - min(defoci) > 1.0:
+        notes.append(
+            f"Defocus varies from {min(defoci):g} to {max(defoci):g} µm within the series: "
+            "the image-shift matrix changes with defocus (see high-defocus image shift)"
+        )
     if residuals.max() > 1.0 + 5 * max(np.median(residuals), SHIFT_FLOOR_PX * binning):
         worst = int(np.argmax(residuals))
         notes.append(
@@ -500,13 +512,17 @@ def fit_shift_matrix(
 
 
 def _time_axis(records, notes) -> tuple[np.ndarray, str]:
+    """Sub-second time stamps when every record has one and they increase; else the
+    record order (whole seconds, as ``DateTime`` has, would misplace the drift of records
+    taken a second or two apart by up to half a second)."""
     times = [r.time_s for r in records]
-    if all(t is not None for t in times) and np.all(np.diff(times) > 0):
+    if all(t is not None for t in times):
         t = np.asarray(times, dtype=float)
-        return t - t[0], "s"
+        if np.all(np.diff(t) > 0) and np.any(t != np.round(t)):
+            return t - t[0], "s"
     notes.append(
-        "the records' times are missing or not increasing (DateTime has 1 s steps): drift "
-        "is modelled against record order"
+        "the records' times are missing, in whole seconds or not increasing: drift is "
+        "modelled against record order"
     )
     return np.arange(len(records), dtype=float), "record"
 
