@@ -192,8 +192,8 @@ def _peaks(
     local = correlation == ndimage.maximum_filter(correlation, size=5, mode="wrap")
     dy = (np.arange(ny) + ny // 2) % ny - ny // 2
     dx = (np.arange(nx) + nx // 2) % nx - nx // 2
-    # only shifts whose overlap is at least a third of the image in each axis
-    allowed = (np.abs(dy)[:, None] < ny / 3) & (np.abs(dx)[None, :] < nx / 3)
+    # only shifts that leave more than half of the image overlapping in each axis
+    allowed = (np.abs(dy)[:, None] < 0.45 * ny) & (np.abs(dx)[None, :] < 0.45 * nx)
     if radius is not None:
         py, px = predicted
         allowed &= (dy[:, None] - py) ** 2 + (dx[None, :] - px) ** 2 <= radius**2
@@ -417,7 +417,10 @@ def fit_shift_matrix(
     images = []
     for r in records:
         if r.image is None:
-            raise InvalidDataError(f"record {r.index} has no image")
+            raise InvalidDataError(
+                f"record {r.index} has no image: the stack (or the image files) the .mdoc "
+                "names must be beside it"
+            )
         images.append(_check_image(r.image, f"image {r.index}"))
     if len({im.shape for im in images}) != 1:
         raise InvalidDataError("the images of the series differ in shape")
