@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -340,12 +339,24 @@ class Table:
 
     @classmethod
     def read_csv(cls, path) -> pd.DataFrame:
-        """A CSV file as text for the text columns (an ID of ``007`` stays ``007``)."""
+        """A CSV file as text for the text columns (an ID of ``007`` stays ``007``); text
+        escaped against spreadsheet formulas (:func:`~napari_emcal._files.spreadsheet_text`)
+        reads back as it was. A device, a FIFO or a file over ``MAX_TEXT_BYTES`` is refused."""
+        import io
+
+        from ._files import read_text_limited, unescape_spreadsheet_text
+
+        content = read_text_limited(path, what="CSV table")
         text = {c.name: str for c in cls.COLUMNS if c.kind == "text"}
         try:
-            return pd.read_csv(Path(path), dtype=text, keep_default_na=True)
+            frame = pd.read_csv(io.StringIO(content), dtype=text, keep_default_na=True)
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
+        frame.columns = [unescape_spreadsheet_text(str(c)) for c in frame.columns]
+        for column in frame.columns:
+            if not pd.api.types.is_numeric_dtype(frame[column]):
+                frame[column] = frame[column].map(unescape_spreadsheet_text)
+        return frame
 
     @classmethod
     def from_csv(cls, path, **settings):
@@ -353,10 +364,13 @@ class Table:
         A problem names the file's line."""
         return cls.from_frame(cls.read_csv(path), str(path), where="line", **settings)
 
-    def to_csv(self, path) -> None:
-        """Every column, the derived ones too (for a spreadsheet); :meth:`from_csv` reads
-        it back."""
-        self.frame.to_csv(Path(path), index=False)
+    def to_csv(self, path, *, inputs=()) -> None:
+        """Every column, the derived ones too (for a spreadsheet), text that would start a
+        formula escaped, written atomically and never over one of ``inputs``;
+        :meth:`from_csv` reads it back."""
+        from ._files import write_csv
+
+        write_csv(self.frame, path, inputs=inputs)
 
     def records(self) -> list[dict[str, Any]]:
         """The entered rows as JSON-ready records (NaN as None)."""

@@ -392,8 +392,11 @@ class DoseTable(Table):
         return text
 
     def to_csv(self, path) -> None:
-        """All columns, the computed ones too (for a spreadsheet); from_csv reads it back."""
-        self.frame.to_csv(Path(path), index=False)
+        """All columns, the computed ones too (for a spreadsheet); from_csv reads it back.
+        Text that would start a formula is escaped; written atomically."""
+        from .._files import write_csv
+
+        write_csv(self.frame, path)
 
     @classmethod
     def from_frame(
@@ -424,15 +427,20 @@ class DoseTable(Table):
 
     def to_excel(self, path) -> None:
         """An Excel workbook: sheet "images" (all columns) and "current calibration"."""
-        with pd.ExcelWriter(Path(path), engine="openpyxl") as writer:
-            self.frame.to_excel(writer, sheet_name="images", index=False)
-            self.calibration.frame.to_excel(writer, sheet_name="current calibration", index=False)
-            pd.DataFrame(
-                {
-                    "setting": ["accumulation", "budget_e_A2"],
-                    "value": [self.accumulation, self.budget],
-                }
-            ).to_excel(writer, sheet_name="settings", index=False)
+        from .._files import write_workbook
+
+        settings = pd.DataFrame(
+            {"setting": ["accumulation", "budget_e_A2"], "value": [self.accumulation, self.budget]}
+        )
+        # every text cell stored as text: an image named "=1+2.mdoc" is no formula
+        write_workbook(
+            {
+                "images": self.frame,
+                "current calibration": self.calibration.frame,
+                "settings": settings,
+            },
+            path,
+        )
 
     @classmethod
     def from_excel(cls, path) -> DoseTable:

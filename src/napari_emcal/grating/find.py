@@ -183,7 +183,8 @@ class PixelSizeResult:
     intervals: tuple[int, int]
     #: Angle from the first direction to the second (degrees, 90 for a square lattice).
     angle_between_deg: float | None
-    #: Binning factor of the working image.
+    #: The finder's working reduction: image pixels per pixel of the binned image it worked
+    #: on (not the camera's binning, which the image's metadata or the user gives).
     binning: int
     #: Fraction of the lattice points predicted in the autocorrelation where a peak was found.
     quality: float
@@ -228,7 +229,7 @@ class PixelSizeResult:
             f"per direction {pa:.5g} / {pb:.5g} nm: anisotropy {self.anisotropy_percent:.2f} %"
             + ("  ⚠ over 1 %" if self.anisotropy_percent > 1.0 else ""),
             f"spacing {a:.3f} / {b:.3f} px over {self.intervals[0]} / {self.intervals[1]} "
-            f"intervals, {self.angle_between_deg:.2f}° apart; binning {self.binning}; "
+            f"intervals, {self.angle_between_deg:.2f}° apart; worked at 1/{self.binning} size; "
             f"{self.quality:.0%} of lattice peaks found",
         ]
         distortion = self.distortion()
@@ -284,7 +285,7 @@ class PixelSizeResult:
             "spacing_px": None if self.spacing_px is None else list(self.spacing_px),
             "intervals": list(self.intervals),
             "angle_between_deg": self.angle_between_deg,
-            "binning": self.binning,
+            "working_reduction": self.binning,
             "quality": self.quality,
             "residual_px": self.residual_px,
             "start_peak": None if self.start_peak is None else list(self.start_peak),

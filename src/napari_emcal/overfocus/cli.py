@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import (
+from ..cli.kit import (
     dataset_arguments,
     executor,
     executor_arguments,
@@ -17,9 +17,11 @@ from .._cli import (
     load_dataset,
     pass_source,
     record_history,
+    write_json,
 )
 from ..errors import InvalidParameterError
 from ..units import format_si
+from .sample import overfocus_grating
 
 __all__ = ["add_parser"]
 
@@ -81,14 +83,17 @@ def _calibrate(data, start, args):
             f"  handedness: flip {result.params.flip_y}, {result.flip_margin:.0f} standard "
             "errors from the other"
         )
-    path = (
-        Path(args.json)
-        if args.json
-        else (Path(args.out) / "calibrated.json" if args.out else Path("calibrated.json"))
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    result.params.save(path, uncertainty=result.uncertainty)
-    print(f"wrote       {path}")
+    if args.json == "-":
+        write_json("-", result.params.to_json_dict(result.uncertainty))
+    else:
+        path = (
+            Path(args.json)
+            if args.json
+            else (Path(args.out) / "calibrated.json" if args.out else Path("calibrated.json"))
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result.params.save(path, uncertainty=result.uncertainty)
+        print(f"wrote       {path}")
     from .calibrate import history_values
 
     record_history(args, "overfocus", *history_values(result), source=str(args.source))
@@ -101,8 +106,10 @@ def cmd_overfocus(args) -> int:
 
     if args.free and not args.calibrate:
         raise InvalidParameterError("--free says what --calibrate determines: add --calibrate")
+    if args.json and not args.calibrate:
+        raise InvalidParameterError("--json says where --calibrate writes: add --calibrate")
 
-    data, metadata, notes = load_dataset(args.source, args.scan_shape)
+    data, metadata, notes = load_dataset(args.source, args.scan_shape, args.load_sample)
     for note in notes:
         print(f"note: {note}")
     if args.params:
@@ -117,7 +124,7 @@ def cmd_overfocus(args) -> int:
         params = _calibrate(data, params, args)
     t0 = time.perf_counter()
     where = executor(args)
-    images = compute(pass_source(args, data, where), params, executor=where)
+    images = compute(pass_source(args, data, metadata, where), params, executor=where)
     seconds = time.perf_counter() - t0
     sharp = blur(images["shifted_sum"], params, data.shape[2:])
     frames = data.shape[0] * data.shape[1]
@@ -162,7 +169,7 @@ def write_outputs(out, images, params, source: str, seconds: float, sharpness: f
 
 def add_parser(sub) -> None:
     p = sub.add_parser("overfocus", help="overfocus twin images of a 4D STEM dataset")
-    dataset_arguments(p)
+    dataset_arguments(p, sample=overfocus_grating)
     p.add_argument("--params", help="twin parameters JSON (default: from the file's metadata)")
     p.add_argument("--out", help="folder to write the images (TIFF) and parameters to")
     p.add_argument(
@@ -179,8 +186,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--json",
         metavar="PATH",
-        help="where --calibrate writes the parameters (default: OUT/calibrated.json "
-        "or ./calibrated.json)",
+        help="where --calibrate writes the parameters ('-': standard output; default: "
+        "OUT/calibrated.json or ./calibrated.json)",
     )
     executor_arguments(p)
     history_arguments(p)

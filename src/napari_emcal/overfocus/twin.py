@@ -221,9 +221,10 @@ class TwinParams:
         """Plain values keyed by field name (SI units, degrees)."""
         return dataclasses.asdict(self)
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The JSON document :meth:`save` writes: every value with its unit."""
-        return {
+    def to_json_dict(self, uncertainty: dict | None = None) -> dict[str, Any]:
+        """The JSON document :meth:`save` writes: every value with its unit, and the
+        standard errors ``uncertainty`` (by parameter name, in its units) when given."""
+        document = {
             "format": _FILE_FORMAT,
             "version": _FILE_VERSION,
             "parameters": {
@@ -235,6 +236,9 @@ class TwinParams:
                 "bright_field_disk_radius_px": self.disk_radius,
             },
         }
+        if uncertainty:
+            document["uncertainty"] = uncertainty_document(uncertainty)
+        return document
 
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> TwinParams:
@@ -269,14 +273,6 @@ class TwinParams:
         if missing:
             raise InvalidParameterError(f"Missing twin parameters: {', '.join(missing)}.")
         return cls(**values)
-
-    def libertem_com_text(self) -> str:
-        """The arguments of LiberTEM's centre-of-mass analysis (``scan_rotation``,
-        ``flip_y``, ``cy``, ``cx``) that this twin gives, as text to paste."""
-        return (
-            f"scan_rotation={self.scan_rotation:.4f}, flip_y={self.flip_y}, "
-            f"cy={self.cy:.3f}, cx={self.cx:.3f}"
-        )
 
     @classmethod
     def known_from_metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -323,28 +319,21 @@ class TwinParams:
     def save(self, path: str | os.PathLike, uncertainty: dict | None = None) -> None:
         """Write the parameters with their units as JSON; ``uncertainty`` (standard errors
         by parameter name, in the parameters' units) is written beside them."""
-        document = self.to_json_dict()
-        if uncertainty:
-            document["uncertainty"] = uncertainty_document(uncertainty)
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
+        document = self.to_json_dict(uncertainty)
+        from .._files import atomic_write_text
+
+        atomic_write_text(path, json.dumps(document, indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TwinParams:
         """Read parameters written by :meth:`save` (or by hand, with any known units)."""
+        from .._files import read_json
+        from ..errors import InvalidDataError
+
         try:
-            with open(path, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except UnicodeDecodeError:
-            raise InvalidParameterError(
-                f"{os.fspath(path)} is not UTF-8 text (saved in another encoding?): save it "
-                "as UTF-8"
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise InvalidParameterError(f"{os.fspath(path)} is not valid JSON: {exc}") from None
-        except OSError as exc:
-            raise InvalidParameterError(f"cannot read {os.fspath(path)}: {exc.strerror}") from None
+            doc = read_json(path, what="parameters file")
+        except InvalidDataError as exc:
+            raise InvalidParameterError(str(exc)) from None
         return cls.from_json_dict(doc)
 
 

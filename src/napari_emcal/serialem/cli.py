@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import history_arguments, record_history, write_json
+from ..cli.kit import history_arguments, record_history, write_json
 from ..errors import InvalidDataError
 
 __all__ = ["add_parser"]

@@ -93,7 +93,7 @@ class ParameterActions(widgets.Container):
 
     def save_for_py4dstem(self, path) -> Path:
         """py4DSTEM's calibration values of the twin as JSON (``emcal export py4dstem``)."""
-        from ...export import write_py4dstem_calibration
+        from ..export import write_py4dstem_calibration
 
         written = write_py4dstem_calibration(self.host.params(), path, self.uncertainty())
         self.host.status.value = f"py4DSTEM calibration values written to {written}"
@@ -129,7 +129,9 @@ class ParameterActions(widgets.Container):
             self.load(path)
 
     def libertem_text(self) -> str:
-        return self.host.params().libertem_com_text()
+        from ..export import libertem_com_text
+
+        return libertem_com_text(self.host.params())
 
     def copy_for_libertem(self) -> str:
         """Put LiberTEM centre-of-mass arguments on the clipboard (and return them)."""
@@ -143,7 +145,7 @@ class ParameterActions(widgets.Container):
 
     def save_for_libertem(self, path) -> Path:
         """LiberTEM's centre-of-mass arguments of the twin as JSON (``emcal export libertem``)."""
-        from ...export import write_libertem_com
+        from ..export import write_libertem_com
 
         written = write_libertem_com(self.host.params(), path)
         self.host.status.value = f"LiberTEM CoM arguments written to {written}"
@@ -174,9 +176,8 @@ class ParameterActions(widgets.Container):
 
     def write_report(self, path):
         """The last optimised calibration, its images and the history, as an HTML page."""
-        from ...history import History
+        from ...history import History, compare_with_history
         from ...report import history_section, overfocus_section, write_report
-        from ...report_cli import compare_with_history
         from ..calibrate import CalibrationResult, history_values
 
         host = self.host

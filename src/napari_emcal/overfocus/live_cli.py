@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._cli import positive_float, positive_int
-from .errors import InvalidParameterError
+from ..cli.kit import positive_float, positive_int
+from ..errors import InvalidParameterError
+from ..units import format_si
 
 __all__ = ["add_parser"]
 
@@ -25,11 +26,11 @@ def _host_port(text: str) -> tuple[str, int | None]:
 def cmd_live_overfocus(args) -> int:
     import numpy as np
 
-    from .engine.live import LiveSource, acquisitions
-    from .overfocus import TwinParams
-    from .overfocus.cli import write_outputs
-    from .overfocus.images import OverfocusPass
-    from .overfocus.sharpness import blur
+    from ..engine.live import LiveSource, acquisitions
+    from . import TwinParams
+    from .cli import write_outputs
+    from .images import OverfocusPass
+    from .sharpness import blur
 
     if args.free and not args.calibrate:
         raise InvalidParameterError("--free says what --calibrate determines: add --calibrate")
@@ -66,14 +67,14 @@ def cmd_live_overfocus(args) -> int:
                 np.save(path, acquired.frames)
                 print(f"saved       {path} (this plugin and LiberTEM read it)")
         if args.calibrate and acquired.frames is not None:
-            from .overfocus import calibrate
+            from . import calibrate
 
             result = calibrate(acquired.frames, params, free=free)
             p, sigma = result.params, result.uncertainty
             print(
                 f"calibrated  rotation {p.scan_rotation:.3f}° ± "
                 f"{sigma.get('scan_rotation', float('nan')):.3f}°, flip {p.flip_y}, "
-                f"overfocus {p.overfocus * 1e6:.4f} µm"
+                f"overfocus {format_si(p.overfocus, 'µm', 4)}"
             )
             params = p
         if args.out:
@@ -83,7 +84,7 @@ def cmd_live_overfocus(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from .overfocus.calibrate import FREE_PARAMETERS
+    from .calibrate import FREE_PARAMETERS
 
     p = sub.add_parser("live", help="process acquisitions as a detector delivers them")
     which = p.add_subparsers(dest="what", required=True)

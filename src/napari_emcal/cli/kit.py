@@ -1,14 +1,17 @@
-"""What the tools' subcommands share: opening a 4D dataset (or the sample), choosing where
-a pass runs, writing JSON. Each tool's ``cli.py`` adds its own subcommand."""
+"""What the tools' subcommands share: opening a 4D dataset (or a sample, whose loader the
+command is handed), choosing where a pass runs, writing JSON. Each tool's ``cli.py`` adds its
+own subcommand. This module imports no tool."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import sys
 from pathlib import Path
 
-from .errors import InvalidParameterError
+from ..errors import InvalidParameterError
 
 __all__ = [
     "EmcalParser",
@@ -52,21 +55,25 @@ def positive_int(text: str) -> int:
     return value
 
 
-def load_dataset(source: str, scan_shape):
-    """(data, metadata, notes) for a path or the name ``sample``."""
+def load_dataset(source: str, scan_shape, sample=None):
+    """(data, metadata, notes) for a path, or for the name ``sample`` what ``sample()`` (the
+    command's sample loader, :func:`dataset_arguments`) returns."""
     if source == "sample":
-        from .samples import overfocus_grating
-
-        data, metadata = overfocus_grating()
+        if sample is None:
+            raise InvalidParameterError("this command has no sample dataset: give a file")
+        data, metadata = sample()
         return data, metadata, []
-    from .io.readers import open_4d
+    from ..io.readers import open_4d
 
     ds = open_4d(source, scan_shape=scan_shape)
     return ds.data, ds.metadata, ds.notes
 
 
-def dataset_arguments(p) -> None:
-    """The 4D dataset a subcommand reads: ``source`` and ``--scan-shape``."""
+def dataset_arguments(p, sample=None) -> None:
+    """The 4D dataset a subcommand reads: ``source`` and ``--scan-shape``; ``sample`` (a
+    function returning ``(data, metadata)``) loads the dataset named ``sample``, handed to
+    the command as ``args.load_sample``."""
+    p.set_defaults(load_sample=sample)
     p.add_argument("source", help="4D STEM file, or 'sample' for the simulated grating")
     p.add_argument(
         "--scan-shape",
@@ -95,30 +102,49 @@ def executor_arguments(p) -> None:
 
 def executor(args) -> str:
     """The validated executor the arguments ask for."""
-    from .engine import check_executor
+    from ..engine import check_executor
 
     if args.scheduler and args.executor != "local":
         raise InvalidParameterError("give --executor or --scheduler, not both")
     return check_executor(args.scheduler or args.executor)
 
 
-def pass_source(args, data, executor: str):
-    """What the pass reads: the file itself on a LiberTEM executor (a cluster's workers
-    open it), else the lazy array already opened here."""
-    if executor != "local" and args.source != "sample":
-        if args.scan_shape:
-            raise InvalidParameterError(
-                "--scan-shape with a LiberTEM executor: reshape the "
-                "file first, or run with --executor local"
-            )
-        return args.source
-    return data
+def pass_source(args, data, metadata, executor: str):
+    """What the pass reads (:func:`napari_emcal.engine.pass_source`): on a LiberTEM executor
+    the file itself when it holds the frames as read here (no --scan-shape, none guessed),
+    else the array already opened here."""
+    from ..engine import pass_source as engine_pass_source
+
+    path = None if args.source == "sample" else args.source
+    as_read = not args.scan_shape and not metadata.get("scan_shape_guessed")
+    return engine_pass_source(data, path, executor, as_read=as_read)
+
+
+#: Where ``write_json("-", …)`` writes while :func:`json_to_stdout` holds standard output.
+_json_stdout = None
+
+
+@contextlib.contextmanager
+def json_to_stdout(args):
+    """While a command runs whose ``--json`` is ``-``: standard output carries its JSON alone
+    (:func:`write_json`), and everything else it prints goes to standard error, so that the
+    output can be piped to ``jq`` or ``python -m json.tool``."""
+    global _json_stdout
+    if getattr(args, "json", None) != "-":
+        yield
+        return
+    _json_stdout = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_stdout = None
 
 
 def write_json(path, document) -> None:
     """Write ``document`` as indented JSON, making the folder ('-': standard output)."""
     if str(path) == "-":
-        print(json.dumps(document, indent=2))
+        print(json.dumps(document, indent=2), file=_json_stdout or sys.stdout)
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +166,7 @@ def record_history(args, tool: str, values: dict, uncertainty: dict, **where) ->
     from the previous one at the same setting."""
     if getattr(args, "no_history", False):
         return
-    from .history import History
+    from ..history import History
 
     history = History()
     _, warnings = history.keep(tool, values, uncertainty, **where)
