@@ -135,8 +135,20 @@ def test_refuses_unrelated_images(tmp_path):
     rng = np.random.default_rng(9)
     series.images[:] = rng.poisson(100.0, series.images.shape)  # noise, no specimen
     records = read_series(sim.write_series(series, tmp_path / "U.mrc")).records
-    with pytest.raises(CalibrationFailedError):
+    with pytest.raises(CalibrationFailedError, match="noise"):
         image_shift_matrix(records)
+    # with a prior too: no peak near the prediction stands out
+    with pytest.raises(CalibrationFailedError, match="noise"):
+        image_shift_matrix(records, prior=sim.rotation_matrix(200.0, 10.0))
+
+
+def test_low_dose_series_still_measured(tmp_path):
+    truth = sim.rotation_matrix(200.0, -120.0)
+    series = sim.simulate_series(truth, seed=14, counts=5.0)
+    fit = image_shift_matrix(read_series(sim.write_series(series, tmp_path / "L.mrc")).records)
+    # five counts per pixel: less precise, and the standard errors say so
+    error = np.abs(fit.matrix - truth)
+    assert error.max() < 0.01 * np.linalg.norm(truth) and (error <= 3 * fit.sigma).all()
 
 
 def test_whole_second_times_fall_back_to_record_order(tmp_path):

@@ -53,6 +53,13 @@ SHIFT_FLOOR_PX = 0.02
 _TAPER = 0.12
 #: Candidate peaks kept per correlation for the consistency search.
 _CANDIDATES = 6
+#: A correlation peak must stand this many noise levels (:func:`_noise`) above zero:
+#: pure noise reaches 4-5 in images of 96² to 512² px, a specimen 10-40.
+PEAK_SIGNIFICANCE = 7.0
+#: Near a predicted shift (a disk of a few hundred pixels) noise reaches about 3.5 noise
+#: levels: the median step must stand above this (a lattice's distant peaks are weak,
+#: 4-8, but the prior has already chosen among them).
+PEAK_NEAR_PREDICTION = 4.5
 #: Relative standard deviation below which an image holds no detail to correlate.
 _BLANK_RELATIVE_STD = 1e-4
 
@@ -288,11 +295,19 @@ def measure_shift(reference, moved, predicted=None, radius: float | None = None)
 # a series of steps
 
 
+def _noise(correlation: np.ndarray) -> float:
+    """The correlation map's noise: the median absolute deviation as a standard deviation
+    (robust to the peaks, however many a periodic specimen makes)."""
+    deviation = np.abs(correlation - np.median(correlation))
+    return float(1.4826 * np.median(deviation)) or 1.0
+
+
 @dataclass
 class _Step:
     cross: np.ndarray
     candidates: list[tuple[float, float, float]]  # (height, dy, dx), binned px
     norm: float
+    spread: float  # standard deviation of the correlation map
 
 
 def _steps(images) -> list[_Step]:
@@ -301,7 +316,8 @@ def _steps(images) -> list[_Step]:
         cross = _cross_power(images[k - 1], images[k])
         correlation = np.fft.ifft2(cross).real
         norm = float(np.fft.ifft2(np.abs(cross)).real[0, 0]) or 1.0
-        steps.append(_Step(cross, _peaks(correlation, (0, 0), None, _CANDIDATES), norm))
+        candidates = _peaks(correlation, (0, 0), None, _CANDIDATES)
+        steps.append(_Step(cross, candidates, norm, _noise(correlation)))
     return steps
 
 
@@ -357,8 +373,9 @@ def _choose_matrix(steps: list[_Step], deltas: np.ndarray, prior, radius_of):
     ]
     if rivals:
         raise CalibrationFailedError(
-            "the shifts are ambiguous (a periodic specimen correlates equally well at "
-            "another lattice vector): give a prior matrix, e.g. the current calibration"
+            "the shifts are ambiguous: several matrices explain them equally well (a "
+            "periodic specimen correlates as well at another lattice vector): give a prior "
+            "matrix, e.g. the current calibration"
         )
     return proposals[best], []
 
@@ -434,6 +451,13 @@ def fit_shift_matrix(
 
     deltas = np.diff(values, axis=0)
     steps = _steps(images)
+    significance = [s.candidates[0][0] / s.spread if s.candidates else 0.0 for s in steps]
+    if np.median(significance) < PEAK_SIGNIFICANCE:
+        raise CalibrationFailedError(
+            "no correlation peak stands out of the noise (median peak "
+            f"{np.median(significance):.1f} noise levels, {PEAK_SIGNIFICANCE:g} "
+            "needed): the images hold too little detail or too few counts to measure shifts"
+        )
     prior_binned = None
     if prior is not None:
         # (col,row) per unit unbinned -> (row, col) per unit binned
@@ -451,6 +475,7 @@ def fit_shift_matrix(
 
     step_shifts = np.zeros((len(steps), 2))
     heights = np.zeros(len(records))
+    near = np.zeros(len(steps))
     for k, step in enumerate(steps):
         prediction = matrix_binned @ deltas[k]
         correlation = np.fft.ifft2(step.cross).real
@@ -462,13 +487,20 @@ def fit_shift_matrix(
                 f"({prediction[1]:.1f}, {prediction[0]:.1f}) px: the shift cannot be measured"
             )
         height, dy, dx = found[0]
+        near[k] = height / step.spread
         step_shifts[k] = _refine_overlap(images[k], images[k + 1], *_refine(step.cross, dy, dx))
         heights[k + 1] = height / step.norm
-    weak = [records[k].index for k in range(1, len(records)) if heights[k] < 0.02]
-    if weak:
+    if np.median(near) < PEAK_NEAR_PREDICTION:
         raise CalibrationFailedError(
-            f"no clear correlation peak for record(s) {weak}: the shifts cannot be measured "
-            "(too little overlap, too little detail, or too much noise)"
+            "no correlation peak stands out of the noise near the predicted shifts (median "
+            f"{np.median(near):.1f} noise levels, {PEAK_NEAR_PREDICTION:g} needed): the shifts "
+            "cannot be measured (too little overlap, too little detail, or too much noise)"
+        )
+    weak = [records[k + 1].index for k in np.flatnonzero(near < PEAK_NEAR_PREDICTION)]
+    if weak:
+        notes.append(
+            f"weak correlation peak (below {PEAK_NEAR_PREDICTION:g} noise levels) for "
+            f"record(s) {weak}: check their residuals"
         )
 
     # positions (col, row) in unbinned px, relative to the first record
