@@ -229,6 +229,17 @@ def live():
         stop_simulator(process)
 
 
+def serialem():
+    """The SerialEM sample series measured: records with their residuals and the plot."""
+    viewer, widget = docked("serialem_series", "SerialEM calibrations")
+    widget.run()
+    settle(viewer, lambda: not widget.task.running)
+    shoot(viewer, "serialem")
+    scrolled_to_end(widget)
+    shoot(viewer, "serialem_plot")
+    viewer.close()
+
+
 if __name__ == "__main__":
     import os
     import tempfile
@@ -239,7 +250,7 @@ if __name__ == "__main__":
     import sys
 
     shots = (overfocus, dataset_check, grating, grating_table, high_defocus)
-    shots += (high_defocus_table, dose, dose_tilt_series, live, diffraction)
+    shots += (high_defocus_table, dose, dose_tilt_series, live, diffraction, serialem)
     chosen = set(sys.argv[1:])  # names of shots, or all
     for shot in shots:
         if not chosen or shot.__name__ in chosen:

@@ -12,7 +12,7 @@ import pytest
 import napari_emcal
 
 PACKAGE = Path(napari_emcal.__file__).parent
-TOOLS = ("overfocus", "grating", "highdefocus", "dose", "dataset_check", "diffraction")
+TOOLS = ("overfocus", "grating", "highdefocus", "dose", "dataset_check", "diffraction", "serialem")
 GLUE = ("_qt", "_napari")
 #: The modules that know every tool: the CLI's assembly and its own commands, the napari
 #: manifest's commands and the list of samples. The CLI kit is what tools import: no tool.

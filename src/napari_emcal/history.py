@@ -42,7 +42,19 @@ __all__ = [
 #: How long a writer waits for another process's write (s).
 BUSY_TIMEOUT_S = 30.0
 #: Tools whose calibrations are kept.
-TOOLS = ("overfocus", "pixel_size", "high_defocus", "current", "camera_length")
+TOOLS = (
+    "overfocus",
+    "pixel_size",
+    "high_defocus",
+    "current",
+    "image_shift",
+    "stage_shift",
+    "high_defocus_is",
+    "beam_intensity",
+    "dead_time",
+    "camera_length",
+)
+_MATRIX = {"dcol_dx": 0.0, "dcol_dy": 0.0, "drow_dx": 0.0, "drow_dy": 0.0}
 #: Changes below these are not drift, whatever the uncertainties (value units).
 TOLERANCES = {
     "overfocus": {"scan_rotation_deg": 0.5, "flip_y": 0, "overfocus_m": 5e-8},
@@ -50,6 +62,12 @@ TOLERANCES = {
     "high_defocus": {"scale": 0.01, "rotation_deg": 0.5},
     "current": {"current_pa": 0.0},
     "camera_length": {"camera_length_m": 0.0, "axis_ratio": 0.0},
+    # SerialEM's matrices (px per unit): three standard errors decide
+    "image_shift": _MATRIX,
+    "stage_shift": _MATRIX,
+    "high_defocus_is": {"scale": 0.01, "rotation_deg": 0.5},
+    "beam_intensity": {"c0": 0.0, "c1": 0.0, "c2": 0.0},
+    "dead_time": {"dead_time_s": 0.001},
 }
 
 _SCHEMA = """

@@ -12,6 +12,7 @@ WIDGETS = [
     "Dose table",
     "4D dataset check",
     "Camera length (rings)",
+    "SerialEM calibrations",
 ]
 
 

@@ -26,7 +26,7 @@ def test_manifest_contributes_what_the_readme_lists(manifest):
     widgets = set(re.findall(r'Widget "([^"]+)"', text))
     samples = set(re.findall(r'sample "([^"]+)"', text))
     menus = set(re.findall(r"\*Layers > Measure > ([^*]+)\*", text))
-    assert len(widgets) == 6 and len(samples) >= 4 and len(menus) == 6
+    assert len(widgets) == 7 and len(samples) >= 4 and len(menus) == 6
     contributions = manifest.contributions
     assert widgets <= {w.display_name for w in contributions.widgets}
     assert samples <= {s.display_name for s in contributions.sample_data}

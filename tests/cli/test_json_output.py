@@ -18,6 +18,35 @@ def dataset(tmp_path):
     return str(path)
 
 
+def _series(dataset, kind):
+    """A small simulated SerialEM series beside ``dataset``: its path(s) as arguments."""
+    from pathlib import Path
+
+    from napari_emcal.serialem import simulate as sim
+
+    folder = Path(dataset).parent
+    matrix = sim.rotation_matrix(150.0, 30.0)
+    if kind in ("image_shift", "stage"):
+        series = sim.simulate_series(matrix, setting=kind, shape=(128, 128))
+        return [str(sim.write_series(series, folder / f"{kind}.mrc"))]
+    if kind == "high_defocus":
+        return [
+            str(
+                sim.write_series(
+                    sim.simulate_series(m, shape=(128, 128), defocus_um=d), folder / f"{d}.mrc"
+                )
+            )
+            for m, d in ((matrix, 0.0), (1.05 * matrix, -50.0))
+        ]
+    exposures = np.linspace(0.05, 0.3, 5) if kind == "dead" else 0.5
+    series = sim.intensity_series(
+        np.full(5, 0.4) if kind == "dead" else np.linspace(0.3, 0.5, 5),
+        current_at=lambda i: 1000.0 * np.exp(-4 * (i - 0.3)),
+        exposure_s=exposures,
+    )
+    return [str(sim.write_series(series, folder / f"{kind}.mrc"))]
+
+
 COMMANDS = {
     "info": lambda d: ["info", d],
     "history": lambda d: ["history"],
@@ -26,6 +55,11 @@ COMMANDS = {
     "high-defocus": lambda d: ["high-defocus", "sample"],
     "check": lambda d: ["check", d],
     "camera-length": lambda d: ["camera-length", "sample", "--no-history"],
+    "image-shift": lambda d: ["image-shift", *_series(d, "image_shift"), "--no-history"],
+    "stage-shift": lambda d: ["stage-shift", *_series(d, "stage"), "--no-history"],
+    "high-defocus-is": lambda d: ["high-defocus-is", *_series(d, "high_defocus"), "--no-history"],
+    "beam-intensity": lambda d: ["beam-intensity", *_series(d, "beam"), "--no-history"],
+    "dead-time": lambda d: ["dead-time", *_series(d, "dead"), "--no-history"],
 }
 
 

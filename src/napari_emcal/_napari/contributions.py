@@ -115,6 +115,20 @@ def sample_high_defocus_pair():
     ]
 
 
+def sample_serialem_series():
+    """SerialEM image-shift series (simulated): nine records with drift, and its .mdoc."""
+    import tempfile
+
+    from ..serialem.series import SERIES_KEY, read_series
+    from ..serialem.simulate import SAMPLE_MATRIX, sample_series
+
+    path = sample_series(tempfile.mkdtemp(prefix="emcal-serialem-"))
+    stack = np.asarray([r.image for r in read_series(path).records])
+    truth = {"matrix": [list(row) for row in SAMPLE_MATRIX]}
+    metadata = {"emcal": {SERIES_KEY: str(path), "ground_truth": truth}}
+    return [(stack, {"name": "image_shift.mrc", "metadata": metadata}, "image")]
+
+
 def sample_in_situ_series():
     """In situ series (simulated): a TEM time series whose metadata fill a dose table."""
     from ..samples import in_situ_series

@@ -49,6 +49,15 @@ QUANTITIES = {
         "camera_length_m": ("Camera length", "mm", 1e3),
         "axis_ratio": ("Ellipse axis ratio", "", 1.0),
     },
+    "image_shift": {
+        f"d{a}_d{b}": (f"d{a}/d{b}", "px", 1.0) for a in ("col", "row") for b in ("x", "y")
+    },
+    "stage_shift": {
+        f"d{a}_d{b}": (f"d{a}/d{b}", "px/µm", 1.0) for a in ("col", "row") for b in ("x", "y")
+    },
+    "high_defocus_is": {"scale": ("Scale", "", 1.0), "rotation_deg": ("Rotation", "°", 1.0)},
+    "beam_intensity": {f"c{i}": (f"Fit coefficient c{i}", "", 1.0) for i in range(3)},
+    "dead_time": {"dead_time_s": ("Shutter dead time", "ms", 1e3)},
 }
 
 

@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..overfocus.cli import add_parser as add_overfocus
     from ..overfocus.live_cli import add_parser as add_live
     from ..overfocus.sample import overfocus_grating
+    from ..serialem.cli import add_parser as add_serialem
     from .export import add_parser as add_export
     from .history import add_parser as add_history
     from .info import add_parser as add_info
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         partial(add_export, sample=overfocus_grating),
         add_live,
         add_report,
+        add_serialem,
     ):
         add(sub)
     return parser
