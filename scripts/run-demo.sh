@@ -11,4 +11,4 @@ if [[ -z "${DISPLAY:-}" && -z "${WAYLAND_DISPLAY:-}" ]]; then
   exec "$root/.venv/bin/emcal" overfocus sample --calibrate --free scan_rotation flip_y overfocus cy cx \
     --out "$root/.emcal-out" "$@"
 fi
-exec "$py" -m napari_emcal.demo "$@"
+exec "$py" "$root/scripts/demo.py" "$@"

@@ -1,3 +1,4 @@
+import inspect
 import os
 import shutil
 import socket
@@ -8,20 +9,30 @@ from pathlib import Path
 
 import pytest
 
-#: Real instrument files: $EMCAL_REAL_DATA, else shared/data/real beside the checkout
-#: (absent in a user's clone: those tests then skip).
-REAL_DATA = Path(
-    os.environ.get("EMCAL_REAL_DATA")
-    or Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
-)
+#: Real instrument files beside the checkout (absent in a user's clone).
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+FETCH = "python -m napari_emcal.testing.fetch"
+
+
+def real_data_folders() -> list[Path]:
+    """Where the real test files are looked for: the folder ``$EMCAL_REAL_DATA`` names
+    alone when it is set (``EMCAL_REAL_DATA=/nonexistent`` runs the suite without them),
+    else ``shared/data/real`` beside the checkout, then the folder ``FETCH`` fills."""
+    if os.environ.get("EMCAL_REAL_DATA"):
+        return [Path(os.environ["EMCAL_REAL_DATA"])]
+    from napari_emcal.testing.fetch import cache_dir
+
+    return [SHARED_DATA, cache_dir()]
 
 
 def real_file(relative: str) -> Path:
-    """Path of a real test file, or skip the test with the reason when it is absent."""
-    path = REAL_DATA / relative
-    if not path.exists():
-        pytest.skip(f"real data file {relative} not available in {REAL_DATA} (set EMCAL_REAL_DATA)")
-    return path
+    """Path of a real test file, or skip the test saying which file and how to get it."""
+    folders = real_data_folders()
+    for folder in folders:
+        if (folder / relative).exists():
+            return folder / relative
+    where = ", ".join(str(f) for f in folders)
+    pytest.skip(f"real data file {relative} not in {where}: `{FETCH}` downloads it")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -30,6 +41,36 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+    if report.when == "setup" and not report.passed:
+        # a fixture skipped (a real file is absent) or failed: the test body never runs, and
+        # the viewer fixture's teardown, which reads rep_call, gets the setup's report
+        item.rep_call = report
+
+
+def _reads_real_files(item) -> bool:
+    """Whether a test, a fixture it uses or a module function it calls reads a real file."""
+    functions = [getattr(item, "function", None)]
+    fixtures = getattr(item, "_fixtureinfo", None)
+    for definitions in fixtures.name2fixturedefs.values() if fixtures else ():
+        functions += [d.func for d in definitions]
+    sources = []
+    for function in functions:
+        code = getattr(function, "__code__", None)
+        if code is None or "tests" not in Path(code.co_filename).parts:
+            continue
+        sources.append(inspect.getsource(function))
+        for name in code.co_names:  # the module's helpers it calls
+            helper = function.__globals__.get(name)
+            if inspect.isfunction(helper) and helper.__module__ == function.__module__:
+                sources.append(inspect.getsource(helper))
+    return any("real_file(" in source for source in sources)
+
+
+def pytest_collection_modifyitems(config, items):
+    # `-m real_data` selects them: .ci/run's guard runs them with the files hidden
+    for item in items:
+        if _reads_real_files(item):
+            item.add_marker(pytest.mark.real_data)
 
 
 @pytest.fixture(autouse=True)

@@ -9,10 +9,11 @@ from scipy import ndimage
 
 from napari_emcal.cli import main
 from napari_emcal.dose import DoseTable
+from napari_emcal.dose.export import dose_columns, write_dose_text, write_mdoc_doses
 from napari_emcal.errors import InvalidDataError
-from napari_emcal.export import dose_columns, libertem_com, write_dose_text, write_mdoc_doses
 from napari_emcal.geometry import rotation_flip_matrix
 from napari_emcal.overfocus import TwinParams
+from napari_emcal.overfocus.export import libertem_com
 
 from .conftest import real_file
 
@@ -123,8 +124,8 @@ def test_stem_dataset_as_a_hyperspy_signal_read_back_by_rosettasciio(tmp_path):
     import dask.array as da
     from rsciio.hspy import file_reader
 
-    from napari_emcal.export import write_stem_hspy
     from napari_emcal.overfocus import TwinParams
+    from napari_emcal.overfocus.export import write_stem_hspy
 
     data = np.random.default_rng(0).integers(0, 100, (3, 4, 16, 20)).astype(np.uint16)
     twin = TwinParams(
@@ -155,7 +156,7 @@ def test_stem_dataset_as_a_hyperspy_signal_read_back_by_rosettasciio(tmp_path):
 
 
 def test_stem_axes_without_lengths_stay_in_pixels():
-    from napari_emcal.export import stem_axes
+    from napari_emcal.io.writers import stem_axes
 
     axes = stem_axes((2, 3, 8, 8))
     assert {a["units"] for a in axes} == {"px"} and all(a["scale"] == 1 for a in axes)
@@ -188,7 +189,7 @@ def _py4dstem_calibrated(values, q):
 @pytest.mark.parametrize("rotation", [-151.0, 0.0, 37.5, 83.0, 179.0])
 @pytest.mark.parametrize("flip", [False, True])
 def test_py4dstem_values_turn_detector_vectors_as_the_twin_does(rotation, flip):
-    from napari_emcal.export import py4dstem_calibration
+    from napari_emcal.overfocus.export import py4dstem_calibration
 
     twin = _twin(rotation, flip)
     values = py4dstem_calibration(twin)
@@ -226,7 +227,7 @@ def test_py4dstem_own_vector_calibration_agrees(flip):
     import os
     import subprocess
 
-    from napari_emcal.export import py4dstem_calibration
+    from napari_emcal.overfocus.export import py4dstem_calibration
 
     python = os.environ.get("NAPARI_EMCAL_PY4DSTEM_PYTHON")
     if not python:
@@ -261,7 +262,7 @@ def test_cli_export_py4dstem_with_standard_errors(tmp_path, capsys):
 def test_hspy_carries_the_standard_errors(tmp_path):
     from rsciio.hspy import file_reader
 
-    from napari_emcal.export import write_stem_hspy
+    from napari_emcal.overfocus.export import write_stem_hspy
 
     data = np.zeros((2, 2, 4, 4), np.uint16)
     sigma = {"scan_rotation": 0.02, "overfocus": 3e-9}
@@ -297,7 +298,7 @@ def _fields(line):
 
 
 def test_serialem_rotation_and_pixel_lines():
-    from napari_emcal.export import serialem_pixel_lines
+    from napari_emcal.grating.export import serialem_pixel_lines
 
     lines, skipped = serialem_pixel_lines(_pixel_table(), {22500: 26, 29000: 27, 37000: 28})
     parsed = [_fields(line) for line in lines]
@@ -312,15 +313,15 @@ def test_serialem_rotation_and_pixel_lines():
 
 
 def test_serialem_delta_rotation_needs_adjacent_indices():
-    from napari_emcal.export import serialem_pixel_lines
+    from napari_emcal.grating.export import serialem_pixel_lines
 
     lines, _ = serialem_pixel_lines(_pixel_table(), {22500: 26, 29000: 28})
     assert [_fields(line)[1][1] for line in lines] == [999, 999]
 
 
 def test_serialem_high_focus_lines_parse_as_serialem_reads_them():
-    from napari_emcal.export import serialem_high_defocus_lines
     from napari_emcal.highdefocus import HighDefocusTable
+    from napari_emcal.highdefocus.export import serialem_high_defocus_lines
 
     table = HighDefocusTable()
     table.add(-100.0, 1.0412, 2.35, intensity=0.41235, spot=5, probe="micro")

@@ -1,5 +1,6 @@
-"""The package's shape: imports point one way (glue -> engine -> core), no import circle,
-no tool importing another tool, no Qt or napari in the core."""
+"""The package's shape: no import circle, no tool importing another tool, only the
+gatherers (the ``cli`` package's assembly and commands, ``_napari``, ``samples``) importing
+tools, no Qt or napari in the core, a small package root. Imports inside functions count."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ import napari_emcal
 PACKAGE = Path(napari_emcal.__file__).parent
 TOOLS = ("overfocus", "grating", "highdefocus", "dose", "dataset_check")
 GLUE = ("_qt", "_napari")
+#: The modules that know every tool: the CLI's assembly and its own commands, the napari
+#: manifest's commands and the list of samples. The CLI kit is what tools import: no tool.
+GATHERERS = ("napari_emcal.cli", "napari_emcal._napari", "napari_emcal.samples")
+CLI_KIT = "napari_emcal.cli.kit"
+#: At most this many modules at the package root (the rest lives in tools and packages).
+ROOT_MODULES = 14
 
 
 def _module_name(path: Path) -> str:
@@ -120,10 +127,45 @@ def test_core_imports_no_glue(graph):
     assert [(v, w) for v, ws in graph.items() for w in ws if not is_glue(v) and is_glue(w)] == []
 
 
+def _is_gatherer(module: str) -> bool:
+    return module != CLI_KIT and any(module == g or module.startswith(g + ".") for g in GATHERERS)
+
+
+def test_imports_inside_functions_are_seen(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("def f():\n    from .grating import find\n    import napari_emcal.dose\n")
+    known = {"napari_emcal.grating", "napari_emcal.grating.find", "napari_emcal.dose"}
+    assert _imports("napari_emcal.m", path, known) == known
+
+
+def test_only_the_gatherers_import_tools(graph):
+    assert [
+        (v, w)
+        for v, ws in graph.items()
+        if not _tool(v) and not _is_gatherer(v)
+        for w in ws
+        if _tool(w)
+    ] == []
+
+
+def test_no_tool_imports_a_gatherer(graph):
+    # a tool that imported a gatherer would import every other tool through it
+    assert [(v, w) for v, ws in graph.items() if _tool(v) for w in ws if _is_gatherer(w)] == []
+
+
+def test_the_cli_kit_imports_no_tool(graph):
+    assert [w for w in graph[CLI_KIT] if _tool(w)] == []
+
+
+def test_package_root_is_small():
+    root = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert len(root) <= ROOT_MODULES, root
+
+
 def test_core_imports_no_qt_or_napari():
     offenders = []
     for name, path in _modules().items():
-        if any(part in GLUE for part in name.split(".")) or name == "napari_emcal.demo":
+        if any(part in GLUE for part in name.split(".")):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.Import, ast.ImportFrom)) and not getattr(node, "level", 0):

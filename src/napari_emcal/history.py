@@ -27,6 +27,7 @@ from .errors import InvalidDataError, InvalidParameterError
 
 __all__ = [
     "BUSY_TIMEOUT_S",
+    "compare_with_history",
     "TOLERANCES",
     "Entry",
     "History",
@@ -307,3 +308,19 @@ def drift_warnings(
                 f"tolerance {limit:g}, 3 sigma {3 * sigma:.2g})"
             )
     return out
+
+
+def compare_with_history(tool: str, values: dict, sigma: dict, setting: str = "") -> str:
+    """How a calibration compares with the previous one kept at its setting, in words
+    (nothing is recorded: a report or a dock only reads the history)."""
+    from .errors import EmcalError
+
+    try:
+        previous, warnings = History().compare(tool, values, sigma, setting)
+    except EmcalError as exc:
+        return f"{tool}: history not readable ({exc})"
+    if previous is None:
+        return f"{tool}: nothing kept at this setting before"
+    if warnings:
+        return f"{tool}: DRIFT since {previous.time[:16]}: " + "; ".join(warnings)
+    return f"{tool}: agrees with the calibration of {previous.time[:16]}"

@@ -1,11 +1,16 @@
-"""Synthetic specimens with known structure, for simulations, tests and sample data."""
+"""Synthetic specimens with known structure, for simulations, tests and sample data, and the
+sample datasets' recipes (``sample_data/``)."""
 
 from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["detailed_specimen", "grating_specimen", "multiscale_specimen"]
+__all__ = ["detailed_specimen", "grating_specimen", "multiscale_specimen", "sample_recipe"]
 
 
 def detailed_specimen(shape, *, feature_size: float = 2.0, seed: int | None = 0) -> np.ndarray:
@@ -100,3 +105,9 @@ def grating_specimen(
         dist = np.hypot(yy - cy, xx - cx)
         image *= 1 - 0.6 / (1 + np.exp((dist - r) * 2.0))
     return ndimage.gaussian_filter(image, 0.6)
+
+
+def sample_recipe(name: str) -> dict[str, Any]:
+    """The JSON recipe of a sample dataset (``sample_data/<name>.json``)."""
+    path = resources.files("napari_emcal") / "sample_data" / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from napari_emcal.cli import main
+from napari_emcal.cli.info import read_instrument
 from napari_emcal.dataset_check.report import check_dataset
 from napari_emcal.dose.metadata import rows_from_file, serialem_time
 from napari_emcal.errors import InvalidDataError
-from napari_emcal.info import read_instrument
 from napari_emcal.io.images import open_image
 from napari_emcal.io.instrument import InstrumentMetadata, merlin_header
 from napari_emcal.io.readers import holds_4d, open_4d

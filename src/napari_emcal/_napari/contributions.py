@@ -185,8 +185,9 @@ def write_hspy(path: str, data, meta: dict) -> list[str]:
     """An image layer as a HyperSpy ``.hspy`` signal (RosettaSciIO): a 4D STEM layer with
     scan (nm) and detector (mrad) axes from what its file records, a 2D image with the
     layer's scale and the units of the space it lies in."""
-    from ..export import image_axes, write_stem_hspy
-    from ..export import write_hspy as write
+    from ..io.writers import image_axes
+    from ..io.writers import write_hspy as write
+    from ..overfocus.export import write_stem_hspy
 
     metadata = meta.get("metadata") or {}
     emcal = metadata.get("emcal", {})

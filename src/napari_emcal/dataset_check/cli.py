@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from .._cli import (
+from ..cli.kit import (
     dataset_arguments,
     executor,
     executor_arguments,
@@ -25,7 +25,7 @@ def cmd_check(args) -> int:
     """Is a 4D STEM dataset fit for virtual imaging, CoM/DPC, strain, ptychography?"""
     from .report import check_dataset
 
-    data, metadata, notes = load_dataset(args.source, args.scan_shape)
+    data, metadata, notes = load_dataset(args.source, args.scan_shape, args.load_sample)
     for note in notes:
         print(f"note: {note}")
     if args.camera_length_mm:
@@ -79,9 +79,11 @@ def _twin_rotation(path) -> tuple[float, bool]:
         ) from exc
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, sample=None) -> None:
+    """``emcal check``; ``sample`` loads the dataset named 'sample' (the CLI hands it a
+    simulated 4D dataset: this tool has none of its own)."""
     p = sub.add_parser("check", help="is a 4D STEM dataset fit for the intended analysis?")
-    dataset_arguments(p)
+    dataset_arguments(p, sample)
     p.add_argument(
         "--max-count",
         type=positive_float,

@@ -38,7 +38,7 @@ def cmd_dose(args) -> int:
         table.to_excel(args.excel)
         print(f"wrote {args.excel}")
     if args.dose_text or args.mdoc_out:
-        from ..export import write_dose_text, write_mdoc_doses
+        from .export import write_dose_text, write_mdoc_doses
 
         if args.dose_text:
             print(f"wrote {write_dose_text(table, args.dose_text)} (prior dose, dose per image)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .._cli import history_arguments, record_history, write_json
+from ..cli.kit import history_arguments, record_history, write_json
 
 __all__ = ["add_parser"]
 
@@ -15,7 +15,7 @@ def cmd_pixel_size(args) -> int:
     from . import find_pixel_size
 
     if args.source == "sample":
-        from ..samples import grating_image
+        from .sample import grating_image
 
         image, metadata = grating_image()
     else:

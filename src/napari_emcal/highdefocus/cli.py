@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import history_arguments, record_history, write_json
+from ..cli.kit import history_arguments, record_history, write_json
 from ..errors import InvalidParameterError
 
 __all__ = ["add_parser"]
@@ -20,7 +20,7 @@ def cmd_high_defocus(args) -> int:
     from . import measure
 
     if args.near == "sample":
-        from ..samples import high_defocus_pair
+        from .sample import high_defocus_pair
 
         (near, near_metadata), (far, far_metadata) = high_defocus_pair()
         near_line, far_line = args.near_line, args.far_line

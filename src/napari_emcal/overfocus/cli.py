@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._cli import (
+from ..cli.kit import (
     dataset_arguments,
     executor,
     executor_arguments,
@@ -20,6 +20,7 @@ from .._cli import (
 )
 from ..errors import InvalidParameterError
 from ..units import format_si
+from .sample import overfocus_grating
 
 __all__ = ["add_parser"]
 
@@ -102,7 +103,7 @@ def cmd_overfocus(args) -> int:
     if args.free and not args.calibrate:
         raise InvalidParameterError("--free says what --calibrate determines: add --calibrate")
 
-    data, metadata, notes = load_dataset(args.source, args.scan_shape)
+    data, metadata, notes = load_dataset(args.source, args.scan_shape, args.load_sample)
     for note in notes:
         print(f"note: {note}")
     if args.params:
@@ -162,7 +163,7 @@ def write_outputs(out, images, params, source: str, seconds: float, sharpness: f
 
 def add_parser(sub) -> None:
     p = sub.add_parser("overfocus", help="overfocus twin images of a 4D STEM dataset")
-    dataset_arguments(p)
+    dataset_arguments(p, sample=overfocus_grating)
     p.add_argument("--params", help="twin parameters JSON (default: from the file's metadata)")
     p.add_argument("--out", help="folder to write the images (TIFF) and parameters to")
     p.add_argument(

@@ -186,7 +186,7 @@ def test_exports_and_import(series, tmp_path, qtbot):
     widget.files.export_excel(tmp_path / "dose.xlsx")
     back = DoseTable.from_excel(tmp_path / "dose.xlsx")
     pd.testing.assert_frame_equal(back.rows, widget.table.rows)
-    from napari_emcal.export import dose_columns
+    from napari_emcal.dose.export import dose_columns
 
     widget.files.export_dose_text(tmp_path / "dose.txt")  # the same as emcal dose --dose-text
     lines = [line for line in (tmp_path / "dose.txt").read_text().splitlines() if line[0] != "#"]

@@ -65,13 +65,13 @@ class DoseFiles(widgets.Container):
         self.host.status.value = f"table and current calibration saved to {path}"
 
     def export_dose_text(self, path) -> None:
-        from ...export import write_dose_text
+        from ..export import write_dose_text
 
         written = write_dose_text(self.host.table, path)
         self.host.status.value = f"prior dose and dose per image written to {written}"
 
     def export_mdoc(self, mdoc, path) -> None:
-        from ...export import write_mdoc_doses
+        from ..export import write_mdoc_doses
 
         written, sections = write_mdoc_doses(mdoc, self.host.table, path)
         self.host.status.value = (

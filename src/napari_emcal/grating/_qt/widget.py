@@ -16,9 +16,9 @@ from ..._qt.history import DriftView, keep_in_history
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import SessionTable, TableExport
 from ..._qt.tasks import start_worker
-from ...export import write_serialem_pixel
 from ...history import magnification_setting
 from ...io.images import find_magnification
+from ..export import write_serialem_pixel
 from ..find import MODES, PixelSizeResult, find_pixel_size
 from ..table import PixelSizeTable
 from .layers import AUTOCORRELATION, marker_lag, place_marker, show_lattice

@@ -18,8 +18,8 @@ from ..._qt.history import DriftView, keep_in_history
 from ..._qt.tables import SessionTable, TableExport
 from ..._qt.tasks import start_worker
 from ...errors import EmcalError
-from ...export import write_serialem_high_defocus
 from ...history import high_defocus_setting
+from ..export import write_serialem_high_defocus
 from ..measure import HighDefocusResult, aligned_far, measure
 from ..table import HighDefocusTable
 from .judge import ALIGNED_SUFFIX, AlignedView

@@ -93,7 +93,7 @@ class ParameterActions(widgets.Container):
 
     def save_for_py4dstem(self, path) -> Path:
         """py4DSTEM's calibration values of the twin as JSON (``emcal export py4dstem``)."""
-        from ...export import write_py4dstem_calibration
+        from ..export import write_py4dstem_calibration
 
         written = write_py4dstem_calibration(self.host.params(), path, self.uncertainty())
         self.host.status.value = f"py4DSTEM calibration values written to {written}"
@@ -143,7 +143,7 @@ class ParameterActions(widgets.Container):
 
     def save_for_libertem(self, path) -> Path:
         """LiberTEM's centre-of-mass arguments of the twin as JSON (``emcal export libertem``)."""
-        from ...export import write_libertem_com
+        from ..export import write_libertem_com
 
         written = write_libertem_com(self.host.params(), path)
         self.host.status.value = f"LiberTEM CoM arguments written to {written}"
@@ -174,9 +174,8 @@ class ParameterActions(widgets.Container):
 
     def write_report(self, path):
         """The last optimised calibration, its images and the history, as an HTML page."""
-        from ...history import History
+        from ...history import History, compare_with_history
         from ...report import history_section, overfocus_section, write_report
-        from ...report_cli import compare_with_history
         from ..calibrate import CalibrationResult, history_values
 
         host = self.host

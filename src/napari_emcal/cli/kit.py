@@ -1,5 +1,6 @@
-"""What the tools' subcommands share: opening a 4D dataset (or the sample), choosing where
-a pass runs, writing JSON. Each tool's ``cli.py`` adds its own subcommand."""
+"""What the tools' subcommands share: opening a 4D dataset (or a sample, whose loader the
+command is handed), choosing where a pass runs, writing JSON. Each tool's ``cli.py`` adds its
+own subcommand. This module imports no tool."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from .errors import InvalidParameterError
+from ..errors import InvalidParameterError
 
 __all__ = [
     "EmcalParser",
@@ -52,21 +53,25 @@ def positive_int(text: str) -> int:
     return value
 
 
-def load_dataset(source: str, scan_shape):
-    """(data, metadata, notes) for a path or the name ``sample``."""
+def load_dataset(source: str, scan_shape, sample=None):
+    """(data, metadata, notes) for a path, or for the name ``sample`` what ``sample()`` (the
+    command's sample loader, :func:`dataset_arguments`) returns."""
     if source == "sample":
-        from .samples import overfocus_grating
-
-        data, metadata = overfocus_grating()
+        if sample is None:
+            raise InvalidParameterError("this command has no sample dataset: give a file")
+        data, metadata = sample()
         return data, metadata, []
-    from .io.readers import open_4d
+    from ..io.readers import open_4d
 
     ds = open_4d(source, scan_shape=scan_shape)
     return ds.data, ds.metadata, ds.notes
 
 
-def dataset_arguments(p) -> None:
-    """The 4D dataset a subcommand reads: ``source`` and ``--scan-shape``."""
+def dataset_arguments(p, sample=None) -> None:
+    """The 4D dataset a subcommand reads: ``source`` and ``--scan-shape``; ``sample`` (a
+    function returning ``(data, metadata)``) loads the dataset named ``sample``, handed to
+    the command as ``args.load_sample``."""
+    p.set_defaults(load_sample=sample)
     p.add_argument("source", help="4D STEM file, or 'sample' for the simulated grating")
     p.add_argument(
         "--scan-shape",
@@ -95,7 +100,7 @@ def executor_arguments(p) -> None:
 
 def executor(args) -> str:
     """The validated executor the arguments ask for."""
-    from .engine import check_executor
+    from ..engine import check_executor
 
     if args.scheduler and args.executor != "local":
         raise InvalidParameterError("give --executor or --scheduler, not both")
@@ -140,7 +145,7 @@ def record_history(args, tool: str, values: dict, uncertainty: dict, **where) ->
     from the previous one at the same setting."""
     if getattr(args, "no_history", False):
         return
-    from .history import History
+    from ..history import History
 
     history = History()
     _, warnings = history.keep(tool, values, uncertainty, **where)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
-from ._cli import dataset_arguments
-from ._files import atomic_write_text
-from .errors import InvalidParameterError
+from .._files import atomic_write_text
+from ..errors import InvalidParameterError
+from .kit import dataset_arguments
 
 __all__ = ["add_parser"]
 
 
 def cmd_export_libertem(args) -> int:
-    from .export import libertem_com, write_libertem_com
-    from .overfocus import TwinParams
+    from ..overfocus import TwinParams
+    from ..overfocus.export import libertem_com, write_libertem_com
 
     params = TwinParams.load(args.params)
     values = libertem_com(params)
@@ -25,14 +23,14 @@ def cmd_export_libertem(args) -> int:
 
 
 def cmd_export_hspy(args) -> int:
-    from ._cli import load_dataset
-    from .export import write_stem_hspy
-    from .overfocus import TwinParams
+    from ..overfocus import TwinParams
+    from ..overfocus.export import write_stem_hspy
+    from .kit import load_dataset
 
-    data, metadata, notes = load_dataset(args.source, args.scan_shape)
+    data, metadata, notes = load_dataset(args.source, args.scan_shape, args.load_sample)
     for note in notes:
         print(f"note: {note}")
-    from .overfocus.twin import load_uncertainty
+    from ..overfocus.twin import load_uncertainty
 
     params = TwinParams.load(args.params) if args.params else None
     uncertainty = load_uncertainty(args.params) if args.params else None
@@ -47,9 +45,9 @@ def cmd_export_hspy(args) -> int:
 
 
 def cmd_export_py4dstem(args) -> int:
-    from .export import py4dstem_calibration, write_py4dstem_calibration
-    from .overfocus import TwinParams
-    from .overfocus.twin import load_uncertainty
+    from ..overfocus import TwinParams
+    from ..overfocus.export import py4dstem_calibration, write_py4dstem_calibration
+    from ..overfocus.twin import load_uncertainty
 
     params = TwinParams.load(args.params)
     if args.out:
@@ -83,8 +81,8 @@ def _mag_indices(pairs) -> dict:
 
 
 def cmd_export_serialem_pixel(args) -> int:
-    from .export import serialem_pixel_lines
-    from .grating import PixelSizeTable
+    from ..grating import PixelSizeTable
+    from ..grating.export import serialem_pixel_lines
 
     table = PixelSizeTable.from_csv(args.table)
     lines, skipped = serialem_pixel_lines(table, _mag_indices(args.mag_index))
@@ -95,8 +93,8 @@ def cmd_export_serialem_pixel(args) -> int:
 
 
 def cmd_export_serialem_high_defocus(args) -> int:
-    from .export import serialem_high_defocus_lines
-    from .highdefocus import HighDefocusTable
+    from ..highdefocus import HighDefocusTable
+    from ..highdefocus.export import serialem_high_defocus_lines
 
     lines, skipped = serialem_high_defocus_lines(HighDefocusTable.from_csv(args.table))
     for note in skipped:
@@ -106,16 +104,9 @@ def cmd_export_serialem_high_defocus(args) -> int:
 
 
 def cmd_export_motioncor2(args) -> int:
-    from .grating.distortion import distortion_of_result
+    from ..grating.export import distortion_of_file
 
-    try:
-        with open(args.result, encoding="utf-8") as fh:
-            distortion = distortion_of_result(json.load(fh))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InvalidParameterError(
-            f"{args.result} is not a pixel-size result (write one with emcal pixel-size "
-            f"IMAGE --json PATH): {exc}"
-        ) from None
+    distortion = distortion_of_file(args.result)
     if distortion is None:
         raise InvalidParameterError(f"{args.result} holds no lattice: nothing to export.")
     print(
@@ -129,7 +120,8 @@ def cmd_export_motioncor2(args) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, sample=None) -> None:
+    """``emcal export``; ``sample`` loads the 4D dataset named 'sample' for ``export hspy``."""
     p = sub.add_parser("export", help="a saved calibration for another tool")
     which = p.add_subparsers(dest="target", required=True)
     q = which.add_parser(
@@ -144,7 +136,7 @@ def add_parser(sub) -> None:
         help="a 4D dataset as a HyperSpy/pyxem signal with calibrated scan (nm) and "
         "detector (mrad) axes",
     )
-    dataset_arguments(h)
+    dataset_arguments(h, sample)
     h.add_argument("--params", metavar="TWIN.json", help="calibrated twin: lengths, beam centre")
     h.add_argument("--out", metavar="PATH.hspy", required=True, help="the file to write")
     h.set_defaults(func=cmd_export_hspy)

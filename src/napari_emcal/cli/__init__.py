@@ -1,31 +1,35 @@
 """``emcal``: the calibrations without a viewer, for scripts and headless machines.
 
-Each tool adds its own subcommand (``napari_emcal.<tool>.cli.add_parser``); this module
-only assembles them and turns the errors a user can cause into one line and exit code 2.
+Each tool adds its own subcommand (``napari_emcal.<tool>.cli.add_parser``); this package
+assembles them with its own thin commands (``info``, ``history``, ``report``, ``export``),
+hands a tool the sample it runs on, and turns the errors a user can cause into one line and
+exit code 2. What the subcommands share is in :mod:`napari_emcal.cli.kit`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 
-from .errors import EmcalError
+from ..errors import EmcalError
 
 __all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._cli import EmcalParser
-    from .dataset_check.cli import add_parser as add_check
-    from .dose.cli import add_parser as add_dose
-    from .export_cli import add_parser as add_export
-    from .grating.cli import add_parser as add_pixel_size
-    from .highdefocus.cli import add_parser as add_high_defocus
-    from .history_cli import add_parser as add_history
+    from ..dataset_check.cli import add_parser as add_check
+    from ..dose.cli import add_parser as add_dose
+    from ..grating.cli import add_parser as add_pixel_size
+    from ..highdefocus.cli import add_parser as add_high_defocus
+    from ..overfocus.cli import add_parser as add_overfocus
+    from ..overfocus.live_cli import add_parser as add_live
+    from ..overfocus.sample import overfocus_grating
+    from .export import add_parser as add_export
+    from .history import add_parser as add_history
     from .info import add_parser as add_info
-    from .live_cli import add_parser as add_live
-    from .overfocus.cli import add_parser as add_overfocus
-    from .report_cli import add_parser as add_report
+    from .kit import EmcalParser
+    from .report import add_parser as add_report
 
     parser = EmcalParser(prog="emcal", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_pixel_size,
         add_high_defocus,
         add_dose,
-        add_check,
+        partial(add_check, sample=overfocus_grating),  # a 4D sample: the overfocus tool's
         add_history,
-        add_export,
+        partial(add_export, sample=overfocus_grating),
         add_live,
         add_report,
     ):
@@ -80,7 +84,3 @@ def _traceback_log() -> str:
     ) as log:
         traceback.print_exc(file=log)
     return log.name
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,38 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["add_parser", "compare_with_history", "sample_sections"]
-
-
-def compare_with_history(tool: str, values: dict, sigma: dict, setting: str = "") -> str:
-    """How a calibration compares with the previous one kept at its setting (nothing is
-    recorded: a report only reads the history)."""
-    from .errors import EmcalError
-    from .history import History
-
-    try:
-        previous, warnings = History().compare(tool, values, sigma, setting)
-    except EmcalError as exc:
-        return f"{tool}: history not readable ({exc})"
-    if previous is None:
-        return f"{tool}: nothing kept at this setting before"
-    if warnings:
-        return f"{tool}: DRIFT since {previous.time[:16]}: " + "; ".join(warnings)
-    return f"{tool}: agrees with the calibration of {previous.time[:16]}"
+__all__ = ["add_parser", "sample_sections"]
 
 
 def sample_sections() -> tuple[list, list[str]]:
     """Each tool run on its sample, as report sections; and the history comparisons."""
-    from . import samples
-    from .dose import DoseTable
-    from .dose.metadata import rows_from_layer
-    from .grating import find_pixel_size
-    from .highdefocus.cli import sample_lines
-    from .highdefocus.measure import aligned_far, measure
-    from .history import magnification_setting
-    from .overfocus import TwinParams, calibrate, compute
-    from .overfocus.calibrate import history_values
-    from .report import (
+    from .. import samples
+    from ..dose import DoseTable
+    from ..dose.metadata import rows_from_layer
+    from ..grating import find_pixel_size
+    from ..highdefocus.cli import sample_lines
+    from ..highdefocus.measure import aligned_far, measure
+    from ..history import compare_with_history, magnification_setting
+    from ..overfocus import TwinParams, calibrate, compute
+    from ..overfocus.calibrate import history_values
+    from ..report import (
         dose_section,
         high_defocus_section,
         overfocus_section,
@@ -77,8 +60,8 @@ def sample_sections() -> tuple[list, list[str]]:
 
 
 def cmd_report(args) -> int:
-    from .history import History
-    from .report import history_section, write_report
+    from ..history import History
+    from ..report import history_section, write_report
 
     sections, compared = sample_sections() if args.samples else ([], [])
     entries = History().entries(args.tool, since=args.since)

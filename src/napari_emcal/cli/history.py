@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._cli import write_json
-from .history import TOOLS, History
+from ..history import TOOLS, History
+from .kit import write_json
 
 __all__ = ["add_parser"]
 

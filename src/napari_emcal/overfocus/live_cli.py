@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._cli import positive_float, positive_int
-from .errors import InvalidParameterError
+from ..cli.kit import positive_float, positive_int
+from ..errors import InvalidParameterError
 
 __all__ = ["add_parser"]
 
@@ -25,11 +25,11 @@ def _host_port(text: str) -> tuple[str, int | None]:
 def cmd_live_overfocus(args) -> int:
     import numpy as np
 
-    from .engine.live import LiveSource, acquisitions
-    from .overfocus import TwinParams
-    from .overfocus.cli import write_outputs
-    from .overfocus.images import OverfocusPass
-    from .overfocus.sharpness import blur
+    from ..engine.live import LiveSource, acquisitions
+    from . import TwinParams
+    from .cli import write_outputs
+    from .images import OverfocusPass
+    from .sharpness import blur
 
     if args.free and not args.calibrate:
         raise InvalidParameterError("--free says what --calibrate determines: add --calibrate")
@@ -66,7 +66,7 @@ def cmd_live_overfocus(args) -> int:
                 np.save(path, acquired.frames)
                 print(f"saved       {path} (this plugin and LiberTEM read it)")
         if args.calibrate and acquired.frames is not None:
-            from .overfocus import calibrate
+            from . import calibrate
 
             result = calibrate(acquired.frames, params, free=free)
             p, sigma = result.params, result.uncertainty
@@ -83,7 +83,7 @@ def cmd_live_overfocus(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from .overfocus.calibrate import FREE_PARAMETERS
+    from .calibrate import FREE_PARAMETERS
 
     p = sub.add_parser("live", help="process acquisitions as a detector delivers them")
     which = p.add_subparsers(dest="what", required=True)

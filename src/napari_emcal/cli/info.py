@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InvalidDataError
-from .io.instrument import InstrumentMetadata
-from .units import convert
+from ..errors import InvalidDataError
+from ..io.instrument import InstrumentMetadata
+from ..units import convert
 
 __all__ = ["read_instrument"]
 
@@ -27,7 +27,7 @@ def read_instrument(path) -> tuple[InstrumentMetadata, str]:
         raise InvalidDataError(f"No such file: {path}")
     if path.suffix.lower() == ".mdoc":
         return _mdoc(path), "SerialEM log"
-    from .io.readers import format_of, open_4d
+    from ..io.readers import format_of, open_4d
 
     if format_of(path) is not None:
         try:
@@ -37,7 +37,7 @@ def read_instrument(path) -> tuple[InstrumentMetadata, str]:
                 raise
         else:
             return dataset.instrument, "4D STEM"
-    from .io.images import open_image
+    from ..io.images import open_image
 
     _, metadata = open_image(path)
     return InstrumentMetadata.from_json(metadata["instrument"], path), "2D image"
@@ -45,7 +45,7 @@ def read_instrument(path) -> tuple[InstrumentMetadata, str]:
 
 def _mdoc(path: Path) -> InstrumentMetadata:
     """The first section's values (the dose table reads every section)."""
-    from .dose.metadata import rows_from_file  # the dose table reads .mdoc sections
+    from ..dose.metadata import rows_from_file  # the dose table reads .mdoc sections
 
     rows = rows_from_file(path)
     inst = InstrumentMetadata(path)
@@ -89,7 +89,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_info(args) -> int:
-    from ._cli import write_json
+    from .kit import write_json
 
     inst, kind = read_instrument(args.source)
     print(f"{Path(args.source).name}: {kind}")
