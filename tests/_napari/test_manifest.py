@@ -1,4 +1,3 @@
-import re
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +20,21 @@ def test_installed_manifest_validates_with_its_imports(manifest):
     manifest.validate_imports()
 
 
-def test_manifest_contributes_what_the_readme_lists(manifest):
+def readme_tools() -> list[list[str]]:
+    """The cells of the README's table of tools (tool, answers, dock, menu action, CLI)."""
     text = README.read_text(encoding="utf-8")
-    widgets = set(re.findall(r'Widget "([^"]+)"', text))
-    samples = set(re.findall(r'sample "([^"]+)"', text))
-    menus = set(re.findall(r"\*Layers > Measure > ([^*]+)\*", text))
-    assert len(widgets) == 7 and len(samples) >= 4 and len(menus) == 6
+    table = text.split("## The tools", 1)[1].split("\n\n", 2)[1]
+    rows = [line.strip("|").split("|") for line in table.splitlines()[2:]]
+    return [[cell.strip() for cell in row] for row in rows]
+
+
+def test_manifest_contributes_what_the_readme_lists(manifest):
+    rows = readme_tools()
+    docks = {row[2].strip("*") for row in rows}
+    menus = {row[3].strip("*") for row in rows if row[3] != "—"}
     contributions = manifest.contributions
-    assert widgets <= {w.display_name for w in contributions.widgets}
-    assert samples <= {s.display_name for s in contributions.sample_data}
+    assert len(rows) == len(contributions.widgets) == 7
+    assert docks == {w.display_name for w in contributions.widgets}
     titles = {c.id: c.title for c in contributions.commands}
     in_menus = {
         titles[item.command]
@@ -37,7 +42,7 @@ def test_manifest_contributes_what_the_readme_lists(manifest):
         for item in items
         if hasattr(item, "command")
     }
-    assert {m.strip() for m in menus} <= in_menus
+    assert menus == in_menus
     # the overfocus sample comes first: it is the one the demo opens
     assert contributions.sample_data[0].key == "overfocus_grating"
 
