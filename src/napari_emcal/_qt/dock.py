@@ -130,13 +130,42 @@ class ToolDock(ScrollableDock, widgets.Container):
 
 
 def _framed(scroll, footer):
-    """A widget holding ``scroll`` (the dock's controls) above ``footer``."""
+    """A widget holding ``scroll`` (the dock's controls) above ``footer``. It is at least
+    as wide as the controls need (they grow as layers fill the pickers and results come
+    in: the dock follows, as it did with the scroll area docked alone), and only as tall
+    as the footer needs: the controls scroll."""
+    from qtpy.QtCore import QEvent, QObject, QSize
     from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-    frame = QWidget()
+    def controls_width(hint) -> int:
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        return hint.width() + bar + 2 * scroll.frameWidth()
+
+    class Frame(QWidget):
+        def minimumSizeHint(self):
+            content, below = scroll.widget().minimumSizeHint(), footer.minimumSizeHint()
+            width = max(controls_width(content), below.width(), scroll.minimumWidth())
+            return QSize(width, scroll.minimumSizeHint().height() + below.height())
+
+        def sizeHint(self):
+            content, below = scroll.widget().sizeHint(), footer.sizeHint()
+            width = max(controls_width(content), self.minimumSizeHint().width())
+            return QSize(width, scroll.sizeHint().height() + below.height())
+
+    class Follow(QObject):
+        """The controls' layout changed: the frame's hints change with it."""
+
+        def eventFilter(self, watched, event):
+            if event.type() == QEvent.Type.LayoutRequest:
+                frame.updateGeometry()
+            return False
+
+    frame = Frame()
     layout = QVBoxLayout(frame)
     layout.setContentsMargins(0, 0, 0, 0)
     layout.setSpacing(0)
     layout.addWidget(scroll, 1)
     layout.addWidget(footer)
+    frame._follow = Follow(frame)
+    scroll.widget().installEventFilter(frame._follow)
     return frame

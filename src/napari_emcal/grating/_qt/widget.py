@@ -280,7 +280,10 @@ class GratingWidget(ToolDock):
             return
         self.result, self._result_layer = result, layer
         self._update_hint()
+        first = self.find_output(AUTOCORRELATION) is None
         show_lattice(self.viewer, layer, result, self._clicked)
+        if first:
+            self.viewer.reset_view()  # the image and its autocorrelation beside it in view
         self.viewer.layers.selection.active = layer  # the image stays the one worked on
         wrong_mode = likely_wrong_mode(result)
         self.apply_button.enabled = result.found and wrong_mode is None
