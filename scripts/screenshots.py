@@ -57,6 +57,42 @@ def overfocus():
     viewer.close()
 
 
+def overfocus_running():
+    """During Optimise, the dock scrolled to its calibration section: the progress bar
+    and Cancel in the footer, in view."""
+    viewer, widget = docked("overfocus_grating", "Overfocus calibration")
+    widget.set_layer(viewer.layers[0])
+    settle(viewer, lambda: not widget.task.running)
+    widget.root_native_widget.ensureWidgetVisible(widget.calibration.optimise_button.native)
+    widget.run_calibration(refine=True)
+    settle(viewer, lambda: widget.progress.value >= 20 or not widget.task.running, timeout=60)
+    shoot(viewer, "overfocus_running")
+    widget.cancel()
+    settle(viewer, lambda: not widget.task.running)
+    viewer.close()
+
+
+def dataset_check_fpd():
+    """The real FPD file (Merlin on a Titan): camera length from the file, the Medipix3's
+    55 µm pixel typed (the file does not record it), angles in the report."""
+    import napari
+
+    path = Path(__file__).resolve().parents[1].parent / "shared/data/real/4d/fpd_hdf5/FPD_HDF5.hdf5"
+    if not path.exists():
+        print(f"skipped dataset_check_fpd: {path} not available")
+        return
+    viewer = napari.Viewer(title="4D dataset check")
+    viewer.open(str(path), plugin="napari-emcal")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+    widget.set_layer(viewer.layers[-1])
+    widget.settings.detector_pixel.value = 55.0
+    widget.run()
+    settle(viewer, lambda: not widget.task.running)
+    widget.root_native_widget.ensureWidgetVisible(widget.report_label.native)
+    shoot(viewer, "dataset_check_fpd")
+    viewer.close()
+
+
 def dataset_check():
     viewer, widget = docked("overfocus_grating", "4D dataset check")
     widget.set_layer(viewer.layers[0])
@@ -99,7 +135,7 @@ def high_defocus():
 
 def scrolled_to_end(widget):
     """Scroll a dock to its end (its tables, exports and history)."""
-    bar = widget.native.verticalScrollBar()
+    bar = widget.root_native_widget.verticalScrollBar()
     bar.setValue(bar.maximum())
 
 
@@ -249,8 +285,9 @@ if __name__ == "__main__":
     os.environ.setdefault("NAPARI_EMCAL_HISTORY", str(scratch / "history.sqlite"))
     import sys
 
-    shots = (overfocus, dataset_check, grating, grating_table, high_defocus)
-    shots += (high_defocus_table, dose, dose_tilt_series, live, diffraction, serialem)
+    shots = (overfocus, overfocus_running, dataset_check, dataset_check_fpd, grating)
+    shots += (grating_table, high_defocus, high_defocus_table, dose, dose_tilt_series)
+    shots += (live, diffraction, serialem)
     chosen = set(sys.argv[1:])  # names of shots, or all
     for shot in shots:
         if not chosen or shot.__name__ in chosen:

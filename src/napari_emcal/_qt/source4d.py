@@ -22,11 +22,13 @@ class Source4D(widgets.Container):
 
     ``layer.changed`` fires for another layer; :attr:`reopened` when the layer now holds
     another dataset of its file (new data and metadata); :attr:`reshaped` when its frames
-    were arranged in another scan shape.
+    were arranged in another scan shape; :attr:`replaced` when something else gave the
+    layer new data (a script, another plugin; not a live acquisition filling it in).
     """
 
     reopened = Signal()
     reshaped = Signal()
+    replaced = Signal()
 
     def __init__(self, dock, tooltip: str):
         super().__init__(labels=True)
@@ -45,7 +47,10 @@ class Source4D(widgets.Container):
             tooltip="ny, nx (positions): rearrange the frames into this scan; applies on Enter",
         )
         self.extend([self.layer, self.dataset, self.scan_shape])
+        self._watched = None  # the layer whose data events are followed
+        self._own_change = False  # this section is giving the layer new data
         self.layer.changed.connect(self._show_layer)
+        dock.viewer.layers.events.removed.connect(self._removed)
         commit_on_enter(self.scan_shape, self._reshape)
         self.dataset.changed.connect(self._reopen)
         self._show_layer()  # the picker may hold a layer already
@@ -66,8 +71,31 @@ class Source4D(widgets.Container):
         """The 3D/4D datasets of the layer's HDF5 file (empty for other formats)."""
         return list(self._metadata().get("datasets") or [])
 
+    def _watch(self, layer) -> None:
+        if self._watched is not None:
+            self._watched.events.data.disconnect(self._data_changed)
+        self._watched = layer
+        if layer is not None:
+            layer.events.data.connect(self._data_changed)
+
+    def _removed(self, event) -> None:
+        """The layer worked on was removed: the picker may not say so when no other 4D
+        layer is left (it holds None without a change event); the dock must hear it."""
+        if event.value is self._watched:
+            self._watch(None)
+            self.layer.changed.emit(self.layer.value)
+
+    def _data_changed(self, event=None) -> None:
+        layer = self.layer.value
+        if self._own_change or layer is None or layer.metadata.get("emcal", {}).get("live"):
+            return
+        self._show_layer()
+        self.replaced.emit()
+
     def _show_layer(self, event=None) -> None:
         layer = self.layer.value
+        if layer is not self._watched:
+            self._watch(layer)
         if layer is None:
             return
         with self.scan_shape.changed.blocked():
@@ -84,10 +112,14 @@ class Source4D(widgets.Container):
         if layer is None:
             return
         try:
-            layer.data = reshape_scan(layer.data, scan_shape_from_text(text))
+            shape = scan_shape_from_text(text)
+            self._own_change = True
+            layer.data = reshape_scan(layer.data, shape)
         except EmcalError as exc:
             self.dock.error(f"Scan shape: {exc}")
             return
+        finally:
+            self._own_change = False
         self.reshaped.emit()
 
     def _reopen(self, name=None) -> None:
@@ -105,7 +137,11 @@ class Source4D(widgets.Container):
             if "several" not in note:
                 show_info(note)
         layer.metadata = {**layer.metadata, "emcal": ds.metadata}
-        layer.data = ds.data
+        self._own_change = True
+        try:
+            layer.data = ds.data
+        finally:
+            self._own_change = False
         layer.contrast_limits = limits
         self._show_layer()
         self.reopened.emit()

@@ -78,6 +78,7 @@ class NewestWins:
 
     def __init__(self, parent, interval_ms: int, prepare: Callable[[], tuple | None]):
         self.generation = 0
+        self._parent = parent
         self._prepare = prepare
         self._worker = None
         self._again = False
@@ -112,10 +113,15 @@ class NewestWins:
         generation = self.generation
 
         def returned(value):
-            if self.is_current(generation):
+            # a closed dock has nowhere to show it
+            if self.is_current(generation) and not sip.isdeleted(self._parent):
                 on_result(value)
 
-        self._worker = start_worker(work, returned, on_error, self._finished)
+        def errored(exc):
+            if not sip.isdeleted(self._parent):
+                on_error(exc)
+
+        self._worker = start_worker(work, returned, errored, self._finished)
 
     def _finished(self) -> None:
         self._worker = None
@@ -163,8 +169,8 @@ class LongTask:
         self._activity = None  # napari's progress in the activity dock while a task runs
         cancel_button.enabled = False
         cancel_button.changed.connect(lambda: self.cancel())
-        # the bar shows only while a task runs: never "100 %" when idle
-        progress.visible = False
+        # the bar and Cancel show only while a task runs: never "100 %" when idle
+        progress.visible = cancel_button.visible = False
         # Esc anywhere in the widget cancels the running task
         shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), parent)
         shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -209,7 +215,7 @@ class LongTask:
                 return
             self.cancel_button.enabled = False
             self.progress.value = 0
-            self.progress.visible = False
+            self.progress.visible = self.cancel_button.visible = False
             self._timer.stop()
             if on_finished is not None:
                 on_finished()
@@ -229,7 +235,7 @@ class LongTask:
         )
         self.cancel_button.enabled = True
         self.progress.value = 0
-        self.progress.visible = True
+        self.progress.visible = self.cancel_button.visible = True
         self.status.value = f"{label}… (Esc cancels)"
         self._activity = napari_progress(total=100, desc=label)
         self._timer.start(100)

@@ -269,6 +269,25 @@ class AutosaveFolder:
                 out.append(session)
         return sorted(out, key=lambda s: s.path.stat().st_mtime, reverse=True)
 
+    def close_normally(self, session: Autosave) -> Path | None:
+        """A window closed normally: its session is not unsaved work to offer back. One
+        that holds rows moves to ``closed/`` (still recoverable; returned), an empty one
+        is removed; the lock goes either way."""
+        target = None
+        try:
+            if session.exists():
+                table, _ = session.load_readable()
+                if len(table) or len(table.calibration):
+                    target = self.folder / "closed" / session.path.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(session.path, target)
+                else:
+                    session.path.unlink(missing_ok=True)
+        except (OSError, EmcalError):
+            target = None  # left where it is: offered next time rather than lost
+        session.release()
+        return target
+
     def set_aside(self, session: Autosave) -> Path:
         """Move a session out of the offer into ``set_aside/`` (still recoverable)."""
         target = self.folder / "set_aside" / session.path.name

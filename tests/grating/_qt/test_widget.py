@@ -36,9 +36,11 @@ def test_run_shows_autocorrelation_peaks_and_result(grating, qtbot):
     assert "nm/px" in widget.result_label.value
     acf = viewer.layers[f"{layer.name} · autocorrelation"]
     peaks = viewer.layers[f"{layer.name} · lattice peaks"]
-    # world coordinates of the autocorrelation are lags in image pixels: the peaks sit on it
+    # the autocorrelation sits beside the image; the peaks' data coordinates are lags in
+    # image pixels, placed on its zero lag
     centre = acf.data_to_world(result.origin)
-    assert np.allclose(centre[-2:], 0)
+    assert np.allclose(centre[-2:], acf.metadata["emcal_lag"]["zero"])
+    assert np.allclose(peaks.data_to_world(np.zeros(2))[-2:], centre[-2:])
     start_pixel = np.rint(result.autocorrelation_pixel(result.start_peak)).astype(int)
     assert acf.data[tuple(start_pixel)] > 0.3
     assert np.allclose(peaks.data[0], result.start_peak)

@@ -84,6 +84,10 @@ class BeamControls(widgets.Container):
 
         return host.task.start("finding the beam centre", work, host.while_present(self.show))
 
+    def forget(self) -> None:
+        """No disk known (another dataset in front of the dock)."""
+        self.cy.value = self.cx.value = self.radius.value = 0.0
+
     def show(self, beam: BeamDisk) -> None:
         self.cy.value, self.cx.value, self.radius.value = beam.cy, beam.cx, beam.radius
         self.host.status.value = (
@@ -101,6 +105,8 @@ class BeamControls(widgets.Container):
         )
         if host.layer.value is not None:
             overfocus.set_layer(host.layer.value)
-        overfocus.twin.cy.value, overfocus.twin.cx.value = self.cy.value, self.cx.value
+        overfocus.receive_beam_centre(
+            self.cy.value, self.cx.value, "the bright-field disk found by the 4D dataset check"
+        )
         host.status.value = "beam centre sent to Overfocus calibration"
         return overfocus

@@ -90,14 +90,28 @@ class DatasetCheckWidget(ToolDock):
         self.report_label.native.setStyleSheet("font-family: monospace;")  # in columns
         self.draw_button.changed.connect(lambda: self.apertures.start())
         self.run_button.changed.connect(lambda: self.run())
-        self.layer.changed.connect(self._use_recorded_calibration)
-        self.layer.changed.connect(self._update_hint)
-        self._update_hint()
+        self._generation = 0  # which dataset a result belongs to
+        for event in (
+            self.layer.changed,
+            self.source.reopened,
+            self.source.reshaped,
+            self.source.replaced,
+        ):
+            event.connect(self._retarget)
+        self._retarget()
 
     # -- inputs -------------------------------------------------------------------------------
     def set_layer(self, layer) -> None:
-        if self.source.set_layer(layer):
-            self._use_recorded_calibration()
+        """Check ``layer``; chosen again, it gives the calibration accepted on it since."""
+        same = layer is self.layer.value
+        if self.source.set_layer(layer) and same:
+            recorded = recorded_calibration(layer)
+            if recorded is not None:
+                self.receive_rotation(
+                    recorded["scan_rotation"],
+                    recorded["flip_y"],
+                    "from the accepted overfocus calibration",
+                )
 
     def _update_hint(self, event=None) -> None:
         if self.layer.value is None:
@@ -111,13 +125,28 @@ class DatasetCheckWidget(ToolDock):
             )
         self.show_hint(text)
 
-    def _use_recorded_calibration(self, event=None) -> None:
-        """Take the scan rotation and flip of an overfocus calibration accepted on the layer."""
-        recorded = recorded_calibration(self.layer.value)
+    def _retarget(self, event=None) -> None:
+        """Another dataset (layer, dataset of the file, scan shape or data): what was found
+        on the previous one (beam disk, report, file values) is forgotten or read again,
+        so that the check gives what a fresh dock gives. A check still running on the
+        previous data is stopped and its result dropped."""
+        self._generation += 1
+        self.task.cancel()
+        self.result = self.report = None
+        self.report_label.value = "Report: —"
+        self.beam_controls.forget()
+        layer = self.layer.value
+        metadata = layer.metadata.get("emcal", {}) if layer is not None else {}
+        recorded = recorded_calibration(layer)
+        self.settings.fill_from(metadata, recorded)
         if recorded is not None:
-            self.settings.scan_rotation.value = recorded["scan_rotation"]
-            self.settings.flip_y.value = recorded["flip_y"]
             self.status.value = "scan rotation and flip from the accepted overfocus calibration"
+        self._update_hint()
+
+    def receive_rotation(self, scan_rotation: float, flip_y: bool, source: str) -> None:
+        """Take the scan rotation (°) and flip that another dock calibrated."""
+        self.settings.scan_rotation.value, self.settings.flip_y.value = scan_rotation, flip_y
+        self.status.value = f"scan rotation and flip {source}"
 
     @property
     def beam(self):
@@ -159,9 +188,13 @@ class DatasetCheckWidget(ToolDock):
             self.error(str(exc))
             return False
         work = self._check_work(layer, layer.data, pass_source(layer, executor), executor)
-        started = self.task.start(
-            "checking the dataset", work, self.while_present(self._show_check)
-        )
+        generation = self._generation
+
+        def show(value):
+            if generation == self._generation:  # else about data no longer in front
+                self._show_check(value)
+
+        started = self.task.start("checking the dataset", work, self.while_present(show))
         if not started:
             self.status.value = "another task is running: cancel it first"
         return started
@@ -177,7 +210,7 @@ class DatasetCheckWidget(ToolDock):
         )
         rotation, flip = self.settings.scan_rotation.value, self.settings.flip_y.value
         tolerance = self.settings.tolerance.value
-        pixel = metadata.get("detector_pixel_size")
+        camera_length, pixel = self.settings.angle_inputs
         inner, outer = self.settings.adf_inner.value, self.settings.adf_outer.value
 
         def work(report):
@@ -200,8 +233,8 @@ class DatasetCheckWidget(ToolDock):
             )
             checked = dataset_report(
                 result,
-                camera_length=metadata.get("camera_length"),
-                detector_pixel_size=float(np.mean(pixel)) if pixel else None,
+                camera_length=camera_length,
+                detector_pixel_size=pixel,
                 descan_tolerance_px=tolerance,
             )
             checked.saturation_count, checked.saturation_source = count, count_source

@@ -1,4 +1,5 @@
-"""The offer to continue a dose table that a window left unsaved (closed or crashed)."""
+"""The offer to continue a dose table that a window left unsaved (it crashed or was
+killed; a window closed normally keeps its table in ``closed/``, not offered)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class RestoreOffer(widgets.Container):
         self.choice = widgets.ComboBox(
             label="Unsaved table",
             choices=[],
-            tooltip="dose tables of windows that closed or crashed, newest first",
+            tooltip="dose tables of windows that crashed or were killed, newest first",
         )
         self.restore_button = widgets.PushButton(
             text="Restore the chosen table",
@@ -45,7 +46,7 @@ class RestoreOffer(widgets.Container):
         self.fresh_button.changed.connect(lambda: self.start_fresh())
 
     def offer(self) -> None:
-        """Offer every unsaved session (windows closed or crashed) that holds something."""
+        """Offer every unsaved session (windows that crashed) that holds something."""
         choices = []
         for session in self.host.sessions.unsaved(exclude=self.host.autosave):
             try:
@@ -67,7 +68,7 @@ class RestoreOffer(widgets.Container):
         self.choice.choices = choices
         self.choice.value = choices[0][1]
         self.message.value = (
-            f"{len(choices)} unsaved dose table(s) from windows that closed or crashed: "
+            f"{len(choices)} unsaved dose table(s) from windows that crashed or were killed: "
             "restore one, or set them aside."
         )
         self.visible = self.pending = True

@@ -141,8 +141,9 @@ class DoseWidget(ToolDock):
         self.budget.changed.connect(self._settings_changed)
         # the lock goes with the window (a crashed process's lock is found stale by its pid)
         self._session = [self.autosave]
-        session = self._session
-        self.native.destroyed.connect(lambda *_: session[0].release())
+        session, folder = self._session, self.sessions
+        # closed normally: not offered back as unsaved work (kept in closed/ instead)
+        self.native.destroyed.connect(lambda *_: folder.close_normally(session[0]))
         self.restore_offer.offer()
         self.refresh(save=False)
 

@@ -1,7 +1,14 @@
-"""The grating tool's layers: the autocorrelation (world coordinates = lags in pixels of
-the measured image), the lattice peaks found on it, and the marker a user clicks."""
+"""The grating tool's layers: the autocorrelation, the lattice peaks found on it, and the
+marker a user clicks.
+
+The autocorrelation is drawn beside the measured image (to its right, tops aligned), not
+over it, at the image's scale: one autocorrelation lag of one image pixel is one image
+pixel on screen. The peaks and the marker are Points layers whose data coordinates are
+lags (dy, dx) in image pixels, placed on the autocorrelation's centre."""
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
@@ -14,24 +21,40 @@ AUTOCORRELATION = " · autocorrelation"
 PEAKS = " · lattice peaks"
 MARKER = " · marker"
 SERIES_COLOURS = ("#ff5050", "#50a0ff", "#ffd24a")  # first direction, second, elsewhere
+#: Gap between the image and its autocorrelation, in fractions of the image's width.
+GAP = 0.05
+
+
+def lag_frame(layer, result: PixelSizeResult) -> tuple[np.ndarray, np.ndarray]:
+    """(world position of zero lag, world size of one image pixel) of the autocorrelation
+    of ``layer`` beside it."""
+    pixel = np.asarray(layer.scale[-2:], float)
+    low, high = np.asarray(layer.extent.world)[:, -2:]
+    half = np.asarray(result.origin, float) * result.binning * pixel
+    zero = np.array([low[0] + half[0], high[1] + GAP * (high[1] - low[1]) + half[1]])
+    return zero, pixel
 
 
 def show_lattice(viewer, layer, result: PixelSizeResult, on_click):
     """The autocorrelation of ``layer`` and its lattice peaks (the starting peak larger,
     white); ``on_click(lag)`` for a click on the autocorrelation. Returns its layer."""
     binning = result.binning
+    zero, pixel = lag_frame(layer, result)
     acf = upsert_layer(
         viewer,
         layer,
         AUTOCORRELATION,
         result.autocorrelation,
-        scale=(binning, binning),
-        translate=-np.asarray(result.origin, float) * binning,
+        scale=binning * pixel,
+        translate=zero - np.asarray(result.origin, float) * binning * pixel,
         colormap="magma",
         contrast_limits=_display_limits(result.autocorrelation),
+        metadata={"emcal_lag": {"zero": zero.tolist(), "pixel": pixel.tolist()}},
     )
-    if not any(getattr(c, "_emcal_marker", False) for c in acf.mouse_drag_callbacks):
-        acf.mouse_drag_callbacks.append(_click_callback(on_click))
+    # on the viewer, not the layer: the autocorrelation need not be the selected layer
+    marked = (getattr(c, "_emcal_marker", None) for c in viewer.mouse_drag_callbacks)
+    if not any(ref is not None and ref() is acf for ref in marked):
+        viewer.mouse_drag_callbacks.append(_click_callback(viewer, acf, on_click))
     colours = [SERIES_COLOURS[s] for s in result.peak_series]
     sizes = np.full(len(result.peaks), 3.0 * binning)
     peaks, start = result.peaks, result.start_peak
@@ -48,17 +71,28 @@ def show_lattice(viewer, layer, result: PixelSizeResult, on_click):
         face_color=colours or "white",
         size=sizes,
         border_width=0,
+        scale=pixel,
+        translate=zero,
     )
     return acf
 
 
-def _click_callback(on_click):
-    def clicked(layer, event):
-        """A press on the autocorrelation places the marker (a lag in image pixels)."""
-        if event.type == "mouse_press":
-            on_click(np.asarray(event.position[-2:], float))
+def _click_callback(viewer, acf, on_click):
+    reference = weakref.ref(acf)
 
-    clicked._emcal_marker = True
+    def clicked(_viewer, event):
+        """A press on the autocorrelation places the marker (a lag in image pixels)."""
+        layer = reference()
+        if event.type != "mouse_press" or layer is None or layer not in viewer.layers:
+            return
+        low, high = np.asarray(layer.extent.world)[:, -2:]
+        world = np.asarray(event.position[-2:], float)
+        if not (np.all(world >= low) and np.all(world <= high)):
+            return
+        frame = layer.metadata["emcal_lag"]
+        on_click((world - np.asarray(frame["zero"])) / np.asarray(frame["pixel"]))
+
+    clicked._emcal_marker = reference
     return clicked
 
 
@@ -74,6 +108,9 @@ def marker_lag(viewer, layer) -> tuple[float, float] | None:
 def place_marker(viewer, layer, lag, binning: int = 1) -> None:
     """Put the marker of ``layer``'s autocorrelation at ``lag`` (dy, dx), image pixels."""
     data = np.reshape(np.asarray(lag, float), (1, 2))
+    acf = output_layer(viewer, layer, AUTOCORRELATION)
+    frame = acf.metadata.get("emcal_lag") if acf is not None else None
+    place = {"scale": frame["pixel"], "translate": frame["zero"]} if frame else {}
     marker = output_layer(viewer, layer, MARKER)
     if marker is None:
         viewer.add_points(
@@ -82,9 +119,12 @@ def place_marker(viewer, layer, lag, binning: int = 1) -> None:
             symbol="cross",
             face_color="#00ff7f",
             size=10.0 * binning,
+            **place,
         )
     else:
         marker.data = data
+        for key, value in place.items():
+            setattr(marker, key, value)
 
 
 def _display_limits(image: np.ndarray) -> tuple[float, float]:

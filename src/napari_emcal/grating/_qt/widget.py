@@ -34,6 +34,10 @@ SERIALEM_PIXEL = TableExport(
 __all__ = ["GratingWidget"]
 
 OUTLIER_COLOUR = "#7a3a00"
+#: A pixel size this far (%) from the file's own calibration is more likely a measurement
+#: in the wrong mode (a lattice measured as the grating, or the reverse) than a
+#: miscalibrated microscope: it is not offered for Apply.
+WRONG_MODE_PERCENT = 50.0
 
 
 def _measurable(layer) -> bool:
@@ -181,9 +185,19 @@ class GratingWidget(ToolDock):
         self.show_hint(text)
 
     def _layer_changed(self, event=None):
+        """Another image: the previous image's result is no longer offered (its layers stay,
+        named after it), and the magnification is this image's."""
         layer = self.layer.value
+        self._generation = getattr(self, "_generation", 0) + 1
+        self.result, self._result_layer = None, None
+        self.result_label.value = "—"
+        self.apply_button.enabled = self.add_button.enabled = False
+        self.marker_button.enabled = False
         self._update_hint()
         if layer is None:
+            with self.field_sources.quiet():
+                self.magnification.value = 0.0
+            self.field_sources.filled({})
             return
         # the image's own magnification, or none: never the previous image's
         recorded = instrument_sources(layer.metadata.get("emcal", layer.metadata))
@@ -233,6 +247,11 @@ class GratingWidget(ToolDock):
             "binned_size": self.binned_size.value or None,
         }
         plane = displayed_plane(self.viewer, layer)
+        generation = self._generation
+
+        def show(result):
+            if generation == self._generation:  # else the dock shows another image now
+                self._show(layer, result, use_marker)
 
         def work():  # reading a lazy plane happens here, off the GUI thread
             return find_pixel_size(np.asarray(plane), **kwargs)
@@ -241,7 +260,7 @@ class GratingWidget(ToolDock):
         self.status.value = f"measuring {layer.name}…"
         self._worker = start_worker(
             work,
-            self.while_present(lambda result: self._show(layer, result, use_marker), layer),
+            self.while_present(show, layer),
             lambda exc: self.error(str(exc)),
             self._finished,
         )
@@ -250,7 +269,9 @@ class GratingWidget(ToolDock):
     def _finished(self):
         self._worker = None
         self.run_button.enabled = True
-        self.marker_button.enabled = self.find_output(AUTOCORRELATION) is not None
+        self.marker_button.enabled = (
+            self.layer.value is not None and self.find_output(AUTOCORRELATION) is not None
+        )
 
     def _show(self, layer, result: PixelSizeResult, retry: bool = False) -> None:
         if retry and not result.found and self.result is not None and self.result.found:
@@ -259,13 +280,20 @@ class GratingWidget(ToolDock):
             return
         self.result, self._result_layer = result, layer
         self._update_hint()
-        acf = show_lattice(self.viewer, layer, result, self._clicked)
-        self.viewer.layers.selection.active = acf
-        self.apply_button.enabled = self.add_button.enabled = result.found
+        first = self.find_output(AUTOCORRELATION) is None
+        show_lattice(self.viewer, layer, result, self._clicked)
+        if first:
+            self.viewer.reset_view()  # the image and its autocorrelation beside it in view
+        self.viewer.layers.selection.active = layer  # the image stays the one worked on
+        wrong_mode = likely_wrong_mode(result)
+        self.apply_button.enabled = result.found and wrong_mode is None
+        self.add_button.enabled = result.found
         if result.found:
             lines = result.summary_lines()
+            if wrong_mode is not None:
+                lines.append(f"⚠ {wrong_mode}")
             self.result_label.value = "\n".join(lines)
-            self.status.value = "; ".join(result.notes) or "done"
+            self.status.value = wrong_mode or "; ".join(result.notes) or "done"
         else:
             self.result_label.value = "no lattice found"
             self.status.value = (
@@ -293,6 +321,10 @@ class GratingWidget(ToolDock):
         """Set the measured layer's pixel size (its last two axes) in nm."""
         if self.result is None or not self.result.found or self._result_layer is None:
             self.error("Find the pixel size first.")
+            return
+        wrong_mode = likely_wrong_mode(self.result)
+        if wrong_mode is not None:
+            self.error(wrong_mode)
             return
         layer = self._result_layer
         scale = list(layer.scale)
@@ -342,3 +374,17 @@ class GratingWidget(ToolDock):
                 f"{outliers} row(s) with pixel size x magnification off the "
                 "median: check the magnification entered"
             )
+
+
+def likely_wrong_mode(result: PixelSizeResult) -> str | None:
+    """Why ``result`` is likely a measurement in the wrong specimen mode, or None: a pixel
+    size more than :data:`WRONG_MODE_PERCENT` from the file's calibration."""
+    difference = result.calibration_difference_percent if result.found else None
+    if difference is None or abs(difference) <= WRONG_MODE_PERCENT:
+        return None
+    return (
+        f"{result.pixel_size_nm:.5g} nm/px is {difference:+.0f} % from the file's "
+        f"{result.recorded_pixel_size_nm:.5g} nm/px: likely the wrong specimen mode "
+        f"(measured as '{result.mode}'; a lattice or the grating?) or the wrong spacing. "
+        "Not offered for Apply: check the specimen and spacing, and measure again."
+    )

@@ -26,6 +26,10 @@ def defocus_um_from_metadata(metadata) -> float | None:
     return value
 
 
+#: Defocus shown for an image that records none (µm), marked as a default.
+DEFAULT_DEFOCUS_UM = -100.0
+
+
 class BeamSetting(widgets.Container):
     """*Defocus (µm)*, *Intensity*, *Spot size* and *Probe mode* of the defocused image."""
 
@@ -36,7 +40,7 @@ class BeamSetting(widgets.Container):
         self._image_name = ""
         self.defocus = widgets.FloatSpinBox(
             label="Defocus (µm)",
-            value=-100.0,
+            value=DEFAULT_DEFOCUS_UM,
             min=-1e5,
             max=1e5,
             step=10.0,
@@ -66,7 +70,7 @@ class BeamSetting(widgets.Container):
 
     def fill_from(self, layer) -> None:
         """The values ``layer``'s metadata records, saying which came from it; the others
-        are marked as defaults."""
+        take their defaults (never the previous image's values) and are marked so."""
         metadata = layer.metadata
         found = {
             "defocus": defocus_um_from_metadata(metadata),
@@ -75,14 +79,12 @@ class BeamSetting(widgets.Container):
             "probe": find_text(metadata, ("probe", "probemode")),
         }
         with self.field_sources.quiet():
-            if found["defocus"]:
-                self.defocus.value = found["defocus"]
-            if found["intensity"] is not None:
-                self.intensity.value = f"{found['intensity']:g}"
-            if found["spot"] is not None:
-                self.spot.value = int(round(found["spot"]))
-            if found["probe"] is not None:
-                self.probe.value = found["probe"]
+            self.defocus.value = found["defocus"] or DEFAULT_DEFOCUS_UM
+            self.intensity.value = (
+                f"{found['intensity']:g}" if found["intensity"] is not None else ""
+            )
+            self.spot.value = int(round(found["spot"])) if found["spot"] is not None else 0
+            self.probe.value = found["probe"] if found["probe"] is not None else ""
         self._recorded_defocus = found["defocus"] or None
         self._image_name = layer.name
         where = f"{layer.name}'s metadata"

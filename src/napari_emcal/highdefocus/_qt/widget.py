@@ -68,9 +68,9 @@ class HighDefocusWidget(ToolDock):
             text="Draw line on defocused image",
             tooltip="draw the line between the same two features, in the same order",
         )
-        self.lines_label = widgets.Label(
-            label="Lines",
-            value="draw one line on each image, between the same two features, in the same order",
+        self.lines_label = message_label(
+            "Lines",
+            "draw one line on each image, between the same two features, in the same order",
         )
         self.refine = widgets.CheckBox(
             text="Refine by image correlation",
@@ -133,6 +133,7 @@ class HighDefocusWidget(ToolDock):
         self.accept_button.changed.connect(lambda: self.accept())
         self.reject_button.changed.connect(lambda: self.reject())
         self.far.changed.connect(self._far_changed)
+        self.near.changed.connect(self._images_changed)
         self.setting.changed.connect(self.refresh_plot)
         self._default_pair()
         self.refresh_table()
@@ -159,6 +160,19 @@ class HighDefocusWidget(ToolDock):
     def _far_changed(self, event=None):
         if self.far.value is not None:
             self.setting.fill_from(self.far.value)
+        self._images_changed()
+
+    def _images_changed(self, event=None) -> None:
+        """Another image pair: a measurement of the previous pair is no longer offered
+        (its aligned image is removed), and a measurement still running is dropped."""
+        self._generation = getattr(self, "_generation", 0) + 1
+        if self.result is not None or self._measured is not None:
+            self.aligned.remove()
+        self.result, self._measured, self._stale = None, None, False
+        self.accept_button.enabled = self.reject_button.enabled = False
+        self.result_label.value = "—"
+        self.lines_label.value = self.lines.readout()
+        self._update_hint()
 
     def line_layer(self, which: str, create: bool = False):
         """The Shapes layer for the ``"near"`` or ``"far"`` image's line (made on request)."""
@@ -213,6 +227,11 @@ class HighDefocusWidget(ToolDock):
         near_plane = displayed_plane(self.viewer, near_layer)
         far_plane = displayed_plane(self.viewer, far_layer)
         refine = self.refine.value
+        generation = self._generation
+
+        def show(value):
+            if generation == self._generation:  # else other images are chosen now
+                self._show(near_layer, far_layer, *value)
 
         def work():  # reading lazy planes happens here, off the GUI thread
             near, far = np.asarray(near_plane), np.asarray(far_plane)
@@ -223,9 +242,7 @@ class HighDefocusWidget(ToolDock):
         self.status.value = f"measuring {far_layer.name} against {near_layer.name}…"
         self._worker = start_worker(
             work,
-            self.while_present(
-                lambda value: self._show(near_layer, far_layer, *value), near_layer, far_layer
-            ),
+            self.while_present(show, near_layer, far_layer),
             lambda exc: self.error(str(exc)),
             self._finished,
         )

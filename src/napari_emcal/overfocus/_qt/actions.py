@@ -1,5 +1,9 @@
 """What an overfocus calibration is for next: saved and loaded as JSON, copied for
-LiberTEM, sent to the dataset check, written as a report."""
+LiberTEM, sent to the dataset check, written as a report.
+
+The section reads the calibration and the last images from the dock's
+:class:`~napari_emcal.overfocus.session.OverfocusSession`, and from its dock (``host``)
+only the twin the controls show, the dataset layer and the status line."""
 
 from __future__ import annotations
 
@@ -19,10 +23,11 @@ class ParameterActions(widgets.Container):
     """Save and load the twin's parameters, copy them for LiberTEM, send the rotation and
     flip to the 4D dataset check."""
 
-    def __init__(self, host):
+    def __init__(self, host, session):
         super().__init__(labels=False)
         self.margins = (0, 0, 0, 0)
         self.host = host
+        self.session = session
         self.save_button = widgets.PushButton(
             text="Save parameters…",
             tooltip="write the twin parameters, with units and uncertainties, to JSON",
@@ -78,11 +83,7 @@ class ParameterActions(widgets.Container):
     def uncertainty(self) -> dict:
         """The standard errors of the last optimisation while the twin still holds its
         result (none once a parameter has been changed by hand)."""
-        panel = self.host.calibration
-        sigma = getattr(panel.last_calibration, "uncertainty", None)
-        if not sigma or panel.calibrated_params != self.host.params():
-            return {}
-        return dict(sigma)
+        return self.session.uncertainty(self.host.params())
 
     def save(self, path) -> None:
         sigma = self.uncertainty()
@@ -113,7 +114,7 @@ class ParameterActions(widgets.Container):
         except (EmcalError, OSError) as exc:
             self.host.error(f"Could not load {Path(path).name}: {exc}")
             return
-        self.host.set_params(params, source=f"loaded from {Path(path).name}")
+        self.session.use(params, f"loaded from {Path(path).name}")
 
     def _save_dialog(self, event=None):
         path = save_path(None, "Save twin parameters", "twin.json", "JSON (*.json)")
@@ -169,8 +170,9 @@ class ParameterActions(widgets.Container):
         params = host.params()
         _, check = host.viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
         check.set_layer(layer)
-        settings = check.settings
-        settings.scan_rotation.value, settings.flip_y.value = params.scan_rotation, params.flip_y
+        check.receive_rotation(
+            params.scan_rotation, params.flip_y, "sent from the Overfocus calibration"
+        )
         host.status.value = "scan rotation and flip sent to the 4D dataset check"
         return check
 
@@ -181,12 +183,12 @@ class ParameterActions(widgets.Container):
         from ..calibrate import CalibrationResult, history_values
 
         host = self.host
-        result = host.calibration.last_calibration
+        result = self.session.last_calibration
         if not isinstance(result, CalibrationResult) or host.layer.value is None:
             raise InvalidParameterError("Optimise first: the report is of a calibration")
         name = host.layer.value.name
         sources = host.twin.field_sources.sources
-        section = overfocus_section(result, host.last_images, name, dict(sources))
+        section = overfocus_section(result, self.session.last_images, name, dict(sources))
         compared = [compare_with_history("overfocus", *history_values(result))]
         history = history_section(History().entries("overfocus"), compared)
         written = write_report(path, [section, history], title=f"Overfocus calibration: {name}")

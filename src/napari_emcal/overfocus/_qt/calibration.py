@@ -2,8 +2,9 @@
 parameters following live, then Accept (kept on the layer and in the history) or Revert,
 and the history of earlier calibrations.
 
-The panel works on its dock (``host``): the chosen layer, the twin controls, the long
-task runner, the status line. It adds no state a dock does not show.
+The panel calls the dock's :class:`~napari_emcal.overfocus.session.OverfocusSession` and
+observes it; from its dock (``host``) it takes only the dataset layer, the twin the
+controls show, the long task runner and the status line.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..._qt.layers import record_calibration
 from ...errors import Cancelled
 from ...units import format_si
 from ..calibrate import calibrate, estimate, history_values
+from ..session import OverfocusSession
 from ..twin import TwinParams
 
 __all__ = ["CalibrationPanel", "describe"]
@@ -27,13 +29,11 @@ CENTRE = ["cy", "cx"]
 class CalibrationPanel(widgets.Container):
     """Fit beam centre, Estimate, Optimise, Accept, Revert and the calibration's status."""
 
-    def __init__(self, host):
+    def __init__(self, host, session: OverfocusSession):
         super().__init__(labels=True)
         self.margins = (0, 0, 0, 0)
         self.host = host
-        self.last_calibration = None  # a CalibrationResult, or TwinParams from Estimate
-        self.calibrated_params = None  # the controls' twin right after the calibration
-        self._before: TwinParams | None = None  # what Revert goes back to
+        self.session = session
         self.fit_centre = widgets.CheckBox(
             label="Fit beam centre", value=True, tooltip="take cy, cx from the bright-field disk"
         )
@@ -72,77 +72,100 @@ class CalibrationPanel(widgets.Container):
         self.optimise_button.changed.connect(lambda: self.run(refine=True))
         self.accept_button.changed.connect(lambda: self.accept())
         self.revert_button.changed.connect(lambda: self.revert())
+        session.calibration_changed.connect(self._follow)
+        session.retargeted.connect(self._forget)
 
     @property
     def pending(self) -> bool:
         """A calibration waits for Accept or Revert."""
-        return self.accept_button.enabled
+        return self.session.pending is not None
+
+    @property
+    def last_calibration(self):
+        """The last calibration on this dataset (pending or accepted), or None."""
+        return self.session.last_calibration
 
     def _free(self) -> list[str]:
         return CALIBRATED + (CENTRE if self.fit_centre.value else [])
 
-    def _offer(self, offered: bool) -> None:
-        self.accept_button.enabled = self.revert_button.enabled = offered
-        self.host.update_hint()
+    def _follow(self) -> None:
+        self.accept_button.enabled = self.revert_button.enabled = self.pending
 
-    def run(self, refine: bool = True) -> None:
-        """Estimate (and with ``refine``, optimise) the twin in a worker; live, cancellable."""
-        host = self.host
-        layer, start = host.layer.value, host.valid_params()
-        if layer is None or start is None:
-            return
+    def _forget(self) -> None:
+        self.status.value = "—"
+
+    def run(self, refine: bool = True) -> bool:
+        """Estimate (and with ``refine``, optimise) the twin in a worker; live, cancellable.
+        False (with a message) when it cannot start."""
+        host, session = self.host, self.session
+        layer = host.layer.value
+        if layer is None:
+            host.error(
+                "Open a 4D STEM dataset first (File > Open, or File > Open Sample > "
+                "napari-emcal) and choose it as the 4D dataset."
+            )
+            return False
+        if host.task.running:
+            host.status.value = "another task is running: cancel it first"
+            return False
+        start = host.valid_params()
+        if start is None:
+            return False
         free, data = tuple(self._free()), layer.data
+        token = session.begin_calibration(start)
 
         def work(report):
             def progress(fraction, params):
+                if not session.is_current(token):
+                    raise Cancelled  # the dock now shows other data: stop at once
                 report(fraction)
                 if params is not None:
-                    host.live_params = params  # shown at the next poll
+                    session.offer_live(token, params)  # shown at the next poll
 
             if refine:
                 return calibrate(data, start, free=free, progress=progress)
             return estimate(data, start, free=free, progress=progress)
 
         label = "optimising the twin" if refine else "estimating the twin"
-        if host.task.start(label, work, self._calibrated, on_error=self._stopped):
-            self._before = start
-        else:
-            host.status.value = "another task is running: cancel it first"
+        return host.task.start(
+            label,
+            work,
+            lambda result: self._calibrated(token, result, free),
+            on_error=lambda exc: self._stopped(token, exc),
+        )
 
-    def _calibrated(self, result) -> None:
-        host = self.host
-        host.live_params = None
-        if host.layer.value is None:
-            self._before = None
-            self._offer(False)
-            self.status.value = "the dataset layer was removed: nothing to accept"
+    def _calibrated(self, token: int, result, free) -> None:
+        if not self.session.calibration_done(token, result, free):
+            self.status.value = "the dataset changed during the calibration: its result is dropped"
             return
-        params = result if isinstance(result, TwinParams) else result.params
-        self.last_calibration = result
-        host.set_params(params, source="computed by the automatic calibration", names=self._free())
         # the twin as the controls hold it (rounded to their decimals): while it is
         # unchanged, what is saved is this calibration, with its standard errors
-        self.calibrated_params = host.params()
-        host.show_result()
-        self._offer(True)
+        self.session.mark_shown(self.host.params())
+        self.host.show_result()
         self.status.value = describe(result)
 
-    def _stopped(self, exc) -> None:
-        """A calibration that failed or was cancelled changes nothing."""
-        self.host.live_params = None
-        self.revert()
+    def _stopped(self, token: int, exc) -> None:
+        """A calibration that failed, was cancelled or lost its dataset changes nothing:
+        the controls show the parameters from before it."""
+        if not self.session.is_current(token):
+            self.status.value = (
+                "the dataset changed during the calibration: it was stopped, nothing changed"
+            )
+            self.host.status.value = self.status.value
+            return
+        self.session.calibration_stopped(token, self.host.twin_or_none())
         self.status.value = "cancelled" if isinstance(exc, Cancelled) else "failed: see the message"
 
     def accept(self) -> None:
         """Keep the calibrated parameters (also on the layer, for the dataset check, and in
         the calibration history)."""
-        self._before = None
-        self._offer(False)
+        layer, params = self.host.layer.value, self.host.params()
+        accepted = self.session.accept(params)
         self.status.value = "accepted"
-        layer, params, result = self.host.layer.value, self.host.params(), self.last_calibration
         if layer is None:
             return
-        uncertainty = getattr(result, "uncertainty", None) or {}
+        result = accepted.result if accepted is not None else None
+        uncertainty = accepted.uncertainty if accepted is not None else {}
         record_calibration(layer, params.scan_rotation, params.flip_y, uncertainty)
         if result is not None and not isinstance(result, TwinParams):
             values, sigma = history_values(result)
@@ -152,10 +175,7 @@ class CalibrationPanel(widgets.Container):
 
     def revert(self) -> None:
         """Go back to the parameters from before the calibration."""
-        if self._before is not None and self._before != self.host.params():
-            self.host.set_params(self._before)
-        self._before = None
-        self._offer(False)
+        self.session.revert(self.host.valid_params())
         self.status.value = "reverted to the parameters before the calibration"
 
 

@@ -160,6 +160,7 @@ class TwinControls(widgets.Container):
             w.changed.connect(self._changed)
         self.scan_rotation.changed.connect(self._rotation_from_box)
         self.rotation_slider.changed.connect(self._rotation_from_slider)
+        self._defaults = self.params()  # what a file that records nothing starts from
 
     # -- values ------------------------------------------------------------------------
     def params(self) -> TwinParams:
@@ -189,8 +190,10 @@ class TwinControls(widgets.Container):
 
     def prefill(self, metadata: dict, detector_shape) -> None:
         """Fill from what a file says (a layer's ``metadata['emcal']``): its values and
-        where each came from; the beam centre defaults to the detector's middle."""
+        where each came from; the beam centre defaults to the detector's middle. A value
+        the file does not record takes its default, never the previous dataset's."""
         known = TwinParams.known_from_metadata(metadata)
+        self.show(self._defaults)
         with self.programmatic():
             self.cy.value = known.get("cy", (detector_shape[0] - 1) / 2)
             self.cx.value = known.get("cx", (detector_shape[1] - 1) / 2)

@@ -4,11 +4,16 @@ Glue only: the twin's controls -> :class:`TwinParams` -> :func:`compute` in a wo
 thread -> layer data. The newest parameter change wins (:class:`NewestWins`): changes
 are debounced, at most one worker runs, and a result computed for parameters that have
 changed since is dropped. The calibration section is :mod:`.calibration`.
+
+The state that is not a control (the twin last settled, the calibration pending or
+accepted, the last images) is the :class:`~napari_emcal.overfocus.session.OverfocusSession`;
+the sections call it and observe it. Pointing the dock at other data (another layer,
+another dataset of the file, another scan shape, new data in the layer) re-targets the
+session: nothing derived from the previous data stays.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from magicgui import widgets
 
 from ..._qt.dock import ToolDock
@@ -17,9 +22,10 @@ from ..._qt.live import LivePanel, is_live
 from ..._qt.source4d import Source4D
 from ..._qt.tasks import NewestWins, start_worker
 from ...engine import check_executor
-from ...errors import EmcalError
+from ...errors import Cancelled, EmcalError
 from ..images import compute, warm_up
 from ..preview import reduce_params, reduce_positions
+from ..session import OverfocusSession
 from ..sharpness import blur
 from ..twin import TwinParams
 from .actions import ParameterActions
@@ -38,10 +44,8 @@ class OverfocusWidget(ToolDock):
 
     def __init__(self, napari_viewer):
         super().__init__(napari_viewer)
+        self.session = OverfocusSession()
         self.outputs = OutputImages(self)
-        self.live_params: TwinParams | None = None  # best so far, shown while calibrating
-        self.last_images: dict[str, np.ndarray] = {}
-        self.last_params: TwinParams | None = None
 
         self.source = Source4D(
             self, "the 4D STEM layer (scan y, scan x, detector y, detector x) to calibrate"
@@ -54,7 +58,7 @@ class OverfocusWidget(ToolDock):
         self.live = LivePanel(self)
         self.twin = TwinControls()
         self.preview = PreviewControls()
-        self.calibration = CalibrationPanel(self)
+        self.calibration = CalibrationPanel(self, self.session)
         self.full_button = widgets.PushButton(
             text="Full-resolution pass",
             tooltip="compute the five images from all the data, in a worker (Esc cancels)",
@@ -65,7 +69,7 @@ class OverfocusWidget(ToolDock):
             "stop the running task (Esc); the layers keep the last result",
             on_poll=self._poll,
         )
-        self.actions = ParameterActions(self)
+        self.actions = ParameterActions(self, self.session)
         self.sharpness = widgets.Label(label="Blur (0 = sharp)", value="—")
         self.sharpness.tooltip = "blur of shifted_sum at the twin's parameters: 0 = sharp"
         self.extend(
@@ -86,11 +90,14 @@ class OverfocusWidget(ToolDock):
         )
         self.updates = NewestWins(self.native, DEBOUNCE_MS, self._live_update)
 
-        self.twin.edited.connect(self.schedule_update)
+        self.twin.edited.connect(self._edited)
         self.preview.changed.connect(self.schedule_update)
+        self.session.show_params.connect(self._show_params)
+        self.session.calibration_changed.connect(self.update_hint)
         self.layer.changed.connect(self._layer_changed)
         self.source.reopened.connect(self._layer_changed)
         self.source.reshaped.connect(self._reshaped)
+        self.source.replaced.connect(self._layer_changed)
         self.full_button.changed.connect(self.run_full)
         self._layer_changed()
         # the kernels compile (or load from numba's cache) while the user looks around:
@@ -105,9 +112,9 @@ class OverfocusWidget(ToolDock):
     def update_hint(self) -> None:
         if self.layer.value is None:
             text = "open a 4D STEM dataset (File > Open, or File > Open Sample > napari-emcal)"
-        elif self.calibration.pending:
+        elif self.session.pending is not None:
             text = "Accept or Revert the calibration"
-        elif self.calibration.last_calibration is None:
+        elif self.session.last_calibration is None:
             text = (
                 "Optimise finds rotation, flip and overfocus from any start; click the "
                 "point image to pick the frame for 'selected'"
@@ -117,20 +124,48 @@ class OverfocusWidget(ToolDock):
         self.show_hint(text)
 
     def _layer_changed(self, event=None):
+        """Another dataset: everything derived from the previous one is derived again
+        (the twin from the file's metadata) or forgotten (calibration, images, picks)."""
         layer = self.layer.value
+        interrupted = self.session.running
+        settled = self.session.settled
         self.outputs.forget_picks()
-        self.update_hint()
+        self.preview.forget()
         if layer is None:
-            self.status.value = "Open a 4D STEM dataset (File > Open, or a sample)."
+            self.session.retarget(None, settled)
+            self.update_hint()
+            if interrupted and settled is not None:
+                self.twin.show(settled)
+            self.status.value = (
+                "the dataset layer was removed: the run was stopped and the controls show "
+                "the parameters from before it"
+                if interrupted
+                else "Open a 4D STEM dataset (File > Open, or a sample)."
+            )
             return
         self.twin.prefill(layer.metadata.get("emcal", {}), layer.data.shape[2:])
         self.preview.suit(layer.data.shape)
+        self.session.retarget(layer, self.twin_or_none())
+        self.update_hint()
+        if interrupted:
+            self.status.value = (
+                "the dataset changed: the run on the previous one was stopped, its result dropped"
+            )
         self.schedule_update()
 
     def _reshaped(self) -> None:
-        self.preview.forget()
+        """The frames in another scan shape: images and calibration were of the old one."""
         self.outputs.forget_picks()
+        self.preview.forget()
+        self.session.retarget(self.layer.value, self.twin_or_none())
+        self.update_hint()
         self.schedule_update()
+
+    def twin_or_none(self) -> TwinParams | None:
+        try:
+            return self.params()
+        except EmcalError:
+            return None
 
     def output_layer(self, name: str):
         """The output layer ``<source> · name``, or None."""
@@ -157,12 +192,32 @@ class OverfocusWidget(ToolDock):
         """Show ``params`` in the controls (and recompute). ``source`` says where the
         values of ``names`` (default: all) came from."""
         self.twin.show(params, source=source, names=names)
+        self.session.settle(params)
         if update:
             self.schedule_update()
 
+    def _show_params(self, params: TwinParams, source=None, names=None) -> None:
+        """The session asks for ``params`` to be shown (a calibration, Revert, a load)."""
+        self.twin.show(params, source=source, names=names)
+        self.schedule_update()
+
+    def _edited(self) -> None:
+        self.session.settle(self.twin_or_none())
+        self.schedule_update()
+
+    def receive_beam_centre(self, cy: float, cx: float, source: str) -> None:
+        """Take the beam centre (detector px) that another dock found."""
+        params = self.valid_params()
+        if params is None:
+            return
+        self.session.use(params.replace(cy=cy, cx=cx), source, ["cy", "cx"])
+
     def _poll(self):
         """While a long task runs: show what it handed over (parameters, live frames)."""
-        self._show_live_params()
+        live = self.session.take_live()
+        if live is not None:
+            self.twin.show(live)  # the controls and layers follow the calibration
+            self.schedule_update()
         self.live.poll()
 
     def use_live_layer(self, add):
@@ -181,11 +236,6 @@ class OverfocusWidget(ToolDock):
         ``received`` frames so far; the images use all, the ones to come are zero)."""
         self.preview.forget()
         self.updates.request(invalidate=False)
-
-    def _show_live_params(self):
-        live, self.live_params = self.live_params, None
-        if live is not None:
-            self.set_params(live)  # the controls and layers follow the calibration
 
     # -- live updates -------------------------------------------------------------------
     def schedule_update(self, event=None) -> None:
@@ -234,14 +284,20 @@ class OverfocusWidget(ToolDock):
             return images, reduced_params, data.shape[2:], (bin_, every)
 
         self.status.value = "computing…"
-        return work, lambda result: self._show(result, params), lambda e: self.error(str(e))
+        token = self.session.run_token()
+        return (
+            work,
+            lambda result: self._show(token, result, params),
+            lambda e: self.error(str(e)),
+        )
 
-    def _show(self, result, params, label=None):
+    def _show(self, token, result, params, label=None):
         images, used_params, det_shape, factors = result
         if self.layer.value is None or self.layer.value not in self.viewer.layers:
             self.status.value = "the dataset layer was removed: its result is dropped"
             return
-        self.last_images, self.last_params = images, params
+        if not self.session.images_computed(token, images, params):
+            return  # computed from the previous data
         self.sharpness.value = f"{blur(images['shifted_sum'], used_params, det_shape):.4f}"
         self.status.value = label or (
             f"preview: detector bin {factors[0]}, every {factors[1]} scan position(s)"
@@ -259,11 +315,14 @@ class OverfocusWidget(ToolDock):
         """Compute all images at full resolution in a worker, with progress and cancel."""
         layer, params = self.layer.value, self.valid_params()
         if layer is None:
-            self.error("Choose a 4D dataset layer first.")
+            self.error(
+                "Open a 4D STEM dataset first (File > Open, or File > Open Sample > "
+                "napari-emcal) and choose it as the 4D dataset."
+            )
             return
         if params is None:
             return
-        generation = self.updates.generation
+        generation, token = self.updates.generation, self.session.run_token()
         select, point, data = self.outputs.select, self.outputs.point, layer.data
         try:
             executor = check_executor(self.executor.value)
@@ -272,15 +331,22 @@ class OverfocusWidget(ToolDock):
             return
         source = pass_source(layer, executor)
 
+        session = self.session
+
         def work(report):
+            def progress(fraction):
+                if not session.is_current(token):
+                    raise Cancelled  # the dock shows other data now: the result would be dropped
+                report(fraction)
+
             images = compute(
-                source, params, select=select, point=point, progress=report, executor=executor
+                source, params, select=select, point=point, progress=progress, executor=executor
             )
             return images, params, data.shape[2:], (1, 1)
 
         def done(result):
             if self.updates.is_current(generation):  # else a newer change will draw
-                self._show(result, params, "full resolution")
+                self._show(token, result, params, "full resolution")
 
         if not self.task.start("full-resolution pass", work, done):
             self.status.value = "another task is running: cancel it first"
@@ -292,4 +358,8 @@ class OverfocusWidget(ToolDock):
 
     @property
     def last_calibration(self):
-        return self.calibration.last_calibration
+        return self.session.last_calibration
+
+    @property
+    def last_images(self):
+        return self.session.last_images
