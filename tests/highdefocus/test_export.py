@@ -103,3 +103,21 @@ def test_rows_of_unknown_or_mixed_frame_are_left_out_with_the_reason():
     only_unknown.add(-100.0, 1.04, 2.5, near_image="a", far_image="b", **setting)
     with pytest.raises(InvalidDataError, match="sign of the rotation"):
         serialem_high_defocus_lines(only_unknown)
+
+
+def test_cli_measure_into_a_table_then_export_from_tiff(memory_pair, tmp_path, capsys):
+    """From the command line: the table records the image files, so the export knows the
+    TIFF's rows run against SerialEM's camera y and writes +θ."""
+    from napari_emcal.cli import main
+
+    (near_path, far_path), (near_line, far_line) = _store(memory_pair, tmp_path, "tif")
+    table = tmp_path / "hd.csv"
+    argv = ["high-defocus", str(near_path), str(far_path), "--table", str(table)]
+    argv += ["--near-line", *map(str, near_line.ravel()), "--far-line", *map(str, far_line.ravel())]
+    argv += ["--defocus-um", "-80", "--intensity", "0.4123", "--spot", "5", "--probe", "micro"]
+    assert main([*argv, "--no-history"]) == 0
+    capsys.readouterr()
+    assert main(["export", "serialem-high-defocus", str(table)]) == 0
+    fields = capsys.readouterr().out.split()
+    assert fields[:2] == ["HighFocusMagCal", "5"]
+    assert float(fields[6]) == pytest.approx(THETA_CAMERA, abs=0.1)
