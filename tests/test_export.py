@@ -324,9 +324,10 @@ def test_serialem_high_focus_lines_parse_as_serialem_reads_them():
     from napari_emcal.highdefocus.export import serialem_high_defocus_lines
 
     table = HighDefocusTable()
-    table.add(-100.0, 1.0412, 2.35, intensity=0.41235, spot=5, probe="micro")
-    table.add(-200.0, 1.0851, 4.8, intensity=0.41235, spot=5, probe="nano")
-    table.add(-150.0, 1.06, 3.5, spot=5, probe="micro")  # no intensity
+    files = dict(near_image="near.mrc", far_image="far.mrc")  # as SerialEM wrote them
+    table.add(-100.0, 1.0412, 2.35, intensity=0.41235, spot=5, probe="micro", **files)
+    table.add(-200.0, 1.0851, 4.8, intensity=0.41235, spot=5, probe="nano", **files)
+    table.add(-150.0, 1.06, 3.5, spot=5, probe="micro", **files)  # no intensity
     lines, skipped = serialem_high_defocus_lines(table)
     assert len(lines) == 2 and len(skipped) == 1 and "intensity" in skipped[0]
     # ParameterIO.cpp: spot probe defocus intensity scale rotation crossover aperture magInd
@@ -342,8 +343,10 @@ def test_serialem_high_focus_lines_parse_as_serialem_reads_them():
 def test_high_defocus_scale_and_rotation_mean_what_serialem_stores(scale, rotation):
     """SerialEM's CalibrateHighDefocus stores the lines' length ratio (defocused over
     focused) and the change of their angle, each angle atan2(-(y_end - y_start), x_end -
-    x_start) in its display-down image coordinates, which is atan2(row change, column
-    change) of the stored array. Our line estimate must give the same numbers."""
+    x_start) in its display-down memory image coordinates (SerialEMView GetLineLength),
+    which for an MRC file SerialEM wrote (rows reversed) is atan2(row change, column
+    change) of the stored array. Our line estimate must give the same numbers; for a TIFF
+    the export turns the sign (tests/highdefocus/test_export.py)."""
     from napari_emcal.geometry import similarity
     from napari_emcal.highdefocus import line_estimate
 
@@ -377,7 +380,12 @@ def test_cli_export_serialem_and_bad_mag_index(tmp_path, capsys):
     assert "MAGNIFICATION=INDEX" in capsys.readouterr().err
     assert main(["export", "serialem-pixel", str(csv)]) == 2
     table = HighDefocusTable()
-    table.add(-100.0, 1.04, 2.3, intensity=0.4, spot=5, probe="micro")
+    setting = dict(intensity=0.4, spot=5, probe="micro")
+    table.add(-100.0, 1.04, 2.3, near_image="n.tif", far_image="f.tif", **setting)
+    table.add(-150.0, 1.06, 3.3, near_image="n.mrc", far_image="f.mrc", **setting)
     table.to_csv(tmp_path / "hd.csv")
     assert main(["export", "serialem-high-defocus", str(tmp_path / "hd.csv")]) == 0
-    assert capsys.readouterr().out.startswith("HighFocusMagCal 5 1 -100.000000 0.400000")
+    out = capsys.readouterr().out.splitlines()
+    # sorted by defocus; a TIFF's rotation turns sign in SerialEM's camera axes
+    assert out[0].startswith("HighFocusMagCal 5 1 -150.000000 0.400000 1.060000 3.300000")
+    assert out[1].startswith("HighFocusMagCal 5 1 -100.000000 0.400000 1.040000 -2.300000")

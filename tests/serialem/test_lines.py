@@ -83,7 +83,8 @@ def test_image_shift_and_stage_lines_round_trip(fitted):
 
 def test_camera_axes_convention():
     # content moving +col and +row per unit: SerialEM's matrix is the negative (a
-    # point's image shift brings it to the centre), its y against the rows of an MRC
+    # point's image shift brings it to the centre), its y along the rows of an MRC
+    # (True) and against those of a TIFF (False)
     content = np.array([[100.0, 0.0], [0.0, 50.0]])
     np.testing.assert_allclose(se.camera_matrix(content, False), [[-100, 0], [0, 50]])
     np.testing.assert_allclose(se.camera_matrix(content, True), [[-100, 0], [0, -50]])
@@ -93,7 +94,9 @@ def test_camera_axes_convention():
 
 def test_high_focus_is_line(fitted):
     read, fit = fitted
-    result = HighDefocusIS(-120.0, 0.0, np.eye(2), 1.0712, 0.001, 3.25, 0.05, fit, fit)
+    result = HighDefocusIS(-120.0, 0.0, np.eye(2), 1.0712, 0.001, -3.25, 0.05, fit, fit)
+    assert read.row_is_camera_y is True  # an MRC: the stored array's rotation unchanged
+    assert result.serialem_rotation_deg(False) == 3.25  # a TIFF: the opposite
     line = se.high_focus_is_line(result, read.records[0], read.row_is_camera_y)
     (cal,) = parse_calibrations(line)["focus_is"]
     assert cal == dict(
@@ -150,3 +153,53 @@ def _records_of(series):
     for record, image in zip(records, series.images, strict=True):
         record.image = image
     return records
+
+
+def _write_as_serialem(series, path):
+    """The stack as SerialEM writes it: ``series.images`` are its memory images (row 0 at
+    the top of its display); rows reversed in an MRC file (KStoreMRC/KStoreIMOD:
+    convertForWriting(..., needFlipped=true)), kept in a TIFF (tiffWriteSection(...,
+    inverted=1))."""
+    import tifffile
+
+    images = np.asarray(series.images, dtype=np.float32)
+    if path.suffix == ".mrc":
+        flipped = sim.SimulatedSeries(images[:, ::-1, :].copy(), series.sections, series.truth)
+        return sim.write_series(flipped, path)
+    tifffile.imwrite(path, images)
+    path.with_name(path.name + ".mdoc").write_text(sim.mdoc_text(series, path.name))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".mrc", ".tif"])
+def test_serialem_camera_matrices_and_rotation_from_files(tmp_path, suffix):
+    """SerialEM's IS-to-camera matrix at focus C0 and at high defocus C1 = s·R(θ)·C0
+    (ShiftManager.cpp MatScaleRotate in FocusAdjustedStageToCamera: R turns camera +x
+    towards camera +y), camera y up the display, against the memory rows. A point's image
+    shift brings it to the centre: the memory image's content moves by -diag(1, -1)·C per
+    unit IS. Written as SerialEM writes MRC and TIFF, the lines must give back C0 and +θ."""
+    from napari_emcal.serialem.shifts import high_defocus_image_shift
+
+    theta, scale = 4.0, 1.05
+    c0 = np.array([[180.0, -95.0], [88.0, 175.0]])
+    a = np.radians(theta)
+    c1 = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ c0
+    rows_down = np.diag([1.0, -1.0])  # memory (col, row) from camera (x, y)
+    fits, records = [], []
+    for k, camera in enumerate((c0, c1)):
+        memory = sim.simulate_series(
+            -rows_down @ camera, seed=30 + k, defocus_um=-80.0 * k, mag_index=27, camera=2
+        )
+        read = read_series(_write_as_serialem(memory, tmp_path / f"{k}{suffix}"))
+        assert read.row_is_camera_y is (suffix == ".mrc")
+        fits.append(image_shift_matrix(read.records))
+        records.append(read.records[0])
+    _, line = se.image_shift_lines([(fits[0], records[0])], read.row_is_camera_y)
+    xpx, xpy, ypx, ypy = (float(v) for v in line.split()[2:6])
+    np.testing.assert_allclose([[xpx, xpy], [ypx, ypy]], c0, atol=0.02 * np.abs(c0).max())
+    result = high_defocus_image_shift(fits[0], fits[1], focus_defocus_um=0.0, defocus_um=-80.0)
+    (cal,) = parse_calibrations(se.high_focus_is_line(result, records[1], read.row_is_camera_y))[
+        "focus_is"
+    ]
+    assert cal["scale"] == pytest.approx(scale, rel=2e-3)
+    assert cal["rotation"] == pytest.approx(theta, abs=0.1)

@@ -67,6 +67,6 @@ def test_single_images_named_by_an_mdoc(tmp_path):
             tifffile.imwrite(tmp_path / f"image_{k}.tif", frames.astype(np.float32))
     (tmp_path / "singles.mdoc").write_text("\n".join(lines))
     read = read_series(tmp_path / "singles.mdoc")
-    assert read.row_is_camera_y is True
+    assert read.row_is_camera_y is False  # TIFF frames: rows against camera y
     np.testing.assert_allclose(read.records[4].image, series.images[4], rtol=1e-6)
     assert any("summed" in note for note in read.notes)

@@ -34,7 +34,7 @@ def test_image_shift_matrix_with_drift(tmp_path, binning, angle, scale, seed):
     series = sim.simulate_series(truth, binning=binning, seed=seed, step=0.3 / binning**0.5)
     path = sim.write_series(series, tmp_path / "IS.mrc")
     read = read_series(path)
-    assert read.row_is_camera_y is False  # an MRC stack
+    assert read.row_is_camera_y is True  # an MRC stack: rows along camera y
     fit = image_shift_matrix(read.records)
     _check(fit, truth)
     # the drift was there and was removed

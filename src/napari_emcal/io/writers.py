@@ -8,6 +8,8 @@ SerialEM text lines.
   beam centre is 0; pixels when a length is unknown).
 - :func:`write_serialem_lines`: lines for SerialEM's calibration files, with a sentence
   saying what was written and left out.
+- :func:`serialem_rows_along_camera_y`: whether the rows of an image file SerialEM wrote
+  run along its camera y (MRC) or against it (TIFF), from the file's name.
 """
 
 from __future__ import annotations
@@ -20,7 +22,49 @@ from .._files import atomic_write_text
 from ..errors import InvalidDataError
 from ..units import from_si
 
-__all__ = ["image_axes", "stem_axes", "write_hspy", "write_serialem_lines"]
+__all__ = [
+    "SERIALEM_MRC_SUFFIXES",
+    "SERIALEM_TIFF_SUFFIXES",
+    "image_axes",
+    "serialem_rows_along_camera_y",
+    "stem_axes",
+    "write_hspy",
+    "write_serialem_lines",
+]
+
+#: Files SerialEM writes as MRC (single images, stacks, maps): rows flipped on writing.
+SERIALEM_MRC_SUFFIXES = (".mrc", ".st", ".map", ".mrcs")
+#: Files SerialEM writes as TIFF: rows in the order it holds them in memory.
+SERIALEM_TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def serialem_rows_along_camera_y(name) -> bool | None:
+    """Whether the stored rows of an image SerialEM wrote run along its camera y.
+
+    SerialEM holds an image in memory with row 0 at the top of its display and its camera
+    coordinates right-handed, y up the display: camera y runs against the memory rows. It
+    reverses the rows when it writes an MRC file (3dmod then shows row 0 at the bottom,
+    the same picture) and keeps them when it writes a TIFF. Hence, for the array as
+    mrcfile/tifffile read it, camera y = +row in an MRC file and -row in a TIFF
+    (docs/science.md, "SerialEM's camera axes", quotes the source).
+
+    Parameters
+    ----------
+    name : str or path
+        The image file's name or path (only its suffix is used).
+
+    Returns
+    -------
+    bool or None
+        True for MRC (``.mrc``, ``.st``, ``.map``, ``.mrcs``), False for TIFF, None when
+        the name is not of a file SerialEM writes in a known row order.
+    """
+    suffix = Path(str(name or "")).suffix.lower()
+    if suffix in SERIALEM_MRC_SUFFIXES:
+        return True
+    if suffix in SERIALEM_TIFF_SUFFIXES:
+        return False
+    return None
 
 
 def write_serialem_lines(lines: list[str], skipped: list[str], path, what: str) -> str:

@@ -21,13 +21,19 @@ Field orders and conventions, from SerialEM's source (mastcu/SerialEM,
 SerialEM's matrices map a change of the setting to camera coordinates: a point's image
 shift is the one that brings it to the centre, so the image content moves by
 ``−M · Δsetting`` (``ShiftManager.cpp``'s coordinate systems and its mouse-shift code).
-Its camera y runs down the image as SerialEM holds it in memory; SerialEM flips images
-in Y when it writes MRC files (``convertForWriting(..., needFlipped=true)``) and not
-when it writes TIFF, so the stored array's rows run against camera y in an MRC file and
-along it in a TIFF. Hence, from this project's matrix of the stored array
+Its camera coordinates are right-handed, y up its display, while it holds an image in
+memory with row 0 at the top (``ShiftManager.cpp``: "Image coordinates ... Y is inverted
+relative to camera coordinates"; ``KPixMap.cpp``: a top-down bitmap). SerialEM reverses
+the rows when it writes MRC files (``KImageStore::convertForWriting(..., needFlipped)``
+from ``KStoreMRC``/``KStoreIMOD``) and not when it writes TIFF (``tiffWriteSection(...,
+inverted=1)``), so the stored array's rows run along camera y in an MRC file and against
+it in a TIFF. Hence, from this project's matrix of the stored array
 ``A = [[dcol/dx, dcol/dy], [drow/dx, drow/dy]]``:
 
-    xpx, xpy = −A[0]          ypx, ypy = −s · A[1]      (s = +1 TIFF, −1 MRC)
+    xpx, xpy = −A[0]          ypx, ypy = −s · A[1]      (s = +1 MRC, −1 TIFF)
+
+and a rotation from +col towards +row of the stored array is SerialEM's rotation (from
+camera +x towards camera +y, ``MatScaleRotate``) times ``s``.
 
 Pure Python/NumPy: no Qt, no napari.
 """
@@ -61,7 +67,8 @@ def _sign(row_is_camera_y: bool | None) -> float:
     if row_is_camera_y is None:
         raise InvalidDataError(
             "the sense of the rows against SerialEM's camera y is not known for these images "
-            "(MRC: flipped, TIFF: not): cannot write SerialEM's matrix"
+            "(known for MRC and TIFF files SerialEM wrote): cannot write SerialEM's matrix "
+            "or rotation"
         )
     return 1.0 if row_is_camera_y else -1.0
 

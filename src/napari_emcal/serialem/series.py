@@ -25,6 +25,7 @@ from pathlib import Path, PureWindowsPath
 import numpy as np
 
 from ..errors import InvalidDataError
+from ..io.writers import serialem_rows_along_camera_y
 
 __all__ = ["SERIES_KEY", "Record", "Series", "read_mdoc", "read_series", "group_key"]
 
@@ -128,8 +129,11 @@ class Series:
     images : Path or None
         The image stack (None when the images are separate files or absent).
     row_is_camera_y : bool or None
-        Whether rows of the stored array run along SerialEM's camera y (TIFF: yes) or
-        against it (MRC: SerialEM flips images in Y when writing MRC); None unknown.
+        Whether rows of the stored array run along SerialEM's camera y (MRC: yes, SerialEM
+        reverses the rows of its memory image, whose rows run against camera y, when it
+        writes MRC) or against it (TIFF, written in memory order); None when unknown
+        (another format, or files of both kinds).
+        :func:`~napari_emcal.io.writers.serialem_rows_along_camera_y`.
     notes : list of str
     """
 
@@ -245,7 +249,7 @@ def read_series(path, *, load_images: bool = True) -> Series:
                 )
             for record, z in zip(records, z_values, strict=True):
                 record.image = np.asarray(images[z])
-            row_is_camera_y = stack.suffix.lower() not in (".mrc", ".st", ".map", ".mrcs")
+            row_is_camera_y = serialem_rows_along_camera_y(stack)
         else:
             row_is_camera_y = _read_single_images(mdoc, sections, records, notes)
     times = [r.time_s for r in records]
@@ -302,7 +306,7 @@ def _read_single_images(mdoc: Path, sections, records, notes) -> bool | None:
                 summed.append(str(record.index))
         else:
             record.image, _ = open_image(candidate)
-        flips.add(candidate.suffix.lower() not in (".mrc", ".st", ".map", ".mrcs"))
+        flips.add(serialem_rows_along_camera_y(candidate))
     if summed:
         notes.append(f"the frames of record(s) {', '.join(summed[:8])} were summed")
     if missing:

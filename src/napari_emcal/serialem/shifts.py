@@ -628,7 +628,7 @@ class HighDefocusIS:
     ``MatMul(MatInv(IS0), ISdef)``, which applies ``inv(IS0)`` first: the same matrix).
     ``scale`` and ``rotation_deg`` are its conformal part, the rotation from +col towards
     +row of the stored array; ``serialem_rotation_deg`` is the same rotation in SerialEM's
-    camera axes (opposite sign when the rows run against camera y, as in MRC files).
+    camera axes (opposite sign when the rows run against camera y, as in TIFF files).
     """
 
     defocus_um: float

@@ -172,9 +172,14 @@ def test_table_edit_replace_export_import(pair, qtbot, tmp_path, monkeypatch):
     assert "unknown column(s) magnification" in widget.status.value
     assert len(widget.table) == 1  # nothing lost
 
-    # for SerialEM: the row's setting is known (spot, micro, intensity)
+    # for SerialEM: the row's setting is known (spot, micro, intensity), but the sample's
+    # layers come from no file: the sign of the rotation in SerialEM's axes is not known
     save_for = widget.session.export_buttons["Save for SerialEM…"]
     assert "HighFocusMagCal" in save_for.tooltip
+    widget.session.save_for(SERIALEM_HIGH_DEFOCUS, tmp_path / "cal.txt")
+    assert "not an MRC or TIFF file SerialEM wrote" in widget.status.value
+    assert not (tmp_path / "cal.txt").exists()
+    widget.table.update(0, near_image="near.mrc", far_image="far.mrc")
     widget.session.save_for(SERIALEM_HIGH_DEFOCUS, tmp_path / "cal.txt")
     assert "1 HighFocusMagCal line(s)" in widget.status.value
     line = (tmp_path / "cal.txt").read_text().split()

@@ -313,8 +313,10 @@ class HighDefocusWidget(ToolDock):
                 self.result,
                 self.setting.defocus.value,
                 **self.setting.value(),
-                near_image=near_layer.name,
-                far_image=far_layer.name,
+                # the file, when the layer came from one: its format sets the rotation's
+                # sign in SerialEM's camera axes (highdefocus/export.py)
+                near_image=str(near_layer.source.path or near_layer.name),
+                far_image=str(far_layer.source.path or far_layer.name),
             )
         except EmcalError as exc:
             self.error(str(exc))
