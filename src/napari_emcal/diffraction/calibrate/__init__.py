@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage, optimize, signal
 
-from ..errors import CalibrationFailedError, Cancelled, InvalidDataError, InvalidParameterError
-from .simulate import corrected_radius
-from .standards import Standard, electron_wavelength, get_standard
+from ...errors import CalibrationFailedError, Cancelled, InvalidDataError, InvalidParameterError
+from ..simulate import corrected_radius
+from ..standards import Standard, electron_wavelength, get_standard
 
 __all__ = ["DiffractionCalibration", "RingFit", "calibrate_camera_length"]
 
