@@ -22,10 +22,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import CalibrationFailedError, InvalidParameterError
-from .calibrate import (
-    CAMERA_LENGTH_FLOOR,
-    DiffractionCalibration,
-    RingFit,
+from .calibrate import CAMERA_LENGTH_FLOOR, DiffractionCalibration, RingFit
+from .calibrate.centre import (
     _check_image,
     _inner_radius,
     _point_symmetry_centre,
