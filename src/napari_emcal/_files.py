@@ -13,6 +13,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "check_readable",
     "inside_folder",
     "map_npy",
+    "protecting",
     "read_json",
     "read_text_limited",
     "refuse_overwrite",
@@ -74,6 +76,37 @@ def refuse_overwrite(outputs: Iterable, inputs: Iterable) -> None:
                 )
 
 
+#: Files no write may replace while a command runs (its inputs): see :func:`protecting`.
+_PROTECTED: list = []
+#: Files read together: an input ``.hdr`` protects its ``.mib`` and the other way round.
+_COMPANIONS = {".hdr": (".mib",), ".mib": (".hdr",), ".ser": (".emi",), ".emi": (".ser",)}
+
+
+def _with_companions(paths: Iterable) -> list:
+    out = []
+    for path in paths:
+        if path is None or str(path) == "-":
+            continue
+        path = Path(path)
+        out.append(path)
+        out.extend(path.with_suffix(s) for s in _COMPANIONS.get(path.suffix.lower(), ()))
+    return out
+
+
+@contextmanager
+def protecting(inputs: Iterable):
+    """While inside, :func:`atomic_write` refuses to replace any of ``inputs`` (and the
+    files read with them, such as a ``.mib``'s ``.hdr``): a command that writes into a
+    folder cannot overwrite what it read."""
+    added = _with_companions(inputs)
+    _PROTECTED.extend(added)
+    try:
+        yield
+    finally:
+        for path in added:
+            _PROTECTED.remove(path)
+
+
 def atomic_write(path, write: Callable[[Path], object], *, inputs: Iterable = ()) -> Path:
     """Write ``path`` through ``write(temporary_path)`` and rename it into place.
 
@@ -89,10 +122,11 @@ def atomic_write(path, write: Callable[[Path], object], *, inputs: Iterable = ()
     write : callable
         Writes the whole file at the path it is given.
     inputs : iterable of path-like
-        Files this output must not replace (see :func:`refuse_overwrite`).
+        Files this output must not replace (see :func:`refuse_overwrite`), besides those
+        of an enclosing :func:`protecting`.
     """
     path = Path(path)
-    refuse_overwrite([path], inputs)
+    refuse_overwrite([path], [*_with_companions(inputs), *_PROTECTED])
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(
         prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from napari_emcal.cli import main
-from napari_emcal.grating.export import serialem_pixel_lines
 from napari_emcal.grating import PixelSizeTable, find_pixel_size
+from napari_emcal.grating.export import serialem_pixel_lines
 from napari_emcal.grating.table import NOT_RECORDED, UNCONFIRMED, camera_binning
 from napari_emcal.io.images import open_image
 from tests.conftest import real_file

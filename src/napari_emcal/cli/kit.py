@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
 from ..errors import InvalidParameterError
 
@@ -125,9 +124,9 @@ def write_json(path, document) -> None:
     if str(path) == "-":
         print(json.dumps(document, indent=2))
         return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2))
+    from .._files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(document, indent=2))
 
 
 def history_arguments(p) -> None:
