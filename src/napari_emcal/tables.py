@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from ._checks import PLAUSIBLE, out_of_range
 from .errors import InvalidDataError, InvalidParameterError
 
 __all__ = ["Column", "Table", "flag", "missing"]
@@ -237,7 +238,8 @@ class Table:
         return rows
 
     def check(self, rows: pd.DataFrame) -> pd.Series:
-        """Problems of each converted row ('' for none): required and positive columns.
+        """Problems of each converted row ('' for none): required and positive columns,
+        and values outside the plausible range of their name (``_checks.PLAUSIBLE``).
         Subclasses add their own checks to what this returns."""
         problems = pd.Series("", index=rows.index, dtype=object)
         for c in self.COLUMNS:
@@ -251,6 +253,15 @@ class Table:
                     problems,
                     values.notna() & ~(values > 0),
                     lambda v, c=c: f"{c.called} must be positive; got {v:g}",
+                    values,
+                )
+            if c.name in PLAUSIBLE:  # a wrong unit or a typing error, not a calibration
+                low, high, _ = PLAUSIBLE[c.name]
+                size = values.abs()
+                problems = flag(
+                    problems,
+                    values.notna() & (values != 0) & ((size < low) | (size > high)),
+                    lambda v, c=c: out_of_range(c.called, v, c.name),
                     values,
                 )
         return problems

@@ -49,6 +49,10 @@ class CurrentLookup:
     message: str
 
 
+#: Repeated measurements of one setting further apart than this ratio conflict.
+CONFLICT_RATIO = 1.5
+
+
 class CurrentCalibration(Table):
     """Measured beam currents keyed by voltage (kV), spot size, condenser aperture (µm) and
     probe mode; currents in pA.
@@ -146,10 +150,24 @@ class CurrentCalibration(Table):
         by_spot = rows.groupby("spot")["current_pa"].apply(
             lambda c: float(c.iloc[0]) if len(c) == 1 else float(np.exp(np.log(c).mean()))
         )
-        # (repeated measurements of one setting: their geometric mean)
+        # (repeated measurements of one setting: their geometric mean, unless they disagree)
+        spread = rows.groupby("spot")["current_pa"].agg(lambda c: c.max() / c.min())
         spots = by_spot.index.to_numpy()
+
+        def conflict(used) -> CurrentLookup | None:
+            for s in used:
+                if spread[s] > CONFLICT_RATIO:
+                    found = rows[rows["spot"] == s]["current_pa"]
+                    return CurrentLookup(
+                        None,
+                        f"conflicting current calibrations at spot {s:g}, {voltage_kv:g} kV ("
+                        + " vs ".join(f"{v:g} pA" for v in found)
+                        + "): remove the wrong one",
+                    )
+            return None
+
         if spot in spots:
-            return CurrentLookup(float(by_spot[spot]), "calibrated")
+            return conflict([spot]) or CurrentLookup(float(by_spot[spot]), "calibrated")
         if spot < spots.min() or spot > spots.max():
             return CurrentLookup(
                 None,
@@ -158,6 +176,8 @@ class CurrentCalibration(Table):
             )
         upper = int(np.searchsorted(spots, spot))
         s0, s1 = spots[upper - 1], spots[upper]
+        if conflict([s0, s1]):
+            return conflict([s0, s1])
         fraction = (spot - s0) / (s1 - s0)
         current = math.exp(
             (1 - fraction) * math.log(by_spot[s0]) + fraction * math.log(by_spot[s1])

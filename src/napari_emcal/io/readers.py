@@ -37,7 +37,7 @@ import numpy as np
 
 from .._files import check_readable, inside_folder, map_npy
 from ..display import robust_limits
-from ..errors import InvalidDataError
+from ..errors import InvalidDataError, InvalidParameterError
 from ..units import dimension, to_si, unit_of
 from .instrument import (
     InstrumentMetadata,
@@ -159,7 +159,7 @@ def reshape_scan(data: da.Array, scan_shape) -> da.Array:
     """
     if not isinstance(data, da.Array):
         data = da.from_array(data, chunks=(1,) * (data.ndim - 2) + tuple(data.shape[-2:]))
-    scan_shape = tuple(int(v) for v in scan_shape)
+    scan_shape = _scan_shape(scan_shape)
     n = int(np.prod(data.shape[:-2]))
     if len(scan_shape) != 2 or min(scan_shape) <= 0 or scan_shape[0] * scan_shape[1] != n:
         raise InvalidDataError(
@@ -168,6 +168,22 @@ def reshape_scan(data: da.Array, scan_shape) -> da.Array:
     flat = data.reshape((n,) + tuple(data.shape[-2:]))
     out = flat.reshape(scan_shape + tuple(data.shape[-2:]))
     return out.rechunk(_frame_chunks(out.shape))
+
+
+def _scan_shape(scan_shape) -> tuple[int, ...]:
+    """``scan_shape`` as whole numbers ((16, 16), [16, 16] or "16x16"), or
+    InvalidParameterError saying what is expected."""
+    if isinstance(scan_shape, str):
+        scan_shape = scan_shape.lower().replace("×", "x").replace(",", "x").split("x")
+    try:
+        values = tuple(float(v) for v in scan_shape)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 2 or not all(np.isfinite(v) and v == int(v) and v > 0 for v in values):
+        raise InvalidParameterError(
+            f"scan_shape must be two positive whole numbers (ny, nx); got {scan_shape!r}"
+        )
+    return tuple(int(v) for v in values)
 
 
 def _frame_chunks(shape):
@@ -254,7 +270,7 @@ def _arrange(ds: Dataset4D, scan_shape) -> Dataset4D:
     if scan_shape is not None:
         data = reshape_scan(data, scan_shape)
         ds.metadata["scan_shape_guessed"] = False
-        inst.set("scan_shape", tuple(int(v) for v in scan_shape), "typed by the user")
+        inst.set("scan_shape", _scan_shape(scan_shape), "typed by the user")
     elif "scan_shape" in inst and inst.value("scan_shape") != tuple(data.shape[:2]):
         data = reshape_scan(data, inst.value("scan_shape"))
         ds.metadata["scan_shape_guessed"] = False
@@ -622,6 +638,7 @@ def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
         # the scan shape: written in the .hdr (ScanX/ScanY) or else guessed
         metadata["scan_shape_guessed"] = "scan_shape" not in inst
         data = _check_mib_frames(path, data, merlin.frames_announced)
+        _check_mib_depth(path, data, inst)
         # RosettaSciIO turns Merlin frames upside down (np.flip on the detector rows);
         # LiberTEM's reader and a live Merlin stream give them as the detector reads them
         # out. Undone here, so that a calibration's flip_y means the same for a file and a
@@ -678,11 +695,37 @@ def _check_blockfile_size(path: Path, signal) -> None:
         )
 
 
+#: Bytes per pixel of each Merlin counter depth (bits): 1 and 6 bits in U08, 12 in U16,
+#: 24 in U32 frames.
+_MIB_DEPTH_BYTES = {1: 1, 6: 1, 12: 2, 24: 4}
+
+
+def _check_mib_depth(path: Path, data, inst) -> None:
+    """The pixels' type must be the one the ``.hdr``'s counter depth records: 12-bit data
+    under a 6-bit header would be given a saturation count of 63 it never had."""
+    if "saturation_count" not in inst:
+        return
+    bits = int(round(math.log2(float(inst.value("saturation_count")) + 1)))
+    expected = _MIB_DEPTH_BYTES.get(bits)
+    itemsize = np.dtype(data.dtype).itemsize
+    if expected is not None and itemsize != expected:
+        raise InvalidDataError(
+            f"{path.with_suffix('.hdr').name} records a {bits}-bit counter depth but the "
+            f"frames of {path.name} hold {8 * itemsize}-bit pixels: the header belongs to "
+            "another acquisition."
+        )
+
+
 def _check_mib_frames(path: Path, data, announced: int | None):
     """A ``.mib`` must hold the frames its ``.hdr`` announces: a cut file is refused, never
     silently reshaped into a smaller scan."""
     found = int(np.prod(data.shape[:-2]))
     size = path.stat().st_size
+    if announced == 0:
+        raise InvalidDataError(
+            f"{path.with_suffix('.hdr').name} announces 0 frames but {path.name} holds "
+            f"{found}: the header belongs to another (aborted) acquisition."
+        )
     if announced and found != announced:
         if found < announced:
             raise InvalidDataError(
