@@ -9,6 +9,7 @@ destination in one step, so a crash or a full disk leaves the previous file whol
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import tempfile
@@ -153,25 +154,28 @@ def atomic_write_text(path, text: str, *, inputs: Iterable = ()) -> Path:
 # -- spreadsheets -------------------------------------------------------------------------------
 def _is_number_text(text: str) -> bool:
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def spreadsheet_text(value):
     """``value`` made safe for a CSV cell: a text a spreadsheet would take for a formula
     (one starting with ``= + - @``, a tab or a carriage return, OWASP's list) gets a leading
-    ``'``, which spreadsheets show as text; numbers, and texts that are plain numbers
-    (``-1.5``), are left as they are."""
-    if isinstance(value, str) and value.startswith(FORMULA_START) and not _is_number_text(value):
+    ``'``, which spreadsheets show as text; so does a text already starting with ``'``, so
+    that :func:`unescape_spreadsheet_text` gives back exactly what was written. Numbers,
+    and texts that are plain finite numbers (``-1.5``), are left as they are."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith("'") or (value.startswith(FORMULA_START) and not _is_number_text(value)):
         return "'" + value
     return value
 
 
 def unescape_spreadsheet_text(value):
-    """The inverse of :func:`spreadsheet_text` (a CSV the project wrote reads back as it was)."""
-    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_START):
+    """The inverse of :func:`spreadsheet_text`: one leading ``'`` removed (a CSV the project
+    wrote reads back as it was)."""
+    if isinstance(value, str) and value.startswith("'"):
         return value[1:]
     return value
 
@@ -193,7 +197,11 @@ def spreadsheet_frame(frame):
 def write_csv(frame, path, *, inputs: Iterable = ()) -> Path:
     """``frame`` (no index) as a CSV with formula-like text escaped, written atomically."""
     safe = spreadsheet_frame(frame)
-    return atomic_write(path, lambda p: safe.to_csv(p, index=False), inputs=inputs)
+    # RFC 4180's CRLF: pandas then quotes a cell holding a lone CR too, which with "\n"
+    # line ends it would write bare, cutting its row in two for every reader
+    return atomic_write(
+        path, lambda p: safe.to_csv(p, index=False, lineterminator="\r\n"), inputs=inputs
+    )
 
 
 def write_workbook(sheets: Mapping, path, *, inputs: Iterable = ()) -> Path:
