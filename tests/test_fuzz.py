@@ -93,7 +93,7 @@ def test_rotation_is_finite_wrapped_and_congruent(value):
         return
     assert -180.0 < wrapped <= 180.0
     assert math.isclose(
-        math.remainder(wrapped - float(value), 360.0), 0.0, abs_tol=1e-9 * max(1, abs(value))
+        math.remainder(wrapped - float(value), 360.0), 0.0, abs_tol=1e-9 * max(1, abs(float(value)))
     )
 
 

@@ -20,6 +20,11 @@ GATHERERS = ("napari_emcal.cli", "napari_emcal._napari", "napari_emcal.samples")
 CLI_KIT = "napari_emcal.cli.kit"
 #: At most this many modules at the package root (the rest lives in tools and packages).
 ROOT_MODULES = 14
+#: No module longer than this many lines: a longer one holds several stages.
+MAX_LINES = 600
+#: Modules over it that other work in progress (issues 31 and 38) is still editing: they
+#: are split once it has merged, and may not grow meanwhile.
+NOT_YET_SPLIT = {"napari_emcal.io.instrument": 800, "napari_emcal.io.readers": 720}
 
 
 def _module_name(path: Path) -> str:
@@ -160,6 +165,16 @@ def test_the_cli_kit_imports_no_tool(graph):
 def test_package_root_is_small():
     root = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert len(root) <= ROOT_MODULES, root
+
+
+def test_no_module_is_too_long():
+    long = {
+        name: n
+        for name, path in _modules().items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines()))
+        > NOT_YET_SPLIT.get(name, MAX_LINES)
+    }
+    assert long == {}
 
 
 def test_core_imports_no_qt_or_napari():

@@ -21,6 +21,7 @@ import numpy as np
 
 from ._files import atomic_write_text
 from .display import robust_limits
+from .units import from_si
 
 __all__ = [
     "Section",
@@ -104,8 +105,8 @@ def overfocus_section(result, images: dict, source: str, provenance: dict) -> Se
         ),
         (
             "overfocus",
-            f"{p.overfocus * 1e6:.5f}",
-            _sigma((sigma.get("overfocus") or 0) * 1e6),
+            f"{from_si(p.overfocus, 'µm'):.5f}",
+            _sigma(from_si(sigma.get("overfocus") or 0, "µm")),
             "µm",
             "calibrated",
         ),
@@ -118,9 +119,9 @@ def overfocus_section(result, images: dict, source: str, provenance: dict) -> Se
         ),
     ]
     for name, label, value, unit in (
-        ("scan_pixel_size", "scan step", p.scan_pixel_size * 1e9, "nm"),
-        ("camera_length", "camera length", p.camera_length * 1e3, "mm"),
-        ("detector_pixel_size", "detector pixel", p.detector_pixel_size * 1e6, "µm"),
+        ("scan_pixel_size", "scan step", from_si(p.scan_pixel_size, "nm"), "nm"),
+        ("camera_length", "camera length", from_si(p.camera_length, "mm"), "mm"),
+        ("detector_pixel_size", "detector pixel", from_si(p.detector_pixel_size, "µm"), "µm"),
     ):
         rows.append((label, f"{value:.5g}", "", unit, provenance.get(name, "typed")))
     pictures = [

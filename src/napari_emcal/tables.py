@@ -25,6 +25,22 @@ from .errors import InvalidDataError, InvalidParameterError
 __all__ = ["Column", "Table", "flag", "missing"]
 
 KINDS = ("number", "integer", "text")
+#: What a CSV's number cell may hold for "no value" (pandas' defaults).
+NA_TEXT = [
+    "",
+    "NaN",
+    "nan",
+    "-NaN",
+    "-nan",
+    "NA",
+    "N/A",
+    "n/a",
+    "<NA>",
+    "#N/A",
+    "null",
+    "NULL",
+    "None",
+]
 
 
 @dataclass(frozen=True)
@@ -360,7 +376,11 @@ class Table:
         content = read_text_limited(path, what="CSV table")
         text = {c.name: str for c in cls.COLUMNS if c.kind == "text"}
         try:
-            frame = pd.read_csv(io.StringIO(content), dtype=text, keep_default_na=True)
+            # only an empty cell is missing text: an image named "NA" or "None" stays
+            missing_marks = {c.name: [""] if c.kind == "text" else NA_TEXT for c in cls.COLUMNS}
+            frame = pd.read_csv(
+                io.StringIO(content), dtype=text, keep_default_na=False, na_values=missing_marks
+            )
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
         frame.columns = [unescape_spreadsheet_text(str(c)) for c in frame.columns]

@@ -144,12 +144,13 @@ def test_spectral_weights_make_the_shifts_more_precise_without_bias():
     twice as precisely as plain cross-correlation, and moves no peak."""
     from scipy import ndimage
 
-    from napari_emcal.overfocus.calibrate import (
+    from napari_emcal.overfocus.calibrate.parallax import (
+        NoiseSpectrum,
         _cross_spectra,
         _peak_shifts,
-        _Regions,
         _spectral_weights,
     )
+    from napari_emcal.overfocus.calibrate.regions import _Regions
 
     rng = np.random.default_rng(0)
     n, m = 64, 120
@@ -170,7 +171,7 @@ def test_spectral_weights_make_the_shifts_more_precise_without_bias():
     regions = _Regions(images, np.zeros((m, 2)), np.zeros((m, 2), int), 1)
     pairs = np.array([(i, j) for i in range(m) for j in range(i + 1, min(m, i + 6))])
     truth = shifts[pairs[:, 0]] - shifts[pairs[:, 1]]  # P_j(s) = P_i(s + δ)
-    auto = []
+    auto = NoiseSpectrum()
     cross = _cross_spectra(regions, pairs, truth, auto)
     weights = _spectral_weights(cross, auto, truth, (n, n))
     assert weights[n // 2, -1] < 0.05 * weights.max()  # no specimen at the highest |q|

@@ -115,10 +115,9 @@ def test_sharpened_region_images_follow_their_definition(buffer_bytes, monkeypat
     the memory allows."""
     import sys
 
-    from napari_emcal.overfocus.calibrate import _Regions, _sharp_regions
+    from napari_emcal.overfocus.calibrate.regions import _Regions, _sharp_regions
 
-    # the package exports the function calibrate under the module's name
-    module = sys.modules["napari_emcal.overfocus.calibrate"]
+    module = sys.modules["napari_emcal.overfocus.calibrate.regions"]
     monkeypatch.setattr(module, "SHARP_BUFFER_BYTES", buffer_bytes)
 
     rng = np.random.default_rng(3)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 from magicgui import widgets
 
+from ..engine import pass_source as engine_pass_source
 from ..errors import EmcalError
 from ..settings import load_settings, save_setting
 from .common import commit_on_enter
@@ -37,16 +35,9 @@ def executor_field(status) -> widgets.LineEdit:
 
 
 def pass_source(layer, executor: str):
-    """What a pass reads: on a LiberTEM executor the ``.npy`` file the layer came from (the
-    workers open it), else the layer's (lazy) array."""
-    if executor == "local":
-        return layer.data
+    """What a pass reads (:func:`napari_emcal.engine.pass_source`): on a LiberTEM executor
+    the ``.npy`` file the layer came from when it holds the layer's frames (the workers open
+    it), else the layer's (lazy) array. A layer may be changed after reading, so the file
+    of another format is not vouched for."""
     source = layer.metadata.get("emcal", {}).get("source")
-    if source and Path(source).suffix.lower() == ".npy" and Path(source).is_file():
-        try:
-            on_disk = np.load(source, mmap_mode="r").shape
-        except (OSError, ValueError):
-            return layer.data
-        if tuple(on_disk) == tuple(layer.data.shape):
-            return source
-    return layer.data
+    return engine_pass_source(layer.data, source or None, executor)

@@ -51,13 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from .._files import protecting, refuse_overwrite
+    from .kit import json_to_stdout
 
     args = build_parser().parse_args(argv)
     try:
         updated = UPDATED_IN_PLACE.get(args.command, ())
         inputs = _paths(args, [n for n in INPUTS if n not in updated])
         refuse_overwrite(_paths(args, OUTPUTS), inputs)
-        with protecting(inputs):  # nor a file a command writes into a folder
+        # nor may a file the command writes into a folder replace one
+        with protecting(inputs), json_to_stdout(args):
             return args.func(args)
     except (EmcalError, OSError) as exc:
         print(f"emcal: error: {_one_line(exc)}", file=sys.stderr)

@@ -11,14 +11,12 @@ __all__ = ["add_parser"]
 
 def cmd_export_libertem(args) -> int:
     from ..overfocus import TwinParams
-    from ..overfocus.export import libertem_com, write_libertem_com
+    from ..overfocus.export import libertem_com_text, write_libertem_com
 
     params = TwinParams.load(args.params)
-    values = libertem_com(params)
     if args.out:
         print(f"wrote {write_libertem_com(params, args.out)}")
-    shown = (f"{k}={v!r}" if isinstance(v, bool) else f"{k}={v:.6g}" for k, v in values.items())
-    print(", ".join(shown))
+    print(libertem_com_text(params))
     return 0
 
 

@@ -5,8 +5,10 @@ own subcommand. This module imports no tool."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import sys
 
 from ..errors import InvalidParameterError
 
@@ -106,23 +108,42 @@ def executor(args) -> str:
     return check_executor(args.scheduler or args.executor)
 
 
-def pass_source(args, data, executor: str):
-    """What the pass reads: the file itself on a LiberTEM executor (a cluster's workers
-    open it), else the lazy array already opened here."""
-    if executor != "local" and args.source != "sample":
-        if args.scan_shape:
-            raise InvalidParameterError(
-                "--scan-shape with a LiberTEM executor: reshape the "
-                "file first, or run with --executor local"
-            )
-        return args.source
-    return data
+def pass_source(args, data, metadata, executor: str):
+    """What the pass reads (:func:`napari_emcal.engine.pass_source`): on a LiberTEM executor
+    the file itself when it holds the frames as read here (no --scan-shape, none guessed),
+    else the array already opened here."""
+    from ..engine import pass_source as engine_pass_source
+
+    path = None if args.source == "sample" else args.source
+    as_read = not args.scan_shape and not metadata.get("scan_shape_guessed")
+    return engine_pass_source(data, path, executor, as_read=as_read)
+
+
+#: Where ``write_json("-", …)`` writes while :func:`json_to_stdout` holds standard output.
+_json_stdout = None
+
+
+@contextlib.contextmanager
+def json_to_stdout(args):
+    """While a command runs whose ``--json`` is ``-``: standard output carries its JSON alone
+    (:func:`write_json`), and everything else it prints goes to standard error, so that the
+    output can be piped to ``jq`` or ``python -m json.tool``."""
+    global _json_stdout
+    if getattr(args, "json", None) != "-":
+        yield
+        return
+    _json_stdout = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_stdout = None
 
 
 def write_json(path, document) -> None:
     """Write ``document`` as indented JSON, making the folder ('-': standard output)."""
     if str(path) == "-":
-        print(json.dumps(document, indent=2))
+        print(json.dumps(document, indent=2), file=_json_stdout or sys.stdout)
         return
     from .._files import atomic_write_text
 

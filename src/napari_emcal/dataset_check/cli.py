@@ -42,7 +42,7 @@ def cmd_check(args) -> int:
         max_count=args.max_count,
         descan_tolerance_px=args.tolerance_px,
         executor=where,
-        source=pass_source(args, data, where),
+        source=pass_source(args, data, metadata, where),
     )
     print(report.summary())
     print(f"one pass in {time.perf_counter() - start:.2f} s")

@@ -5,12 +5,20 @@ wherever it should run. It knows blocks, executors and passes, and nothing about
   (binning and scan stride) for previews.
 - :mod:`.passes`: :class:`FramePass` (what a tool declares), :func:`run_local`,
   :func:`run_pass`.
-- :mod:`.executors`: the executor names and LiberTEM contexts and datasets.
+- :mod:`.executors`: the executor names, LiberTEM contexts and datasets, and what a pass
+  reads there (:func:`pass_source`).
 - :mod:`.udf`: :class:`PassUDF`, any pass as a LiberTEM UDF (imported when used).
 """
 
 from .blocks import BLOCK_BYTES, is_dask, iter_blocks, native_contiguous, reduce_data, validate_4d
-from .executors import EXECUTORS, check_executor, libertem_dataset, make_context, run_udf
+from .executors import (
+    EXECUTORS,
+    check_executor,
+    libertem_dataset,
+    make_context,
+    pass_source,
+    run_udf,
+)
 from .passes import Buffer, FramePass, run_local, run_pass
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "libertem_dataset",
     "make_context",
     "native_contiguous",
+    "pass_source",
     "reduce_data",
     "run_local",
     "run_on_libertem",

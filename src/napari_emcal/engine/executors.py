@@ -26,7 +26,14 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 
-__all__ = ["EXECUTORS", "check_executor", "libertem_dataset", "make_context", "run_udf"]
+__all__ = [
+    "EXECUTORS",
+    "check_executor",
+    "libertem_dataset",
+    "make_context",
+    "pass_source",
+    "run_udf",
+]
 
 EXECUTORS = ("local", "inline", "threads")
 #: Bytes of a file per LiberTEM partition (bounds a worker's memory).
@@ -42,6 +49,30 @@ def check_executor(executor: str | None) -> str:
         f"executor must be one of {', '.join(EXECUTORS)} or a scheduler "
         f"address like tcp://host:8786; got {executor!r}"
     )
+
+
+def pass_source(data, path, executor: str, *, as_read: bool = False):
+    """What a pass reads: ``data`` in this process; on a LiberTEM executor the file ``path``
+    the data came from (its workers open it themselves, the only way a cluster's workers get
+    the frames without this process sending them) when that file holds ``data``'s frames as
+    stored, else ``data``.
+
+    A ``.npy`` file is checked (its shape on disk must be ``data``'s); another format is
+    passed only when the caller says that ``data`` is the file ``as_read`` (no scan shape
+    given or guessed: LiberTEM would arrange the frames of its own reading).
+    """
+    if executor == "local" or path is None:
+        return data
+    path = Path(path)
+    if not path.is_file():
+        return data
+    if path.suffix.lower() != ".npy":
+        return str(path) if as_read else data
+    try:
+        on_disk = np.load(path, mmap_mode="r").shape
+    except (OSError, ValueError):
+        return data
+    return str(path) if tuple(on_disk) == tuple(np.shape(data)) else data
 
 
 def make_context(executor: str, *, timeout_s: float = 20.0):

@@ -362,9 +362,9 @@ def from_original_metadata(
                 continue
             if name == "beam_energy":
                 # a voltage in V is the electrons' energy in eV
-                si = number * (1e3 if unit == "kV" else 1.0)
+                si = convert(number, "kV", "V") if unit == "kV" else number
                 if unit == "V" and ending in ("Voltage", "VoltageKV") and si < 1000:
-                    si *= 1e3  # written in kV (SerialEM, some TIFF tags)
+                    si = convert(si, "kV", "V")  # written in kV (SerialEM, some TIFF tags)
                 out.set_from_file(name, si, key)
             elif unit == "":
                 out.set_from_file(name, number, key)

@@ -35,10 +35,17 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from .._files import check_readable, inside_folder, map_npy
+from .._files import check_readable, map_npy
 from ..display import robust_limits
 from ..errors import InvalidDataError, InvalidParameterError
 from ..units import dimension, to_si, unit_of
+from .confine import (
+    check_declared_size,
+    check_empad_raw,
+    check_link,
+    check_mib_depth,
+    confined_dataset,
+)
 from .instrument import (
     InstrumentMetadata,
     from_original_metadata,
@@ -228,7 +235,7 @@ def open_4d(path, *, scan_shape=None, dataset: str | None = None) -> Dataset4D:
         )
     reader = {"npy": _open_npy, "hdf5": _open_hdf5, "zarr": _open_zarr}.get(fmt, _open_rsciio)
     try:
-        ds = reader(path, fmt, dataset) if fmt == "hdf5" else reader(path, fmt)
+        ds = reader(path, fmt, dataset=dataset)
     except InvalidDataError:
         raise
     except Exception as exc:  # the libraries' own errors for corrupt or truncated files
@@ -331,14 +338,16 @@ class NpyFile:
         return f"npy-{abs(hash((self.path, stat.st_mtime_ns, stat.st_size))):x}"
 
 
-def _open_npy(path: Path, fmt: str) -> Dataset4D:
+# Every reader: (path, format name, *, dataset=None) -> Dataset4D; ``dataset`` names the
+# array of a file that holds several (HDF5), the others have one.
+def _open_npy(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset4D:
     array = NpyFile(path)
     chunks = _frame_chunks(array.shape) if array.ndim == 4 else (SCAN_CHUNK**2,) + array.shape[1:]
     data = da.from_array(array, chunks=chunks, name=array.token(), asarray=False)
     return Dataset4D(data, empty_metadata(path, fmt))
 
 
-def _open_zarr(path: Path, fmt: str) -> Dataset4D:
+def _open_zarr(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset4D:
     data = da.from_zarr(os.fspath(path))
     return Dataset4D(data, empty_metadata(path, fmt))
 
@@ -365,16 +374,23 @@ def _hdf5_candidates(h5file) -> list[tuple[str, tuple, Any]]:
     return found
 
 
-def _open_hdf5(path: Path, fmt: str, dataset: str | None) -> Dataset4D:
+def _open_hdf5(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset4D:
     import h5py
     import hdf5plugin  # noqa: F401  (registers bitshuffle/LZ4 filters for DECTRIS files)
 
     h5file = h5py.File(path, "r")
+    try:  # the lazy array reads from the open file; a refusal closes it
+        return _hdf5_dataset(path, fmt, dataset, h5file)
+    except BaseException:
+        h5file.close()
+        raise
+
+
+def _hdf5_dataset(path: Path, fmt: str, dataset: str | None, h5file) -> Dataset4D:
     if "entry/data" in h5file and "entry/instrument/detector" in h5file:
         return _open_dectris_master(path, h5file)
     candidates = _hdf5_candidates(h5file)
     if not candidates:
-        h5file.close()
         raise InvalidDataError(
             f"{path.name} holds no 3D or 4D numeric dataset: nothing to open as 4D STEM."
         )
@@ -394,8 +410,8 @@ def _open_hdf5(path: Path, fmt: str, dataset: str | None) -> Dataset4D:
                 f"{path.name} holds several 3D/4D datasets; opened the largest, '{name}'. "
                 f"Others: {', '.join(c[0] for c in candidates if c[0] != name)}."
             )
-    obj = _confined_dataset(path, h5file, name, obj)
-    _check_declared_size(path, shape, obj.dtype)
+    obj = confined_dataset(path, h5file, name, obj)
+    check_declared_size(path, shape, obj.dtype)
     chunks = getattr(obj, "chunks", None)  # an h5py dataset's, or None for a mapped raw file
     if chunks is None or obj.ndim == 4:
         chunks = _frame_chunks(shape) if obj.ndim == 4 else (SCAN_CHUNK**2,) + shape[1:]
@@ -459,97 +475,12 @@ def _attr_text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
-#: The largest 4D dataset a header may declare (bytes): 64 TiB, beyond any detector's
-#: recording; a larger one is a lying header, refused before Dask builds a graph for it.
-MAX_DECLARED_BYTES = 64 * 2**40
-
-
-def _check_declared_size(path: Path, shape, dtype, *, linked: bool = False) -> None:
-    """Refuse a dataset whose declared size is impossible: larger than
-    :data:`MAX_DECLARED_BYTES`, or (stored contiguously in this file) larger than the file
-    could hold with any compression."""
-    try:
-        count = 1
-        for n in shape:
-            count *= int(n)
-        nbytes = count * np.dtype(dtype).itemsize
-    except (TypeError, ValueError):
-        return
-    if nbytes > MAX_DECLARED_BYTES:
-        raise InvalidDataError(
-            f"{path.name} declares a dataset of {' x '.join(str(int(n)) for n in shape)} "
-            f"({nbytes / 2**40:.3g} TiB): no detector records that; the header is corrupt."
-        )
-
-
-def _inside(path: Path, target: str, what: str) -> None:
-    """A file an HDF5 file points at must be a regular file in the dataset's folder."""
-    if target in (".", ""):  # the file itself
-        return
-    inside_folder(target, path.parent, what=f"{what} of {path.name}")
-
-
-def _check_link(path: Path, group, key: str) -> None:
-    import h5py
-
-    link = group.get(key, getlink=True)
-    if isinstance(link, h5py.ExternalLink):
-        _inside(path, link.filename, "linked file")
-
-
-def _confined_dataset(path: Path, h5file, name: str, obj):
-    """``obj``, refused when its bytes would come from outside the dataset's folder:
-    external raw storage, virtual-dataset sources and external links may only name regular
-    files beside (or below) the file. External raw storage is then mapped here, relative
-    to that folder (HDF5 itself would look relative to the working directory)."""
-    parent, _, key = name.rpartition("/")
-    _check_link(path, h5file[parent] if parent else h5file, key)
-    external = obj.external
-    if external:
-        return _external_raw(path, name, obj, external)
-    if obj.is_virtual:
-        for source in obj.virtual_sources():
-            _inside(path, source.file_name, "virtual-dataset source")
-    elif not external:
-        stored = obj.id.get_storage_size()
-        declared = obj.size * obj.dtype.itemsize
-        if declared and (stored == 0 or (obj.chunks is None and stored < declared)):
-            raise InvalidDataError(
-                f"{path.name}: '{name}' declares {' x '.join(map(str, obj.shape))} values "
-                f"but stores {stored} bytes of them: the header is corrupt or the file cut."
-            )
-    return obj
-
-
-def _external_raw(path: Path, name: str, obj, external) -> np.memmap:
-    """A dataset stored in one external raw file inside the dataset's folder, mapped."""
-    for target, _, _ in external:
-        _inside(path, os.fsdecode(target), "external raw storage")
-    if len(external) != 1:
-        raise InvalidDataError(
-            f"{path.name}: '{name}' is stored in {len(external)} external pieces; join them "
-            "into one file (or into the HDF5 file)"
-        )
-    target, offset, _ = external[0]
-    raw = inside_folder(
-        os.fsdecode(target), path.parent, what=f"external raw storage of {path.name}"
-    )
-    nbytes = int(np.prod(obj.shape, dtype=np.float64)) * obj.dtype.itemsize
-    if raw.stat().st_size < offset + nbytes:
-        raise InvalidDataError(
-            f"{raw.name} is {raw.stat().st_size} bytes; {path.name} declares "
-            f"{' x '.join(map(str, obj.shape))} values from byte {offset} ({offset + nbytes} "
-            "bytes): the file is cut or the header is wrong."
-        )
-    return np.memmap(raw, dtype=obj.dtype, mode="r", offset=offset, shape=obj.shape)
-
-
 def _open_dectris_master(path: Path, h5file) -> Dataset4D:
     """DECTRIS (ARINA, EIGER) NeXus master file whose frames live in linked data files."""
     group = h5file["entry/data"]
     parts = []
     for key in sorted(group):
-        _check_link(path, group, key)
+        check_link(path, group, key)
         try:
             obj = group[key]
         except KeyError:  # a linked data file that is missing
@@ -557,8 +488,8 @@ def _open_dectris_master(path: Path, h5file) -> Dataset4D:
                 f"{path.name}: linked data file for '{key}' is missing; keep the "
                 "*_data_*.h5 files beside the master file."
             ) from None
-        obj = _confined_dataset(path, h5file, f"entry/data/{key}", obj)
-        _check_declared_size(path, obj.shape, obj.dtype, linked=True)
+        obj = confined_dataset(path, h5file, f"entry/data/{key}", obj)
+        check_declared_size(path, obj.shape, obj.dtype, linked=True)
         parts.append(da.from_array(obj, chunks=(SCAN_CHUNK**2,) + obj.shape[1:]))
     if not parts:
         raise InvalidDataError(f"{path.name}: the master file links no data.")
@@ -596,7 +527,7 @@ def _open_dectris_master(path: Path, h5file) -> Dataset4D:
     return Dataset4D(da.concatenate(parts, axis=0), metadata, instrument=inst)
 
 
-def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
+def _open_rsciio(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset4D:
     import importlib
 
     module = {
@@ -610,7 +541,7 @@ def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
     reader = importlib.import_module(module).file_reader
     check_readable(path)
     if fmt == "empad":
-        _check_empad_raw(path)
+        check_empad_raw(path)
     signals = reader(os.fspath(path), lazy=True)
     found = signals
     signals = [s for s in signals if getattr(s["data"], "ndim", 0) in (3, 4)]
@@ -638,7 +569,7 @@ def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
         # the scan shape: written in the .hdr (ScanX/ScanY) or else guessed
         metadata["scan_shape_guessed"] = "scan_shape" not in inst
         data = _check_mib_frames(path, data, merlin.frames_announced)
-        _check_mib_depth(path, data, inst)
+        check_mib_depth(path, data, inst)
         # RosettaSciIO turns Merlin frames upside down (np.flip on the detector rows);
         # LiberTEM's reader and a live Merlin stream give them as the detector reads them
         # out. Undone here, so that a calibration's flip_y means the same for a file and a
@@ -654,26 +585,6 @@ def _open_rsciio(path: Path, fmt: str) -> Dataset4D:
                 replace=False,
             )
     return Dataset4D(data, metadata, instrument=inst)
-
-
-def _check_empad_raw(path: Path) -> None:
-    """An EMPAD ``.xml`` names its raw file: it must be a regular file in the ``.xml``'s
-    folder (never ``../``, an absolute path elsewhere or a device), as long as the scan
-    the ``.xml`` declares."""
-    from rsciio.empad._api import _parse_xml
-
-    try:
-        _, info = _parse_xml(os.fspath(path))
-    except Exception as exc:  # the XML parser's and RosettaSciIO's own errors
-        raise InvalidDataError(f"cannot read {path.name} as an EMPAD .xml: {exc}") from None
-    raw = inside_folder(str(info["raw_filename"]), path.parent, what=f"raw file of {path.name}")
-    frames = info.get("series_count") or int(info.get("scan_y", 0)) * int(info.get("scan_x", 0))
-    expected = int(frames) * int(info["raw_height"]) * int(info["width"]) * 4
-    if raw.stat().st_size < expected:
-        raise InvalidDataError(
-            f"{raw.name} is {raw.stat().st_size} bytes; {path.name} declares {frames} frames "
-            f"({expected} bytes): the file is cut or the .xml belongs to another scan."
-        )
 
 
 def _check_blockfile_size(path: Path, signal) -> None:
@@ -692,27 +603,6 @@ def _check_blockfile_size(path: Path, signal) -> None:
         raise InvalidDataError(
             f"{path.name} is cut: {size} bytes, its header announces {frames} frames "
             f"({expected} bytes). Copy the file again."
-        )
-
-
-#: Bytes per pixel of each Merlin counter depth (bits): 1 and 6 bits in U08, 12 in U16,
-#: 24 in U32 frames.
-_MIB_DEPTH_BYTES = {1: 1, 6: 1, 12: 2, 24: 4}
-
-
-def _check_mib_depth(path: Path, data, inst) -> None:
-    """The pixels' type must be the one the ``.hdr``'s counter depth records: 12-bit data
-    under a 6-bit header would be given a saturation count of 63 it never had."""
-    if "saturation_count" not in inst:
-        return
-    bits = int(round(math.log2(float(inst.value("saturation_count")) + 1)))
-    expected = _MIB_DEPTH_BYTES.get(bits)
-    itemsize = np.dtype(data.dtype).itemsize
-    if expected is not None and itemsize != expected:
-        raise InvalidDataError(
-            f"{path.with_suffix('.hdr').name} records a {bits}-bit counter depth but the "
-            f"frames of {path.name} hold {8 * itemsize}-bit pixels: the header belongs to "
-            "another acquisition."
         )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._files import atomic_write_text
 from ..errors import InvalidDataError
+from ..units import from_si
 
 __all__ = ["image_axes", "stem_axes", "write_hspy", "write_serialem_lines"]
 
@@ -65,9 +66,9 @@ def stem_axes(
         Beam centre (cy, cx) in detector pixels, at angle 0 (default: pixel 0 at 0).
     """
     sy, sx, dy, dx = (int(v) for v in shape)
-    nav_scale, nav_units = (scan_step * 1e9, "nm") if scan_step else (1.0, "px")
+    nav_scale, nav_units = (from_si(scan_step, "nm"), "nm") if scan_step else (1.0, "px")
     if camera_length and detector_pixel_size:
-        sig_scale, sig_units = detector_pixel_size / camera_length * 1e3, "mrad"
+        sig_scale, sig_units = from_si(detector_pixel_size / camera_length, "mrad"), "mrad"
     else:
         sig_scale, sig_units = 1.0, "px"
     cy, cx = centre if centre is not None else (0.0, 0.0)

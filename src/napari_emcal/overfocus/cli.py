@@ -17,6 +17,7 @@ from ..cli.kit import (
     load_dataset,
     pass_source,
     record_history,
+    write_json,
 )
 from ..errors import InvalidParameterError
 from ..units import format_si
@@ -85,14 +86,17 @@ def _calibrate(data, start, args):
             f"  handedness: flip {result.params.flip_y}, {result.flip_margin:.0f} standard "
             "errors from the other"
         )
-    path = (
-        Path(args.json)
-        if args.json
-        else (Path(args.out) / "calibrated.json" if args.out else Path("calibrated.json"))
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    result.params.save(path, uncertainty=result.uncertainty)
-    print(f"wrote       {path}")
+    if args.json == "-":
+        write_json("-", result.params.to_json_dict(result.uncertainty))
+    else:
+        path = (
+            Path(args.json)
+            if args.json
+            else (Path(args.out) / "calibrated.json" if args.out else Path("calibrated.json"))
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result.params.save(path, uncertainty=result.uncertainty)
+        print(f"wrote       {path}")
     from .calibrate import history_values
 
     record_history(args, "overfocus", *history_values(result), source=str(args.source))
@@ -105,6 +109,8 @@ def cmd_overfocus(args) -> int:
 
     if args.free and not args.calibrate:
         raise InvalidParameterError("--free says what --calibrate determines: add --calibrate")
+    if args.json and not args.calibrate:
+        raise InvalidParameterError("--json says where --calibrate writes: add --calibrate")
 
     data, metadata, notes = load_dataset(args.source, args.scan_shape, args.load_sample)
     for note in notes:
@@ -121,7 +127,7 @@ def cmd_overfocus(args) -> int:
         params = _calibrate(data, params, args)
     t0 = time.perf_counter()
     where = executor(args)
-    images = compute(pass_source(args, data, where), params, executor=where)
+    images = compute(pass_source(args, data, metadata, where), params, executor=where)
     seconds = time.perf_counter() - t0
     sharp = blur(images["shifted_sum"], params, data.shape[2:])
     frames = data.shape[0] * data.shape[1]
@@ -186,8 +192,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--json",
         metavar="PATH",
-        help="where --calibrate writes the parameters (default: OUT/calibrated.json "
-        "or ./calibrated.json)",
+        help="where --calibrate writes the parameters ('-': standard output; default: "
+        "OUT/calibrated.json or ./calibrated.json)",
     )
     executor_arguments(p)
     history_arguments(p)

@@ -28,10 +28,12 @@ import numpy as np
 from .._files import atomic_write_text
 from ..geometry import wrap_angle
 from ..io.writers import stem_axes, write_hspy
+from ..units import from_si
 from .twin import TwinParams, uncertainty_document
 
 __all__ = [
     "libertem_com",
+    "libertem_com_text",
     "py4dstem_calibration",
     "write_libertem_com",
     "write_py4dstem_calibration",
@@ -48,6 +50,15 @@ def libertem_com(params) -> dict:
         "cy": float(params.cy),
         "cx": float(params.cx),
     }
+
+
+def libertem_com_text(params) -> str:
+    """:func:`libertem_com` as text to paste into a LiberTEM call."""
+    com = libertem_com(params)
+    return (
+        f"scan_rotation={com['scan_rotation']:.4f}, flip_y={com['flip_y']}, "
+        f"cy={com['cy']:.3f}, cx={com['cx']:.3f}"
+    )
 
 
 def write_libertem_com(params, path) -> Path:
@@ -76,11 +87,12 @@ def py4dstem_calibration(params) -> dict:
         "QR_flip": flip,
         "qx0_mean": float(params.cy),
         "qy0_mean": float(params.cx),
-        "R_pixel_size": float(params.scan_pixel_size) * 1e10,
+        "R_pixel_size": from_si(float(params.scan_pixel_size), "Å"),
         "R_pixel_units": "A",
     }
     if params.camera_length > 0 and params.detector_pixel_size > 0:
-        out["Q_pixel_size"] = float(params.detector_pixel_size / params.camera_length) * 1e3
+        angle = float(params.detector_pixel_size / params.camera_length)  # rad per pixel
+        out["Q_pixel_size"] = from_si(angle, "mrad")
         out["Q_pixel_units"] = "mrad"
     return out
 

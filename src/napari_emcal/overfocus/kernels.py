@@ -22,8 +22,7 @@ once per pixel and each row gets ``y[j] += (1 − fy)·z[j]`` or ``fy·z[j]``: p
 cache, four pixels of four frames at a time in vector registers
 (:func:`filter_transpose_4x4`, a numba intrinsic: a transpose written with scalars cost
 more than all the rest); there too the aperture sum is added, across detector pixels.
-(The first version did four scattered read-modify-writes per detector value and ran at
-a tenth of the memory bandwidth; the scalar transpose at a third.)
+(docs/science.md: what the kernel's layout gained.)
 
 The kernels take blocks of frames ``(n, dy·dx)`` with their scan positions, and add into
 caller-owned accumulators, so the same code runs on a whole array, on a Dask block or on a
@@ -377,7 +376,7 @@ def _accumulate_runs(
                     )
                     k += 4
                 # the tile's last pixels one value at a time (written out here: a helper
-                # shared with the tail below ran the pass 3-6 % slower)
+                # shared with the tail below costs time in this loop, docs/science.md)
                 rest = k
                 x0 = frames[first + j]
                 x1 = frames[first + j + 1]

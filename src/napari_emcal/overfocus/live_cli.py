@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..cli.kit import positive_float, positive_int
 from ..errors import InvalidParameterError
+from ..units import format_si
 
 __all__ = ["add_parser"]
 
@@ -76,7 +77,7 @@ def cmd_live_overfocus(args) -> int:
             print(
                 f"calibrated  rotation {p.scan_rotation:.3f}° ± "
                 f"{sigma.get('scan_rotation', float('nan')):.3f}°, flip {p.flip_y}, "
-                f"overfocus {p.overfocus * 1e6:.4f} µm"
+                f"overfocus {format_si(p.overfocus, 'µm', 4)}"
             )
             params = p
         if args.out:

@@ -228,9 +228,10 @@ class TwinParams:
         """Plain values keyed by field name (SI units, degrees)."""
         return dataclasses.asdict(self)
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The JSON document :meth:`save` writes: every value with its unit."""
-        return {
+    def to_json_dict(self, uncertainty: dict | None = None) -> dict[str, Any]:
+        """The JSON document :meth:`save` writes: every value with its unit, and the
+        standard errors ``uncertainty`` (by parameter name, in its units) when given."""
+        document = {
             "format": _FILE_FORMAT,
             "version": _FILE_VERSION,
             "parameters": {
@@ -242,6 +243,9 @@ class TwinParams:
                 "bright_field_disk_radius_px": self.disk_radius,
             },
         }
+        if uncertainty:
+            document["uncertainty"] = uncertainty_document(uncertainty)
+        return document
 
     @classmethod
     def from_json_dict(cls, doc: dict[str, Any]) -> TwinParams:
@@ -276,14 +280,6 @@ class TwinParams:
         if missing:
             raise InvalidParameterError(f"Missing twin parameters: {', '.join(missing)}.")
         return cls(**values)
-
-    def libertem_com_text(self) -> str:
-        """The arguments of LiberTEM's centre-of-mass analysis (``scan_rotation``,
-        ``flip_y``, ``cy``, ``cx``) that this twin gives, as text to paste."""
-        return (
-            f"scan_rotation={self.scan_rotation:.4f}, flip_y={self.flip_y}, "
-            f"cy={self.cy:.3f}, cx={self.cx:.3f}"
-        )
 
     @classmethod
     def known_from_metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -330,9 +326,7 @@ class TwinParams:
     def save(self, path: str | os.PathLike, uncertainty: dict | None = None) -> None:
         """Write the parameters with their units as JSON; ``uncertainty`` (standard errors
         by parameter name, in the parameters' units) is written beside them."""
-        document = self.to_json_dict()
-        if uncertainty:
-            document["uncertainty"] = uncertainty_document(uncertainty)
+        document = self.to_json_dict(uncertainty)
         from .._files import atomic_write_text
 
         atomic_write_text(path, json.dumps(document, indent=2) + "\n")

@@ -129,7 +129,9 @@ class ParameterActions(widgets.Container):
             self.load(path)
 
     def libertem_text(self) -> str:
-        return self.host.params().libertem_com_text()
+        from ..export import libertem_com_text
+
+        return libertem_com_text(self.host.params())
 
     def copy_for_libertem(self) -> str:
         """Put LiberTEM centre-of-mass arguments on the clipboard (and return them)."""

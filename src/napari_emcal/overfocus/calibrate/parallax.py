@@ -1,0 +1,260 @@
+"""Parallax between detector regions: the cross spectra of pairs of point images windowed
+on their common specimen, the spectral weights (signal-to-noise ratio per frequency,
+measured on the data), the sub-pixel peak shifts, the robust fit of the matrix ``M`` to
+them, and its decomposition into ``k``, rotation and flip."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import fft
+
+from ...errors import CalibrationFailedError
+from ...geometry import wrap_angle
+from ..twin import TwinParams
+from .regions import _Regions
+
+#: A shift measured between two regions must agree with the fit to this many scan pixels.
+INLIER_PX = 0.75
+#: The pairs' spectral weights (signal-to-noise ratio per frequency) are measured on at
+#: most this many pairs.
+WEIGHT_PAIRS = 1024
+#: Region pairs a fit or the refinement uses at most (memory: about 17 kB each at 64 x 64).
+MAX_PAIRS = 6000
+#: Rounds of the robust fit at most (each drops the pairs far from the last fit).
+FIT_ROUNDS = 10
+#: Pairs whose spectra are computed together (bounds the memory of one FFT).
+FFT_BLOCK = 256
+#: A pair is used when its predicted shift leaves its images this much of the scan per
+#: axis in common (60 %).
+MAX_PAIR_SHIFT = 0.4
+
+
+@dataclass
+class NoiseSpectrum:
+    """The regions' images' power per frequency (the noise level of the cross spectra),
+    collected by :func:`_cross_spectra` block by block on pairs spread over the disk."""
+
+    sums: list[np.ndarray] = field(default_factory=list)  # summed power of each block
+    counts: list[int] = field(default_factory=list)  # pairs in each block
+
+    def add(self, power_sum: np.ndarray, count: int) -> None:
+        self.sums.append(power_sum)
+        self.counts.append(count)
+
+    @property
+    def power(self) -> np.ndarray:
+        """The mean power per pair image, (sy, sx // 2 + 1)."""
+        return np.sum(self.sums, axis=0) / sum(self.counts)
+
+
+def _pairs(grid: np.ndarray, reach: int) -> np.ndarray:
+    """Index pairs (i, j) of regions at most ``reach`` grid steps apart, each pair once."""
+    index = {tuple(g): n for n, g in enumerate(grid)}
+    pairs = []
+    for n, (i, j) in enumerate(grid):
+        for di in range(0, reach + 1):
+            for dj in range(-reach, reach + 1):
+                if (di, dj) > (0, 0) and (m := index.get((i + di, j + dj))) is not None:
+                    pairs.append((n, m))
+    return np.array(pairs, dtype=int).reshape(-1, 2)
+
+
+def _hann(n: int, centre: np.ndarray, width: float) -> np.ndarray:
+    """Hann windows of ``width`` px centred at ``centre`` (m,) on a grid of n px: (m, n)."""
+    u = np.arange(n)[None, :] - centre[:, None]
+    return np.where(np.abs(u) < width / 2, 0.5 * (1 + np.cos(2 * np.pi * u / width)), 0.0)
+
+
+def _cross_spectra(
+    regions: _Regions,
+    pairs: np.ndarray,
+    predicted: np.ndarray,
+    noise: NoiseSpectrum | None = None,
+) -> np.ndarray:
+    """Cross spectra ``F_i · conj(F_j)`` of each pair, windowed on their common region.
+
+    ``P_j(s) = P_i(s + δ)`` with ``δ = M (d_j − d_i)``. Each image is windowed around
+    where the pair's common specimen region lies, using the ``predicted`` shifts δ, so
+    that both windows cover the same specimen: the correlation peak is then not pulled
+    towards zero shift by the window (only by the error of the prediction). With ``noise``,
+    the images' power is collected into it as well.
+    """
+    sy, sx = regions.images.shape[1:]
+    reach = np.abs(predicted).max(axis=0) if len(predicted) else np.zeros(2)
+    width = np.maximum([sy / 2, sx / 2], np.array([sy, sx]) - reach)
+    centre = np.array([(sy - 1) / 2, (sx - 1) / 2])
+    # single precision: twice as fast, and ample for images of unit variance
+    out = np.empty((len(pairs), sy, sx // 2 + 1), np.complex64)
+    for start in range(0, len(pairs), FFT_BLOCK):
+        sl = slice(start, start + FFT_BLOCK)
+        p, half = pairs[sl], predicted[sl] / 2
+        wi = (
+            _hann(sy, centre[0] + half[:, 0], width[0])[:, :, None]
+            * _hann(sx, centre[1] + half[:, 1], width[1])[:, None, :]
+        ).astype(np.float32)
+        wj = (
+            _hann(sy, centre[0] - half[:, 0], width[0])[:, :, None]
+            * _hann(sx, centre[1] - half[:, 1], width[1])[:, None, :]
+        ).astype(np.float32)
+        fi = fft.rfft2(_windowed(regions.images[p[:, 0]], wi), workers=-1)
+        fj = fft.rfft2(_windowed(regions.images[p[:, 1]], wj), workers=-1)
+        out[sl] = fi * np.conj(fj)
+        if noise is not None:  # the images' power (the noise level), on pairs spread out
+            step = max(1, len(pairs) // WEIGHT_PAIRS)
+            a, b = fi[::step], fj[::step]
+            power = a.real**2 + a.imag**2 + b.real**2 + b.imag**2
+            noise.add(np.sum(power, axis=0) / 2, len(a))
+    return out
+
+
+def _spectral_weights(
+    cross: np.ndarray, noise: NoiseSpectrum, predicted: np.ndarray, shape
+) -> np.ndarray:
+    """Weights per spatial frequency that make the pair cross-correlations statistically
+    efficient, from the data themselves.
+
+    A pair's cross spectrum is ``|S(q)|²`` (the specimen's power, turned by the shift)
+    plus noise of variance about ``2 σ²(q) |S(q)|² + σ⁴(q)``. The maximum-likelihood
+    weighting of generalised cross correlation keeps the frequencies where the specimen
+    stands above the noise and does not let the strong low frequencies, which locate a
+    shift poorly, dominate: the weight is the expected cross spectrum over its variance,
+    ``|S|² / (2σ²|S|² + σ⁴)`` (zero where nothing is coherent). ``|S|²`` is the part of
+    the mean cross spectrum coherent with the ``predicted`` shifts, ``σ²`` the rest of the
+    images' mean power (``noise``, as :func:`_cross_spectra` collects it);
+    both are averaged over rings of equal ``|q|``. The weights are real and even in ``q``,
+    so they change no peak position.
+    """
+    sy, sx = shape
+    qy, qx = np.fft.fftfreq(sy), np.fft.rfftfreq(sx)
+    # ring averages need no more than WEIGHT_PAIRS pairs, spread over the disk
+    step = max(1, len(cross) // WEIGHT_PAIRS)
+    picked = np.arange(0, len(cross), step)
+    coherent = np.zeros((sy, sx // 2 + 1))
+    for start in range(0, len(picked), FFT_BLOCK):
+        index = picked[start : start + FFT_BLOCK]
+        d = predicted[index]
+        ey = np.exp(2j * np.pi * d[:, :1] * qy)  # (n, sy): separable, fewer exponentials
+        ex = np.exp(2j * np.pi * d[:, 1:] * qx)  # (n, sx // 2 + 1)
+        turned = cross[index] * ey[:, :, None] * ex[:, None, :]
+        coherent += np.sum(turned.real, axis=0)
+    coherent /= len(picked)
+    power = noise.power
+    radius = np.hypot(qy[:, None], qx[None, :])
+    rings = np.minimum((radius * 2 * min(sy, sx)).astype(int), min(sy, sx))
+    count = np.bincount(rings.ravel())
+
+    def ring(values):
+        return (np.bincount(rings.ravel(), values.ravel()) / np.maximum(count, 1))[rings]
+
+    signal = np.clip(ring(coherent), 0.0, None)
+    total = ring(power)
+    noise = np.maximum(total - signal, 1e-3 * total.max())
+    weights = signal / (2 * noise * signal + noise**2)  # E[C] / Var(C)
+    return weights / max(weights.max(), 1e-300)
+
+
+def _windowed(images: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """``images`` less their mean under each window, times the window.
+
+    The mean is taken under the window, not over the image: two regions' images of the
+    same specimen area then stay exact shifts of each other (the whole image's mean
+    differs between regions that see different parts of a specimen with large structures).
+    """
+    weight = windows.sum(axis=(1, 2), keepdims=True)
+    mean = (images * windows).sum(axis=(1, 2), keepdims=True) / np.maximum(weight, 1e-30)
+    return (images - mean) * windows
+
+
+def _peak_shifts(cross: np.ndarray, shape, weights=None) -> np.ndarray:
+    """Position of the cross-correlation peak of each cross spectrum (sub-pixel), (n, 2).
+
+    ``irfft2(F_i conj(F_j))(τ) = Σ_s P_i(s + τ) P_j(s)`` peaks at ``τ = δ``; a parabola
+    through the peak and its neighbours gives the sub-pixel position.
+    """
+    sy, sx = shape
+    shifts = np.empty((len(cross), 2))
+    for start in range(0, len(cross), FFT_BLOCK):
+        block = cross[start : start + FFT_BLOCK]
+        if weights is not None:
+            block = block * weights
+        corr = fft.irfft2(block, s=(sy, sx), workers=-1)
+        n = np.arange(len(corr))
+        py, px = np.divmod(np.argmax(corr.reshape(len(corr), -1), axis=1), sx)
+        peak = corr[n, py, px]
+        shifts[start : start + len(corr)] = np.stack(
+            [
+                py + _vertex(corr[n, (py - 1) % sy, px], peak, corr[n, (py + 1) % sy, px]),
+                px + _vertex(corr[n, py, (px - 1) % sx], peak, corr[n, py, (px + 1) % sx]),
+            ],
+            axis=1,
+        )
+    shifts[:, 0] = (shifts[:, 0] + sy / 2) % sy - sy / 2
+    shifts[:, 1] = (shifts[:, 1] + sx / 2) % sx - sx / 2
+    return shifts
+
+
+def _vertex(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Offset of the vertex of the parabola through (-1, a), (0, b), (1, c), within ±0.5;
+    0 where the three do not make a maximum."""
+    denom = a - 2 * b + c
+    safe = np.where(denom < 0, denom, -1.0)
+    return np.where(denom < 0, np.clip(0.5 * (a - c) / safe, -0.5, 0.5), 0.0)
+
+
+def _fit_matrix(dd: np.ndarray, ds: np.ndarray):
+    """Robust least squares ``ds ≈ M dd``: (M, inlier mask, rms residual in scan px)."""
+    inliers = np.ones(len(dd), bool)
+    for _ in range(FIT_ROUNDS):
+        if inliers.sum() < 3:
+            break
+        mt, *_ = np.linalg.lstsq(dd[inliers], ds[inliers], rcond=None)
+        residual = np.linalg.norm(ds - dd @ mt, axis=1)
+        mad = np.median(residual[inliers])
+        # within 3 robust sigmas, but never stricter than INLIER_PX or looser than 3x it
+        new = residual <= min(3 * INLIER_PX, max(INLIER_PX, 3.0 * 1.4826 * mad))
+        if np.array_equal(new, inliers):
+            break
+        inliers = new
+    mt, *_ = np.linalg.lstsq(dd[inliers], ds[inliers], rcond=None)
+    residual = np.linalg.norm(ds - dd @ mt, axis=1)
+    rms = float(np.sqrt(np.mean(residual[inliers] ** 2))) if inliers.any() else float("inf")
+    return mt.T, inliers, rms
+
+
+def decompose(matrix: np.ndarray, overfocus_sign: float = 1.0, flip_y: bool | None = None):
+    """``(k, scan_rotation °, flip_y)`` of the closest ``k · R(θ) · F`` to ``matrix``.
+
+    ``flip_y`` is the sign of ``det(matrix)`` unless given. ``k`` takes the sign
+    ``overfocus_sign``; a negative ``k`` turns the rotation by 180°.
+    """
+    flip = bool(np.linalg.det(matrix) < 0) if flip_y is None else bool(flip_y)
+    m = matrix @ np.diag([-1.0, 1.0]) if flip else matrix  # ≈ k R(θ) = k [[c, s], [-s, c]]
+    a = 0.5 * (m[0, 0] + m[1, 1])
+    b = 0.5 * (m[0, 1] - m[1, 0])
+    k = math.hypot(a, b)
+    theta = math.degrees(math.atan2(b, a))
+    if overfocus_sign < 0:
+        k, theta = -k, theta + 180.0
+    return k, wrap_angle(theta), flip
+
+
+def overfocus_for_magnification(k: float, params: TwinParams) -> float:
+    """The overfocus (m) that gives magnification ``k`` with the other lengths of ``params``.
+
+    Inverts ``k = p · f / ((f + L) · s)``: ``f = k s L / (p − k s)``.
+    """
+    s, p, L = params.scan_pixel_size, params.detector_pixel_size, params.camera_length
+    denom = p - k * s
+    if denom == 0:
+        raise CalibrationFailedError(
+            "The measured magnification puts the crossover on the detector."
+        )
+    return k * s * L / denom
+
+
+def _usable(pairs, predicted, scan_shape) -> np.ndarray:
+    """Pairs whose predicted shift leaves enough common area (MAX_PAIR_SHIFT per axis)."""
+    return np.all(np.abs(predicted) <= MAX_PAIR_SHIFT * np.asarray(scan_shape), axis=1)
