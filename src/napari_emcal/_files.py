@@ -9,10 +9,12 @@ destination in one step, so a crash or a full disk leaves the previous file whol
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "check_readable",
     "inside_folder",
     "map_npy",
+    "protecting",
     "read_json",
     "read_text_limited",
     "refuse_overwrite",
@@ -74,6 +77,37 @@ def refuse_overwrite(outputs: Iterable, inputs: Iterable) -> None:
                 )
 
 
+#: Files no write may replace while a command runs (its inputs): see :func:`protecting`.
+_PROTECTED: list = []
+#: Files read together: an input ``.hdr`` protects its ``.mib`` and the other way round.
+_COMPANIONS = {".hdr": (".mib",), ".mib": (".hdr",), ".ser": (".emi",), ".emi": (".ser",)}
+
+
+def _with_companions(paths: Iterable) -> list:
+    out = []
+    for path in paths:
+        if path is None or str(path) == "-":
+            continue
+        path = Path(path)
+        out.append(path)
+        out.extend(path.with_suffix(s) for s in _COMPANIONS.get(path.suffix.lower(), ()))
+    return out
+
+
+@contextmanager
+def protecting(inputs: Iterable):
+    """While inside, :func:`atomic_write` refuses to replace any of ``inputs`` (and the
+    files read with them, such as a ``.mib``'s ``.hdr``): a command that writes into a
+    folder cannot overwrite what it read."""
+    added = _with_companions(inputs)
+    _PROTECTED.extend(added)
+    try:
+        yield
+    finally:
+        for path in added:
+            _PROTECTED.remove(path)
+
+
 def atomic_write(path, write: Callable[[Path], object], *, inputs: Iterable = ()) -> Path:
     """Write ``path`` through ``write(temporary_path)`` and rename it into place.
 
@@ -89,10 +123,11 @@ def atomic_write(path, write: Callable[[Path], object], *, inputs: Iterable = ()
     write : callable
         Writes the whole file at the path it is given.
     inputs : iterable of path-like
-        Files this output must not replace (see :func:`refuse_overwrite`).
+        Files this output must not replace (see :func:`refuse_overwrite`), besides those
+        of an enclosing :func:`protecting`.
     """
     path = Path(path)
-    refuse_overwrite([path], inputs)
+    refuse_overwrite([path], [*_with_companions(inputs), *_PROTECTED])
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(
         prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
@@ -119,25 +154,28 @@ def atomic_write_text(path, text: str, *, inputs: Iterable = ()) -> Path:
 # -- spreadsheets -------------------------------------------------------------------------------
 def _is_number_text(text: str) -> bool:
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def spreadsheet_text(value):
     """``value`` made safe for a CSV cell: a text a spreadsheet would take for a formula
     (one starting with ``= + - @``, a tab or a carriage return, OWASP's list) gets a leading
-    ``'``, which spreadsheets show as text; numbers, and texts that are plain numbers
-    (``-1.5``), are left as they are."""
-    if isinstance(value, str) and value.startswith(FORMULA_START) and not _is_number_text(value):
+    ``'``, which spreadsheets show as text; so does a text already starting with ``'``, so
+    that :func:`unescape_spreadsheet_text` gives back exactly what was written. Numbers,
+    and texts that are plain finite numbers (``-1.5``), are left as they are."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith("'") or (value.startswith(FORMULA_START) and not _is_number_text(value)):
         return "'" + value
     return value
 
 
 def unescape_spreadsheet_text(value):
-    """The inverse of :func:`spreadsheet_text` (a CSV the project wrote reads back as it was)."""
-    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_START):
+    """The inverse of :func:`spreadsheet_text`: one leading ``'`` removed (a CSV the project
+    wrote reads back as it was)."""
+    if isinstance(value, str) and value.startswith("'"):
         return value[1:]
     return value
 
@@ -159,7 +197,11 @@ def spreadsheet_frame(frame):
 def write_csv(frame, path, *, inputs: Iterable = ()) -> Path:
     """``frame`` (no index) as a CSV with formula-like text escaped, written atomically."""
     safe = spreadsheet_frame(frame)
-    return atomic_write(path, lambda p: safe.to_csv(p, index=False), inputs=inputs)
+    # RFC 4180's CRLF: pandas then quotes a cell holding a lone CR too, which with "\n"
+    # line ends it would write bare, cutting its row in two for every reader
+    return atomic_write(
+        path, lambda p: safe.to_csv(p, index=False, lineterminator="\r\n"), inputs=inputs
+    )
 
 
 def write_workbook(sheets: Mapping, path, *, inputs: Iterable = ()) -> Path:

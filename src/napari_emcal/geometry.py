@@ -26,11 +26,13 @@ def rotation_flip_matrix(scan_rotation: float, flip_y: bool) -> np.ndarray:
     Parameters
     ----------
     scan_rotation : float
-        θ in degrees.
+        θ in degrees (finite, at most ten turns: else InvalidParameterError).
     flip_y : bool
         Whether ``F = diag(−1, 1)`` (else the identity).
     """
-    theta = math.radians(scan_rotation)
+    from ._checks import rotation_deg
+
+    theta = math.radians(rotation_deg(scan_rotation, label="scan_rotation"))
     c, s = math.cos(theta), math.sin(theta)
     rot = np.array([[c, s], [-s, c]])
     if flip_y:

@@ -110,13 +110,15 @@ class Entry:
     source: str = ""
 
     def to_json_dict(self) -> dict:
+        """The entry as strict JSON (a value that is not finite, which older histories may
+        hold, becomes null)."""
         return {
             "tool": self.tool,
             "time": self.time,
             "setting": self.setting,
             "instrument": self.instrument,
-            "values": self.values,
-            "uncertainty": self.uncertainty,
+            "values": _json_safe(self.values),
+            "uncertainty": _json_safe(self.uncertainty),
             "source": self.source,
         }
 
@@ -167,14 +169,16 @@ class History:
             raise InvalidParameterError(f"tool must be one of {', '.join(TOOLS)}; got {tool!r}")
         if not isinstance(values, dict) or not values:
             raise InvalidParameterError("values must be a non-empty dict of name: number")
-        stamp = time or datetime.now(UTC).isoformat(timespec="seconds")
+        values = _numbers(values, "values")
+        uncertainty = _numbers(uncertainty or {}, "uncertainty", missing_ok=True)
+        stamp = _time(time) if time is not None else datetime.now(UTC).isoformat("T", "seconds")
         row = (
             tool,
             stamp,
             setting,
             instrument,
-            json.dumps(values, default=float),
-            json.dumps(uncertainty or {}, default=float),
+            json.dumps(values, allow_nan=False),
+            json.dumps(uncertainty, allow_nan=False),
             str(source),
             socket.gethostname(),
         )
@@ -245,6 +249,48 @@ class History:
         found = self.compare(tool, values, uncertainty, where.get("setting", ""))
         self.record(tool, values, uncertainty, **where)
         return found
+
+
+def _numbers(values: dict, what: str, *, missing_ok: bool = False) -> dict:
+    """``values`` with every entry a finite number or a bool (None dropped where
+    ``missing_ok``), or InvalidParameterError naming the first that is not."""
+    out = {}
+    for name, value in values.items():
+        if value is None and missing_ok:
+            continue
+        if isinstance(value, bool):
+            out[str(name)] = value
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if isinstance(value, str) or not math.isfinite(number):
+            raise InvalidParameterError(
+                f"{what}: {name} must be a finite number to be kept in the history; got {value!r}"
+            )
+        out[str(name)] = number
+    return out
+
+
+def _time(text) -> str:
+    """An ISO 8601 time (a date alone is midnight); naive times are taken as UTC."""
+    try:
+        stamp = datetime.fromisoformat(str(text))
+    except ValueError:
+        raise InvalidParameterError(
+            f"time must be an ISO 8601 date and time (e.g. 2026-11-01T09:30:00Z); got {text!r}"
+        ) from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.astimezone(UTC).isoformat("T", "seconds")
+
+
+def _json_safe(values: dict) -> dict:
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v
+        for k, v in (values or {}).items()
+    }
 
 
 def magnification_setting(magnification) -> str:

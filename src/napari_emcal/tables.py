@@ -19,11 +19,28 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from ._checks import PLAUSIBLE, out_of_range
 from .errors import InvalidDataError, InvalidParameterError
 
 __all__ = ["Column", "Table", "flag", "missing"]
 
 KINDS = ("number", "integer", "text")
+#: What a CSV's number cell may hold for "no value" (pandas' defaults).
+NA_TEXT = [
+    "",
+    "NaN",
+    "nan",
+    "-NaN",
+    "-nan",
+    "NA",
+    "N/A",
+    "n/a",
+    "<NA>",
+    "#N/A",
+    "null",
+    "NULL",
+    "None",
+]
 
 
 @dataclass(frozen=True)
@@ -237,7 +254,8 @@ class Table:
         return rows
 
     def check(self, rows: pd.DataFrame) -> pd.Series:
-        """Problems of each converted row ('' for none): required and positive columns.
+        """Problems of each converted row ('' for none): required and positive columns,
+        and values outside the plausible range of their name (``_checks.PLAUSIBLE``).
         Subclasses add their own checks to what this returns."""
         problems = pd.Series("", index=rows.index, dtype=object)
         for c in self.COLUMNS:
@@ -251,6 +269,15 @@ class Table:
                     problems,
                     values.notna() & ~(values > 0),
                     lambda v, c=c: f"{c.called} must be positive; got {v:g}",
+                    values,
+                )
+            if c.name in PLAUSIBLE:  # a wrong unit or a typing error, not a calibration
+                low, high, _ = PLAUSIBLE[c.name]
+                size = values.abs()
+                problems = flag(
+                    problems,
+                    values.notna() & (values != 0) & ((size < low) | (size > high)),
+                    lambda v, c=c: out_of_range(c.called, v, c.name),
                     values,
                 )
         return problems
@@ -349,7 +376,11 @@ class Table:
         content = read_text_limited(path, what="CSV table")
         text = {c.name: str for c in cls.COLUMNS if c.kind == "text"}
         try:
-            frame = pd.read_csv(io.StringIO(content), dtype=text, keep_default_na=True)
+            # only an empty cell is missing text: an image named "NA" or "None" stays
+            missing_marks = {c.name: [""] if c.kind == "text" else NA_TEXT for c in cls.COLUMNS}
+            frame = pd.read_csv(
+                io.StringIO(content), dtype=text, keep_default_na=False, na_values=missing_marks
+            )
         except (OSError, ValueError, UnicodeDecodeError) as exc:
             raise InvalidDataError(f"cannot read {path} as CSV: {exc}") from exc
         frame.columns = [unescape_spreadsheet_text(str(c)) for c in frame.columns]

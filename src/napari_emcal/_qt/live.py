@@ -248,7 +248,10 @@ class LivePanel(widgets.Container):
         layer = self.layer
         if layer is None:
             raise InvalidParameterError("no acquisition received yet")
-        np.save(path, np.asarray(layer.data))
+        from .._files import atomic_write
+
+        frames = np.asarray(layer.data)
+        atomic_write(path, lambda temporary: np.save(temporary, frames))
         self.host.status.value = f"acquisition saved to {path}"
 
     def _save_dialog(self, event=None):

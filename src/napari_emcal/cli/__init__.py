@@ -54,11 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .._files import protecting, refuse_overwrite
     from .kit import json_to_stdout
 
     args = build_parser().parse_args(argv)
     try:
-        with json_to_stdout(args):
+        updated = UPDATED_IN_PLACE.get(args.command, ())
+        inputs = _paths(args, [n for n in INPUTS if n not in updated])
+        refuse_overwrite(_paths(args, OUTPUTS), inputs)
+        # nor may a file the command writes into a folder replace one
+        with protecting(inputs), json_to_stdout(args):
             return args.func(args)
     except (EmcalError, OSError) as exc:
         print(f"emcal: error: {_one_line(exc)}", file=sys.stderr)
@@ -74,6 +79,23 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+#: Arguments that name files a command reads, and files it writes: an output that is an
+#: input is refused before anything runs, and no file the command writes may replace one.
+INPUTS = ("source", "files", "params", "table", "result", "near", "far", "calibration", "twin")
+OUTPUTS = ("out", "json", "csv", "excel", "dose_text", "mdoc_out", "save")
+#: Inputs a command updates on purpose (high-defocus adds its row to ``--table``).
+UPDATED_IN_PLACE = {"high-defocus": ("table",)}
+
+
+def _paths(args, names) -> list:
+    found = []
+    for name in names:
+        value = getattr(args, name, None)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        found.extend(v for v in values if isinstance(v, str) and v not in ("", "-", "sample"))
+    return found
 
 
 def _one_line(exc: BaseException) -> str:

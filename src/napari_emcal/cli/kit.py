@@ -9,7 +9,6 @@ import contextlib
 import json
 import math
 import sys
-from pathlib import Path
 
 from ..errors import InvalidParameterError
 
@@ -146,9 +145,9 @@ def write_json(path, document) -> None:
     if str(path) == "-":
         print(json.dumps(document, indent=2), file=_json_stdout or sys.stdout)
         return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2))
+    from .._files import atomic_write_text
+
+    atomic_write_text(path, json.dumps(document, indent=2))
 
 
 def history_arguments(p) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from ..cli.kit import (
     dataset_arguments,
@@ -25,6 +24,8 @@ def cmd_check(args) -> int:
     """Is a 4D STEM dataset fit for virtual imaging, CoM/DPC, strain, ptychography?"""
     from .report import check_dataset
 
+    # read the twin first: a missing or broken file is an error, not a silent skip
+    twin = _twin_rotation(args.twin) if args.twin else None
     data, metadata, notes = load_dataset(args.source, args.scan_shape, args.load_sample)
     for note in notes:
         print(f"note: {note}")
@@ -48,11 +49,14 @@ def cmd_check(args) -> int:
     if args.json:
         source = str(metadata.get("source", args.source))
         write_json(args.json, {"source": source, **report.to_dict()})
-    if args.twin and report.com_rotation is not None:
+    if twin is not None:
         from .com_rotation import compare_rotations
 
-        rotation, flip = _twin_rotation(args.twin)
-        print(f"vs {args.twin}: {compare_rotations(report.com_rotation, rotation, flip)}")
+        if report.com_rotation is None:
+            print(f"note: no CoM rotation measured: nothing to compare with {args.twin}")
+        else:
+            rotation, flip = twin
+            print(f"vs {args.twin}: {compare_rotations(report.com_rotation, rotation, flip)}")
     if report.descan_exceeds:
         print(
             f"emcal: warning: the disk moves {report.descan.shift_across_scan:.2f} px across "
@@ -65,15 +69,16 @@ def cmd_check(args) -> int:
 def _twin_rotation(path) -> tuple[float, bool]:
     """``scan_rotation`` (degrees) and ``flip_y`` of a saved twin-parameter JSON (the
     documented file format: values with units), read without the overfocus tool."""
-    import json
+    from .._files import read_json
 
+    document = read_json(path, what="twin-parameter file")
     try:
-        parameters = json.loads(Path(path).read_text(encoding="utf-8"))["parameters"]
+        parameters = document["parameters"]
         rotation = parameters["scan_rotation"]
         flip = parameters["flip_y"]
         degrees = convert(float(rotation["value"]), rotation.get("unit", "deg"), "deg")
         return degrees, bool(flip["value"] if isinstance(flip, dict) else flip)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise InvalidDataError(
             f"{path} is not a twin-parameter file with scan_rotation and flip_y: {exc}"
         ) from exc

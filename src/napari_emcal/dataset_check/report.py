@@ -88,6 +88,8 @@ class DatasetReport:
     descan_tolerance_px: float
     verdicts: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: the scan (positions along y, x); None when not known
+    scan_shape: tuple[int, int] | None = None
     #: the count taken as saturated, and where it came from
     saturation_count: float | None = None
     saturation_source: str = ""
@@ -285,6 +287,7 @@ def dataset_report(
         beam_fraction=beam_fraction,
         nonfinite_frames=nonfinite,
         first_nonfinite=first_bad,
+        scan_shape=tuple(int(n) for n in np.shape(total)[:2]),
     )
     report.verdicts = _verdicts(report)
     if report.beam is not None and not nonfinite and result.rotation is not None:
@@ -297,6 +300,12 @@ def dataset_report(
         except (CalibrationFailedError, InvalidDataError) as exc:
             report.notes.append(f"no scan rotation from the CoM field: {exc}")
     return report
+
+
+#: The smallest scan (positions per side) each analysis can use: an image needs more than
+#: one pixel, the CoM field's rotation and curl need neighbours, ptychography overlapping
+#: positions.
+MIN_SCAN = {"virtual imaging": 2, "CoM/DPC": 3, "strain": 2, "ptychography": 4}
 
 
 def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
@@ -320,9 +329,18 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
         r.max_angle_mrad / r.disk_angle_mrad if r.max_angle_mrad and r.disk_angle_mrad else None
     )
     stable = r.counts["relative_std"]
+
+    def too_small(analysis):
+        """The scan is smaller than the analysis needs (MIN_SCAN positions per side)."""
+        need = MIN_SCAN[analysis]
+        small = r.scan_shape is not None and min(r.scan_shape) < need
+        shape = " x ".join(map(str, r.scan_shape or ()))
+        return (2, small, f"a {shape} scan is too small: at least {need} x {need} positions")
+
     verdicts = {
         "virtual imaging": judge(
             [
+                too_small("virtual imaging"),
                 (2, no_disk, "no bright-field disk found"),
                 (2, bad_values, f"{r.nonfinite_frames} frames hold NaN or infinite values"),
                 (
@@ -339,6 +357,7 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
         ),
         "CoM/DPC": judge(
             [
+                too_small("CoM/DPC"),
                 (2, no_disk, "no bright-field disk found"),
                 (2, bad_values, f"{r.nonfinite_frames} frames hold NaN or infinite values"),
                 (
@@ -368,6 +387,7 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
         ),
         "strain": judge(
             [
+                too_small("strain"),
                 (2, no_disk, "no bright-field disk found"),
                 (2, bad_values, f"{r.nonfinite_frames} frames hold NaN or infinite values"),
                 (
@@ -386,6 +406,7 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
         ),
         "ptychography": judge(
             [
+                too_small("ptychography"),
                 (2, no_disk, "no bright-field disk found"),
                 (2, bad_values, f"{r.nonfinite_frames} frames hold NaN or infinite values"),
                 (

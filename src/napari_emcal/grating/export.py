@@ -40,6 +40,7 @@ def serialem_pixel_lines(table, mag_index: dict | None = None) -> tuple[list[str
         The lines in order of mag index (for a camera's ``CameraProperties`` block), and a
         sentence per row not written.
     """
+    mag_index = _checked_mag_indices(mag_index)
     frame = table.frame
     if frame.empty:
         raise InvalidDataError("The pixel-size table is empty: nothing to export.")
@@ -77,6 +78,29 @@ def serialem_pixel_lines(table, mag_index: dict | None = None) -> tuple[list[str
         )
         previous = (index, row)
     return lines, skipped
+
+
+#: SerialEM numbers its magnifications from 1; no microscope has this many.
+MAX_MAG_INDEX = 99
+
+
+def _checked_mag_indices(mag_index) -> dict:
+    """``{magnification: index}`` with plausible magnifications and whole indices from 1
+    to :data:`MAX_MAG_INDEX`, or InvalidParameterError naming the entry."""
+    from .._checks import plausible
+
+    checked = {}
+    for mag, index in (mag_index or {}).items():
+        mag = plausible("magnification", mag, label="a --mag-index magnification")
+        if isinstance(index, bool) or not (
+            float(index) == int(index) and 1 <= int(index) <= MAX_MAG_INDEX
+        ):
+            raise InvalidParameterError(
+                f"SerialEM mag index {index!r} for magnification {mag:g}: a whole number "
+                f"from 1 to {MAX_MAG_INDEX} is needed"
+            )
+        checked[mag] = int(index)
+    return checked
 
 
 def _delta_rotation(previous, index: int, row) -> float:

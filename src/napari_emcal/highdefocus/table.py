@@ -67,6 +67,12 @@ class Added:
         )
 
 
+#: Two rows of one setting and defocus differing by more than this conflict (the table's
+#: add() replaces a row of the same setting; a file may still hold two).
+CONFLICT_SCALE = 1e-4
+CONFLICT_ROTATION_DEG = 0.01
+
+
 class HighDefocusTable(Table):
     """Scale and rotation of the defocused image at several defocus values and beam settings.
 
@@ -321,7 +327,23 @@ class HighDefocusTable(Table):
                 stacklevel=4,
             )
             return 1.0, 0.0
-        side = side.groupby(side["defocus_um"].abs()).mean(numeric_only=True)
+        groups = side.groupby(side["defocus_um"].abs())
+        spread = groups[["scale", "rotation_deg"]].agg(lambda v: v.max() - v.min())
+        conflict = spread[
+            (spread["scale"] > CONFLICT_SCALE) | (spread["rotation_deg"] > CONFLICT_ROTATION_DEG)
+        ]
+        if len(conflict):  # two calibrations of one setting disagree: never average them
+            at = float(conflict.index[0]) * np.sign(defocus)
+            found = side[side["defocus_um"] == at]
+            raise InvalidDataError(
+                f"the high-defocus table holds {len(found)} different calibrations at "
+                f"{at:g} µm for this setting (scale "
+                + " vs ".join(f"{v:.5g}" for v in found["scale"])
+                + ", rotation "
+                + " vs ".join(f"{v:.3g}°" for v in found["rotation_deg"])
+                + "): remove the wrong one"
+            )
+        side = groups.mean(numeric_only=True)
         distance = np.concatenate([[0.0], side.index.to_numpy()])
         scales = np.concatenate([[1.0], side["scale"].to_numpy()])
         rotations = np.concatenate([[0.0], side["rotation_deg"].to_numpy()])

@@ -636,5 +636,6 @@ def merlin_header(text: str, path=None, *, key_prefix: str = "") -> InstrumentMe
     if system and system[1]:
         out.set_from_file("instrument", f"Quantum Detectors {system[1]}", key_prefix + system[0])
     frames = get("Frames in Acquisition")
-    out.frames_announced = int(_number(frames[1])) if frames and _number(frames[1]) else None
+    announced = _number(frames[1]) if frames else None
+    out.frames_announced = int(announced) if announced is not None else None
     return out

@@ -35,10 +35,17 @@ from typing import Any
 import dask.array as da
 import numpy as np
 
-from .._files import check_readable, inside_folder, map_npy
+from .._files import check_readable, map_npy
 from ..display import robust_limits
-from ..errors import InvalidDataError
+from ..errors import InvalidDataError, InvalidParameterError
 from ..units import dimension, to_si, unit_of
+from .confine import (
+    check_declared_size,
+    check_empad_raw,
+    check_link,
+    check_mib_depth,
+    confined_dataset,
+)
 from .instrument import (
     InstrumentMetadata,
     from_original_metadata,
@@ -159,7 +166,7 @@ def reshape_scan(data: da.Array, scan_shape) -> da.Array:
     """
     if not isinstance(data, da.Array):
         data = da.from_array(data, chunks=(1,) * (data.ndim - 2) + tuple(data.shape[-2:]))
-    scan_shape = tuple(int(v) for v in scan_shape)
+    scan_shape = _scan_shape(scan_shape)
     n = int(np.prod(data.shape[:-2]))
     if len(scan_shape) != 2 or min(scan_shape) <= 0 or scan_shape[0] * scan_shape[1] != n:
         raise InvalidDataError(
@@ -168,6 +175,22 @@ def reshape_scan(data: da.Array, scan_shape) -> da.Array:
     flat = data.reshape((n,) + tuple(data.shape[-2:]))
     out = flat.reshape(scan_shape + tuple(data.shape[-2:]))
     return out.rechunk(_frame_chunks(out.shape))
+
+
+def _scan_shape(scan_shape) -> tuple[int, ...]:
+    """``scan_shape`` as whole numbers ((16, 16), [16, 16] or "16x16"), or
+    InvalidParameterError saying what is expected."""
+    if isinstance(scan_shape, str):
+        scan_shape = scan_shape.lower().replace("×", "x").replace(",", "x").split("x")
+    try:
+        values = tuple(float(v) for v in scan_shape)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 2 or not all(np.isfinite(v) and v == int(v) and v > 0 for v in values):
+        raise InvalidParameterError(
+            f"scan_shape must be two positive whole numbers (ny, nx); got {scan_shape!r}"
+        )
+    return tuple(int(v) for v in values)
 
 
 def _frame_chunks(shape):
@@ -254,7 +277,7 @@ def _arrange(ds: Dataset4D, scan_shape) -> Dataset4D:
     if scan_shape is not None:
         data = reshape_scan(data, scan_shape)
         ds.metadata["scan_shape_guessed"] = False
-        inst.set("scan_shape", tuple(int(v) for v in scan_shape), "typed by the user")
+        inst.set("scan_shape", _scan_shape(scan_shape), "typed by the user")
     elif "scan_shape" in inst and inst.value("scan_shape") != tuple(data.shape[:2]):
         data = reshape_scan(data, inst.value("scan_shape"))
         ds.metadata["scan_shape_guessed"] = False
@@ -387,8 +410,8 @@ def _hdf5_dataset(path: Path, fmt: str, dataset: str | None, h5file) -> Dataset4
                 f"{path.name} holds several 3D/4D datasets; opened the largest, '{name}'. "
                 f"Others: {', '.join(c[0] for c in candidates if c[0] != name)}."
             )
-    obj = _confined_dataset(path, h5file, name, obj)
-    _check_declared_size(path, shape, obj.dtype)
+    obj = confined_dataset(path, h5file, name, obj)
+    check_declared_size(path, shape, obj.dtype)
     chunks = getattr(obj, "chunks", None)  # an h5py dataset's, or None for a mapped raw file
     if chunks is None or obj.ndim == 4:
         chunks = _frame_chunks(shape) if obj.ndim == 4 else (SCAN_CHUNK**2,) + shape[1:]
@@ -452,97 +475,12 @@ def _attr_text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
-#: The largest 4D dataset a header may declare (bytes): 64 TiB, beyond any detector's
-#: recording; a larger one is a lying header, refused before Dask builds a graph for it.
-MAX_DECLARED_BYTES = 64 * 2**40
-
-
-def _check_declared_size(path: Path, shape, dtype, *, linked: bool = False) -> None:
-    """Refuse a dataset whose declared size is impossible: larger than
-    :data:`MAX_DECLARED_BYTES`, or (stored contiguously in this file) larger than the file
-    could hold with any compression."""
-    try:
-        count = 1
-        for n in shape:
-            count *= int(n)
-        nbytes = count * np.dtype(dtype).itemsize
-    except (TypeError, ValueError):
-        return
-    if nbytes > MAX_DECLARED_BYTES:
-        raise InvalidDataError(
-            f"{path.name} declares a dataset of {' x '.join(str(int(n)) for n in shape)} "
-            f"({nbytes / 2**40:.3g} TiB): no detector records that; the header is corrupt."
-        )
-
-
-def _inside(path: Path, target: str, what: str) -> None:
-    """A file an HDF5 file points at must be a regular file in the dataset's folder."""
-    if target in (".", ""):  # the file itself
-        return
-    inside_folder(target, path.parent, what=f"{what} of {path.name}")
-
-
-def _check_link(path: Path, group, key: str) -> None:
-    import h5py
-
-    link = group.get(key, getlink=True)
-    if isinstance(link, h5py.ExternalLink):
-        _inside(path, link.filename, "linked file")
-
-
-def _confined_dataset(path: Path, h5file, name: str, obj):
-    """``obj``, refused when its bytes would come from outside the dataset's folder:
-    external raw storage, virtual-dataset sources and external links may only name regular
-    files beside (or below) the file. External raw storage is then mapped here, relative
-    to that folder (HDF5 itself would look relative to the working directory)."""
-    parent, _, key = name.rpartition("/")
-    _check_link(path, h5file[parent] if parent else h5file, key)
-    external = obj.external
-    if external:
-        return _external_raw(path, name, obj, external)
-    if obj.is_virtual:
-        for source in obj.virtual_sources():
-            _inside(path, source.file_name, "virtual-dataset source")
-    elif not external:
-        stored = obj.id.get_storage_size()
-        declared = obj.size * obj.dtype.itemsize
-        if declared and (stored == 0 or (obj.chunks is None and stored < declared)):
-            raise InvalidDataError(
-                f"{path.name}: '{name}' declares {' x '.join(map(str, obj.shape))} values "
-                f"but stores {stored} bytes of them: the header is corrupt or the file cut."
-            )
-    return obj
-
-
-def _external_raw(path: Path, name: str, obj, external) -> np.memmap:
-    """A dataset stored in one external raw file inside the dataset's folder, mapped."""
-    for target, _, _ in external:
-        _inside(path, os.fsdecode(target), "external raw storage")
-    if len(external) != 1:
-        raise InvalidDataError(
-            f"{path.name}: '{name}' is stored in {len(external)} external pieces; join them "
-            "into one file (or into the HDF5 file)"
-        )
-    target, offset, _ = external[0]
-    raw = inside_folder(
-        os.fsdecode(target), path.parent, what=f"external raw storage of {path.name}"
-    )
-    nbytes = int(np.prod(obj.shape, dtype=np.float64)) * obj.dtype.itemsize
-    if raw.stat().st_size < offset + nbytes:
-        raise InvalidDataError(
-            f"{raw.name} is {raw.stat().st_size} bytes; {path.name} declares "
-            f"{' x '.join(map(str, obj.shape))} values from byte {offset} ({offset + nbytes} "
-            "bytes): the file is cut or the header is wrong."
-        )
-    return np.memmap(raw, dtype=obj.dtype, mode="r", offset=offset, shape=obj.shape)
-
-
 def _open_dectris_master(path: Path, h5file) -> Dataset4D:
     """DECTRIS (ARINA, EIGER) NeXus master file whose frames live in linked data files."""
     group = h5file["entry/data"]
     parts = []
     for key in sorted(group):
-        _check_link(path, group, key)
+        check_link(path, group, key)
         try:
             obj = group[key]
         except KeyError:  # a linked data file that is missing
@@ -550,8 +488,8 @@ def _open_dectris_master(path: Path, h5file) -> Dataset4D:
                 f"{path.name}: linked data file for '{key}' is missing; keep the "
                 "*_data_*.h5 files beside the master file."
             ) from None
-        obj = _confined_dataset(path, h5file, f"entry/data/{key}", obj)
-        _check_declared_size(path, obj.shape, obj.dtype, linked=True)
+        obj = confined_dataset(path, h5file, f"entry/data/{key}", obj)
+        check_declared_size(path, obj.shape, obj.dtype, linked=True)
         parts.append(da.from_array(obj, chunks=(SCAN_CHUNK**2,) + obj.shape[1:]))
     if not parts:
         raise InvalidDataError(f"{path.name}: the master file links no data.")
@@ -603,7 +541,7 @@ def _open_rsciio(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset
     reader = importlib.import_module(module).file_reader
     check_readable(path)
     if fmt == "empad":
-        _check_empad_raw(path)
+        check_empad_raw(path)
     signals = reader(os.fspath(path), lazy=True)
     found = signals
     signals = [s for s in signals if getattr(s["data"], "ndim", 0) in (3, 4)]
@@ -631,6 +569,7 @@ def _open_rsciio(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset
         # the scan shape: written in the .hdr (ScanX/ScanY) or else guessed
         metadata["scan_shape_guessed"] = "scan_shape" not in inst
         data = _check_mib_frames(path, data, merlin.frames_announced)
+        check_mib_depth(path, data, inst)
         # RosettaSciIO turns Merlin frames upside down (np.flip on the detector rows);
         # LiberTEM's reader and a live Merlin stream give them as the detector reads them
         # out. Undone here, so that a calibration's flip_y means the same for a file and a
@@ -646,26 +585,6 @@ def _open_rsciio(path: Path, fmt: str, *, dataset: str | None = None) -> Dataset
                 replace=False,
             )
     return Dataset4D(data, metadata, instrument=inst)
-
-
-def _check_empad_raw(path: Path) -> None:
-    """An EMPAD ``.xml`` names its raw file: it must be a regular file in the ``.xml``'s
-    folder (never ``../``, an absolute path elsewhere or a device), as long as the scan
-    the ``.xml`` declares."""
-    from rsciio.empad._api import _parse_xml
-
-    try:
-        _, info = _parse_xml(os.fspath(path))
-    except Exception as exc:  # the XML parser's and RosettaSciIO's own errors
-        raise InvalidDataError(f"cannot read {path.name} as an EMPAD .xml: {exc}") from None
-    raw = inside_folder(str(info["raw_filename"]), path.parent, what=f"raw file of {path.name}")
-    frames = info.get("series_count") or int(info.get("scan_y", 0)) * int(info.get("scan_x", 0))
-    expected = int(frames) * int(info["raw_height"]) * int(info["width"]) * 4
-    if raw.stat().st_size < expected:
-        raise InvalidDataError(
-            f"{raw.name} is {raw.stat().st_size} bytes; {path.name} declares {frames} frames "
-            f"({expected} bytes): the file is cut or the .xml belongs to another scan."
-        )
 
 
 def _check_blockfile_size(path: Path, signal) -> None:
@@ -692,6 +611,11 @@ def _check_mib_frames(path: Path, data, announced: int | None):
     silently reshaped into a smaller scan."""
     found = int(np.prod(data.shape[:-2]))
     size = path.stat().st_size
+    if announced == 0:
+        raise InvalidDataError(
+            f"{path.with_suffix('.hdr').name} announces 0 frames but {path.name} holds "
+            f"{found}: the header belongs to another (aborted) acquisition."
+        )
     if announced and found != announced:
         if found < announced:
             raise InvalidDataError(

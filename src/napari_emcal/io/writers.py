@@ -158,9 +158,11 @@ def write_hspy(
         "tmp_parameters": {},
         "package_info": {"name": "napari-emcal", "version": _version()},
     }
-    path = Path(path)
-    file_writer(str(path), signal, show_progressbar=False)
-    return path
+    from .._files import atomic_write
+
+    return atomic_write(
+        path, lambda temporary: file_writer(str(temporary), signal, show_progressbar=False)
+    )
 
 
 def _version() -> str:

@@ -44,7 +44,10 @@ def _format_params(p) -> str:
 def _write_image(path: Path, image: np.ndarray) -> None:
     import tifffile
 
-    tifffile.imwrite(path, np.asarray(image, dtype=np.float32))
+    from .._files import atomic_write
+
+    image = np.asarray(image, dtype=np.float32)
+    atomic_write(path, lambda temporary: tifffile.imwrite(temporary, image))
 
 
 def _calibrate(data, start, args):
@@ -148,12 +151,15 @@ def cmd_overfocus(args) -> int:
 
 def write_outputs(out, images, params, source: str, seconds: float, sharpness: float) -> None:
     """The five images (TIFF), the parameters and a summary into the folder ``out``."""
+    from .._files import atomic_write_text
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, image in images.items():
         _write_image(out / f"{name}.tif", image)
     params.save(out / "params.json")
-    (out / "summary.json").write_text(
+    atomic_write_text(
+        out / "summary.json",
         json.dumps(
             {
                 "source": source,
@@ -162,7 +168,7 @@ def write_outputs(out, images, params, source: str, seconds: float, sharpness: f
                 "images": {k: list(v.shape) for k, v in images.items()},
             },
             indent=2,
-        )
+        ),
     )
     print(f"wrote       {', '.join(sorted(images))} (.tif), params.json, summary.json to {out}")
 

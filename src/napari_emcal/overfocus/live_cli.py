@@ -64,7 +64,10 @@ def cmd_live_overfocus(args) -> int:
             else:
                 path = Path(args.save)
                 path = path.with_name(f"{path.stem}{suffix}.npy")
-                np.save(path, acquired.frames)
+                from .._files import atomic_write
+
+                frames = acquired.frames
+                atomic_write(path, lambda temporary, frames=frames: np.save(temporary, frames))
                 print(f"saved       {path} (this plugin and LiberTEM read it)")
         if args.calibrate and acquired.frames is not None:
             from . import calibrate

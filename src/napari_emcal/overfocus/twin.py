@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import plausible, rotation_deg
 from ..errors import InvalidParameterError
 from ..geometry import rotation_flip_matrix
 from ..units import dimension, from_si, to_si
@@ -79,8 +80,9 @@ class TwinParams:
     ------
     InvalidParameterError
         On non-finite values, zero or negative pixel sizes or camera length,
-        ``overfocus == 0`` or ``overfocus == -camera_length``, or a non-positive
-        ``semiconv``.
+        ``overfocus == 0`` or ``overfocus == -camera_length``, a non-positive
+        ``semiconv``, or a length outside its plausible range (``_checks.PLAUSIBLE``: a
+        wrong unit). ``scan_rotation`` is wrapped into (-180°, 180°].
     """
 
     overfocus: float
@@ -149,6 +151,11 @@ class TwinParams:
                 f"pixels per detector pixel (at most {MAX_MAGNIFICATION:g} can be right): "
                 "check the overfocus, camera length and pixel sizes and their units"
             )
+        for name in ("overfocus", "scan_pixel_size", "camera_length", "detector_pixel_size"):
+            plausible(name, getattr(self, name), label=f"{name} (m)")
+        object.__setattr__(
+            self, "scan_rotation", rotation_deg(self.scan_rotation, label="scan_rotation")
+        )
         if self.semiconv is not None and not 0 < self.semiconv < math.pi / 2:
             raise InvalidParameterError(
                 f"semiconv must be positive (in rad, below π/2) or None, got {self.semiconv}."

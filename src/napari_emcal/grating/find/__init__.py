@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._checks import image_2d
+from ..._checks import image_2d, plausible
 from ...errors import InvalidParameterError
 from ..autocorrelation import (
     bin_image,
@@ -121,6 +121,8 @@ def find_pixel_size(
         Unknown mode, missing spacing, or an invalid marker or binned size.
     """
     known = known_spacings(mode, spacing_nm, mesh)
+    for period in known:
+        plausible("spacing_nm", period, label="the specimen period (nm)")
     image = _validated_image(image)
     if marker is not None and isinstance(marker, str):
         raise InvalidParameterError(f"marker must be a lag (dy, dx) in pixels; got {marker!r}")
