@@ -13,15 +13,48 @@ from ..units import from_si
 
 # -- reader ---------------------------------------------------------------------------
 def get_reader(path):
-    """npe2 reader: a callable for 3D/4D STEM files this plugin opens, else None (a 2D
-    ``.npy``, an HDF5 file of images or a Zarr image is left to napari's own readers)."""
+    """npe2 reader: a callable for 3D/4D STEM files and for instrument images (with their
+    calibration), else None (a 2D ``.npy``, a plain HDF5 file of images or a Zarr image,
+    which record no calibration, are left to napari's own readers)."""
     if isinstance(path, list):
         if len(path) != 1:
             return None
         path = path[0]
-    if not holds_4d(path):
-        return None
-    return read_4d
+    if holds_4d(path):
+        return read_4d
+    from ..io.images import holds_image
+
+    if holds_image(path):
+        return read_images
+    return None
+
+
+def read_images(path):
+    """Open every image signal of an instrument file as an image layer with its scale and
+    units (nm, 1/nm or mrad; pixels with a note when the file records no calibration) and
+    the file's instrument values in ``metadata["emcal"]``. Large files stay lazy."""
+    from ..io.images import open_signals
+
+    if isinstance(path, list):
+        path = path[0]
+    try:
+        signals = open_signals(path)
+    except InvalidDataError as exc:
+        show_warning(str(exc))
+        raise
+    layers = []
+    for signal in signals:
+        for note in signal.notes:
+            (show_info if signal.calibrated else show_warning)(note)
+        kwargs = {
+            "name": signal.name,
+            "scale": signal.scale,
+            "units": signal.units,
+            "axis_labels": signal.axis_labels,
+            "metadata": {"emcal": signal.metadata},
+        }
+        layers.append((signal.data, kwargs, "image"))
+    return layers
 
 
 def read_4d(path):
