@@ -80,11 +80,29 @@ def _layer_data(data, metadata, name=None):
         "contrast_limits": sample_contrast_limits(data),
         "axis_labels": ("scan_y", "scan_x", "det_y", "det_x"),
     }
+    kwargs.update(stem_axes(metadata))
+    return (data, kwargs, "image")
+
+
+def stem_axes(metadata) -> dict:
+    """Scale and units of a 4D STEM layer: the scan axes in nm (the scan step), the
+    detector axes in µm of the physical detector (its pixel size). napari keeps one unit
+    per world axis and the detector axes share the world's last two axes with every 2D
+    image (scan-space results, real images in nm): a length there, the detector's true
+    one, is what lets them share a viewer without napari dropping units. An axis whose
+    size the file does not record stays in pixels."""
+    scale, units = [1.0] * 4, ["pixel"] * 4
     scan_step = metadata.get("scan_step")
     if scan_step:
-        kwargs["scale"] = [from_si(scan_step[0], "nm"), from_si(scan_step[1], "nm"), 1.0, 1.0]
-        kwargs["units"] = ("nm", "nm", "pixel", "pixel")
-    return (data, kwargs, "image")
+        scale[:2] = [from_si(scan_step[0], "nm"), from_si(scan_step[1], "nm")]
+        units[:2] = ["nm", "nm"]
+    detector = metadata.get("detector_pixel_size")
+    if detector is not None:
+        sizes = list(np.broadcast_to(np.asarray(detector, float), (2,)))
+        if all(np.isfinite(sizes)) and all(v > 0 for v in sizes):
+            scale[2:] = [from_si(v, "µm") for v in sizes]
+            units[2:] = ["µm", "µm"]
+    return {"scale": scale, "units": tuple(units)}
 
 
 # -- sample data ------------------------------------------------------------------------

@@ -10,7 +10,9 @@ import numpy as np
 from ..display import robust_limits
 
 __all__ = [
+    "calibration_of",
     "click_only",
+    "with_calibration",
     "detector_space",
     "diverging",
     "scan_space",
@@ -158,18 +160,43 @@ def click_only(handler):
 
 def scan_space(source, every: int = 1) -> dict:
     """Layer properties of a scan-space image of the 4D ``source`` (every ``every``-th
-    scan position): the scan's scale, at the origin."""
-    return {"scale": np.asarray(source.scale[:2]) * every, "translate": np.zeros(2)}
+    scan position): the scan's scale and units (nm from the scan step), at the origin."""
+    return {
+        "scale": np.asarray(source.scale[:2]) * every,
+        "translate": np.zeros(2),
+        "units": tuple(source.units[:2]),
+    }
 
 
 def detector_space(source, binning: int = 1) -> dict:
     """Layer properties of a detector-space image of the 4D ``source`` (``binning``
-    detector pixels per side): the detector's scale, right of the scan-space images. The
-    source's own frames move there too, the first time."""
-    beside = np.array([0.0, source.data.shape[1] * float(source.scale[1]) * 1.05])
+    detector pixels per side): the detector's scale and units, right of the scan-space
+    images. The source's own frames move there too, the first time."""
+    scan_width = source.data.shape[1] * float(source.scale[1])
+    try:  # the scan's width in the detector axes' unit (nm -> µm), where they convert
+        scan_width = (scan_width * source.units[1]).to(source.units[3]).magnitude
+    except Exception:  # pint's DimensionalityError: pixels beside nm, placed as numbers
+        pass
+    beside = np.array([0.0, scan_width * 1.05])
     if not np.any(source.translate[2:]):
         source.translate = (*source.translate[:2], *beside)
-    return {"scale": np.asarray(source.scale[2:]) * binning, "translate": beside}
+    return {
+        "scale": np.asarray(source.scale[2:]) * binning,
+        "translate": beside,
+        "units": tuple(source.units[2:]),
+    }
+
+
+def scan_space_layers(viewer, source) -> list:
+    """The layers in ``viewer`` that show ``source``'s scan space (its outputs in nm)."""
+    prefix = f"{source.name} · "
+    return [
+        layer
+        for layer in viewer.layers
+        if layer.name.startswith(prefix)
+        and tuple(layer.units[-2:]) == tuple(source.units[:2])
+        and layer.ndim == 2
+    ]
 
 
 def diverging(image) -> dict:
@@ -180,3 +207,31 @@ def diverging(image) -> dict:
     bound = float(np.percentile(np.abs(finite), 99.5)) if finite.size else 1.0
     bound = bound if bound > 0 else 1.0
     return {"colormap": "bwr", "contrast_limits": (-bound, bound)}
+
+
+# -- calibration of any image layer --------------------------------------------------------
+def calibration_of(layer):
+    """The calibration of an image layer whichever reader opened it (ours, napari's
+    builtins, napari-rosettasciio): :func:`napari_emcal.io.images.layer_calibration` from
+    its metadata, its source file (``layer.source.path``) or its scale and units; the
+    result says where the pixel size came from (``.source``)."""
+    from ..io.images import layer_calibration
+
+    source = getattr(getattr(layer, "source", None), "path", None)
+    return layer_calibration(
+        layer.metadata, layer.scale, layer.units, source, getattr(layer.data, "shape", None)
+    )
+
+
+def with_calibration(layer) -> dict:
+    """``layer.metadata`` with ``"emcal"`` (the layout the docks read) filled from
+    :func:`calibration_of` when the reader that opened the layer put none there."""
+    metadata = dict(layer.metadata)
+    if not isinstance(metadata.get("emcal"), dict) or "instrument" not in metadata["emcal"]:
+        found = calibration_of(layer)
+        metadata["emcal"] = {
+            **found.metadata,
+            **(metadata.get("emcal") or {}),
+            "calibration_source": found.source,
+        }
+    return metadata
