@@ -52,6 +52,19 @@ def test_overfocus_sample_scan_space_in_nm_and_a_real_image_beside(make_napari_v
         np.testing.assert_allclose(aperture.scale, [55.0, 55.0])
         # detector space beside scan space, never stacked on it
         assert aperture.translate[1] * 1e3 > layer.data.shape[1] * 1.0
+        # the main canvas shows scan space; detector space is in the detector view dock
+        assert out.visible and not aperture.visible and not layer.visible
+        from napari_emcal._qt.detector_view import _VIEWS
+
+        view = _VIEWS[viewer]
+        assert view.source is layer
+        viewer.cursor.position = (*viewer.cursor.position[:-2], 10.2, 30.7)  # nm
+        assert view.scan_index == (10, 31)
+        np.testing.assert_array_equal(view.frame(), np.asarray(layer.data[10, 31]))
+        axes = view.plot.figure.axes
+        assert [ax.get_xlabel() for ax in axes] == ["mrad", "mrad"]
+        # 64 detector pixels of 55 µm at 150 mm: 64 x 0.3667 mrad
+        assert axes[0].get_xlim()[1] == pytest.approx(63.5 * 55e-6 / 0.15 * 1e3, rel=1e-6)
         # a real 2D image in nm opened afterwards
         (image,) = viewer.open(str(real_file("images/tvips/TVIPS_bin4.tif")), plugin="napari-emcal")
         assert _units(image) == ["nm", "nm"]
@@ -67,10 +80,27 @@ def test_dataset_check_outputs_carry_units(make_napari_viewer, qtbot):
         _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
         widget.set_layer(layer)
         widget.run()
-        qtbot.waitUntil(lambda: widget.result is not None, timeout=60000)
+        qtbot.waitUntil(lambda: widget.result is not None, timeout=120000)
         for out in viewer.layers:
             if out is layer or out.ndim != 2 or not out.name.startswith(layer.name):
                 continue
             expected = ["µm", "µm"] if out.name.endswith("aperture_sum") else ["nm", "nm"]
             assert _units(out) == expected, out.name
+        aperture = viewer.layers[f"{layer.name} · aperture_sum"]
+        bright_field = viewer.layers[f"{layer.name} · aperture BF"]
+        assert bright_field.visible and not aperture.visible  # the results in view
+        widget.apertures.start()  # drawing happens on the aperture sum: detector space
+        assert aperture.visible and not bright_field.visible
+        shapes = viewer.layers.selection.active
+        assert _units(shapes) == ["µm", "µm"]
     assert warnings == []
+
+
+def test_detector_axes_in_mrad_um_or_pixels():
+    from napari_emcal._qt.detector_view import detector_axes
+
+    size, unit, _ = detector_axes({"detector_pixel_size": [55e-6, 55e-6], "camera_length": 0.15})
+    assert unit == "mrad" and size == pytest.approx(55e-6 / 0.15 * 1e3)
+    size, unit, _ = detector_axes({"detector_pixel_size": [55e-6, 55e-6]})
+    assert unit == "µm" and size == pytest.approx(55.0)
+    assert detector_axes({})[:2] == (1.0, "px")

@@ -11,6 +11,10 @@ from ..display import robust_limits
 
 __all__ = [
     "calibration_of",
+    "fit_view",
+    "focus_space",
+    "space_layers",
+    "spaces_drawn_apart",
     "click_only",
     "with_calibration",
     "detector_space",
@@ -235,3 +239,77 @@ def with_calibration(layer) -> dict:
             "calibration_source": found.source,
         }
     return metadata
+
+
+# -- one space at a time in the main canvas -------------------------------------------------
+def spaces_drawn_apart(source) -> bool:
+    """Whether ``source``'s scan and detector axes are lengths of different units (nm at
+    the specimen, µm at the detector): then they differ by 10^4-10^5 in size and the main
+    canvas shows one space at a time (:func:`focus_space`); the other is in the detector
+    view."""
+    units = source.units
+    return units[2] != units[0] and units[2].dimensionality == units[0].dimensionality
+
+
+def space_layers(viewer, source, space: str) -> list:
+    """The layers of ``source``'s ``space`` ("scan" or "detector"): its outputs
+    ``<source> · …`` in that space's units, and for detector space the 4D layer itself."""
+    wanted = tuple(source.units[:2]) if space == "scan" else tuple(source.units[2:])
+    prefix = f"{source.name} · "
+    found = [source] if space == "detector" else []
+    for layer in viewer.layers:
+        if layer is not source and layer.name.startswith(prefix):
+            if tuple(layer.units[-2:]) == wanted:
+                found.append(layer)
+    return found
+
+
+def focus_space(viewer, source, space: str) -> None:
+    """Show ``source``'s ``space`` in the main canvas, fitted to the view; when the two
+    spaces are drawn apart (:func:`spaces_drawn_apart`) the other one is hidden beside it.
+    Otherwise both stay in view, as before."""
+    if not spaces_drawn_apart(source):
+        viewer.reset_view()
+        return
+    other = "detector" if space == "scan" else "scan"
+    for layer in space_layers(viewer, source, other):
+        layer.visible = False
+    shown = space_layers(viewer, source, space)
+    for layer in shown:
+        if layer is not source:
+            layer.visible = True
+    images = [la for la in shown if la is not source and hasattr(la.data, "shape")]
+    fit_view(viewer, images or [source])
+
+
+def fit_view(viewer, layers) -> None:
+    """Centre and zoom the 2D view on ``layers`` (their last two axes, in the world's
+    unit). napari's ``reset_view(layers=...)`` cannot take 2D layers in a viewer with 4D
+    ones."""
+    if not layers:
+        viewer.reset_view()
+        return
+    try:
+        world = viewer.layers.extent.units[-1]
+    except (TypeError, IndexError):
+        world = None
+    lows, highs = [], []
+    for layer in layers:
+        factor = 1.0
+        if world is not None:
+            try:
+                factor = (1.0 * layer.units[-1]).to(world).magnitude
+            except Exception:  # pixels beside lengths: numbers as they are
+                factor = 1.0
+        scale = np.asarray(layer.scale[-2:], float) * factor
+        low = np.asarray(layer.translate[-2:], float) * factor - 0.5 * scale
+        lows.append(low)
+        highs.append(low + np.asarray(layer.data.shape[-2:]) * scale)
+    low, high = np.min(lows, axis=0), np.max(highs, axis=0)
+    size = np.maximum(high - low, 1e-12)
+    try:
+        canvas = np.asarray(viewer._canvas_size, float)
+    except AttributeError:
+        canvas = np.array([600.0, 600.0])
+    viewer.camera.center = tuple((low + high) / 2)
+    viewer.camera.zoom = 0.9 * float(np.min(canvas / size))

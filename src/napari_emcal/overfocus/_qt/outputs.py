@@ -9,10 +9,12 @@ import numpy as np
 from ..._qt.layers import (
     click_only,
     detector_space,
+    focus_space,
     output_layer,
     robust_limits,
     scan_space,
     show_result,
+    spaces_drawn_apart,
     upsert_layer,
 )
 from ..images import OUTPUTS
@@ -69,24 +71,22 @@ class OutputImages:
         if created:
             self._frame_views(layer)
             self.show_result()
+        elif "aperture_sum" in images:
+            from ..._qt.detector_view import refresh_detector_view
+
+            refresh_detector_view(host.viewer)
 
     def _frame_views(self, layer) -> None:
-        """Scan and detector images both in view when they are drawn in one unit; when the
-        detector axes are in µm of the physical detector (a frame is then thousands of
-        times the scan field), the view fits the scan-space images in nm and the
-        detector-space ones stay beside them, hidden until the user shows them."""
-        viewer = self.host.viewer
-        if tuple(layer.units[2:]) == tuple(layer.units[:2]) or layer.units[2] == layer.units[1]:
-            viewer.reset_view()
-            return
-        scan = [self.layer(n) for n in OUTPUTS if n != "aperture_sum" and self.layer(n)]
-        if str(layer.units[2].dimensionality) != str(layer.units[1].dimensionality):
-            viewer.reset_view()  # pixels beside nm: nothing to scale apart
-            return
-        for detector in (self.layer("aperture_sum"), layer):
-            if detector is not None:
-                detector.visible = False
-        _fit(viewer, scan)
+        """Scan and detector images both in view when drawn in comparable units; when the
+        detector axes are in µm of the physical detector, the main canvas shows scan space
+        in nm and the detector view dock shows the frames and ``aperture_sum``."""
+        focus_space(self.host.viewer, layer, "scan")
+        if spaces_drawn_apart(layer):
+            from ..._qt.detector_view import show_detector_view
+
+            show_detector_view(
+                self.host.viewer, layer, {"aperture_sum": self.layer("aperture_sum")}
+            )
 
     def show_result(self) -> None:
         """The sharp ``shifted_sum`` on top, selected."""
@@ -115,19 +115,3 @@ class OutputImages:
 
 def _inside(index, shape) -> bool:
     return all(0 <= i < n for i, n in zip(index, shape))
-
-
-def _fit(viewer, layers) -> None:
-    """Centre and zoom the 2D view on ``layers`` (2D, at the origin, one unit). napari's
-    ``reset_view(layers=...)`` cannot take 2D layers in a viewer with 4D ones."""
-    if not layers:
-        viewer.reset_view()
-        return
-    sizes = [np.asarray(la.data.shape[-2:]) * np.asarray(la.scale[-2:]) for la in layers]
-    height, width = np.max(sizes, axis=0)
-    try:
-        canvas = np.asarray(viewer._canvas_size, float)
-    except AttributeError:
-        canvas = np.array([600.0, 600.0])
-    viewer.camera.center = (height / 2, width / 2)
-    viewer.camera.zoom = 0.9 * float(np.min(canvas / np.array([height, width])))
