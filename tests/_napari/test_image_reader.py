@@ -115,6 +115,10 @@ def test_large_files_open_lazily(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "LAZY_ABOVE_BYTES", 10)
     (signal,) = images.open_signals(tmp_path / "a.tif")
     assert isinstance(signal.data, da.Array)
+    from napari_emcal._napari.contributions import read_images
+
+    ((data, kwargs, _),) = read_images(str(tmp_path / "a.tif"))
+    assert isinstance(data, da.Array) and len(kwargs["contrast_limits"]) == 2
     np.testing.assert_array_equal(signal.data.compute(), np.arange(64).reshape(8, 8))
 
 

@@ -53,6 +53,8 @@ def read_images(path):
             "axis_labels": signal.axis_labels,
             "metadata": {"emcal": signal.metadata},
         }
+        if not isinstance(signal.data, np.ndarray):  # lazy: contrast from a crop, not all
+            kwargs["contrast_limits"] = _crop_contrast_limits(signal.data)
         layers.append((signal.data, kwargs, "image"))
     return layers
 
@@ -69,6 +71,18 @@ def read_4d(path):
     for note in ds.notes:
         show_info(note)
     return [_layer_data(ds.data, ds.metadata)]
+
+
+def _crop_contrast_limits(data, size: int = 512) -> tuple[float, float]:
+    """Contrast limits of a lazy image from a central crop of its first plane (reads only
+    the chunks it covers)."""
+    from ..display import robust_limits
+
+    plane = data[(0,) * (data.ndim - 2)]
+    ny, nx = plane.shape
+    y0, x0 = max(0, ny // 2 - size // 2), max(0, nx // 2 - size // 2)
+    crop = np.asarray(plane[y0 : y0 + size, x0 : x0 + size], dtype=np.float64)
+    return robust_limits(crop)
 
 
 def _layer_data(data, metadata, name=None):

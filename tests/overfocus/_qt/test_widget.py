@@ -143,9 +143,12 @@ def test_menu_action_docks_on_active_layer(make_napari_viewer, qtbot):
 
 def test_screenshot_is_not_blank(sample, qtbot):
     viewer, layer, widget = sample
+    from napari_emcal._qt.layers import fit_view
+
     for other in viewer.layers:
         other.visible = other.name.endswith("shifted_sum")
-    viewer.reset_view()
+    # fitted to it: napari's reset_view spans the 4D layer's detector, in µm, too
+    fit_view(viewer, [widget.output_layer("shifted_sum")])
     qtbot.wait(100)
     shot = viewer.screenshot(canvas_only=True, flash=False)
     assert shot.ndim == 3 and shot[..., :3].std() > 5
