@@ -242,3 +242,21 @@ def test_tiff_print_resolution_is_not_a_pixel_size(tmp_path):
     (signal,) = open_signals(tmp_path / "doc.tif")
     assert signal.units == ("pixel", "pixel")
     assert any("print or screen resolution" in note for note in signal.notes)
+
+
+def test_docks_take_the_calibration_of_a_layer_napari_opened(make_napari_viewer):
+    """A TVIPS TIFF opened by napari's own reader (no metadata, scale 1): the grating and
+    dose docks read its calibration from the source file, and say so."""
+    path = real_file("images/tvips/TVIPS_bin4.tif")
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="napari")
+    assert "emcal" not in layer.metadata and list(layer.scale) == [1.0, 1.0]
+    _, grating = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
+    grating.layer.value = layer
+    assert grating.magnification.value == 32000
+    assert "TVIPS_bin4.tif: TVIPS.TemMagnification" in grating.magnification.tooltip
+    _, dose = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    assert dose.add_layers([layer]) == 1
+    row = dose.table.frame.iloc[-1]
+    assert row.voltage_kv == pytest.approx(99.0)
+    assert row.pixel_size_nm == pytest.approx(1.4208, rel=1e-3)
