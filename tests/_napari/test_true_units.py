@@ -104,3 +104,30 @@ def test_detector_axes_in_mrad_um_or_pixels():
     size, unit, _ = detector_axes({"detector_pixel_size": [55e-6, 55e-6]})
     assert unit == "µm" and size == pytest.approx(55.0)
     assert detector_axes({})[:2] == (1.0, "px")
+
+
+def test_grating_apply_leaves_nm_everywhere_without_a_units_warning(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    with units_warnings() as warnings:
+        viewer.open_sample("napari-emcal", "grating_image")
+        layer = viewer.layers[0]
+        _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
+        widget.layer.value = layer
+        assert widget.run()
+        qtbot.waitUntil(lambda: widget._worker is None, timeout=120000)
+        acf = viewer.layers[f"{layer.name} · autocorrelation"]
+        peaks = viewer.layers[f"{layer.name} · lattice peaks"]
+        assert _units(acf) == _units(layer) == _units(peaks)
+        widget.apply_to_layer()
+        pixel = widget.result.pixel_size_nm
+        assert _units(layer) == _units(acf) == _units(peaks) == ["nm", "nm"]
+        np.testing.assert_allclose(layer.scale[-2:], [pixel, pixel])
+        # the lags keep their meaning: the autocorrelation's origin is still at 0 nm,
+        # and the starting peak sits at its lag times the new pixel size
+        result = widget.result
+        np.testing.assert_allclose(acf.data_to_world(result.origin)[-2:], 0, atol=1e-9)
+        np.testing.assert_allclose(
+            peaks.data_to_world(peaks.data[0])[-2:], np.asarray(result.start_peak) * pixel
+        )
+        assert f"{viewer.layers.extent.units[-1]:~}" == "nm"  # the scale bar's unit
+    assert warnings == []
