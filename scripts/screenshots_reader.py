@@ -49,7 +49,22 @@ def overfocus_units() -> None:
     viewer.close()
 
 
+def dataset_check_units() -> None:
+    import napari
+
+    viewer = napari.Viewer(title="overfocus sample: dataset check, scan space in nm")
+    viewer.open_sample("napari-emcal", "overfocus_grating")
+    viewer.scale_bar.visible = True
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
+    widget.set_layer(viewer.layers[0])
+    widget.run()
+    settle(viewer, lambda: not widget.task.running)
+    shoot(viewer, "reader_dataset_check_units")
+    viewer.close()
+
+
 if __name__ == "__main__":
     real_image("tia_srtio3/16_STOimage_1.ser", "reader_tia_ser")
     real_image("tvips/TVIPS_bin4.tif", "reader_tvips_tif")
     overfocus_units()
+    dataset_check_units()
