@@ -62,6 +62,7 @@ def test_overfocus_sample_scan_space_in_nm_and_a_real_image_beside(make_napari_v
         assert view.scan_index == (10, 31)
         np.testing.assert_array_equal(view.frame(), np.asarray(layer.data[10, 31]))
         axes = view.plot.figure.axes
+        np.testing.assert_array_equal(axes[0].images[0].get_array(), view.frame())  # drawn
         assert [ax.get_xlabel() for ax in axes] == ["mrad", "mrad"]
         # 64 detector pixels of 55 µm at 150 mm: 64 x 0.3667 mrad
         assert axes[0].get_xlim()[1] == pytest.approx(63.5 * 55e-6 / 0.15 * 1e3, rel=1e-6)

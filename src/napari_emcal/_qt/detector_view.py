@@ -97,7 +97,23 @@ class DetectorView(QWidget):
         index = _scan_index(self.viewer, source, position)
         if index is not None and index != self.scan_index:
             self.scan_index = index
+            self._show_frame()
+
+    def _show_frame(self) -> None:
+        """Only the frame changed: new pixels in the drawn image (cheap on every mouse
+        move), or a full redraw when nothing is drawn yet."""
+        axes = self.plot.figure.axes
+        frame = self.frame()
+        if not axes or not axes[0].images or frame is None:
             self.redraw()
+            return
+        image = axes[0].images[0]
+        finite = frame[np.isfinite(frame)]
+        low, high = np.percentile(finite, [1, 99.5]) if finite.size else (0.0, 1.0)
+        image.set_data(frame)
+        image.set_clim(low, max(high, low + 1e-9))
+        axes[0].set_title(f"frame at scan {self.scan_index}", fontsize="small")
+        self.plot.canvas.draw_idle()
 
     def _sliders_moved(self, event=None) -> None:
         source = self.source
@@ -110,7 +126,7 @@ class DetectorView(QWidget):
         if all(0 <= i < n for i, n in zip(index, source.data.shape[:2])):
             if index != self.scan_index:
                 self.scan_index = index
-                self.redraw()
+                self._show_frame()
 
     # -- drawing --------------------------------------------------------------------------
     def redraw(self) -> None:
@@ -165,13 +181,13 @@ def _scan_index(viewer, source, world_yx) -> tuple[int, int] | None:
     return index if inside else None
 
 
-def _keep_side_docks_full_height(window) -> None:
+def _keep_side_docks_full_height(main) -> None:
     """The bottom dock under the canvas only: the side docks (layer list, tool docks) keep
-    the window's full height at 1366x768."""
+    the window's full height at 1366x768. ``main``: the dock's top-level window."""
     from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QMainWindow
 
-    main = getattr(window, "_qt_window", None)
-    if main is None:
+    if not isinstance(main, QMainWindow):
         return
     main.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
     main.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -193,8 +209,8 @@ def show_detector_view(viewer, source, images: dict | None = None) -> DetectorVi
         if window is None or not hasattr(window, "add_dock_widget"):
             return None
         view = DetectorView(viewer)
-        _keep_side_docks_full_height(window)
         window.add_dock_widget(view, name=DOCK_NAME, area="bottom")
+        _keep_side_docks_full_height(view.window())
         _VIEWS[viewer] = view
     view.show_dataset(source, images)
     return view
