@@ -64,6 +64,13 @@ def test_overfocus_sample_scan_space_in_nm_and_a_real_image_beside(make_napari_v
         axes = view.plot.figure.axes
         np.testing.assert_array_equal(axes[0].images[0].get_array(), view.frame())  # drawn
         assert [ax.get_xlabel() for ax in axes] == ["mrad", "mrad"]
+        # a click in the detector view picks the detector pixel shown as `point`
+        from types import SimpleNamespace
+
+        mrad = 55e-6 / 0.15 * 1e3  # per detector pixel
+        panel = view.plot.figure.axes[1]
+        view._clicked(SimpleNamespace(inaxes=panel, xdata=40.6 * mrad, ydata=20.2 * mrad))
+        assert widget.outputs.point == (20, 41)
         # 64 detector pixels of 55 µm at 150 mm: 64 x 0.3667 mrad
         assert axes[0].get_xlim()[1] == pytest.approx(63.5 * 55e-6 / 0.15 * 1e3, rel=1e-6)
         # a real 2D image in nm opened afterwards

@@ -65,6 +65,8 @@ class DetectorView(QWidget):
         self._source = None
         self._images: dict[str, str] = {}
         self.scan_index: tuple[int, int] | None = None
+        self.on_pick = None  # called with a detector pixel (y, x) clicked in a panel
+        self.plot.canvas.mpl_connect("button_press_event", self._clicked)
         viewer.cursor.events.position.connect(self._cursor_moved)
         viewer.dims.events.current_step.connect(self._sliders_moved)
 
@@ -73,9 +75,11 @@ class DetectorView(QWidget):
     def source(self):
         return self._source() if self._source is not None else None
 
-    def show_dataset(self, source, images: dict | None = None) -> None:
-        """Show ``source``'s frames and its detector-space image layers (name -> layer)."""
+    def show_dataset(self, source, images: dict | None = None, on_pick=None) -> None:
+        """Show ``source``'s frames and its detector-space image layers (name -> layer);
+        ``on_pick(detector_yx)`` for a click on a panel (a detector pixel)."""
         self._source = weakref.ref(source)
+        self.on_pick = on_pick
         # by layer name: an output layer may be replaced while it keeps its name
         self._images = {k: v.name for k, v in (images or {}).items() if v is not None}
         if self.scan_index is None:
@@ -87,6 +91,21 @@ class DetectorView(QWidget):
         if source is None or self.scan_index is None:
             return None
         return np.asarray(source.data[self.scan_index])
+
+    def pick(self, detector_yx) -> None:
+        """A detector pixel chosen in this view (what a click on a panel does)."""
+        source = self.source
+        if self.on_pick is None or source is None:
+            return
+        index = tuple(int(round(v)) for v in detector_yx)
+        if all(0 <= i < n for i, n in zip(index, source.data.shape[2:])):
+            self.on_pick(index)
+
+    def _clicked(self, event) -> None:
+        if event.inaxes is None or event.xdata is None or self.source is None:
+            return
+        size = detector_axes(self.source.metadata.get("emcal", {}))[0]
+        self.pick((event.ydata / size, event.xdata / size))
 
     # -- following the main canvas --------------------------------------------------------
     def _cursor_moved(self, event=None) -> None:
@@ -138,9 +157,10 @@ class DetectorView(QWidget):
             self.plot.canvas.draw_idle()
             return
         size, unit, where = detector_axes(source.metadata.get("emcal", {}))
+        pick = " Click a detector pixel here to choose it." if self.on_pick else ""
         self.caption.setText(
             f"Detector space of '{source.name}', in {unit} ({where}). The main canvas shows "
-            "scan space in nm; hover over it to see the frame recorded there."
+            f"scan space in nm; hover over it to see the frame recorded there.{pick}"
         )
         panels = [(f"frame at scan {self.scan_index}", self.frame())]
         for name, layer_name in self._images.items():
@@ -200,7 +220,9 @@ def refresh_detector_view(viewer) -> None:
         view.redraw()
 
 
-def show_detector_view(viewer, source, images: dict | None = None) -> DetectorView | None:
+def show_detector_view(
+    viewer, source, images: dict | None = None, on_pick=None
+) -> DetectorView | None:
     """The viewer's detector-space dock (added under the canvas the first time), showing
     ``source``; None when the viewer has no window (headless)."""
     view = _VIEWS.get(viewer)
@@ -212,5 +234,5 @@ def show_detector_view(viewer, source, images: dict | None = None) -> DetectorVi
         window.add_dock_widget(view, name=DOCK_NAME, area="bottom")
         _keep_side_docks_full_height(view.window())
         _VIEWS[viewer] = view
-    view.show_dataset(source, images)
+    view.show_dataset(source, images, on_pick)
     return view

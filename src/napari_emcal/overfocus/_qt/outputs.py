@@ -85,7 +85,10 @@ class OutputImages:
             from ..._qt.detector_view import show_detector_view
 
             show_detector_view(
-                self.host.viewer, layer, {"aperture_sum": self.layer("aperture_sum")}
+                self.host.viewer,
+                layer,
+                {"aperture_sum": self.layer("aperture_sum")},
+                on_pick=self.select_point,  # the detector pixel shown as `point`
             )
 
     def show_result(self) -> None:
