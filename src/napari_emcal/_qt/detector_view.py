@@ -80,6 +80,8 @@ class DetectorView(QWidget):
         ``on_pick(detector_yx)`` for a click on a panel (a detector pixel)."""
         self._source = weakref.ref(source)
         self.on_pick = on_pick
+        if self.scan_index is not None and not _inside(self.scan_index, source.data.shape[:2]):
+            self.scan_index = None  # another dataset, or the scan was rearranged
         # by layer name: an output layer may be replaced while it keeps its name
         self._images = {k: v.name for k, v in (images or {}).items() if v is not None}
         if self.scan_index is None:
@@ -87,9 +89,13 @@ class DetectorView(QWidget):
         self.redraw()
 
     def frame(self) -> np.ndarray | None:
+        """The frame at :attr:`scan_index` (the scan centre when it lies outside the scan,
+        as after the scan was rearranged)."""
         source = self.source
-        if source is None or self.scan_index is None:
+        if source is None:
             return None
+        if self.scan_index is None or not _inside(self.scan_index, source.data.shape[:2]):
+            self.scan_index = tuple(int(n) // 2 for n in source.data.shape[:2])
         return np.asarray(source.data[self.scan_index])
 
     def pick(self, detector_yx) -> None:
@@ -182,6 +188,10 @@ class DetectorView(QWidget):
             ax.tick_params(labelsize="x-small")
         self.plot.style()
         self.plot.canvas.draw_idle()
+
+
+def _inside(index, shape) -> bool:
+    return len(index) == 2 and all(0 <= i < n for i, n in zip(index, shape))
 
 
 def _scan_index(viewer, source, world_yx) -> tuple[int, int] | None:

@@ -329,8 +329,8 @@ def test_result_first_and_detector_beside_scan(sample):
     assert viewer.layers.selection.active.name == shifted.name
     aperture = widget.output_layer("aperture_sum")
     # the detector-space image lies right of the scan-space ones, not on them
-    scan_right = shifted.extent.world[1][-1]
-    assert aperture.extent.world[0][-1] >= scan_right
+    scan_right = shifted.extent.world[1][-1] * shifted.units[-1]  # nm
+    assert aperture.extent.world[0][-1] * aperture.units[-1] >= scan_right  # µm
     lo, hi = shifted.contrast_limits
     assert np.percentile(shifted.data, 0.5) == pytest.approx(lo, rel=1e-6)
 
