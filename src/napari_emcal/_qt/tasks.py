@@ -112,10 +112,19 @@ class NewestWins:
         generation = self.generation
 
         def returned(value):
-            if self.is_current(generation):
+            if self.is_current(generation) and self._alive():
                 on_result(value)
 
         self._worker = start_worker(work, returned, on_error, self._finished)
+
+    def _alive(self) -> bool:
+        """Whether the widget that owns the timer is still there: a result that arrives
+        after its dock was closed is dropped, never written into deleted controls."""
+        try:
+            self._timer.isActive()
+        except RuntimeError:  # the C++ timer went with its parent widget
+            return False
+        return True
 
     def _finished(self) -> None:
         self._worker = None
