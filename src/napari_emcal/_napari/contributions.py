@@ -13,15 +13,50 @@ from ..units import from_si
 
 # -- reader ---------------------------------------------------------------------------
 def get_reader(path):
-    """npe2 reader: a callable for 3D/4D STEM files this plugin opens, else None (a 2D
-    ``.npy``, an HDF5 file of images or a Zarr image is left to napari's own readers)."""
+    """npe2 reader: a callable for 3D/4D STEM files and for instrument images (with their
+    calibration), else None (a 2D ``.npy``, a plain HDF5 file of images or a Zarr image,
+    which record no calibration, are left to napari's own readers)."""
     if isinstance(path, list):
         if len(path) != 1:
             return None
         path = path[0]
-    if not holds_4d(path):
-        return None
-    return read_4d
+    if holds_4d(path):
+        return read_4d
+    from ..io.images import holds_image
+
+    if holds_image(path):
+        return read_images
+    return None
+
+
+def read_images(path):
+    """Open every image signal of an instrument file as an image layer with its scale and
+    units (nm, 1/nm or mrad; pixels with a note when the file records no calibration) and
+    the file's instrument values in ``metadata["emcal"]``. Large files stay lazy."""
+    from ..io.images import open_signals
+
+    if isinstance(path, list):
+        path = path[0]
+    try:
+        signals = open_signals(path)
+    except InvalidDataError as exc:
+        show_warning(str(exc))
+        raise
+    layers = []
+    for signal in signals:
+        for note in signal.notes:
+            (show_info if signal.calibrated else show_warning)(note)
+        kwargs = {
+            "name": signal.name,
+            "scale": signal.scale,
+            "units": signal.units,
+            "axis_labels": signal.axis_labels,
+            "metadata": {"emcal": signal.metadata},
+        }
+        if not isinstance(signal.data, np.ndarray):  # lazy: contrast from a crop, not all
+            kwargs["contrast_limits"] = _crop_contrast_limits(signal.data)
+        layers.append((signal.data, kwargs, "image"))
+    return layers
 
 
 def read_4d(path):
@@ -38,6 +73,18 @@ def read_4d(path):
     return [_layer_data(ds.data, ds.metadata)]
 
 
+def _crop_contrast_limits(data, size: int = 512) -> tuple[float, float]:
+    """Contrast limits of a lazy image from a central crop of its first plane (reads only
+    the chunks it covers)."""
+    from ..display import robust_limits
+
+    plane = data[(0,) * (data.ndim - 2)]
+    ny, nx = plane.shape
+    y0, x0 = max(0, ny // 2 - size // 2), max(0, nx // 2 - size // 2)
+    crop = np.asarray(plane[y0 : y0 + size, x0 : x0 + size], dtype=np.float64)
+    return robust_limits(crop)
+
+
 def _layer_data(data, metadata, name=None):
     from pathlib import Path
 
@@ -47,11 +94,29 @@ def _layer_data(data, metadata, name=None):
         "contrast_limits": sample_contrast_limits(data),
         "axis_labels": ("scan_y", "scan_x", "det_y", "det_x"),
     }
+    kwargs.update(stem_axes(metadata))
+    return (data, kwargs, "image")
+
+
+def stem_axes(metadata) -> dict:
+    """Scale and units of a 4D STEM layer: the scan axes in nm (the scan step), the
+    detector axes in µm of the physical detector (its pixel size). napari keeps one unit
+    per world axis and the detector axes share the world's last two axes with every 2D
+    image (scan-space results, real images in nm): a length there, the detector's true
+    one, is what lets them share a viewer without napari dropping units. An axis whose
+    size the file does not record stays in pixels."""
+    scale, units = [1.0] * 4, ["pixel"] * 4
     scan_step = metadata.get("scan_step")
     if scan_step:
-        kwargs["scale"] = [from_si(scan_step[0], "nm"), from_si(scan_step[1], "nm"), 1.0, 1.0]
-        kwargs["units"] = ("nm", "nm", "pixel", "pixel")
-    return (data, kwargs, "image")
+        scale[:2] = [from_si(scan_step[0], "nm"), from_si(scan_step[1], "nm")]
+        units[:2] = ["nm", "nm"]
+    detector = metadata.get("detector_pixel_size")
+    if detector is not None:
+        sizes = list(np.broadcast_to(np.asarray(detector, float), (2,)))
+        if all(np.isfinite(sizes)) and all(v > 0 for v in sizes):
+            scale[2:] = [from_si(v, "µm") for v in sizes]
+            units[2:] = ["µm", "µm"]
+    return {"scale": scale, "units": tuple(units)}
 
 
 # -- sample data ------------------------------------------------------------------------

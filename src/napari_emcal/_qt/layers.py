@@ -10,7 +10,13 @@ import numpy as np
 from ..display import robust_limits
 
 __all__ = [
+    "calibration_of",
+    "fit_view",
+    "focus_space",
+    "space_layers",
+    "spaces_drawn_apart",
     "click_only",
+    "with_calibration",
     "detector_space",
     "diverging",
     "scan_space",
@@ -158,18 +164,43 @@ def click_only(handler):
 
 def scan_space(source, every: int = 1) -> dict:
     """Layer properties of a scan-space image of the 4D ``source`` (every ``every``-th
-    scan position): the scan's scale, at the origin."""
-    return {"scale": np.asarray(source.scale[:2]) * every, "translate": np.zeros(2)}
+    scan position): the scan's scale and units (nm from the scan step), at the origin."""
+    return {
+        "scale": np.asarray(source.scale[:2]) * every,
+        "translate": np.zeros(2),
+        "units": tuple(source.units[:2]),
+    }
 
 
 def detector_space(source, binning: int = 1) -> dict:
     """Layer properties of a detector-space image of the 4D ``source`` (``binning``
-    detector pixels per side): the detector's scale, right of the scan-space images. The
-    source's own frames move there too, the first time."""
-    beside = np.array([0.0, source.data.shape[1] * float(source.scale[1]) * 1.05])
+    detector pixels per side): the detector's scale and units, right of the scan-space
+    images. The source's own frames move there too, the first time."""
+    scan_width = source.data.shape[1] * float(source.scale[1])
+    try:  # the scan's width in the detector axes' unit (nm -> µm), where they convert
+        scan_width = (scan_width * source.units[1]).to(source.units[3]).magnitude
+    except Exception:  # pint's DimensionalityError: pixels beside nm, placed as numbers
+        pass
+    beside = np.array([0.0, scan_width * 1.05])
     if not np.any(source.translate[2:]):
         source.translate = (*source.translate[:2], *beside)
-    return {"scale": np.asarray(source.scale[2:]) * binning, "translate": beside}
+    return {
+        "scale": np.asarray(source.scale[2:]) * binning,
+        "translate": beside,
+        "units": tuple(source.units[2:]),
+    }
+
+
+def scan_space_layers(viewer, source) -> list:
+    """The layers in ``viewer`` that show ``source``'s scan space (its outputs in nm)."""
+    prefix = f"{source.name} · "
+    return [
+        layer
+        for layer in viewer.layers
+        if layer.name.startswith(prefix)
+        and tuple(layer.units[-2:]) == tuple(source.units[:2])
+        and layer.ndim == 2
+    ]
 
 
 def diverging(image) -> dict:
@@ -180,3 +211,105 @@ def diverging(image) -> dict:
     bound = float(np.percentile(np.abs(finite), 99.5)) if finite.size else 1.0
     bound = bound if bound > 0 else 1.0
     return {"colormap": "bwr", "contrast_limits": (-bound, bound)}
+
+
+# -- calibration of any image layer --------------------------------------------------------
+def calibration_of(layer):
+    """The calibration of an image layer whichever reader opened it (ours, napari's
+    builtins, napari-rosettasciio): :func:`napari_emcal.io.images.layer_calibration` from
+    its metadata, its source file (``layer.source.path``) or its scale and units; the
+    result says where the pixel size came from (``.source``)."""
+    from ..io.images import layer_calibration
+
+    source = getattr(getattr(layer, "source", None), "path", None)
+    return layer_calibration(
+        layer.metadata, layer.scale, layer.units, source, getattr(layer.data, "shape", None)
+    )
+
+
+def with_calibration(layer) -> dict:
+    """``layer.metadata`` with ``"emcal"`` (the layout the docks read) filled from
+    :func:`calibration_of` when the reader that opened the layer put none there."""
+    metadata = dict(layer.metadata)
+    if not isinstance(metadata.get("emcal"), dict) or "instrument" not in metadata["emcal"]:
+        found = calibration_of(layer)
+        metadata["emcal"] = {
+            **found.metadata,
+            **(metadata.get("emcal") or {}),
+            "calibration_source": found.source,
+        }
+    return metadata
+
+
+# -- one space at a time in the main canvas -------------------------------------------------
+def spaces_drawn_apart(source) -> bool:
+    """Whether ``source``'s scan and detector axes are lengths of different units (nm at
+    the specimen, µm at the detector): then they differ by 10^4-10^5 in size and the main
+    canvas shows one space at a time (:func:`focus_space`); the other is in the detector
+    view."""
+    units = source.units
+    return units[2] != units[0] and units[2].dimensionality == units[0].dimensionality
+
+
+def space_layers(viewer, source, space: str) -> list:
+    """The layers of ``source``'s ``space`` ("scan" or "detector"): its outputs
+    ``<source> · …`` in that space's units, and for detector space the 4D layer itself."""
+    wanted = tuple(source.units[:2]) if space == "scan" else tuple(source.units[2:])
+    prefix = f"{source.name} · "
+    found = [source] if space == "detector" else []
+    for layer in viewer.layers:
+        if layer is not source and layer.name.startswith(prefix):
+            if tuple(layer.units[-2:]) == wanted:
+                found.append(layer)
+    return found
+
+
+def focus_space(viewer, source, space: str) -> None:
+    """Show ``source``'s ``space`` in the main canvas, fitted to the view; when the two
+    spaces are drawn apart (:func:`spaces_drawn_apart`) the other one is hidden beside it.
+    Otherwise both stay in view, as before."""
+    if not spaces_drawn_apart(source):
+        viewer.reset_view()
+        return
+    other = "detector" if space == "scan" else "scan"
+    for layer in space_layers(viewer, source, other):
+        layer.visible = False
+    shown = space_layers(viewer, source, space)
+    for layer in shown:
+        if layer is not source:
+            layer.visible = True
+    images = [la for la in shown if la is not source and hasattr(la.data, "shape")]
+    fit_view(viewer, images or [source])
+
+
+def fit_view(viewer, layers) -> None:
+    """Centre and zoom the 2D view on ``layers`` (their last two axes, in the world's
+    unit). napari's ``reset_view(layers=...)`` cannot take 2D layers in a viewer with 4D
+    ones."""
+    if not layers:
+        viewer.reset_view()
+        return
+    try:
+        world = viewer.layers.extent.units[-1]
+    except (TypeError, IndexError):
+        world = None
+    lows, highs = [], []
+    for layer in layers:
+        factor = 1.0
+        if world is not None:
+            try:
+                factor = (1.0 * layer.units[-1]).to(world).magnitude
+            except Exception:  # pixels beside lengths: numbers as they are
+                factor = 1.0
+        scale = np.asarray(layer.scale[-2:], float) * factor
+        low = np.asarray(layer.translate[-2:], float) * factor - 0.5 * scale
+        lows.append(low)
+        highs.append(low + np.asarray(layer.data.shape[-2:]) * scale)
+    low, high = np.min(lows, axis=0), np.max(highs, axis=0)
+    size = np.maximum(high - low, 1e-12)
+    try:
+        canvas = np.asarray(viewer._canvas_size, float)
+    except AttributeError:
+        canvas = np.array([600.0, 600.0])
+    viewer.camera.center = tuple((low + high) / 2)
+    viewer.camera.zoom = 0.9 * float(np.min(canvas / size))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InvalidParameterError
 from ..units import convert, dimension, to_si, unit_of
 
 __all__ = [
@@ -29,7 +30,9 @@ __all__ = [
     "InstrumentMetadata",
     "fei_extended_header",
     "flatten",
+    "from_mdoc",
     "from_mrc",
+    "mdoc_beside",
     "from_original_metadata",
     "from_rsciio_signal",
     "merlin_header",
@@ -42,6 +45,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "scan_shape": ("", "scan positions, [ny, nx]"),
     "detector_pixel_size": ("m", "physical detector pixel"),
     "camera_length": ("m", "specimen to detector (nominal)"),
+    "convergence_angle": ("rad", "probe convergence semi-angle"),
     "beam_energy": ("eV", "electron energy (the accelerating voltage in V)"),
     "magnification": ("", "nominal magnification"),
     "mode": ("", "TEM, STEM or diffraction"),
@@ -251,6 +255,7 @@ _SHOWN_UNITS = {
     "scan_step": "nm",
     "detector_pixel_size": "µm",
     "camera_length": "mm",
+    "convergence_angle": "mrad",
     "beam_energy": "keV",
     "c2_aperture": "µm",
     "beam_current": "pA",
@@ -373,7 +378,85 @@ def from_original_metadata(
             break
     _modes(flat, out)
     _velox_apertures(flat, out)
+    _berkeley_microscope(original, out)
     return out
+
+
+#: A Berkeley EMD ``microscope`` group's attributes (free-form names, written by people and
+#: acquisition scripts): field -> (names as normalised by :func:`_normalised`, the unit a
+#: bare number is in, or None when a bare number's unit cannot be told).
+_BERKELEY = {
+    "beam_energy": (("hightension", "voltage", "acceleratingvoltage", "ht"), "V"),
+    "camera_length": (("cameralength", "cl"), None),
+    "convergence_angle": (
+        ("convergenceangle", "convergencesemiangle", "semiconvergenceangle", "alpha"),
+        None,
+    ),
+    "magnification": (("magnification", "mag"), ""),
+    "spot": (("spot", "spotsize"), ""),
+    "beam_current": (("current", "beamcurrent", "probecurrent"), None),
+}
+
+_BERKELEY_DIMENSION = {
+    "beam_energy": ("voltage", "energy"),
+    "camera_length": ("length",),
+    "convergence_angle": ("angle",),
+    "beam_current": ("current",),
+}
+
+_UNIT_WRITTEN = re.compile(r"^\s*([-+]?\d*\.?\d+(?:[eE][-+]?\d+)?)\s*([A-Za-zµμÅ]+)?\s*$")
+_NAME_UNIT = re.compile(r"^(.*?)[\s_]*(?:\(([^)]+)\)|_([A-Za-zµμ]+))$")
+
+
+def _berkeley_microscope(original, out: InstrumentMetadata) -> None:
+    """High tension, camera length, convergence angle, magnification, spot and current from
+    a Berkeley EMD's ``microscope`` group. The unit is the one written with the value
+    (``"300 kV"``) or in the name (``"camera length (mm)"``, ``"high_tension_kV"``); a bare
+    number whose unit cannot be told is not used, and a note says so."""
+    group = original.get("microscope") if isinstance(original, Mapping) else None
+    if not isinstance(group, Mapping):
+        return
+    for key, raw in group.items():
+        name_part, name_unit = str(key), None
+        match = _NAME_UNIT.match(name_part)
+        if match and unit_of(match.group(2) or match.group(3) or ""):
+            name_part, name_unit = match.group(1), unit_of(match.group(2) or match.group(3))
+        normal = re.sub(r"[\s_\-.]", "", name_part).lower()
+        field = next((f for f, (names, _) in _BERKELEY.items() if normal in names), None)
+        if field is None or field in out:
+            continue
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        if isinstance(text, np.ndarray) and text.size == 1:
+            text = text.item()
+        written = _UNIT_WRITTEN.match(str(text))
+        if not written:
+            continue
+        number = float(written.group(1))
+        unit = unit_of(written.group(2)) if written.group(2) else name_unit
+        bare = _BERKELEY[field][1]
+        where = f"microscope.{key}"
+        if field in ("magnification", "spot"):
+            out.set_from_file(field, number, where)
+            continue
+        if unit is None and field == "beam_energy":
+            unit = "kV" if number < 1000 else bare  # written in kV or V
+        if field == "beam_current" and unit in ("A", "mA", "uA", "µA", "nA", "pA", "fA"):
+            unit = "amp" if unit == "A" else unit  # "A" here is the ampere, not the ångström
+        if unit is None or not number > 0:
+            out.note(
+                f"{out.file_source(where)} is {raw!r} with no unit recorded: not used as "
+                f"{field.replace('_', ' ')}"
+            )
+            continue
+        wanted = _BERKELEY_DIMENSION[field]
+        try:
+            if dimension(unit) not in wanted:
+                raise ValueError(unit)
+            value = to_si(number, unit)  # a voltage in V is the electrons' energy in eV
+        except (ValueError, InvalidParameterError):
+            out.note(f"{out.file_source(where)} is {raw!r}: its unit is not one for {field}")
+            continue
+        out.set_from_file(field, value, f"{where} ({unit})")
 
 
 def _modes(flat, out: InstrumentMetadata) -> None:
@@ -550,6 +633,52 @@ def from_mrc(path, into: InstrumentMetadata) -> InstrumentMetadata:
             replace=False,
         )
     return into
+
+
+# -- SerialEM .mdoc beside an image or stack -------------------------------------------
+def from_mdoc(path, into: InstrumentMetadata) -> InstrumentMetadata:
+    """Add what the first section of a SerialEM ``.mdoc`` records (read with mdocfile):
+    pixel spacing (Å), voltage (kV), magnification, spot, exposure time; values the image
+    file holds itself are kept."""
+    import contextlib
+    import io
+
+    import mdocfile
+
+    path = Path(path)
+    try:  # mdocfile prints about the keys it maps or does not know
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            sections = mdocfile.read(path)
+    except Exception as exc:  # pydantic and parsing errors of many kinds
+        into.note(f"{path.name}: cannot be read as a SerialEM .mdoc ({type(exc).__name__})")
+        return into
+    if len(sections) == 0:
+        return into
+    record = {k: v for k, v in sections.iloc[0].to_dict().items() if _number(v) is not None}
+    where = f"{path.name}: first section"
+    rules = (
+        ("pixel_size", "PixelSpacing", "Å"),
+        ("beam_energy", "Voltage", "kV"),
+        ("magnification", "Magnification", ""),
+        ("spot", "SpotSize", ""),
+        ("exposure_time", "ExposureTime", "s"),
+    )
+    for name, key, unit in rules:
+        value = _number(record.get(key))
+        if value is None or value <= 0 or name in into:
+            continue
+        si = to_si(value, unit) if unit else value
+        into.set(name, (si, si) if name == "pixel_size" else si, f"{where} {key}")
+    return into
+
+
+def mdoc_beside(path) -> Path | None:
+    """SerialEM's log of an image or stack: ``name.st.mdoc`` or ``name.mdoc``, or None."""
+    path = Path(path)
+    for candidate in (path.with_name(path.name + ".mdoc"), path.with_suffix(".mdoc")):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 # -- axes --------------------------------------------------------------------------------

@@ -48,8 +48,10 @@ def fpd_computed(make_napari_viewer, qtbot):
 def test_output_layers_carry_the_source_scale_without_a_units_conflict(fpd_computed):
     layer, shifted = fpd_computed
     assert shifted.scale == pytest.approx([5.4826] * 2, rel=1e-4)  # nm per scan pixel
-    # one unit per world axis: the 2D outputs agree with the axes they are drawn on
-    assert tuple(shifted.units) == tuple(layer.units[-2:])
+    # scan space in nm; this file records no detector pixel size, so the 4D layer's
+    # detector axes stay in pixels (no length is invented for them)
+    assert [f"{u:~}" for u in shifted.units] == ["nm", "nm"]
+    assert [f"{u:~}" for u in layer.units] == ["nm", "nm", "pixel", "pixel"]
 
 
 def test_save_shifted_sum_and_the_4d_layer_as_hyperspy_signals(fpd_computed, tmp_path):

@@ -143,9 +143,12 @@ def test_menu_action_docks_on_active_layer(make_napari_viewer, qtbot):
 
 def test_screenshot_is_not_blank(sample, qtbot):
     viewer, layer, widget = sample
+    from napari_emcal._qt.layers import fit_view
+
     for other in viewer.layers:
         other.visible = other.name.endswith("shifted_sum")
-    viewer.reset_view()
+    # fitted to it: napari's reset_view spans the 4D layer's detector, in µm, too
+    fit_view(viewer, [widget.output_layer("shifted_sum")])
     qtbot.wait(100)
     shot = viewer.screenshot(canvas_only=True, flash=False)
     assert shot.ndim == 3 and shot[..., :3].std() > 5
@@ -326,8 +329,8 @@ def test_result_first_and_detector_beside_scan(sample):
     assert viewer.layers.selection.active.name == shifted.name
     aperture = widget.output_layer("aperture_sum")
     # the detector-space image lies right of the scan-space ones, not on them
-    scan_right = shifted.extent.world[1][-1]
-    assert aperture.extent.world[0][-1] >= scan_right
+    scan_right = shifted.extent.world[1][-1] * shifted.units[-1]  # nm
+    assert aperture.extent.world[0][-1] * aperture.units[-1] >= scan_right  # µm
     lo, hi = shifted.contrast_limits
     assert np.percentile(shifted.data, 0.5) == pytest.approx(lo, rel=1e-6)
 

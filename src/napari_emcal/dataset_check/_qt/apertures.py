@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._qt.executor import pass_source
+from ..._qt.layers import focus_space
 from ..._qt.tasks import debounced
 from ...engine import check_executor
 from ...errors import EmcalError
@@ -57,7 +58,11 @@ class DrawnApertures:
         if shapes is None:
             reference = host.find_output(APERTURE_SUM)
             place = (
-                {"scale": reference.scale[-2:], "translate": reference.translate[-2:]}
+                {
+                    "scale": reference.scale[-2:],
+                    "translate": reference.translate[-2:],
+                    "units": reference.units[-2:],  # the detector's: no units warning
+                }
                 if reference is not None
                 else {}
             )
@@ -69,6 +74,9 @@ class DrawnApertures:
                 edge_width=1,
                 **place,
             )
+        # drawn on the aperture sum: detector space in the main canvas while drawing
+        focus_space(host.viewer, host.layer.value, "detector")
+        shapes.visible = True
         shapes.events.data.connect(self._edited)  # ignored when already connected
         host.viewer.layers.selection.active = shapes
         shapes.mode = "add_ellipse"

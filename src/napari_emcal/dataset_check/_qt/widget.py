@@ -19,10 +19,12 @@ from ..._qt.executor import executor_field, pass_source
 from ..._qt.layers import (
     detector_space,
     diverging,
+    focus_space,
     recorded_calibration,
     robust_limits,
     scan_space,
     show_result,
+    spaces_drawn_apart,
 )
 from ..._qt.live import LivePanel, is_live
 from ..._qt.source4d import Source4D
@@ -296,8 +298,13 @@ class DatasetCheckWidget(ToolDock):
         if self.beam is None and report.beam is not None:
             self.beam_controls.show(report.beam)
         main = self.find_output(" · aperture BF") or self.find_output(" · CoM y")
-        if first:
-            self.viewer.reset_view()  # scan and detector images both in view
+        if first:  # scan space (the results) in view; detector space beside, or docked
+            focus_space(self.viewer, layer, "scan")
+            if spaces_drawn_apart(layer):
+                from ..._qt.detector_view import show_detector_view
+
+                detector = {"aperture_sum": self.find_output(APERTURE_SUM)}
+                show_detector_view(self.viewer, layer, detector)
         show_result(self.viewer, main)
         summary = report.summary()
         recorded = recorded_calibration(self.layer.value)

@@ -15,6 +15,7 @@ from napari.utils.notifications import show_info
 
 from ..._qt.common import is_greyscale_image, message_label
 from ..._qt.dock import ToolDock
+from ..._qt.layers import with_calibration
 from ..._qt.tables import FrameTable
 from ..._qt.tasks import start_worker
 from ...errors import EmcalError
@@ -185,7 +186,7 @@ class DoseWidget(ToolDock):
             return 0
         count = 0
         for layer in layers:
-            metadata = layer.metadata
+            metadata = with_calibration(layer)  # whichever reader opened it
             for row in rows_from_layer(layer.name, layer.data.shape, metadata):
                 self.table.add(**row)
                 count += 1

@@ -2,8 +2,9 @@
 marker a user clicks.
 
 The autocorrelation is drawn beside the measured image (to its right, tops aligned), not
-over it, at the image's scale: one autocorrelation lag of one image pixel is one image
-pixel on screen. The peaks and the marker are Points layers whose data coordinates are
+over it, at the image's scale and in its units: one autocorrelation lag of one image pixel
+is one image pixel on screen, so a lag reads in nm beside an image in nm and napari keeps
+one unit per axis. The peaks and the marker are Points layers whose data coordinates are
 lags (dy, dx) in image pixels, placed on the autocorrelation's centre."""
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import numpy as np
 from ..._qt.layers import output_layer, upsert_layer
 from ..find import PixelSizeResult
 
-__all__ = ["AUTOCORRELATION", "MARKER", "marker_lag", "place_marker", "show_lattice"]
+__all__ = [
+    "AUTOCORRELATION",
+    "MARKER",
+    "marker_lag",
+    "place_marker",
+    "rescale_lattice_layers",
+    "show_lattice",
+]
 
 AUTOCORRELATION = " · autocorrelation"
 PEAKS = " · lattice peaks"
@@ -25,31 +33,46 @@ SERIES_COLOURS = ("#ff5050", "#50a0ff", "#ffd24a")  # first direction, second, e
 GAP = 0.05
 
 
-def lag_frame(layer, result: PixelSizeResult) -> tuple[np.ndarray, np.ndarray]:
+def lag_frame(layer, origin, binning) -> tuple[np.ndarray, np.ndarray]:
     """(world position of zero lag, world size of one image pixel) of the autocorrelation
-    of ``layer`` beside it."""
+    of ``layer`` beside it; ``origin`` is the zero lag's index in the autocorrelation,
+    whose pixels are ``binning`` image pixels."""
     pixel = np.asarray(layer.scale[-2:], float)
     low, high = np.asarray(layer.extent.world)[:, -2:]
-    half = np.asarray(result.origin, float) * result.binning * pixel
+    half = np.asarray(origin, float) * binning * pixel
     zero = np.array([low[0] + half[0], high[1] + GAP * (high[1] - low[1]) + half[1]])
     return zero, pixel
+
+
+def _units(layer) -> tuple:
+    """The units of the measured image's last two axes."""
+    return tuple(layer.units[-2:])
 
 
 def show_lattice(viewer, layer, result: PixelSizeResult, on_click):
     """The autocorrelation of ``layer`` and its lattice peaks (the starting peak larger,
     white); ``on_click(lag)`` for a click on the autocorrelation. Returns its layer."""
     binning = result.binning
-    zero, pixel = lag_frame(layer, result)
+    origin = np.asarray(result.origin, float)
+    zero, pixel = lag_frame(layer, origin, binning)
     acf = upsert_layer(
         viewer,
         layer,
         AUTOCORRELATION,
         result.autocorrelation,
         scale=binning * pixel,
-        translate=zero - np.asarray(result.origin, float) * binning * pixel,
+        translate=zero - origin * binning * pixel,
+        units=_units(layer),
         colormap="magma",
         contrast_limits=_display_limits(result.autocorrelation),
-        metadata={"emcal_lag": {"zero": zero.tolist(), "pixel": pixel.tolist()}},
+        metadata={
+            "emcal_lag": {
+                "zero": zero.tolist(),
+                "pixel": pixel.tolist(),
+                "origin": origin.tolist(),
+                "binning": binning,
+            }
+        },
     )
     # on the viewer, not the layer: the autocorrelation need not be the selected layer
     marked = (getattr(c, "_emcal_marker", None) for c in viewer.mouse_drag_callbacks)
@@ -73,8 +96,31 @@ def show_lattice(viewer, layer, result: PixelSizeResult, on_click):
         border_width=0,
         scale=pixel,
         translate=zero,
+        units=_units(layer),
     )
     return acf
+
+
+def rescale_lattice_layers(viewer, layer) -> None:
+    """Place ``layer``'s autocorrelation, peaks and marker again in its current scale and
+    units (after *Apply to layer*), beside it, keeping their lags in image pixels."""
+    acf = output_layer(viewer, layer, AUTOCORRELATION)
+    if acf is None:
+        return
+    frame = acf.metadata["emcal_lag"]
+    binning, origin = frame["binning"], np.asarray(frame["origin"], float)
+    zero, pixel = lag_frame(layer, origin, binning)
+    frame.update(zero=zero.tolist(), pixel=pixel.tolist())
+    units = _units(layer)
+    acf.units = units
+    acf.scale = binning * pixel
+    acf.translate = zero - origin * binning * pixel
+    for suffix in (PEAKS, MARKER):
+        other = output_layer(viewer, layer, suffix)
+        if other is not None:
+            other.units = units
+            other.scale = pixel
+            other.translate = zero
 
 
 def _click_callback(viewer, acf, on_click):
@@ -111,6 +157,7 @@ def place_marker(viewer, layer, lag, binning: int = 1) -> None:
     acf = output_layer(viewer, layer, AUTOCORRELATION)
     frame = acf.metadata.get("emcal_lag") if acf is not None else None
     place = {"scale": frame["pixel"], "translate": frame["zero"]} if frame else {}
+    place["units"] = _units(layer)
     marker = output_layer(viewer, layer, MARKER)
     if marker is None:
         viewer.add_points(

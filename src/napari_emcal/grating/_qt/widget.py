@@ -13,6 +13,7 @@ from magicgui import widgets
 from ..._qt.common import displayed_plane, is_greyscale_image, message_label
 from ..._qt.dock import ToolDock
 from ..._qt.history import DriftView, keep_in_history
+from ..._qt.layers import calibration_of, with_calibration
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import SessionTable, TableExport
 from ..._qt.tasks import start_worker
@@ -21,7 +22,13 @@ from ...io.images import find_magnification
 from ..export import write_serialem_pixel
 from ..find import MODES, PixelSizeResult, find_pixel_size
 from ..table import PixelSizeTable
-from .layers import AUTOCORRELATION, marker_lag, place_marker, show_lattice
+from .layers import (
+    AUTOCORRELATION,
+    marker_lag,
+    place_marker,
+    rescale_lattice_layers,
+    show_lattice,
+)
 
 SERIALEM_PIXEL = TableExport(
     "Save for SerialEM…",
@@ -200,8 +207,9 @@ class GratingWidget(ToolDock):
             self.field_sources.filled({})
             return
         # the image's own magnification, or none: never the previous image's
-        recorded = instrument_sources(layer.metadata.get("emcal", layer.metadata))
-        magnification = find_magnification(layer.metadata)
+        metadata = with_calibration(layer)  # whichever reader opened it
+        recorded = instrument_sources(metadata["emcal"])
+        magnification = find_magnification(metadata)
         with self.field_sources.quiet():
             self.magnification.value = magnification or 0.0
         self.field_sources.filled(
@@ -237,12 +245,12 @@ class GratingWidget(ToolDock):
         spacing = self.spacing.value or None
         if self.mode.value == "rectangular":
             spacing = (self.spacing.value, self.spacing2.value)
-        metadata = layer.metadata.get("emcal", layer.metadata)
+        recorded = calibration_of(layer)  # metadata, source file or scale, with its source
         kwargs = {
             "mode": self.mode.value,
             "marker": marker,
             "spacing_nm": spacing,
-            "recorded_pixel_size_nm": metadata.get("pixel_size_nm"),
+            "recorded_pixel_size_nm": recorded.pixel_size_nm,
             "mesh": self.mesh.value if self.mode.value == "mesh" else None,
             "binned_size": self.binned_size.value or None,
         }
@@ -257,7 +265,7 @@ class GratingWidget(ToolDock):
             return find_pixel_size(np.asarray(plane), **kwargs)
 
         self.run_button.enabled = self.marker_button.enabled = False
-        self.status.value = f"measuring {layer.name}…"
+        self.status.value = f"measuring {layer.name}… (recorded pixel size from {recorded.source})"
         self._worker = start_worker(
             work,
             self.while_present(show, layer),
@@ -333,6 +341,7 @@ class GratingWidget(ToolDock):
         units = list(layer.units)
         units[-2:] = ["nm", "nm"]
         layer.units = units
+        rescale_lattice_layers(self.viewer, layer)  # its lags in nm too: one unit per axis
         self.viewer.reset_view()
         self.status.value = f"{layer.name}: {self.result.pixel_size_nm:.5g} nm per pixel"
 

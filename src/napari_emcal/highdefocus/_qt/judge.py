@@ -52,6 +52,7 @@ class AlignedView(widgets.Container):
             blending="translucent",
             scale=near_layer.scale[-2:],
             translate=near_layer.translate[-2:],
+            units=near_layer.units[-2:],
             contrast_limits=robust_limits(aligned),
             opacity=self.blend.value,
         )

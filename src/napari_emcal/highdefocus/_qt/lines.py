@@ -41,6 +41,7 @@ class LinePair:
                 edge_width=3,
                 scale=image.scale[-2:],
                 translate=image.translate[-2:],
+                units=image.units[-2:],  # one unit per axis: no napari units warning
             )
         else:
             return None

@@ -71,7 +71,9 @@ class BeamSetting(widgets.Container):
     def fill_from(self, layer) -> None:
         """The values ``layer``'s metadata records, saying which came from it; the others
         take their defaults (never the previous image's values) and are marked so."""
-        metadata = layer.metadata
+        from ..._qt.layers import with_calibration
+
+        metadata = with_calibration(layer)  # whichever reader opened it
         found = {
             "defocus": defocus_um_from_metadata(metadata),
             "intensity": find_number(metadata, ("intensity", "c2intensity", "illuminatedarea")),

@@ -9,10 +9,12 @@ import numpy as np
 from ..._qt.layers import (
     click_only,
     detector_space,
+    focus_space,
     output_layer,
     robust_limits,
     scan_space,
     show_result,
+    spaces_drawn_apart,
     upsert_layer,
 )
 from ..images import OUTPUTS
@@ -67,8 +69,27 @@ class OutputImages:
                 elif name == "aperture_sum":
                     shown.mouse_drag_callbacks.append(click_only(self._clicked_aperture))
         if created:
-            host.viewer.reset_view()  # scan and detector images both in view
+            self._frame_views(layer)
             self.show_result()
+        elif "aperture_sum" in images:
+            from ..._qt.detector_view import refresh_detector_view
+
+            refresh_detector_view(host.viewer)
+
+    def _frame_views(self, layer) -> None:
+        """Scan and detector images both in view when drawn in comparable units; when the
+        detector axes are in µm of the physical detector, the main canvas shows scan space
+        in nm and the detector view dock shows the frames and ``aperture_sum``."""
+        focus_space(self.host.viewer, layer, "scan")
+        if spaces_drawn_apart(layer):
+            from ..._qt.detector_view import show_detector_view
+
+            show_detector_view(
+                self.host.viewer,
+                layer,
+                {"aperture_sum": self.layer("aperture_sum")},
+                on_pick=self.select_point,  # the detector pixel shown as `point`
+            )
 
     def show_result(self) -> None:
         """The sharp ``shifted_sum`` on top, selected."""
