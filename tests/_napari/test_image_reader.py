@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from napari_emcal.info import read_instrument
+from napari_emcal.cli.info import read_instrument
 from napari_emcal.units import convert
 from tests.conftest import real_file
 

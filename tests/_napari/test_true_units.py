@@ -130,12 +130,17 @@ def test_grating_apply_leaves_nm_everywhere_without_a_units_warning(make_napari_
         pixel = widget.result.pixel_size_nm
         assert _units(layer) == _units(acf) == _units(peaks) == ["nm", "nm"]
         np.testing.assert_allclose(layer.scale[-2:], [pixel, pixel])
-        # the lags keep their meaning: the autocorrelation's origin is still at 0 nm,
-        # and the starting peak sits at its lag times the new pixel size
+        # the lags keep their meaning: the autocorrelation's zero lag is beside the image
+        # (to its right, in nm now), and the starting peak sits at its lag times the new
+        # pixel size from there
         result = widget.result
-        np.testing.assert_allclose(acf.data_to_world(result.origin)[-2:], 0, atol=1e-9)
+        zero = np.asarray(acf.metadata["emcal_lag"]["zero"])
+        assert zero[1] > layer.extent.world[1][-1]  # right of the image, not over it
+        np.testing.assert_allclose(acf.data_to_world(result.origin)[-2:], zero, atol=1e-6)
         np.testing.assert_allclose(
-            peaks.data_to_world(peaks.data[0])[-2:], np.asarray(result.start_peak) * pixel
+            peaks.data_to_world(peaks.data[0])[-2:],
+            zero + np.asarray(result.start_peak) * pixel,
+            atol=1e-6,
         )
         assert f"{viewer.layers.extent.units[-1]:~}" == "nm"  # the scale bar's unit
     assert warnings == []

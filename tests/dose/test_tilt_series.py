@@ -18,7 +18,11 @@ from napari_emcal.dose.simulate import (
 from napari_emcal.errors import IncompleteDataWarning, InvalidDataError
 from tests.conftest import real_file
 
-MDOCS = ("tilt_series", "montage_section", "frame_set_single")
+MDOCS = (
+    "images/serialem_mdoc/tilt_series.mdoc",
+    "images/serialem_mdoc/montage_section.mdoc",
+    "images/serialem_mdoc/frame_set_single.mdoc",
+)
 
 
 def table_of(*paths, **settings) -> DoseTable:
@@ -49,7 +53,7 @@ def recorded(path) -> dict[str, tuple[float, float]]:
 
 @pytest.mark.parametrize("name", MDOCS)
 def test_real_mdocs_have_unique_names_and_recorded_cumulative_doses(name):
-    path = real_file(f"images/serialem_mdoc/{name}.mdoc")
+    path = real_file(name)
     frame = table_of(path).frame
     assert frame.image.is_unique
     for z, (prior, own) in recorded(path).items():

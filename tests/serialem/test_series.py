@@ -35,13 +35,13 @@ def test_missing_mdoc(tmp_path):
 @pytest.mark.parametrize(
     ("name", "sections", "first_shift", "mag_index"),
     [
-        ("tilt_series.mdoc", 41, (-0.0108126, -0.121079), 31),
-        ("montage_section.mdoc", 63, (0.0, 0.0), 4),
-        ("frame_set_single.mdoc", 1, (2.69654, -0.304661), 26),
+        ("images/serialem_mdoc/tilt_series.mdoc", 41, (-0.0108126, -0.121079), 31),
+        ("images/serialem_mdoc/montage_section.mdoc", 63, (0.0, 0.0), 4),
+        ("images/serialem_mdoc/frame_set_single.mdoc", 1, (2.69654, -0.304661), 26),
     ],
 )
 def test_real_mdoc_files(name, sections, first_shift, mag_index):
-    path = real_file(f"images/serialem_mdoc/{name}")
+    path = real_file(name)
     read = read_series(path, load_images=False)
     assert len(read.records) == sections
     first = read.records[0]
