@@ -111,6 +111,64 @@ def grating():
     viewer.close()
 
 
+def real_file(relative: str) -> Path | None:
+    """A real instrument file from $EMCAL_REAL_DATA or shared/data/real beside the
+    checkout, or None (the shot is then skipped, saying so)."""
+    import os
+
+    folder = os.environ.get("EMCAL_REAL_DATA") or (
+        Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+    )
+    path = Path(folder) / relative
+    if not path.exists():
+        print(f"skipped: real file {relative} not in {folder}")
+        return None
+    return path
+
+
+def grating_real():
+    """The real SrTiO3 [001] image (TIA), opened with its file calibration, measured as a
+    lattice of 0.3905 nm: the microscope's calibration 3.4 % off."""
+    import napari
+
+    path = real_file("images/tia_srtio3/16_STOimage_1.ser")
+    if path is None:
+        return
+    viewer = napari.Viewer(title="Grating pixel size")
+    viewer.open(str(path), plugin="napari-emcal")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
+    widget.set_layer(viewer.layers[-1])
+    widget.mode.value = "lattice"
+    widget.spacing.value = 0.3905
+    widget.run()
+    settle(viewer, lambda: widget._worker is None)
+    shoot(viewer, "grating_real")
+    viewer.close()
+
+
+def dose_real():
+    """Real files from three instruments in one dose table: a Velox EMD, a SerialEM
+    frame set and a montage .mdoc."""
+    import napari
+
+    paths = [
+        real_file(relative)
+        for relative in (
+            "images/velox_emd/test_si_16x16_215kx.emd",
+            "images/serialem_mdoc/frame_set_single.mdoc",
+            "images/serialem_mdoc/tilt_series.mdoc",
+        )
+    ]
+    if None in paths:
+        return
+    viewer = napari.Viewer(title="Dose table")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    widget.add_files([str(p) for p in paths])
+    settle(viewer)
+    shoot(viewer, "dose_real")
+    viewer.close()
+
+
 def measured_pair():
     """The high-defocus sample with lines between two particles, measured."""
     viewer, widget = docked("high_defocus_pair", "High-defocus mag")
@@ -287,7 +345,7 @@ if __name__ == "__main__":
 
     shots = (overfocus, overfocus_running, dataset_check, dataset_check_fpd, grating)
     shots += (grating_table, high_defocus, high_defocus_table, dose, dose_tilt_series)
-    shots += (live, diffraction, serialem)
+    shots += (live, diffraction, serialem, grating_real, dose_real)
     chosen = set(sys.argv[1:])  # names of shots, or all
     for shot in shots:
         if not chosen or shot.__name__ in chosen:
