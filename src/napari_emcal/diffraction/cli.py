@@ -127,16 +127,7 @@ def cmd_camera_length(args) -> int:
     record_history(
         args,
         "camera_length",
-        {
-            "camera_length_m": result.camera_length,
-            "axis_ratio": result.axis_ratio,
-            "ellipse_angle_deg": result.angle_deg,
-        },
-        {
-            "camera_length_m": result.camera_length_sigma,
-            "axis_ratio": result.axis_ratio_sigma,
-            "ellipse_angle_deg": result.angle_sigma_deg,
-        },
+        *result.history_values(),
         setting=camera_length_setting(metadata, energy),
         source=source,
     )

@@ -393,16 +393,7 @@ class CameraLengthWidget(ToolDock):
         result = self.result
         self.status.value = keep_in_history(
             "camera_length",
-            {
-                "camera_length_m": result.camera_length,
-                "axis_ratio": result.axis_ratio,
-                "ellipse_angle_deg": result.angle_deg,
-            },
-            {
-                "camera_length_m": result.camera_length_sigma,
-                "axis_ratio": result.axis_ratio_sigma,
-                "ellipse_angle_deg": result.angle_sigma_deg,
-            },
+            *result.history_values(),
             setting=self._setting() or "",
             source=name,
         )

@@ -102,6 +102,20 @@ class DiffractionCalibration:
             "wavelength": _v(self.wavelength, "m", None, "relativistic, from the beam energy"),
         }
 
+    def history_values(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(values, standard errors) as the calibration history keeps them."""
+        values = {
+            "camera_length_m": self.camera_length,
+            "axis_ratio": self.axis_ratio,
+            "ellipse_angle_deg": self.angle_deg,
+        }
+        sigmas = {
+            "camera_length_m": self.camera_length_sigma,
+            "axis_ratio": self.axis_ratio_sigma,
+            "ellipse_angle_deg": self.angle_sigma_deg,
+        }
+        return values, sigmas
+
     def to_json(self) -> dict:
         return {
             "values": self.values(),
