@@ -53,3 +53,33 @@ def test_a_crashed_window_is_still_offered(tmp_path):
     closed.save(table)
     folder.close_normally(closed)
     assert [s.path for s in folder.unsaved()] == [crashed.path]
+
+
+def test_two_crashed_windows_alike_are_both_offered(make_napari_viewer, qtbot):
+    """Two windows that crashed in the same minute with the same rows: a new dock opens,
+    offers both (one entry each, a choice box keeps one entry per label) and restores the
+    one chosen."""
+    import json
+    import socket
+
+    import numpy as np
+
+    crashed = []
+    for _ in range(2):
+        viewer = make_napari_viewer()
+        layer = viewer.add_image(np.zeros((8, 8)), name="still")
+        _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Dose table")
+        widget.add_layers([layer])
+        qtbot.waitUntil(lambda w=widget: w.autosave.path.exists())
+        # the window crashes: its lock stays, held by a process that no longer exists
+        widget.autosave.lock_path.write_text(
+            json.dumps({"pid": 999999999, "host": socket.gethostname()})
+        )
+        widget.autosave._locked = False
+        crashed.append(widget.autosave.path)
+    _, restarted = make_napari_viewer().window.add_plugin_dock_widget("napari-emcal", "Dose table")
+    offer = restarted.restore_offer
+    assert offer.pending and len(offer.choice.choices) == 2
+    offer.choice.value = 1
+    offer.restore()
+    assert restarted.autosave.path in crashed and len(restarted.table) == 1

@@ -57,16 +57,19 @@ class RestoreOffer(widgets.Container):
             if len(saved) == 0 and len(saved.calibration) == 0:
                 continue
             damaged = f" · damaged: {'; '.join(notes)}" if notes else ""
+            # the file's name keeps two sessions of the same minute and size apart (a
+            # choice box keeps one entry per label)
             label = (
                 f"{session.modified:%Y-%m-%d %H:%M} · {len(saved)} image(s), "
-                f"{len(saved.calibration)} current(s){damaged}"
+                f"{len(saved.calibration)} current(s){damaged} · {session.path.name}"
             )
             choices.append((label, session))
         if not choices:
             return
         self._unsaved = [session for _, session in choices]
-        self.choice.choices = choices
-        self.choice.value = choices[0][1]
+        # the choices carry indices into _unsaved
+        self.choice.choices = [(label, index) for index, (label, _) in enumerate(choices)]
+        self.choice.value = 0
         self.message.value = (
             f"{len(choices)} unsaved dose table(s) from windows that crashed or were killed: "
             "restore one, or set them aside."
@@ -82,7 +85,8 @@ class RestoreOffer(widgets.Container):
         A damaged file gives what can be read, with a message naming what was dropped; the
         file itself is kept aside first (``.previous``), so nothing is lost."""
         host = self.host
-        session = session if session is not None else self.choice.value
+        if session is None and self.choice.value is not None:
+            session = self._unsaved[self.choice.value]
         if session is None:
             return
         try:
