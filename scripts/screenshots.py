@@ -292,12 +292,11 @@ def live():
 
     tests = Path(__file__).resolve().parents[1] / "tests"
     sys.path.insert(0, str(tests.parent))
-    from tests.conftest import REAL_DATA, start_merlin_simulator, stop_simulator
+    from tests.conftest import start_merlin_simulator, stop_simulator
     from tests.merlin_files import simulated_recording
 
-    template = REAL_DATA / "4d/merlin_4x2/001_4x2_6bit.hdr"
-    if not template.exists():
-        print("skipped live: no real Merlin recording to copy the headers from")
+    template = real_file("4d/merlin_4x2/001_4x2_6bit.hdr")  # its headers are copied
+    if template is None:
         return
     header, _frames, truth = simulated_recording(
         template, Path(tempfile.mkdtemp()) / "s", scan=(64, 64)
