@@ -93,7 +93,6 @@ def measure(case: str) -> tuple[float, float, int]:
             widget.set_layer(viewer.layers[0])
             settle(lambda: widget.output_layer("shifted_sum") is not None and idle(widget))
         wall = time.perf_counter() - start
-        viewer.close()
         return beat.longest, wall, beat.count_over(0.1)
     if case in ("optimise", "full pass", "dataset check"):
         dock = "4D dataset check" if case == "dataset check" else "Overfocus calibration"
@@ -102,8 +101,8 @@ def measure(case: str) -> tuple[float, float, int]:
         settle(lambda: idle(widget))
         action = {
             "optimise": lambda: widget.run_calibration(refine=True),
-            "full pass": widget.run_full,
-            "dataset check": widget.run,
+            "full pass": lambda: widget.run_full(),
+            "dataset check": lambda: widget.run(),
         }[case]
     elif case == "grating":
         viewer, widget = docked("grating_image", "Grating pixel size")
@@ -134,7 +133,6 @@ def measure(case: str) -> tuple[float, float, int]:
         action()
         settle(lambda: idle(widget))
     wall = time.perf_counter() - start
-    viewer.close()
     return beat.longest, wall, beat.count_over(0.1)
 
 
@@ -144,12 +142,13 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="an empty numba cache per case")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    os.environ.setdefault("NAPARI_EMCAL_AUTOSAVE", tempfile.mktemp(suffix=".json"))
-    os.environ.setdefault("NAPARI_EMCAL_HISTORY", tempfile.mktemp(suffix=".sqlite"))
+    scratch = Path(tempfile.mkdtemp(prefix="emcal-bench-"))  # never the user's files
+    os.environ.setdefault("NAPARI_EMCAL_AUTOSAVE", str(scratch / "dose_table.json"))
+    os.environ.setdefault("NAPARI_EMCAL_HISTORY", str(scratch / "history.sqlite"))
     if args.one:  # a child process: one case, one line of numbers
         longest, wall, over = measure(args.cases[0])
-        print(f"{longest:.4f} {wall:.4f} {over}")
-        return
+        print(f"{longest:.4f} {wall:.4f} {over}", flush=True)
+        os._exit(0)  # the figures are out: no teardown of workers still warming up
     print(
         f"CPU: {cpu_model()}, {os.cpu_count()} cores; numba cache "
         f"{'empty per case' if args.cold else 'warm'}"
