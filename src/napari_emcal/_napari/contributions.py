@@ -151,11 +151,17 @@ def sample_au_ring_pattern():
 
 def calibrate_camera_length(viewer: Viewer):
     """Dock the camera-length widget on the active ring pattern and calibrate it."""
+    return _dock_on_active_image(viewer, "Camera length (rings)", "a ring pattern")
+
+
+def _dock_on_active_image(viewer: Viewer, dock: str, what: str):
+    """Dock ``dock`` on the active greyscale image layer and run its main action; a
+    warning naming ``what`` to select when there is none."""
     layer = viewer.layers.selection.active
     if layer is None or getattr(layer, "rgb", True) or layer.ndim < 2:
-        show_warning("Select a greyscale image layer of a ring pattern first.")
+        show_warning(f"Select a greyscale image layer of {what} first.")
         return None
-    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Camera length (rings)")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", dock)
     widget.set_layer(layer)
     widget.run()
     return widget
@@ -236,14 +242,7 @@ def calibrate_overfocus(viewer: Viewer):
 
 def find_pixel_size_grating(viewer: Viewer):
     """Dock the grating widget on the active image layer and measure it."""
-    layer = viewer.layers.selection.active
-    if layer is None or getattr(layer, "rgb", True) or layer.ndim < 2:
-        show_warning("Select a greyscale image layer of a calibration grating first.")
-        return None
-    _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "Grating pixel size")
-    widget.set_layer(layer)
-    widget.run()
-    return widget
+    return _dock_on_active_image(viewer, "Grating pixel size", "a calibration grating")
 
 
 def measure_high_defocus(viewer: Viewer):
