@@ -423,3 +423,32 @@ def flag(problems: pd.Series, mask, message, values=None) -> pd.Series:
     else:
         problems.iloc[where] = message
     return problems
+
+
+class MedianCheckedTable(Table):
+    """A table whose rows share one quantity that should be nearly constant (a pixel size
+    times magnification, a calibrated over nominal camera length): rows further than
+    ``tolerance`` (relative) from its median are flagged as outliers.
+
+    Parameters
+    ----------
+    tolerance : float, optional
+        Relative deviation from the median that counts as an outlier; the subclass's
+        :attr:`TOLERANCE` when not given.
+    """
+
+    #: the default relative tolerance
+    TOLERANCE: ClassVar[float] = 0.05
+
+    def __init__(self, tolerance: float | None = None):
+        tolerance = self.TOLERANCE if tolerance is None else tolerance
+        if not tolerance > 0:
+            raise InvalidParameterError(f"tolerance must be positive; got {tolerance}")
+        super().__init__()
+        self.tolerance = float(tolerance)
+
+    def median_outliers(self, values: pd.Series) -> pd.Series:
+        """Whether each value differs from the median of ``values`` by more than the
+        tolerance (False where the value is missing)."""
+        deviation = (values / values.median() - 1).abs()
+        return (deviation > self.tolerance).fillna(False).astype(bool)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidParameterError
-from ..tables import Column, Table
+from ..tables import Column, MedianCheckedTable
 from .calibrate import DiffractionCalibration
 
 __all__ = ["CameraLengthTable"]
@@ -31,7 +30,7 @@ SCHEMA = (
 DERIVED = ("calibrated_over_nominal", "ratio_outlier")
 
 
-class CameraLengthTable(Table):
+class CameraLengthTable(MedianCheckedTable):
     """Camera lengths measured at several nominal settings.
 
     Derived columns:
@@ -45,20 +44,15 @@ class CameraLengthTable(Table):
 
     Parameters
     ----------
-    tolerance : float
-        Relative deviation from the median ratio that counts as an outlier.
+    tolerance : float, optional
+        Relative deviation from the median ratio that counts as an outlier (default :attr:`TOLERANCE`).
     """
 
     COLUMNS = SCHEMA
     DERIVED = DERIVED
     SORT_BY = ("beam_energy_kev", "nominal_camera_length_mm")
     NAME = "camera-length table"
-
-    def __init__(self, tolerance: float = 0.03):
-        if not tolerance > 0:
-            raise InvalidParameterError(f"tolerance must be positive; got {tolerance}")
-        super().__init__()
-        self.tolerance = float(tolerance)
+    TOLERANCE = 0.03
 
     def add(
         self,
@@ -90,9 +84,7 @@ class CameraLengthTable(Table):
         rows["calibrated_over_nominal"] = (
             rows["camera_length_mm"] / rows["nominal_camera_length_mm"]
         )
-        median = rows["calibrated_over_nominal"].median()
-        deviation = (rows["calibrated_over_nominal"] / median - 1).abs()
-        rows["ratio_outlier"] = (deviation > self.tolerance).fillna(False).astype(bool)
+        rows["ratio_outlier"] = self.median_outliers(rows["calibrated_over_nominal"])
         rows["calibrated_over_nominal"] = rows["calibrated_over_nominal"].astype(float)
         return rows
 

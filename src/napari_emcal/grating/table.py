@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import InvalidDataError, InvalidParameterError
-from ..tables import Column, Table
+from ..errors import InvalidDataError
+from ..tables import Column, MedianCheckedTable
 from .find import PixelSizeResult
 
 __all__ = ["PixelSizeTable", "camera_binning", "grid_rotation"]
@@ -110,7 +110,7 @@ def grid_rotation(change_deg, mode):
     return wrapped, np.abs(wrapped) > period / 2 - AMBIGUITY_MARGIN_DEG
 
 
-class PixelSizeTable(Table):
+class PixelSizeTable(MedianCheckedTable):
     """Pixel sizes measured at several magnifications, with consistency checks.
 
     Derived columns (in order of magnification):
@@ -136,20 +136,15 @@ class PixelSizeTable(Table):
 
     Parameters
     ----------
-    tolerance : float
-        Relative deviation of ``product_nm`` from the median that counts as an outlier.
+    tolerance : float, optional
+        Relative deviation of ``product_nm`` from the median that counts as an outlier (default :attr:`TOLERANCE`).
     """
 
     COLUMNS = SCHEMA
     DERIVED = DERIVED
     SORT_BY = ("magnification",)
     NAME = "pixel-size table"
-
-    def __init__(self, tolerance: float = 0.05):
-        if not tolerance > 0:
-            raise InvalidParameterError(f"tolerance must be positive; got {tolerance}")
-        super().__init__()
-        self.tolerance = float(tolerance)
+    TOLERANCE = 0.05
 
     def add(
         self,
@@ -242,9 +237,7 @@ class PixelSizeTable(Table):
             rows["pixel_size_nm"] / rows["binning"],
         )
         rows["product_nm"] = rows["unbinned_pixel_size_nm"] * rows["magnification"]
-        median = rows["product_nm"].median()
-        deviation = (rows["product_nm"] / median - 1).abs()
-        rows["product_outlier"] = (deviation > self.tolerance).fillna(False).astype(bool)
+        rows["product_outlier"] = self.median_outliers(rows["product_nm"])
         return rows
 
 
