@@ -45,7 +45,8 @@ class CameraLengthTable(MedianCheckedTable):
     Parameters
     ----------
     tolerance : float, optional
-        Relative deviation from the median ratio that counts as an outlier (default :attr:`TOLERANCE`).
+        Relative deviation from the median ratio that counts as an outlier (default
+        :attr:`TOLERANCE`).
     """
 
     COLUMNS = SCHEMA

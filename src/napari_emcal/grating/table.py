@@ -137,7 +137,8 @@ class PixelSizeTable(MedianCheckedTable):
     Parameters
     ----------
     tolerance : float, optional
-        Relative deviation of ``product_nm`` from the median that counts as an outlier (default :attr:`TOLERANCE`).
+        Relative deviation of ``product_nm`` from the median that counts as an outlier
+        (default :attr:`TOLERANCE`).
     """
 
     COLUMNS = SCHEMA
