@@ -88,6 +88,77 @@ def test_external_storage_inside_the_folder_is_read_relative_to_it(tmp_path, mon
     assert np.array_equal(np.asarray(data).ravel(), frames)
 
 
+# -- a folder the user names -----------------------------------------------------------------
+def _sibling_storage(tmp_path):
+    """A dataset whose external raw storage is in a sibling folder; (file, that folder)."""
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    raw = hostile.outside_file(folder)
+    return hostile.h5_external_storage(folder, str(raw)), raw
+
+
+def test_external_storage_in_a_named_folder_is_read(tmp_path, capsys):
+    import numpy as np
+
+    path, raw = _sibling_storage(tmp_path)
+    with pytest.raises(InvalidDataError, match="outside the dataset's folder"):
+        open_4d(path)
+    data = open_4d(path, allow_dirs=[raw.parent]).data
+    assert np.array_equal(np.asarray(data).ravel(), np.fromfile(raw, np.float32))
+    # a relative link reaching there is accepted too; a folder not named is still refused
+    up = hostile.h5_external_storage(path.parent, f"../{raw.parent.name}/{raw.name}", "up.h5")
+    assert open_4d(up, allow_dirs=raw.parent).data.shape == (4, 4, 8, 8)
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(InvalidDataError, match=r"and the folders named \("):
+        open_4d(path, allow_dirs=[other])
+
+    _refused(["check", path], capsys, match="--allow-dir DIR", inputs=[path])
+    code = main(["check", str(path), "--allow-dir", str(other), "--allow-dir", str(raw.parent)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = tmp_path / "x.hspy"
+    assert (
+        main(["export", "hspy", str(path), "--out", str(out), "--allow-dir", str(raw.parent)]) == 0
+    )
+    assert out.is_file()
+    assert main(["info", str(path), "--allow-dir", str(raw.parent)]) == 0
+    capsys.readouterr()
+
+
+def test_a_named_folder_never_lets_a_device_through(tmp_path, capsys):
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    path = hostile.h5_external_storage(folder, "/dev/zero")
+    with pytest.raises(InvalidDataError, match="not a regular file"):
+        open_4d(path, allow_dirs=["/dev"])
+    _refused(["check", path, "--allow-dir", "/dev"], capsys, match="not a regular file")
+    xml = hostile.empad_xml(folder, "/dev/zero", name="w.xml")
+    _refused(["check", xml, "--allow-dir", "/dev"], capsys, match="not a regular file")
+
+
+def test_a_named_folder_must_exist(tmp_path, capsys):
+    from napari_emcal.errors import InvalidParameterError
+
+    path, _ = _sibling_storage(tmp_path)
+    with pytest.raises(InvalidParameterError, match="is not a folder"):
+        open_4d(path, allow_dirs=[tmp_path / "missing"])
+    _refused(["check", path, "--allow-dir", tmp_path / "missing"], capsys, match="not a folder")
+
+
+def test_the_napari_reader_reads_from_the_data_folders_setting(tmp_path, monkeypatch):
+    from napari_emcal._napari.contributions import read_4d
+    from napari_emcal.settings import save_setting
+
+    monkeypatch.setenv("NAPARI_EMCAL_SETTINGS", str(tmp_path / "settings.json"))
+    path, raw = _sibling_storage(tmp_path)
+    with pytest.raises(InvalidDataError, match="data_folders"):
+        read_4d(str(path))
+    save_setting("data_folders", [str(raw.parent)])
+    ((data, _, _),) = read_4d(str(path))
+    assert data.shape == (4, 4, 8, 8)
+
+
 # -- item 5: bounded memory and time; devices and FIFOs --------------------------------------
 def test_impossible_hdf5_shapes_are_refused_before_a_graph(tmp_path, capsys):
     for path in (hostile.h5_huge_declared(tmp_path), hostile.h5_unallocated(tmp_path)):

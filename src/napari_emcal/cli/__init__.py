@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from .._files import protecting, refuse_overwrite
+    from ..io.confine import allowed_folders
     from .kit import json_to_stdout
 
     args = build_parser().parse_args(argv)
@@ -63,7 +64,12 @@ def main(argv=None) -> int:
         inputs = _paths(args, [n for n in INPUTS if n not in updated])
         refuse_overwrite(_paths(args, OUTPUTS), inputs)
         # nor may a file the command writes into a folder replace one
-        with protecting(inputs), json_to_stdout(args):
+        # data a dataset points at may come from the folders named with --allow-dir
+        with (
+            allowed_folders(getattr(args, "allow_dir", None) or ()),
+            protecting(inputs),
+            json_to_stdout(args),
+        ):
             return args.func(args)
     except (EmcalError, OSError) as exc:
         print(f"emcal: error: {_one_line(exc)}", file=sys.stderr)
