@@ -4,6 +4,7 @@ changing the input. The files come from ``tests/hostile_files.py``."""
 
 import hashlib
 import time
+from pathlib import Path
 
 import pytest
 
@@ -193,6 +194,61 @@ def test_devices_and_fifos_are_refused_at_once(argv, device, tmp_path, capsys):
     else:
         match = "device"
     _refused([str(a).replace("{dev}", str(device)) for a in argv], capsys, match=match)
+
+
+def test_hostile_cases_stay_under_1_gib_and_20_s(tmp_path):
+    """Issue 38 item 5's cases, each once more in a fresh process (``tests/hostile_bounds.py``)
+    under an address-space limit of its imports plus 1 GiB: each refused (or, the 20 000-
+    section ``.mdoc``, read), with the peak resident memory under 1 GiB and at most 20 s of
+    CPU each (CPU time: wall time on a shared machine measures its load; a hang is caught by
+    the wall-clock timeout)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from napari_emcal.dose.simulate import write_tilt_series_mdoc
+
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    mdoc = write_tilt_series_mdoc(tmp_path / "big.mdoc", np.zeros(20_000), 0.01, start=None)
+    dev_zero = hostile.h5_external_storage(folder, "/dev/zero", "zero.h5")
+    cases = {
+        "lookup /dev/zero": ["high-defocus-lookup", "/dev/zero", "--defocus-um", "-100"],
+        "--params /dev/zero": ["overfocus", "sample", "--params", "/dev/zero"],
+        "--calibration /dev/zero": ["dose", mdoc, "--calibration", "/dev/zero"],
+        "serialem-pixel /dev/zero": ["export", "serialem-pixel", "/dev/zero"],
+        "libertem /dev/urandom": ["export", "libertem", "/dev/urandom"],
+        "HDF5 declaring 100000² x 256²": ["check", hostile.h5_huge_declared(folder)],
+        "HDF5 never written": ["check", hostile.h5_unallocated(folder)],
+        "MRC declaring 100000³": ["info", hostile.mrc_declaring(folder)],
+        "external storage /dev/zero": ["check", dev_zero],
+        "external storage /dev/zero, /dev named": ["check", dev_zero, "--allow-dir", "/dev"],
+        "FIFO": ["high-defocus-lookup", hostile.fifo(tmp_path), "--defocus-um", "-100"],
+        "20 000 sections": ["dose", mdoc],
+    }
+    argv = [[str(a) for a in case] for case in cases.values()]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.hostile_bounds", json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=Path(__file__).parents[1],
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    baseline, *results = json.loads(run.stdout.splitlines()[-1])
+    for name, result in zip(cases, results, strict=True):
+        expected = 0 if name == "20 000 sections" else 2
+        err = result["stderr"].strip()
+        assert result["code"] == expected, (name, err)
+        if expected == 2:
+            assert len(err.splitlines()) == 1 and "unexpected" not in err, (name, err)
+        assert result["cpu_seconds"] < 20, (name, result["cpu_seconds"])
+        assert result["peak_bytes"] < 2**30, (name, result["peak_bytes"], baseline)
 
 
 def test_text_inputs_are_size_limited(tmp_path):

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..overfocus.sample import overfocus_grating
     from ..serialem.cli import add_parser as add_serialem
     from .export import add_parser as add_export
+    from .high_defocus import add_image_shift_row
     from .history import add_parser as add_history
     from .info import add_parser as add_info
     from .kit import EmcalParser
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         partial(add_export, sample=overfocus_grating),
         add_live,
         add_report,
-        add_serialem,
+        # the high-defocus image shift goes into the high-defocus tool's table
+        partial(add_serialem, high_defocus_table=add_image_shift_row),
     ):
         add(sub)
     return parser
@@ -90,9 +92,10 @@ def main(argv=None) -> int:
 #: Arguments that name files a command reads, and files it writes: an output that is an
 #: input is refused before anything runs, and no file the command writes may replace one.
 INPUTS = ("source", "files", "params", "table", "result", "near", "far", "calibration", "twin")
-OUTPUTS = ("out", "json", "csv", "excel", "dose_text", "mdoc_out", "save")
-#: Inputs a command updates on purpose (high-defocus adds its row to ``--table``).
-UPDATED_IN_PLACE = {"high-defocus": ("table",)}
+OUTPUTS = ("out", "json", "csv", "excel", "dose_text", "mdoc_out", "save", "lines")
+#: Inputs a command updates on purpose (high-defocus and high-defocus-is add their row to
+#: ``--table``).
+UPDATED_IN_PLACE = {"high-defocus": ("table",), "high-defocus-is": ("table",)}
 
 
 def _paths(args, names) -> list:
