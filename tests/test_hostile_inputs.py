@@ -184,6 +184,7 @@ def test_lying_mrc_header_is_refused_at_once(tmp_path, capsys):
         ["dose", "{dev}"],
         ["info", "{dev}"],
         ["check", "{dev}"],
+        ["image-shift", "{dev}"],
     ],
 )
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "fifo"])
