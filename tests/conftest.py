@@ -143,3 +143,60 @@ def merlin_sim():
     process, data, control = start_merlin_simulator(header, (4, 2))
     yield data, control, header
     stop_simulator(process)
+
+
+#: What a hostile live peer does on each connection: bytes of no detector's protocol, or
+#: closing at once.
+PEER_MODES = ("garbage", "close")
+
+
+class HostilePeer:
+    """A thread serving ``mode`` on two loopback ports (data, control): each connection
+    gets garbage bytes then is closed (``garbage``), or is closed at once (``close``)."""
+
+    def __init__(self, mode: str):
+        import threading
+
+        self.mode = mode
+        self.servers = []
+        for _ in range(2):
+            server = socket.socket()
+            server.bind(("127.0.0.1", 0))
+            server.listen(16)
+            server.settimeout(0.2)
+            self.servers.append(server)
+        self.ports = tuple(s.getsockname()[1] for s in self.servers)
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._serve, args=(s,), daemon=True) for s in self.servers
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _serve(self, server) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except (TimeoutError, OSError):
+                continue
+            with connection:
+                if self.mode == "garbage":
+                    try:
+                        connection.sendall(b"\x00\xffnot MPX, nor any header\r\n" * 400)
+                    except OSError:
+                        pass
+
+    def close(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for server in self.servers:
+            server.close()
+
+
+@pytest.fixture(params=PEER_MODES)
+def hostile_peer(request):
+    """A live peer that sends garbage or closes at once: (data port, control port, mode)."""
+    peer = HostilePeer(request.param)
+    yield (*peer.ports, peer.mode)
+    peer.close()

@@ -4,6 +4,7 @@ changing the input. The files come from ``tests/hostile_files.py``."""
 
 import hashlib
 import time
+from pathlib import Path
 
 import pytest
 
@@ -88,6 +89,77 @@ def test_external_storage_inside_the_folder_is_read_relative_to_it(tmp_path, mon
     assert np.array_equal(np.asarray(data).ravel(), frames)
 
 
+# -- a folder the user names -----------------------------------------------------------------
+def _sibling_storage(tmp_path):
+    """A dataset whose external raw storage is in a sibling folder; (file, that folder)."""
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    raw = hostile.outside_file(folder)
+    return hostile.h5_external_storage(folder, str(raw)), raw
+
+
+def test_external_storage_in_a_named_folder_is_read(tmp_path, capsys):
+    import numpy as np
+
+    path, raw = _sibling_storage(tmp_path)
+    with pytest.raises(InvalidDataError, match="outside the dataset's folder"):
+        open_4d(path)
+    data = open_4d(path, allow_dirs=[raw.parent]).data
+    assert np.array_equal(np.asarray(data).ravel(), np.fromfile(raw, np.float32))
+    # a relative link reaching there is accepted too; a folder not named is still refused
+    up = hostile.h5_external_storage(path.parent, f"../{raw.parent.name}/{raw.name}", "up.h5")
+    assert open_4d(up, allow_dirs=raw.parent).data.shape == (4, 4, 8, 8)
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(InvalidDataError, match=r"and the folders named \("):
+        open_4d(path, allow_dirs=[other])
+
+    _refused(["check", path], capsys, match="--allow-dir DIR", inputs=[path])
+    code = main(["check", str(path), "--allow-dir", str(other), "--allow-dir", str(raw.parent)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = tmp_path / "x.hspy"
+    assert (
+        main(["export", "hspy", str(path), "--out", str(out), "--allow-dir", str(raw.parent)]) == 0
+    )
+    assert out.is_file()
+    assert main(["info", str(path), "--allow-dir", str(raw.parent)]) == 0
+    capsys.readouterr()
+
+
+def test_a_named_folder_never_lets_a_device_through(tmp_path, capsys):
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    path = hostile.h5_external_storage(folder, "/dev/zero")
+    with pytest.raises(InvalidDataError, match="not a regular file"):
+        open_4d(path, allow_dirs=["/dev"])
+    _refused(["check", path, "--allow-dir", "/dev"], capsys, match="not a regular file")
+    xml = hostile.empad_xml(folder, "/dev/zero", name="w.xml")
+    _refused(["check", xml, "--allow-dir", "/dev"], capsys, match="not a regular file")
+
+
+def test_a_named_folder_must_exist(tmp_path, capsys):
+    from napari_emcal.errors import InvalidParameterError
+
+    path, _ = _sibling_storage(tmp_path)
+    with pytest.raises(InvalidParameterError, match="is not a folder"):
+        open_4d(path, allow_dirs=[tmp_path / "missing"])
+    _refused(["check", path, "--allow-dir", tmp_path / "missing"], capsys, match="not a folder")
+
+
+def test_the_napari_reader_reads_from_the_data_folders_setting(tmp_path, monkeypatch):
+    from napari_emcal._napari.contributions import read_4d
+    from napari_emcal.settings import save_setting
+
+    monkeypatch.setenv("NAPARI_EMCAL_SETTINGS", str(tmp_path / "settings.json"))
+    path, raw = _sibling_storage(tmp_path)
+    with pytest.raises(InvalidDataError, match="data_folders"):
+        read_4d(str(path))
+    save_setting("data_folders", [str(raw.parent)])
+    ((data, _, _),) = read_4d(str(path))
+    assert data.shape == (4, 4, 8, 8)
+
+
 # -- item 5: bounded memory and time; devices and FIFOs --------------------------------------
 def test_impossible_hdf5_shapes_are_refused_before_a_graph(tmp_path, capsys):
     for path in (hostile.h5_huge_declared(tmp_path), hostile.h5_unallocated(tmp_path)):
@@ -112,6 +184,7 @@ def test_lying_mrc_header_is_refused_at_once(tmp_path, capsys):
         ["dose", "{dev}"],
         ["info", "{dev}"],
         ["check", "{dev}"],
+        ["image-shift", "{dev}"],
     ],
 )
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "fifo"])
@@ -122,6 +195,61 @@ def test_devices_and_fifos_are_refused_at_once(argv, device, tmp_path, capsys):
     else:
         match = "device"
     _refused([str(a).replace("{dev}", str(device)) for a in argv], capsys, match=match)
+
+
+def test_hostile_cases_stay_under_1_gib_and_20_s(tmp_path):
+    """Issue 38 item 5's cases, each once more in a fresh process (``tests/hostile_bounds.py``)
+    under an address-space limit of its imports plus 1 GiB: each refused (or, the 20 000-
+    section ``.mdoc``, read), with the peak resident memory under 1 GiB and at most 20 s of
+    CPU each (CPU time: wall time on a shared machine measures its load; a hang is caught by
+    the wall-clock timeout)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from napari_emcal.dose.simulate import write_tilt_series_mdoc
+
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    mdoc = write_tilt_series_mdoc(tmp_path / "big.mdoc", np.zeros(20_000), 0.01, start=None)
+    dev_zero = hostile.h5_external_storage(folder, "/dev/zero", "zero.h5")
+    cases = {
+        "lookup /dev/zero": ["high-defocus-lookup", "/dev/zero", "--defocus-um", "-100"],
+        "--params /dev/zero": ["overfocus", "sample", "--params", "/dev/zero"],
+        "--calibration /dev/zero": ["dose", mdoc, "--calibration", "/dev/zero"],
+        "serialem-pixel /dev/zero": ["export", "serialem-pixel", "/dev/zero"],
+        "libertem /dev/urandom": ["export", "libertem", "/dev/urandom"],
+        "HDF5 declaring 100000² x 256²": ["check", hostile.h5_huge_declared(folder)],
+        "HDF5 never written": ["check", hostile.h5_unallocated(folder)],
+        "MRC declaring 100000³": ["info", hostile.mrc_declaring(folder)],
+        "external storage /dev/zero": ["check", dev_zero],
+        "external storage /dev/zero, /dev named": ["check", dev_zero, "--allow-dir", "/dev"],
+        "FIFO": ["high-defocus-lookup", hostile.fifo(tmp_path), "--defocus-um", "-100"],
+        "20 000 sections": ["dose", mdoc],
+    }
+    argv = [[str(a) for a in case] for case in cases.values()]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.hostile_bounds", json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=Path(__file__).parents[1],
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    baseline, *results = json.loads(run.stdout.splitlines()[-1])
+    for name, result in zip(cases, results, strict=True):
+        expected = 0 if name == "20 000 sections" else 2
+        err = result["stderr"].strip()
+        assert result["code"] == expected, (name, err)
+        if expected == 2:
+            assert len(err.splitlines()) == 1 and "unexpected" not in err, (name, err)
+        assert result["cpu_seconds"] < 20, (name, result["cpu_seconds"])
+        assert result["peak_bytes"] < 2**30, (name, result["peak_bytes"], baseline)
 
 
 def test_text_inputs_are_size_limited(tmp_path):

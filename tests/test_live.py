@@ -89,3 +89,29 @@ def test_no_detector_is_a_clear_error(capsys):
         )
         == 2
     )  # --free without --calibrate
+
+
+def test_a_hostile_peer_is_a_clear_error(hostile_peer, tmp_path, capfd):
+    """A peer that sends what no detector sends, or closes at once: a LiveError from the
+    API, one line and exit status 2 from the CLI, never "please report it"."""
+    import time
+
+    data_port, control_port, _ = hostile_peer
+    source = LiveSource("merlin", "127.0.0.1", data_port, control_port, (4, 2))
+    with pytest.raises(LiveError, match="is this a merlin detector's data port"):
+        list(acquisitions(source, [OverfocusPass(PARAMS)], timeout=3))
+    PARAMS.save(tmp_path / "p.json")
+    capfd.readouterr()
+    argv = ["live", "overfocus", "--merlin", f"127.0.0.1:{data_port}"]
+    argv += ["--control-port", str(control_port), "--scan-shape", "4", "2"]
+    argv += ["--params", str(tmp_path / "p.json"), "--timeout", "3", "--out", str(tmp_path / "o")]
+    start = time.perf_counter()
+    code = main(argv)
+    elapsed = time.perf_counter() - start
+    err = capfd.readouterr().err.strip()  # the receiver's own log lines included
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "unexpected" not in err, err
+    assert err.startswith("emcal: error: merlin at 127.0.0.1"), err
+    assert "is this a merlin detector's data port?" in err, err
+    assert elapsed < 20
+    assert not (tmp_path / "o").exists()

@@ -15,11 +15,14 @@ from ._files import atomic_write_text
 from .engine import check_executor
 from .times import check_utc_offset
 
-__all__ = ["load_settings", "save_setting", "settings_path"]
+__all__ = ["check_data_folders", "load_settings", "save_setting", "settings_path"]
 
 #: ``dose_utc_offset``: the instruments' offset from UTC ("+01:00") for dose-table times
 #: written without one; None: such times are the instrument's local time, as written.
-DEFAULTS: dict[str, Any] = {"executor": "local", "dose_utc_offset": None}
+#: ``data_folders``: folders besides a 4D file's own from which napari may read the data
+#: the file points at (HDF5 external storage, linked files; see
+#: :func:`napari_emcal.io.confine.allowed_folders`).
+DEFAULTS: dict[str, Any] = {"executor": "local", "dose_utc_offset": None, "data_folders": []}
 
 
 def settings_path() -> Path:
@@ -46,7 +49,29 @@ def load_settings() -> dict[str, Any]:
         settings["dose_utc_offset"] = check_utc_offset(settings["dose_utc_offset"])
     except ValueError:
         settings["dose_utc_offset"] = None
+    folders = settings["data_folders"]
+    # a folder since removed is dropped rather than failing every read
+    settings["data_folders"] = [
+        f for f in (folders if isinstance(folders, list) else []) if _is_folder(f)
+    ]
     return settings
+
+
+def _is_folder(value) -> bool:
+    return isinstance(value, str) and bool(value) and Path(value).expanduser().is_dir()
+
+
+def check_data_folders(value) -> list[str]:
+    """``value`` (a folder, or a list of folders) as a list of resolved folder names.
+
+    Raises
+    ------
+    InvalidParameterError
+        A name that is not an existing folder.
+    """
+    from .io.confine import check_folders
+
+    return [str(f) for f in check_folders(value or ())]
 
 
 def save_setting(key: str, value) -> None:
@@ -55,4 +80,6 @@ def save_setting(key: str, value) -> None:
         value = check_executor(value)
     elif key == "dose_utc_offset":
         value = check_utc_offset(value)
+    elif key == "data_folders":
+        value = check_data_folders(value)
     atomic_write_text(settings_path(), json.dumps({**load_settings(), key: value}, indent=1))

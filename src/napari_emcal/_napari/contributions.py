@@ -63,8 +63,10 @@ def read_4d(path):
     """Open a 4D STEM file lazily as one Dask-backed image layer."""
     if isinstance(path, list):
         path = path[0]
+    from ..settings import load_settings
+
     try:
-        ds = open_4d(path)
+        ds = open_4d(path, allow_dirs=load_settings()["data_folders"])
     except InvalidDataError as exc:
         show_warning(str(exc))
         raise

@@ -9,11 +9,17 @@ from psygnal import Signal
 
 from ..errors import EmcalError
 from ..io.readers import open_4d, reshape_scan, sample_contrast_limits
+from ..settings import load_settings
 from .common import commit_on_enter, is_4d_image, scan_shape_from_text
 
 __all__ = ["Source4D"]
 
 A_4D_LAYER = "a 4D image layer (scan_y, scan_x, det_y, det_x); pick a 4D STEM dataset"
+
+
+def data_folders() -> list[str]:
+    """The folders besides a file's own that the user allows its linked data to come from."""
+    return load_settings()["data_folders"]
 
 
 class Source4D(widgets.Container):
@@ -128,7 +134,7 @@ class Source4D(widgets.Container):
         if not name or name == md.get("dataset"):
             return
         try:
-            ds = open_4d(md["source"], dataset=name)
+            ds = open_4d(md["source"], dataset=name, allow_dirs=data_folders())
             limits = sample_contrast_limits(ds.data)
         except EmcalError as exc:
             self.dock.error(str(exc))

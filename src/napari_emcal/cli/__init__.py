@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..overfocus.sample import overfocus_grating
     from ..serialem.cli import add_parser as add_serialem
     from .export import add_parser as add_export
+    from .high_defocus import add_image_shift_row
     from .history import add_parser as add_history
     from .info import add_parser as add_info
     from .kit import EmcalParser
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         partial(add_export, sample=overfocus_grating),
         add_live,
         add_report,
-        add_serialem,
+        # the high-defocus image shift goes into the high-defocus tool's table
+        partial(add_serialem, high_defocus_table=add_image_shift_row),
     ):
         add(sub)
     return parser
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from .._files import protecting, refuse_overwrite
+    from ..io.confine import allowed_folders
     from .kit import json_to_stdout
 
     args = build_parser().parse_args(argv)
@@ -63,7 +66,12 @@ def main(argv=None) -> int:
         inputs = _paths(args, [n for n in INPUTS if n not in updated])
         refuse_overwrite(_paths(args, OUTPUTS), inputs)
         # nor may a file the command writes into a folder replace one
-        with protecting(inputs), json_to_stdout(args):
+        # data a dataset points at may come from the folders named with --allow-dir
+        with (
+            allowed_folders(getattr(args, "allow_dir", None) or ()),
+            protecting(inputs),
+            json_to_stdout(args),
+        ):
             return args.func(args)
     except (EmcalError, OSError) as exc:
         print(f"emcal: error: {_one_line(exc)}", file=sys.stderr)
@@ -84,9 +92,10 @@ def main(argv=None) -> int:
 #: Arguments that name files a command reads, and files it writes: an output that is an
 #: input is refused before anything runs, and no file the command writes may replace one.
 INPUTS = ("source", "files", "params", "table", "result", "near", "far", "calibration", "twin")
-OUTPUTS = ("out", "json", "csv", "excel", "dose_text", "mdoc_out", "save")
-#: Inputs a command updates on purpose (high-defocus adds its row to ``--table``).
-UPDATED_IN_PLACE = {"high-defocus": ("table",)}
+OUTPUTS = ("out", "json", "csv", "excel", "dose_text", "mdoc_out", "save", "lines")
+#: Inputs a command updates on purpose (high-defocus and high-defocus-is add their row to
+#: ``--table``).
+UPDATED_IN_PLACE = {"high-defocus": ("table",), "high-defocus-is": ("table",)}
 
 
 def _paths(args, names) -> list:

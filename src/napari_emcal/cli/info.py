@@ -77,7 +77,9 @@ def _mdoc(path: Path) -> InstrumentMetadata:
 
 
 def add_parser(sub) -> None:
-    """``emcal info PATH [--json]``."""
+    """``emcal info PATH [--json] [--allow-dir DIR]``."""
+    from .kit import allow_dir_argument
+
     p = sub.add_parser("info", help="what a file records about the instrument, with sources")
     p.add_argument("source", help="4D STEM file, 2D image or SerialEM .mdoc")
     p.add_argument(
@@ -85,6 +87,7 @@ def add_parser(sub) -> None:
         metavar="PATH",
         help="write {values: {name: {value, unit, source}}, notes} (SI units)",
     )
+    allow_dir_argument(p)
     p.set_defaults(func=cmd_info)
 
 

@@ -81,6 +81,22 @@ def dataset_arguments(p, sample=None) -> None:
         metavar=("NY", "NX"),
         help="arrange the frames into this scan",
     )
+    allow_dir_argument(p)
+
+
+def allow_dir_argument(p) -> None:
+    """``--allow-dir DIR`` (repeatable): a folder besides the dataset's own from which the
+    data it points at may be read (:func:`napari_emcal.io.confine.allowed_folders`; the
+    command runs inside it, see :func:`napari_emcal.cli.main`)."""
+    p.add_argument(
+        "--allow-dir",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="a folder besides the dataset's own from which the data it points at (HDF5 "
+        "external storage, virtual or linked files, an EMPAD raw file) may be read; "
+        "regular files only; repeatable",
+    )
 
 
 def executor_arguments(p) -> None:

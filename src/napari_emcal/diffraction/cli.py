@@ -3,7 +3,13 @@ pattern of a known polycrystalline standard."""
 
 from __future__ import annotations
 
-from ..cli.kit import history_arguments, positive_float, record_history, write_json
+from ..cli.kit import (
+    allow_dir_argument,
+    history_arguments,
+    positive_float,
+    record_history,
+    write_json,
+)
 from ..errors import InvalidParameterError
 
 __all__ = ["add_parser", "instrument_values"]
@@ -152,6 +158,7 @@ def add_parser(sub) -> None:
         help="2D diffraction pattern (.tif, .dm3/.dm4, .emd, .ser, .mrc, .npy), a stack or 4D "
         "dataset (its mean pattern), or 'sample' for the simulated Au pattern",
     )
+    allow_dir_argument(p)
     p.add_argument(
         "--standard",
         default="Au",

@@ -11,6 +11,7 @@ objects that run on files. LiberTEM-live is imported only here, only when used.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +136,22 @@ def _connect(ctx, source: LiveSource, timeout: float):
         raise LiveError(f"cannot connect to {source.describe()}: {exc}") from exc
 
 
+@contextmanager
+def _peer_errors(source: LiveSource, when: str) -> Iterator[None]:
+    """The receivers' own errors (a peer that sends what is no detector's protocol, or
+    closes at once) as a :class:`LiveError` naming the peer; ours pass through."""
+    try:
+        yield
+    except (Cancelled, EmcalError):
+        raise
+    except Exception as exc:  # socket, protocol and parse errors of the detectors' libraries
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise LiveError(
+            f"{source.describe()} {when}: {text[:300]} (is this a {source.detector} "
+            "detector's data port?)"
+        ) from exc
+
+
 def acquisitions(
     source: LiveSource,
     passes: Sequence[FramePass],
@@ -159,8 +176,12 @@ def acquisitions(
     Cancelled
         ``cancelled()`` turned true between acquisitions.
     """
+    import os
     import time
 
+    # the Merlin receiver logs each broken stream on stderr itself; the LiveError raised
+    # here says the same in one line (set LIBERTEM_QD_LOG_LEVEL to see its log)
+    os.environ.setdefault("LIBERTEM_QD_LOG_LEVEL", "off")
     try:
         from libertem.executor.inline import InlineJobExecutor
         from libertem_live.api import LiveContext
@@ -178,15 +199,17 @@ def acquisitions(
             for _ in range(int(count)):
                 if cancelled is not None and cancelled():
                     raise Cancelled
-                pending = conn.wait_for_acquisition(float(timeout))
+                with _peer_errors(source, "while waiting for an acquisition"):
+                    pending = conn.wait_for_acquisition(float(timeout))
                 if pending is None:
                     raise LiveError(
                         f"no acquisition started within {timeout:g} s on {source.describe()}"
                     )
                 t0 = time.perf_counter()
-                aq = ctx.make_acquisition(
-                    conn=conn, pending_aq=pending, nav_shape=source.scan_shape
-                )
+                with _peer_errors(source, "when the acquisition started"):
+                    aq = ctx.make_acquisition(
+                        conn=conn, pending_aq=pending, nav_shape=source.scan_shape
+                    )
                 shape = tuple(aq.shape)
                 if len(shape) != 4:
                     raise InvalidDataError(

@@ -121,7 +121,13 @@ def cmd_high_defocus_lookup(args) -> int:
     table = HighDefocusTable.from_csv(args.table)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        scale, rotation = table.interpolate(args.defocus_um, args.intensity, args.spot, args.probe)
+        scale, rotation = table.interpolate(
+            args.defocus_um,
+            args.intensity,
+            args.spot,
+            args.probe,
+            calibration=args.table_calibration.replace("-", " "),
+        )
     for warning in caught:
         if "nothing is calibrated on the" in str(warning.message):
             # scale 1 and rotation 0 would be a default standing in for a calibration
@@ -163,4 +169,12 @@ def add_parser(sub) -> None:
     )
     p.add_argument("table", help="CSV written by the widget or by 'high-defocus --table'")
     _setting_arguments(p)
+    p.add_argument(
+        "--calibration",
+        dest="table_calibration",  # not a file: "calibration" names input files elsewhere
+        choices=("magnification", "image-shift"),
+        default="magnification",
+        help="which rows: the image's magnification and rotation (default), or the image-shift "
+        "calibration 'high-defocus-is --table' added",
+    )
     p.set_defaults(func=cmd_high_defocus_lookup)

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..errors import InvalidDataError
 from ..io.writers import serialem_rows_along_camera_y, write_serialem_lines
+from .table import MAGNIFICATION
 
 __all__ = ["SERIALEM_PROBE", "serialem_high_defocus_lines", "write_serialem_high_defocus"]
 
@@ -28,7 +29,8 @@ SERIALEM_PROBE = {"micro": 1, "microprobe": 1, "nano": 0, "nanoprobe": 0}
 
 
 def serialem_high_defocus_lines(table) -> tuple[list[str], list[str]]:
-    """``HighFocusMagCal`` lines of a high-defocus table, and what was left out and why.
+    """``HighFocusMagCal`` lines of a high-defocus table's magnification rows, and what
+    was left out and why.
 
     A row needs its spot size, probe mode (micro or nano) and intensity: SerialEM looks
     calibrations up by them. The intensity must be SerialEM's own ``Intensity`` value (as
@@ -41,6 +43,15 @@ def serialem_high_defocus_lines(table) -> tuple[list[str], list[str]]:
         raise InvalidDataError("The high-defocus table is empty: nothing to export.")
     lines, skipped = [], []
     for number, (_, row) in enumerate(frame.iterrows(), start=1):
+        if row.get("calibration", MAGNIFICATION) != MAGNIFICATION:
+            # its HighFocusISCal line needs the series' mag index: emcal high-defocus-is
+            # --serialem writes it
+            skipped.append(
+                f"row {number} ({row['defocus_um']:g} µm): an {row['calibration']} "
+                "calibration, not a HighFocusMagCal (emcal high-defocus-is writes its "
+                "HighFocusISCal line)"
+            )
+            continue
         probe = SERIALEM_PROBE.get(str(row.get("probe") or "").strip().lower())
         spot, intensity = row.get("spot"), row.get("intensity")
         missing = [

@@ -18,11 +18,18 @@ from ..errors import CalibrationWarning, InvalidDataError, InvalidParameterError
 from ..tables import Column, Table, flag
 from .measure import HighDefocusResult
 
-__all__ = ["Added", "HighDefocusTable"]
+__all__ = ["CALIBRATIONS", "IMAGE_SHIFT", "MAGNIFICATION", "Added", "HighDefocusTable"]
+
+#: What a row calibrates: the defocused image against focus (SerialEM's
+#: ``HighFocusMagCal``, measured from two images), or the image-shift matrix at the
+#: defocus against that at focus (``HighFocusISCal``, from two SerialEM series).
+MAGNIFICATION, IMAGE_SHIFT = "magnification", "image shift"
+CALIBRATIONS = (MAGNIFICATION, IMAGE_SHIFT)
 
 #: ``intensity`` is whatever the microscope calls its beam intensity (C2 %, SerialEM's
 #: Intensity, an illuminated-area setting): only compared, never converted.
 SCHEMA = (
+    Column("calibration", "text", default=MAGNIFICATION),
     Column("defocus_um", label="defocus", required=True),
     Column("intensity"),
     Column("spot", label="spot size", positive=True),
@@ -33,6 +40,7 @@ SCHEMA = (
     Column("date", "text"),
     Column("near_image", "text"),
     Column("far_image", "text"),
+    Column("source", "text"),
 )
 COLUMNS = tuple(c.name for c in SCHEMA)
 REQUIRED = tuple(c.name for c in SCHEMA if c.required)
@@ -76,10 +84,15 @@ CONFLICT_ROTATION_DEG = 0.01
 class HighDefocusTable(Table):
     """Scale and rotation of the defocused image at several defocus values and beam settings.
 
-    One row per calibration: ``defocus_um`` (µm, negative = underfocus), ``intensity``,
-    ``spot`` (spot size), ``probe`` (probe mode, e.g. ``"nano"``/``"micro"``), ``scale``,
-    ``rotation_deg`` (as :class:`~napari_emcal.highdefocus.HighDefocusResult`), ``score``,
-    ``date`` (ISO 8601) and the two image names.
+    One row per calibration: ``calibration`` (``"magnification"``: the defocused image
+    against focus; ``"image shift"``: the image-shift matrix at the defocus against that
+    at focus, SerialEM's high-defocus image-shift calibration), ``defocus_um`` (µm,
+    negative = underfocus), ``intensity``, ``spot`` (spot size), ``probe`` (probe mode,
+    e.g. ``"nano"``/``"micro"``), ``scale``, ``rotation_deg`` (as
+    :class:`~napari_emcal.highdefocus.HighDefocusResult`: from +x towards +y of the stored
+    array), ``score``, ``date`` (ISO 8601), the two image (or series) names and
+    ``source`` (where the row came from, in words). The two calibrations sit side by
+    side; a lookup and an export use one at a time.
 
     Parameters
     ----------
@@ -102,7 +115,7 @@ class HighDefocusTable(Table):
         self.intensity_tolerance = float(intensity_tolerance)
 
     COLUMNS = SCHEMA
-    SORT_BY = ("probe", "spot", "intensity", "defocus_um")
+    SORT_BY = ("calibration", "probe", "spot", "intensity", "defocus_um")
     NAME = "high-defocus table"
 
     def check(self, rows: pd.DataFrame) -> pd.Series:
@@ -115,6 +128,12 @@ class HighDefocusTable(Table):
                 "is 1 and the rotation 0 by definition)"
             ),
             defocus,
+        )
+        problems = flag(
+            problems,
+            ~rows["calibration"].isin(CALIBRATIONS),
+            lambda v: f"calibration must be {' or '.join(map(repr, CALIBRATIONS))}; got {v!r}",
+            rows["calibration"],
         )
         return problems.where(problems != "", super().check(rows))
 
@@ -132,8 +151,11 @@ class HighDefocusTable(Table):
         date: str | None = None,
         near_image: str = "",
         far_image: str = "",
+        calibration: str = MAGNIFICATION,
+        source: str = "",
     ) -> Added:
-        """Add a calibration; one at nearly the same defocus and setting is replaced.
+        """Add a calibration; one of the same kind at nearly the same defocus and setting
+        is replaced.
 
         Raises
         ------
@@ -154,6 +176,8 @@ class HighDefocusTable(Table):
                         "date": date or datetime.now().isoformat(timespec="seconds"),
                         "near_image": near_image,
                         "far_image": far_image,
+                        "calibration": calibration,
+                        "source": source,
                     }
                 ]
             )
@@ -186,7 +210,8 @@ class HighDefocusTable(Table):
         """Index of a row with the same probe/spot and nearly the same intensity and defocus."""
         for index, other in self._rows.iterrows():
             if (
-                other["probe"] == row["probe"]
+                other["calibration"] == row["calibration"]
+                and other["probe"] == row["probe"]
                 and _same(other["spot"], row["spot"], 0.0)
                 and _same(other["intensity"], row["intensity"], self.intensity_tolerance)
                 and abs(other["defocus_um"] - row["defocus_um"])
@@ -202,8 +227,11 @@ class HighDefocusTable(Table):
         intensity: float | None = None,
         spot: float | None = None,
         probe: str | None = None,
+        *,
+        calibration: str = MAGNIFICATION,
     ) -> tuple[float, float]:
-        """Scale and rotation (degrees) expected at a defocus and beam setting.
+        """Scale and rotation (degrees) expected at a defocus and beam setting, from the
+        rows of one ``calibration`` (default the image's magnification and rotation).
 
         Rules: only rows of the same probe mode; the nearest calibrated spot size; between
         calibrated defocus values linear; between focus and the nearest calibrated defocus
@@ -218,6 +246,8 @@ class HighDefocusTable(Table):
             Defocus in µm (negative = underfocus), as in the table.
         intensity, spot, probe : optional
             The beam setting. Each may be left out when the table has only one value of it.
+        calibration : {"magnification", "image shift"}
+            Which calibration's rows to use.
 
         Raises
         ------
@@ -233,7 +263,16 @@ class HighDefocusTable(Table):
             raise InvalidDataError(
                 "the high-defocus table is empty: measure and accept a calibration first"
             )
-        rows = self._rows
+        if calibration not in CALIBRATIONS:
+            raise InvalidParameterError(
+                f"calibration must be {' or '.join(map(repr, CALIBRATIONS))}; got {calibration!r}"
+            )
+        rows = self._rows[self._rows["calibration"] == calibration]
+        if rows.empty:
+            raise InvalidDataError(
+                f"the high-defocus table holds no {calibration} calibration (only "
+                f"{', '.join(sorted(set(self._rows['calibration'])))})"
+            )
         probes = sorted(set(rows["probe"]))
         if probe is None:
             if len(probes) > 1:

@@ -2,7 +2,8 @@
 
 Data a file points at (HDF5 external raw storage, virtual-dataset sources, the external
 links of a DECTRIS master, an EMPAD ``.xml``'s raw file) must be a regular file in the
-dataset's folder, never elsewhere nor a device; a size a header declares is checked
+dataset's folder (or a folder the user names, :func:`allowed_folders`), never elsewhere
+nor a device; a size a header declares is checked
 against what the file can hold before a reader allocates or Dask builds a graph; a
 header must agree with its data (a Merlin ``.hdr``'s counter depth).
 """
@@ -11,21 +12,96 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
 
 from .._files import inside_folder
-from ..errors import InvalidDataError
+from ..errors import InvalidDataError, InvalidParameterError
 
 __all__ = [
     "MAX_DECLARED_BYTES",
+    "allowed_folders",
     "check_declared_size",
     "check_empad_raw",
+    "check_folders",
     "check_link",
     "check_mib_depth",
     "confined_dataset",
+    "resolve_inside",
 ]
+
+#: Folders besides the dataset's own that the user has named for the data a file points at
+#: (``open_4d(..., allow_dirs=...)``, ``emcal ... --allow-dir``); resolved, existing.
+_ALLOWED: ContextVar[tuple[Path, ...]] = ContextVar("emcal_allowed_folders", default=())
+
+
+def check_folders(folders: Iterable) -> tuple[Path, ...]:
+    """``folders`` (one name or several) resolved; refused unless each is an existing folder.
+
+    Raises
+    ------
+    InvalidParameterError
+        A name that is not an existing folder.
+    """
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    checked = []
+    for folder in folders or ():
+        resolved = Path(folder).expanduser().resolve()
+        if not resolved.is_dir():
+            raise InvalidParameterError(
+                f"{folder} is not a folder: name the folder that holds the data the dataset "
+                "points at"
+            )
+        checked.append(resolved)
+    return tuple(checked)
+
+
+@contextmanager
+def allowed_folders(folders: Iterable = ()) -> Iterator[tuple[Path, ...]]:
+    """Within the block, the data a dataset points at may also come from ``folders`` (and
+    below them): regular files only, never devices; nested blocks add to the folders.
+
+    Raises
+    ------
+    InvalidParameterError
+        A name that is not an existing folder.
+    """
+    extra = check_folders(folders)
+    token = _ALLOWED.set(_ALLOWED.get() + extra)
+    try:
+        yield _ALLOWED.get()
+    finally:
+        _ALLOWED.reset(token)
+
+
+def resolve_inside(target, path: Path, what: str) -> Path:
+    """``target`` (relative to the folder of the dataset file ``path`` when not absolute),
+    resolved, refused unless it is a regular file inside that folder or one of the
+    :func:`allowed_folders`.
+
+    Raises
+    ------
+    InvalidDataError
+        The target is elsewhere, missing, or not a regular file (a device, a FIFO).
+    """
+    folder = path.parent.resolve()
+    target = Path(target)
+    resolved = (target if target.is_absolute() else folder / target).resolve()
+    for allowed in (folder, *_ALLOWED.get()):
+        if resolved == allowed or allowed in resolved.parents:
+            return inside_folder(resolved, allowed, what=what)
+    named = ", ".join(str(f) for f in _ALLOWED.get())
+    raise InvalidDataError(
+        f"the {what} {target} is outside the dataset's folder {folder}"
+        + (f" and the folders named ({named})" if named else "")
+        + ": refused (copy it beside the dataset, or name its folder as allowed: "
+        "--allow-dir DIR, open_4d(..., allow_dirs=...), or napari's 'data_folders' setting)"
+    )
 
 
 #: The largest 4D dataset a header may declare (bytes): 64 TiB, beyond any detector's
@@ -52,10 +128,11 @@ def check_declared_size(path: Path, shape, dtype, *, linked: bool = False) -> No
 
 
 def _inside(path: Path, target: str, what: str) -> None:
-    """A file an HDF5 file points at must be a regular file in the dataset's folder."""
+    """A file an HDF5 file points at must be a regular file in the dataset's folder (or a
+    folder the user named)."""
     if target in (".", ""):  # the file itself
         return
-    inside_folder(target, path.parent, what=f"{what} of {path.name}")
+    resolve_inside(target, path, f"{what} of {path.name}")
 
 
 def check_link(path: Path, group, key: str) -> None:
@@ -69,8 +146,9 @@ def check_link(path: Path, group, key: str) -> None:
 def confined_dataset(path: Path, h5file, name: str, obj):
     """``obj``, refused when its bytes would come from outside the dataset's folder:
     external raw storage, virtual-dataset sources and external links may only name regular
-    files beside (or below) the file. External raw storage is then mapped here, relative
-    to that folder (HDF5 itself would look relative to the working directory)."""
+    files beside (or below) the file, or in a folder the user named. External raw storage
+    is then mapped here, relative to the file's folder (HDF5 itself would look relative to
+    the working directory)."""
     parent, _, key = name.rpartition("/")
     check_link(path, h5file[parent] if parent else h5file, key)
     external = obj.external
@@ -100,9 +178,7 @@ def _external_raw(path: Path, name: str, obj, external) -> np.memmap:
             "into one file (or into the HDF5 file)"
         )
     target, offset, _ = external[0]
-    raw = inside_folder(
-        os.fsdecode(target), path.parent, what=f"external raw storage of {path.name}"
-    )
+    raw = resolve_inside(os.fsdecode(target), path, f"external raw storage of {path.name}")
     nbytes = int(np.prod(obj.shape, dtype=np.float64)) * obj.dtype.itemsize
     if raw.stat().st_size < offset + nbytes:
         raise InvalidDataError(
@@ -115,15 +191,15 @@ def _external_raw(path: Path, name: str, obj, external) -> np.memmap:
 
 def check_empad_raw(path: Path) -> None:
     """An EMPAD ``.xml`` names its raw file: it must be a regular file in the ``.xml``'s
-    folder (never ``../``, an absolute path elsewhere or a device), as long as the scan
-    the ``.xml`` declares."""
+    folder or one the user named (never ``../``, an absolute path elsewhere or a device),
+    as long as the scan the ``.xml`` declares."""
     from rsciio.empad._api import _parse_xml
 
     try:
         _, info = _parse_xml(os.fspath(path))
     except Exception as exc:  # the XML parser's and RosettaSciIO's own errors
         raise InvalidDataError(f"cannot read {path.name} as an EMPAD .xml: {exc}") from None
-    raw = inside_folder(str(info["raw_filename"]), path.parent, what=f"raw file of {path.name}")
+    raw = resolve_inside(str(info["raw_filename"]), path, f"raw file of {path.name}")
     frames = info.get("series_count") or int(info.get("scan_y", 0)) * int(info.get("scan_x", 0))
     expected = int(frames) * int(info["raw_height"]) * int(info["width"]) * 4
     if raw.stat().st_size < expected:

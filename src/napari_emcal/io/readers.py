@@ -38,6 +38,7 @@ import numpy as np
 from .._files import check_readable
 from ..display import robust_limits
 from ..errors import InvalidDataError, InvalidParameterError
+from .confine import allowed_folders
 from .dataset4d import SCAN_CHUNK, Dataset4D, _frame_chunks
 from .formats4d import (
     NpyFile,
@@ -172,7 +173,7 @@ def sample_contrast_limits(data, n_frames: int = 8) -> tuple[float, float]:
     return robust_limits(values, (0.5, 99.9))
 
 
-def open_4d(path, *, scan_shape=None, dataset: str | None = None) -> Dataset4D:
+def open_4d(path, *, scan_shape=None, dataset: str | None = None, allow_dirs=()) -> Dataset4D:
     """Open a 4D STEM file lazily.
 
     Parameters
@@ -184,12 +185,18 @@ def open_4d(path, *, scan_shape=None, dataset: str | None = None) -> Dataset4D:
         Arrange the frames into this scan (overrides what the file says or the guess).
     dataset : str, optional
         For HDF5 files with several 3D/4D datasets: the one to open (default the largest).
+    allow_dirs : path or sequence of paths, optional
+        Folders besides the file's own from which the data it points at (HDF5 external
+        storage, virtual-dataset sources, linked files, an EMPAD raw file) may be read;
+        regular files only, never devices (:func:`napari_emcal.io.confine.allowed_folders`).
 
     Raises
     ------
     InvalidDataError
-        If the file is missing, of an unknown format, truncated or corrupt, or holds no
-        3D/4D dataset.
+        If the file is missing, of an unknown format, truncated or corrupt, holds no
+        3D/4D dataset, or points at data outside its folder and ``allow_dirs``.
+    InvalidParameterError
+        If a name in ``allow_dirs`` is not an existing folder.
     """
     path = Path(path)
     check_readable(path)
@@ -201,8 +208,9 @@ def open_4d(path, *, scan_shape=None, dataset: str | None = None) -> Dataset4D:
         )
     reader = {"npy": _open_npy, "hdf5": _open_hdf5, "zarr": _open_zarr}.get(fmt, _open_rsciio)
     try:
-        ds = reader(path, fmt, dataset=dataset)
-    except InvalidDataError:
+        with allowed_folders(allow_dirs):
+            ds = reader(path, fmt, dataset=dataset)
+    except (InvalidDataError, InvalidParameterError):
         raise
     except Exception as exc:  # the libraries' own errors for corrupt or truncated files
         raise InvalidDataError(f"Could not read {path.name} as {fmt}: {exc}") from exc

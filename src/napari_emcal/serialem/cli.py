@@ -4,10 +4,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
+from .._files import atomic_write_text
 from ..cli.kit import history_arguments, record_history, write_json
 from ..errors import InvalidDataError
 
@@ -57,7 +56,7 @@ def _output(args, document, lines, reason) -> None:
     if args.lines:
         if not lines:
             raise InvalidDataError(f"--lines: {reason}")
-        Path(args.lines).write_text("\n".join(lines) + "\n")
+        atomic_write_text(args.lines, "\n".join(lines) + "\n")
         print(f"written     {args.lines}")
 
 
@@ -149,7 +148,9 @@ def cmd_high_defocus_is(args) -> int:
     defocus = [p[0].defocus_um for p in parts]
     if any(d is None for d in defocus):
         raise InvalidDataError("the .mdoc records no Defocus for these series")
-    result = high_defocus_image_shift(*fits, focus_defocus_um=defocus[0], defocus_um=defocus[1])
+    result = high_defocus_image_shift(
+        *fits, focus_defocus_um=defocus[0], defocus_um=defocus[1], record=parts[1][0]
+    )
     row_sense = first.row_is_camera_y
     lines, reason = _serialem(lambda: [se.high_focus_is_line(result, parts[1][0], row_sense)])
     print(f"defocus     {result.defocus_um:g} µm against {result.focus_defocus_um:g} µm")
@@ -169,6 +170,9 @@ def cmd_high_defocus_is(args) -> int:
         setting=f"defocus_um={result.defocus_um:g}, {_setting_text(parts[1][0])}",
         source=str(args.stack),
     )
+    if getattr(args, "table", None):
+        row = result.table_row(str(args.stack), str(args.defocused or args.stack))
+        print(f"table       {args.add_to_table(args.table, row)}")
     return 0
 
 
@@ -223,7 +227,7 @@ def cmd_dead_time(args) -> int:
     if args.json:
         write_json(args.json, document)
     if args.lines:
-        Path(args.lines).write_text(line + "\n")
+        atomic_write_text(args.lines, line + "\n")
     camera = series.records[0].camera
     record_history(
         args,
@@ -260,7 +264,10 @@ def _shift_options(p) -> None:
     )
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, high_defocus_table=None) -> None:
+    """The SerialEM commands; ``high_defocus_table(path, row)`` (from the CLI's assembly:
+    this tool does not know the high-defocus tool's table) adds a high-defocus image-shift
+    row to a table file and says what it did, offered as ``high-defocus-is --table``."""
     p = sub.add_parser("image-shift", help="SerialEM image-shift matrix from a recorded series")
     _common(p)
     _shift_options(p)
@@ -283,7 +290,14 @@ def add_parser(sub) -> None:
         help="the defocused series (else one series whose Defocus takes two values)",
     )
     _shift_options(p)
-    p.set_defaults(func=cmd_high_defocus_is)
+    if high_defocus_table is not None:
+        p.add_argument(
+            "--table",
+            metavar="CSV",
+            help="add the result to this high-defocus table (made if absent), as an "
+            "'image shift' row beside the magnification calibrations",
+        )
+    p.set_defaults(func=cmd_high_defocus_is, add_to_table=high_defocus_table)
 
     p = sub.add_parser("beam-intensity", help="SerialEM beam-intensity table from a series")
     _common(p, images_needed=False)

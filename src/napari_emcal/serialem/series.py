@@ -24,6 +24,7 @@ from pathlib import Path, PureWindowsPath
 
 import numpy as np
 
+from .._files import check_readable
 from ..errors import InvalidDataError
 from ..io.writers import serialem_rows_along_camera_y
 
@@ -173,6 +174,7 @@ def read_mdoc(path) -> list[dict]:
     import pandas as pd
 
     path = Path(path)
+    check_readable(path)  # a FIFO or a device: said so, never read
     if not path.is_file():
         raise InvalidDataError(f"No such .mdoc: {path}")
     try:
@@ -215,6 +217,7 @@ def read_series(path, *, load_images: bool = True) -> Series:
         or images that cannot be read.
     """
     path = Path(path)
+    check_readable(path)  # a missing file, a FIFO or a device: said so, never read
     notes: list[str] = []
     if path.suffix.lower() == ".mdoc":
         mdoc = path

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -473,9 +474,36 @@ class HighDefocusIS:
     focus: ShiftFit
     defocused: ShiftFit
     notes: list[str] = field(default_factory=list)
+    #: a record of the defocused series: the beam setting (spot, probe, intensity) the
+    #: calibration belongs to
+    record: Record | None = None
 
     def serialem_rotation_deg(self, row_is_camera_y: bool) -> float:
         return self.rotation_deg if row_is_camera_y else -self.rotation_deg
+
+    def table_row(self, focus_name: str, defocused_name: str) -> dict:
+        """What a high-defocus table keeps of this calibration, beside the magnification
+        calibrations (``HighDefocusTable.add`` keywords): the defocus relative to the focus
+        series (µm), scale, rotation (from +col towards +row of the stored array, as the
+        table's), the defocused series' beam setting, the two series' names and, as
+        ``source``, where the row came from."""
+        record = self.record
+        return {
+            "defocus_um": self.defocus_um - self.focus_defocus_um,
+            "scale": self.scale,
+            "rotation_deg": self.rotation_deg,
+            "intensity": None if record is None else record.intensity,
+            "spot": None if record is None else record.spot,
+            "probe": (record.probe or "") if record is not None else "",
+            "near_image": str(focus_name),
+            "far_image": str(defocused_name),
+            "source": (
+                f"SerialEM high-defocus image shift: {Path(defocused_name).name} (Defocus "
+                f"{self.defocus_um + 0.0:g} µm) against {Path(focus_name).name} "
+                f"({self.focus_defocus_um + 0.0:g} µm); "
+                f"scale ± {self.scale_sigma:.2g}, rotation ± {self.rotation_sigma_deg:.2g}°"
+            ),
+        }
 
     def to_dict(self) -> dict:
         return {
@@ -498,10 +526,16 @@ class HighDefocusIS:
 
 
 def high_defocus_image_shift(
-    focus: ShiftFit, defocused: ShiftFit, *, focus_defocus_um: float, defocus_um: float
+    focus: ShiftFit,
+    defocused: ShiftFit,
+    *,
+    focus_defocus_um: float,
+    defocus_um: float,
+    record: Record | None = None,
 ) -> HighDefocusIS:
     """Scale and rotation of the image-shift matrix at ``defocus_um`` against that at
-    ``focus_defocus_um``, with standard errors propagated from both matrices."""
+    ``focus_defocus_um``, with standard errors propagated from both matrices; ``record``
+    (one of the defocused series) gives the beam setting the result belongs to."""
     if focus.setting != "image_shift" or defocused.setting != "image_shift":
         raise InvalidParameterError("the high-defocus ratio compares image-shift matrices")
 
@@ -536,4 +570,5 @@ def high_defocus_image_shift(
         focus=focus,
         defocused=defocused,
         notes=[*focus.notes, *defocused.notes],
+        record=record,
     )

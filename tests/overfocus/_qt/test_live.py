@@ -143,3 +143,19 @@ def test_closing_the_dock_stops_the_acquisition(make_napari_viewer, qtbot, tmp_p
         assert live.received == 0
     finally:
         stop_simulator(process)
+
+
+def test_a_hostile_peer_is_said_in_the_dock(make_napari_viewer, qtbot, hostile_peer):
+    """A peer that sends garbage or closes at once: a message in the dock, no traceback."""
+    data_port, control_port, _ = hostile_peer
+    viewer, widget, live = _dock(make_napari_viewer, data_port, control_port)
+    live.timeout.value = 3.0
+    assert live.start()
+    qtbot.waitUntil(lambda: not widget.task.running, timeout=30000)
+    from qtpy.QtCore import QThreadPool
+
+    # the worker's thread is done too before the viewer closes
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0)
+    assert "is this a merlin detector's data port?" in widget.status.value
+    assert "Traceback" not in widget.status.value
+    assert "stopped" in live.message.value and live.layer is None

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..._qt.plots import ThemedPlot
 from ...errors import CalibrationWarning, EmcalError
-from ..table import HighDefocusTable
+from ..table import IMAGE_SHIFT, HighDefocusTable
 
 __all__ = ["CalibrationPlot"]
 
@@ -69,10 +69,22 @@ class CalibrationPlot(ThemedPlot):
         self.rotation_axes.set_ylabel("rotation (°)")
         self.rotation_axes.set_xlabel("defocus (µm)")
         shown = frame if probe is None else frame[frame["probe"] == probe]
+        # the image-shift calibrations beside the magnification ones: shown, not in the curve
+        shifts = shown[shown["calibration"] == IMAGE_SHIFT]
+        shown = shown[shown["calibration"] != IMAGE_SHIFT]
         for ax, column in zip(axes, ("scale", "rotation_deg")):
             ax.plot(
                 shown["defocus_um"], shown[column], "o", color="#1f77b4", ms=5, label="calibrated"
             )
+            if len(shifts):
+                ax.plot(
+                    shifts["defocus_um"],
+                    shifts[column],
+                    "^",
+                    color="#2ca02c",
+                    ms=5,
+                    label="image shift",
+                )
         why = ""
         defocus = np.concatenate(
             [[0.0], shown["defocus_um"].to_numpy(), [pending[0]] if pending else []]
@@ -99,7 +111,7 @@ class CalibrationPlot(ThemedPlot):
                 label="this measurement",
             )
             self.rotation_axes.plot(pending[0], pending[2], "s", mfc="none", color="#d62728", ms=8)
-        if len(shown) or pending:
+        if len(shown) or len(shifts) or pending:
             self.scale_axes.legend(fontsize="x-small", loc="best")
         self.style()
         self.canvas.draw_idle()

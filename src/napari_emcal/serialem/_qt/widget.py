@@ -201,6 +201,16 @@ class SerialEMWidget(ToolDock):
             "is a camera property of SerialEMproperties.txt)",
             enabled=False,
         )
+        self.table_button = widgets.PushButton(
+            text="Add to high-defocus table",
+            tooltip="the result, as an 'image shift' row, into the High-defocus mag dock's table",
+            enabled=False,
+            visible=False,
+        )
+        #: ``callable(HighDefocusIS.table_row()) -> str``, set by the napari glue (this tool
+        #: does not know the high-defocus tool's table); the button shows when it is set
+        self.to_high_defocus_table = None
+        self._names = None  # the focus and defocused series measured
         self.accept_button = widgets.PushButton(
             text="Accept into history",
             tooltip="keep the calibration in the history; warns when it drifted from the "
@@ -224,6 +234,7 @@ class SerialEMWidget(ToolDock):
                 self.result_label,
                 self.records,
                 self.save_button,
+                self.table_button,
                 self.accept_button,
                 *[h.widgets for h in self.histories.values()],
                 self.status,
@@ -237,6 +248,7 @@ class SerialEMWidget(ToolDock):
         self.measure_button.changed.connect(lambda: self.run())
         self.save_button.changed.connect(lambda: self.save())
         self.accept_button.changed.connect(lambda: self.accept())
+        self.table_button.changed.connect(lambda: self.add_to_high_defocus_table())
         self._calibration_changed()
         self._layer_changed()
         if self.series is None:
@@ -293,7 +305,7 @@ class SerialEMWidget(ToolDock):
             if self.series is None:
                 return
         self.result = None
-        self.save_button.enabled = self.accept_button.enabled = False
+        self.save_button.enabled = self.accept_button.enabled = self.table_button.enabled = False
         self._show_records()
         self.show_hint("choose what the series calibrates, then Measure")
 
@@ -315,6 +327,7 @@ class SerialEMWidget(ToolDock):
             view.widgets.visible = tool == kind
         self.prior.visible = kind in ("image_shift", "stage_shift", "high_defocus_is")
         self.defocused.visible = kind == "high_defocus_is"
+        self.table_button.visible = kind == "high_defocus_is" and bool(self.to_high_defocus_table)
 
     def _show_records(self, fit=None) -> None:
         if self.series is None:
@@ -379,16 +392,19 @@ class SerialEMWidget(ToolDock):
         series = self.series
         defocused = None
         other = self.defocused.value
+        focus_name = series_path(self.layer.value) or str(self.layer.value)
+        self._names = (focus_name, focus_name)
         if kind == "high_defocus_is" and other is not None and other is not self.layer.value:
             defocused = self._load(series_path(other))
             if defocused is None:
                 return False
+            self._names = (focus_name, series_path(other))
 
         def work(report):
             report(0.05)
             return compute(series, kind, prior, defocused)
 
-        self.save_button.enabled = self.accept_button.enabled = False
+        self.save_button.enabled = self.accept_button.enabled = self.table_button.enabled = False
         return self.task.start(f"Measuring {self.calibration.value.lower()}", work, self._show)
 
     def _show(self, value) -> None:
@@ -403,6 +419,7 @@ class SerialEMWidget(ToolDock):
         self.plot.show(kind, result)
         self.save_button.enabled = bool(lines)
         self.accept_button.enabled = True
+        self.table_button.enabled = kind == "high_defocus_is"
         self.status.value = "measured"
         self.show_hint("check the residuals and the plot; Save for SerialEM… or Accept")
 
@@ -434,6 +451,21 @@ class SerialEMWidget(ToolDock):
         self.status.value = message
         self.accept_button.enabled = False
         self.histories[kind].refresh()
+        return message
+
+    def add_to_high_defocus_table(self) -> str:
+        """Put the high-defocus image shift measured into the high-defocus table (through
+        :attr:`to_high_defocus_table`); the sentence shown."""
+        if self.result is None or self.result[0] != "high_defocus_is":
+            self.error("Measure a high-defocus image shift first.")
+            return ""
+        try:
+            message = self.to_high_defocus_table(self.result[1].table_row(*self._names))
+        except EmcalError as exc:
+            self.error(str(exc))
+            return ""
+        self.table_button.enabled = False
+        self.status.value = message
         return message
 
     def _history_setting(self):
@@ -491,7 +523,10 @@ def compute(series, kind: str, prior=None, defocused=None):
             parts = [by_defocus[k] for k in sorted(by_defocus, key=abs)]
         fits = [image_shift_matrix(p, prior=prior) for p in parts]
         result = high_defocus_image_shift(
-            *fits, focus_defocus_um=parts[0][0].defocus_um, defocus_um=parts[1][0].defocus_um
+            *fits,
+            focus_defocus_um=parts[0][0].defocus_um,
+            defocus_um=parts[1][0].defocus_um,
+            record=parts[1][0],
         )
         lines = _lines(
             result, lambda: [se.high_focus_is_line(result, parts[1][0], series.row_is_camera_y)]
