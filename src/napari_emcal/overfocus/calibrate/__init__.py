@@ -32,8 +32,10 @@ bootstrap and standard errors).
    cross-correlations of all pairs at their predicted shifts; the refinement maximises
    the pair-averaged correlation coefficient, each evaluated at the exact, continuous
    shift from the cross spectrum (no interpolation, so no bias towards whole-pixel
-   shifts as nearest-neighbour or bilinear sampling would give), with Nelder-Mead over
-   rotation and ``log k``, then once more with the windows re-centred on the optimum.
+   shifts as nearest-neighbour or bilinear sampling would give), by Newton's method on
+   its exact gradient and Hessian in rotation and ``log k`` (a sum of complex exponentials
+   of the shifts: a few evaluations), then once more with the windows re-centred on the
+   optimum.
    What blur remains in a region's image (from its plain sum, or from the error of the
    ``M`` it was sharpened with) is symmetric about the region's centroid, which lowers
    the peak but does not move it.

@@ -6,8 +6,11 @@ them, and its decomposition into ``k``, rotation and flip."""
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from scipy import fft
 
@@ -52,14 +55,39 @@ class NoiseSpectrum:
 
 def _pairs(grid: np.ndarray, reach: int) -> np.ndarray:
     """Index pairs (i, j) of regions at most ``reach`` grid steps apart, each pair once."""
-    index = {tuple(g): n for n, g in enumerate(grid)}
-    pairs = []
-    for n, (i, j) in enumerate(grid):
-        for di in range(0, reach + 1):
-            for dj in range(-reach, reach + 1):
-                if (di, dj) > (0, 0) and (m := index.get((i + di, j + dj))) is not None:
-                    pairs.append((n, m))
-    return np.array(pairs, dtype=int).reshape(-1, 2)
+    grid = np.asarray(grid, dtype=np.intp).reshape(-1, 2)
+    offsets = np.array(
+        [
+            (di, dj)
+            for di in range(reach + 1)
+            for dj in range(-reach, reach + 1)
+            if (di, dj) > (0, 0)
+        ],
+        dtype=np.intp,
+    ).reshape(-1, 2)
+    if not len(grid) or not len(offsets):
+        return np.zeros((0, 2), dtype=int)
+    # region number at each grid cell (-1: none), padded so that every offset stays inside
+    low = grid.min(axis=0)
+    table = np.full(tuple(grid.max(axis=0) - low + 2 * reach + 1), -1, dtype=np.intp)
+    cells = grid - low + reach
+    table[cells[:, 0], cells[:, 1]] = np.arange(len(grid))
+    other = cells[:, None, :] + offsets[None, :, :]  # (regions, offsets, 2)
+    partner = table[other[..., 0], other[..., 1]]
+    first = np.broadcast_to(np.arange(len(grid))[:, None], partner.shape)
+    found = partner >= 0
+    return np.stack([first[found], partner[found]], axis=1).astype(int)
+
+
+def _blocks_in_threads(work, starts) -> list:
+    """``[work(start) for start in starts]``, the blocks shared among numba's threads
+    (the windowing, the FFTs and the products release the GIL)."""
+    starts = list(starts)
+    threads = min(numba.get_num_threads(), len(starts))
+    if threads <= 1:
+        return [work(start) for start in starts]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(work, starts))
 
 
 def _hann(n: int, centre: np.ndarray, width: float) -> np.ndarray:
@@ -88,25 +116,28 @@ def _cross_spectra(
     centre = np.array([(sy - 1) / 2, (sx - 1) / 2])
     # single precision: twice as fast, and ample for images of unit variance
     out = np.empty((len(pairs), sy, sx // 2 + 1), np.complex64)
-    for start in range(0, len(pairs), FFT_BLOCK):
+    step = max(1, len(pairs) // WEIGHT_PAIRS)  # the pairs whose power is collected
+    buffers = threading.local()
+
+    def block(start):
         sl = slice(start, start + FFT_BLOCK)
         p, half = pairs[sl], predicted[sl] / 2
-        wi = (
-            _hann(sy, centre[0] + half[:, 0], width[0])[:, :, None]
-            * _hann(sx, centre[1] + half[:, 1], width[1])[:, None, :]
-        ).astype(np.float32)
-        wj = (
-            _hann(sy, centre[0] - half[:, 0], width[0])[:, :, None]
-            * _hann(sx, centre[1] - half[:, 1], width[1])[:, None, :]
-        ).astype(np.float32)
-        fi = fft.rfft2(_windowed(regions.images[p[:, 0]], wi), workers=-1)
-        fj = fft.rfft2(_windowed(regions.images[p[:, 1]], wj), workers=-1)
-        out[sl] = fi * np.conj(fj)
+        if not hasattr(buffers, "windowed"):
+            buffers.windowed = np.empty((2, min(FFT_BLOCK, len(pairs)), sy, sx), np.float32)
+        windowed = buffers.windowed[:, : len(p)]
+        for side, sign in ((0, 1.0), (1, -1.0)):
+            _window_images(regions.images, p[:, side], centre + sign * half, width, windowed[side])
+        fi, fj = fft.rfft2(windowed, workers=1)
         if noise is not None:  # the images' power (the noise level), on pairs spread out
-            step = max(1, len(pairs) // WEIGHT_PAIRS)
             a, b = fi[::step], fj[::step]
             power = a.real**2 + a.imag**2 + b.real**2 + b.imag**2
-            noise.add(np.sum(power, axis=0) / 2, len(a))
+            collected = (np.sum(power, axis=0) / 2, len(a))
+        np.multiply(fi, np.conjugate(fj, out=fj), out=out[sl])
+        return collected if noise is not None else None
+
+    for collected in _blocks_in_threads(block, range(0, len(pairs), FFT_BLOCK)):
+        if collected is not None:
+            noise.add(*collected)
     return out
 
 
@@ -156,16 +187,42 @@ def _spectral_weights(
     return weights / max(weights.max(), 1e-300)
 
 
-def _windowed(images: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """``images`` less their mean under each window, times the window.
+@numba.njit(nogil=True, cache=True)
+def _fill_hann(window, centre, width):  # pragma: no cover - compiled
+    """:func:`_hann` of one window, into ``window``."""
+    for i in range(len(window)):
+        u = i - centre
+        window[i] = 0.5 * (1 + np.cos(2 * np.pi * u / width)) if abs(u) < width / 2 else 0.0
 
-    The mean is taken under the window, not over the image: two regions' images of the
-    same specimen area then stay exact shifts of each other (the whole image's mean
-    differs between regions that see different parts of a specimen with large structures).
+
+@numba.njit(nogil=True, cache=True)
+def _window_images(images, index, centres, width, out):  # pragma: no cover - compiled
+    """``images[index]`` less their mean under each window, times the window, into ``out``.
+
+    Each window is the separable product of :func:`_hann` windows of ``width`` (2,) px
+    centred at ``centres[n]`` (y, x). The mean is taken under the window, not over the
+    image: two regions' images of the same specimen area then stay exact shifts of each
+    other (the whole image's mean differs between regions that see different parts of a
+    specimen with large structures). One pass over each image, the mean in double
+    precision.
     """
-    weight = windows.sum(axis=(1, 2), keepdims=True)
-    mean = (images * windows).sum(axis=(1, 2), keepdims=True) / np.maximum(weight, 1e-30)
-    return (images - mean) * windows
+    sy, sx = images.shape[1:]
+    wy, wx = np.empty(sy, np.float32), np.empty(sx, np.float32)
+    for n in range(len(index)):
+        _fill_hann(wy, centres[n, 0], width[0])
+        _fill_hann(wx, centres[n, 1], width[1])
+        image = images[index[n]]
+        total = 0.0
+        for y in range(sy):
+            line = 0.0
+            for x in range(sx):
+                line += image[y, x] * wx[x]
+            total += line * wy[y]
+        weight = wy.astype(np.float64).sum() * wx.astype(np.float64).sum()
+        mean = np.float32(total / max(weight, 1e-30))
+        for y in range(sy):
+            for x in range(sx):
+                out[n, y, x] = (image[y, x] - mean) * (wy[y] * wx[x])
 
 
 def _peak_shifts(cross: np.ndarray, shape, weights=None) -> np.ndarray:
@@ -176,11 +233,14 @@ def _peak_shifts(cross: np.ndarray, shape, weights=None) -> np.ndarray:
     """
     sy, sx = shape
     shifts = np.empty((len(cross), 2))
-    for start in range(0, len(cross), FFT_BLOCK):
+    if weights is not None:  # single precision, as the spectra: half the inverse FFTs' work
+        weights = np.asarray(weights, np.float32)
+
+    def peaks(start):
         block = cross[start : start + FFT_BLOCK]
         if weights is not None:
             block = block * weights
-        corr = fft.irfft2(block, s=(sy, sx), workers=-1)
+        corr = fft.irfft2(block, s=(sy, sx), workers=1)
         n = np.arange(len(corr))
         py, px = np.divmod(np.argmax(corr.reshape(len(corr), -1), axis=1), sx)
         peak = corr[n, py, px]
@@ -191,6 +251,8 @@ def _peak_shifts(cross: np.ndarray, shape, weights=None) -> np.ndarray:
             ],
             axis=1,
         )
+
+    _blocks_in_threads(peaks, range(0, len(cross), FFT_BLOCK))
     shifts[:, 0] = (shifts[:, 0] + sy / 2) % sy - sy / 2
     shifts[:, 1] = (shifts[:, 1] + sx / 2) % sx - sx / 2
     return shifts
