@@ -1,5 +1,6 @@
 """The dataset report on the real instrument files (skipped where they are absent)."""
 
+import numpy as np
 import pytest
 
 from napari_emcal.dataset_check.report import check_dataset
@@ -47,3 +48,29 @@ def test_merlin_file_without_a_beam_has_no_disk_and_nothing_suitable():
     )
     assert report.beam is None
     assert all(verdict == "not suitable" for verdict, _ in report.verdicts.values())
+
+
+def test_fpd_descan_fit_with_an_uncertainty_that_holds_across_the_scan():
+    """The FPD recording's disk hardly walks (under half a pixel across its 16 x 16 scan);
+    its centres scatter about the plane by the specimen's deflection, correlated across
+    the scan, so the fit's errors come from a block jackknife: fits of either half of the
+    scan agree with each other within them (least squares' own errors, 3-5x smaller,
+    would be broken by 5σ)."""
+    from napari_emcal.dataset_check.analysis import fit_beam_walk
+
+    dataset = open_4d(real_file("4d/fpd_hdf5/FPD_HDF5.hdf5"))
+    result, report = check_dataset(dataset.data, dataset.metadata)
+    fit = report.descan
+    assert fit.shift_across_scan < 1.0 and fit.frames == 256
+    sigma = np.asarray(fit.matrix_sigma)
+    assert (sigma > 2e-3).all() and (sigma < 0.05).all()  # px per scan px
+    assert 0.02 < report.walk["CoM/DPC"].walk_px < 0.5  # px at the scan corners
+    assert result.com_follows_beam and not result.images_follow_beam
+    yy, xx = np.indices(result.disk_cy.shape)
+    for half in (xx < 8, yy < 8):
+        parts = [
+            fit_beam_walk(np.where(m, result.disk_cy, np.nan), np.where(m, result.disk_cx, np.nan))
+            for m in (half, ~half)
+        ]
+        combined = np.hypot(parts[0].matrix_sigma, parts[1].matrix_sigma)
+        assert (np.abs(parts[0].matrix - parts[1].matrix) < 3 * combined).all()
