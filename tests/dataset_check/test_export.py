@@ -180,3 +180,23 @@ def test_check_compares_its_descan_with_the_twins(walking, tmp_path, capsys):
     assert agree.split(": ")[1].startswith("agree")
     assert "DISAGREE" in compare_descan(fit, DESCAN + 0.02, np.full((2, 2), 1e-3))
     assert "not judged" in compare_descan(fit, DESCAN)
+
+
+def test_check_cli_compares_with_the_twins_descan(tmp_path, capsys):
+    from napari_emcal.overfocus import TwinParams
+
+    data = diffraction_dataset(SCAN, DETECTOR, descan=DESCAN, radius=6, centre=CENTRE, seed=3)
+    np.save(tmp_path / "walk.npy", data)
+    twin = TwinParams(
+        overfocus=1e-6, scan_pixel_size=1e-9, camera_length=0.15, detector_pixel_size=55e-6,
+        cy=CENTRE[0], cx=CENTRE[1], scan_rotation=12.0, flip_y=False, descan=DESCAN,
+    )  # fmt: skip
+    twin.save(tmp_path / "twin.json", uncertainty={"descan": np.full((2, 2), 1e-3)})
+    assert main(["check", str(tmp_path / "walk.npy"), "--twin", str(tmp_path / "twin.json")]) == 0
+    out = capsys.readouterr().out
+    assert "scan rotation 12° and flip False from" in out
+    assert "descan differs by at most" in out and ": agree (" in out
+    wrong = twin.replace(descan=DESCAN * 0.5)
+    wrong.save(tmp_path / "wrong.json", uncertainty={"descan": np.full((2, 2), 1e-3)})
+    assert main(["check", str(tmp_path / "walk.npy"), "--twin", str(tmp_path / "wrong.json")]) == 0
+    assert "DISAGREE" in capsys.readouterr().out

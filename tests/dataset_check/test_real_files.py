@@ -50,16 +50,22 @@ def test_merlin_file_without_a_beam_has_no_disk_and_nothing_suitable():
     assert all(verdict == "not suitable" for verdict, _ in report.verdicts.values())
 
 
-def test_fpd_descan_fit_with_an_uncertainty_that_holds_across_the_scan():
+@pytest.fixture(scope="module")
+def fpd():
+    """The FPD recording and its check (read once for the descan tests)."""
+    dataset = open_4d(real_file("4d/fpd_hdf5/FPD_HDF5.hdf5"))
+    return (dataset, *check_dataset(dataset.data, dataset.metadata))
+
+
+def test_fpd_descan_fit_with_an_uncertainty_that_holds_across_the_scan(fpd):
     """The FPD recording's disk hardly walks (under half a pixel across its 16 x 16 scan);
     its centres scatter about the plane by the specimen's deflection, correlated across
-    the scan, so the fit's errors come from a block jackknife: fits of either half of the
-    scan agree with each other within them (least squares' own errors, 3-5x smaller,
-    would be broken by 5σ)."""
+    the scan, so the fit's errors allow for it: fits of either half of the scan agree
+    with each other within them (least squares' own errors, 3-5x smaller, would be
+    broken by 5σ)."""
     from napari_emcal.dataset_check.analysis import fit_beam_walk
 
-    dataset = open_4d(real_file("4d/fpd_hdf5/FPD_HDF5.hdf5"))
-    result, report = check_dataset(dataset.data, dataset.metadata)
+    _, result, report = fpd
     fit = report.descan
     assert fit.shift_across_scan < 1.0 and fit.frames == 256
     sigma = np.asarray(fit.matrix_sigma)
