@@ -120,3 +120,42 @@ def test_any_pass_follows_the_beam():
     assert np.ptp(raw[..., 0]) > 0.5  # without compensation the beam walks
     inner = _Sum()
     assert compensated(inner, [[0, 0], [0, 0]]) is inner
+
+
+def test_compensated_data_reads_like_the_array_it_stands_for():
+    from napari_emcal.engine import reduce_data
+    from napari_emcal.engine.descan import CompensatedData
+
+    rng = np.random.default_rng(3)
+    data = rng.random((10, 12, 16, 16))
+    view = CompensatedData(data, D)
+    full = np.asarray(view)
+    sy, sx = np.mgrid[:10, :12]
+    shifts = descan_shifts(D, sy, sx, (10, 12))
+    expected = compensate_frames(data.reshape(-1, 16, 16), shifts).reshape(data.shape)
+    np.testing.assert_allclose(full, expected)
+    # slices keep each frame's place in the whole scan
+    np.testing.assert_allclose(np.asarray(view[2:7, 1:9:3]), expected[2:7, 1:9:3])
+    np.testing.assert_allclose(np.asarray(view[2:7][1:3, ::2]), expected[2:7][1:3, ::2])
+    np.testing.assert_allclose(view[4, 5], expected[4, 5])
+    np.testing.assert_allclose(np.asarray(view[::2, ::2, :8, 2:]), expected[::2, ::2, :8, 2:])
+    assert view[1:3].shape == (2, 12, 16, 16)
+    np.testing.assert_allclose(reduce_data(view, 2, 3), reduce_data(expected, 2, 3), rtol=1e-6)
+
+
+def test_disk_centres_from_the_edge_ignore_the_shadow_inside():
+    from napari_emcal.engine.disk_centres import DiskCentres
+
+    yy, xx = np.mgrid[:48, :48].astype(float)
+    centres = np.array([[20.3, 24.6], [26.1, 21.7], [23.0, 23.0]])
+    frames = []
+    for cy, cx in centres:
+        disk = np.clip(12.5 - np.hypot(yy - cy, xx - cx), 0, 1) * 100
+        # a dark shadow off-centre inside the disk pulls a centre of mass, not the edge
+        shadow = 1 - 0.9 * np.exp(-((yy - cy - 5) ** 2 + (xx - cx + 4) ** 2) / 6)
+        frames.append(disk * shadow)
+    frames = np.array(frames)[None]
+    found = run_local(frames, DiskCentres(30.0))[0]
+    np.testing.assert_allclose(found, centres, atol=0.05)
+    com_y = (frames[0, 0] * yy).sum() / frames[0, 0].sum()
+    assert abs(com_y - centres[0, 0]) > 0.15  # what the plain CoM would say

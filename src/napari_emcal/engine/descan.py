@@ -13,7 +13,12 @@ detector moves with the scan position ``s = (sy, sx)``::
 - :func:`compensate_frames`: the per-frame resampling that puts the beam where it is at
   the scan centre, ``frame'(d) = frame(d + D (s − s_c))`` (bilinear, 0 outside);
 - :class:`DescanCompensated`: any :class:`~napari_emcal.engine.passes.FramePass` run on
-  compensated frames, so a tool's pass follows the beam without knowing about descan.
+  compensated frames, so a tool's pass follows the beam without knowing about descan;
+  :class:`CompensatedData`: a lazy view of 4D data with the descan undone, for code that
+  reads frames by slicing.
+
+Measuring the disk's centre in every frame and fitting the descan from it is in
+:mod:`.disk_centres`.
 
 It knows nothing about any tool (the engine's rule).
 """
@@ -29,11 +34,13 @@ from ..errors import CalibrationFailedError, InvalidParameterError
 from .passes import FramePass
 
 __all__ = [
+    "CompensatedData",
     "Descan",
     "DescanCompensated",
     "check_descan",
     "compensate_frames",
     "compensated",
+    "compensated_data",
     "descan_shifts",
     "fit_descan",
     "is_zero",
@@ -204,6 +211,9 @@ def fit_descan(disk_cy: np.ndarray, disk_cx: np.ndarray, weights=None) -> Descan
     if n > 3:
         weighted = residual * root[:, None]
         variance = (weighted**2).sum(axis=0) / (n - 3)  # per coordinate (cy, cx)
+        maps = np.full((2, sy, sx), np.nan)
+        maps[:, valid] = residual.T
+        variance = variance * _correlation_inflation(maps)
         inverse = np.linalg.inv((design * w[valid][:, None]).T @ design)
         matrix_sigma = np.sqrt(np.outer(variance, np.diag(inverse)[1:]))
         origin_sigma = tuple(float(v) for v in np.sqrt(variance * inverse[0, 0]))
@@ -222,6 +232,49 @@ def fit_descan(disk_cy: np.ndarray, disk_cx: np.ndarray, weights=None) -> Descan
         centre_sigma=centre_sigma,
         frames=n,
     )
+
+
+def _correlation_inflation(residual_maps: np.ndarray) -> np.ndarray:
+    """Per coordinate, the factor by which residuals correlated across the scan inflate
+    the variance of the fit (1 for independent ones): the sum of the residuals'
+    autocorrelation over the lags where it stays positive.
+
+    The disk's measured centre errs where the specimen's shadow crosses its edge, and
+    that shadow moves smoothly with the scan: neighbouring frames share their error, and
+    ordinary least squares, which takes them as independent, would claim a precision the
+    data do not hold.
+    """
+    out = np.ones(len(residual_maps))
+    for i, residual in enumerate(residual_maps):
+        # the measured subgrid: drop rows and columns that hold no measurement
+        rows = np.isfinite(residual).any(axis=1)
+        cols = np.isfinite(residual).any(axis=0)
+        r = residual[rows][:, cols]
+        ok = np.isfinite(r)
+        if ok.sum() < 16:
+            continue
+        r = np.where(ok, r - r[ok].mean(), 0.0)
+        shape = [2 * n for n in r.shape]
+        spectrum = np.fft.rfft2(r, shape)
+        counts = np.fft.irfft2(np.abs(np.fft.rfft2(ok.astype(float), shape)) ** 2, shape)
+        auto = np.fft.irfft2(np.abs(spectrum) ** 2, shape) / np.maximum(np.round(counts), 1)
+        if not auto[0, 0] > 0:
+            continue
+        rho = np.fft.fftshift(auto / auto[0, 0])
+        cy, cx = shape[0] // 2, shape[1] // 2
+        # grow a square window of lags while its rim still adds correlation
+        total, radius = 1.0, 0
+        limit = min(r.shape) // 3
+        while radius < limit:
+            radius += 1
+            window = rho[cy - radius : cy + radius + 1, cx - radius : cx + radius + 1]
+            inner = rho[cy - radius + 1 : cy + radius, cx - radius + 1 : cx + radius]
+            rim = window.sum() - inner.sum()
+            if rim <= 0:
+                break
+            total += rim
+        out[i] = max(1.0, total)
+    return out
 
 
 # -- per-frame compensation -------------------------------------------------------------------
@@ -336,3 +389,107 @@ def compensated(frame_pass: FramePass, descan) -> FramePass:
     if is_zero(descan):
         return frame_pass
     return DescanCompensated(frame_pass, descan)
+
+
+class CompensatedData:
+    """A read-only, lazy view of 4D data ``(scan_y, scan_x, det_y, det_x)`` with the
+    descan undone in every frame (:func:`compensate_frames`), for code that reads frames
+    by slicing (``data[y0:y1]``, ``data[::2, ::2, :dy, :dx]``, ``data[i, j]``) and
+    ``np.asarray``: only the frames asked for are read and resampled.
+
+    Slicing the scan axes (positive steps) gives another view that keeps each frame's
+    position in the full scan, so ``s_c`` stays that of the whole recording.
+
+    Parameters
+    ----------
+    data : array_like (scan_y, scan_x, det_y, det_x)
+        NumPy, memmap or Dask.
+    descan : array_like (2, 2)
+        Detector px per scan px, rows (cy, cx), columns (sy, sx).
+    """
+
+    ndim = 4
+
+    def __init__(self, data, descan, *, _rows=None, _cols=None, _det=None, _scan_shape=None):
+        self.data = data
+        self.descan = check_descan(descan)
+        self.scan_shape = tuple(_scan_shape or data.shape[:2])
+        self._rows = _rows if _rows is not None else range(data.shape[0])
+        self._cols = _cols if _cols is not None else range(data.shape[1])
+        self._det = _det or (slice(None), slice(None))
+        dy = len(range(data.shape[2])[self._det[0]])
+        dx = len(range(data.shape[3])[self._det[1]])
+        self.shape = (len(self._rows), len(self._cols), dy, dx)
+        self.dtype = np.dtype(np.float64)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @staticmethod
+    def _as_slice(r: range) -> slice:
+        return slice(r.start, r.start + len(r) * r.step if len(r) else r.start, r.step)
+
+    def _read(self, rows: range, cols: range) -> np.ndarray:
+        raw = np.asarray(self.data[self._as_slice(rows), self._as_slice(cols)])
+        ny, nx = raw.shape[:2]
+        sy, sx = np.meshgrid(np.asarray(rows), np.asarray(cols), indexing="ij")
+        shifts = descan_shifts(self.descan, sy, sx, self.scan_shape)
+        frames = compensate_frames(raw.reshape((ny * nx,) + raw.shape[2:]), shifts)
+        frames = frames[:, self._det[0], self._det[1]]
+        return frames.reshape((ny, nx) + frames.shape[1:])
+
+    def __array__(self, dtype=None, copy=None):
+        out = self._read(self._rows, self._cols)
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):
+            key = (key,)
+        if any(k is Ellipsis for k in key) or len(key) > 4:
+            raise IndexError("CompensatedData takes up to four plain indices or slices")
+        key = key + (slice(None),) * (4 - len(key))
+        picks = []
+        for k, r in zip(key[:2], (self._rows, self._cols)):
+            if isinstance(k, slice):
+                sub = r[k]
+                if sub.step < 0:
+                    raise IndexError("CompensatedData: negative steps are not supported")
+                picks.append(sub)
+            else:
+                picks.append(range(r[int(k)], r[int(k)] + 1))
+        for k in key[2:]:
+            if not isinstance(k, slice):
+                raise IndexError("CompensatedData: detector axes take slices only")
+        det = tuple(
+            _compose(outer, inner, n)
+            for outer, inner, n in zip(self._det, key[2:], self.data.shape[2:])
+        )
+        view = CompensatedData(
+            self.data,
+            self.descan,
+            _rows=picks[0],
+            _cols=picks[1],
+            _det=det,
+            _scan_shape=self.scan_shape,
+        )
+        if isinstance(key[0], slice) and isinstance(key[1], slice):
+            return view
+        out = np.asarray(view)
+        index = tuple(0 if not isinstance(k, slice) else slice(None) for k in key[:2])
+        return out[index]
+
+
+def _compose(outer: slice, inner: slice, n: int) -> slice:
+    r = range(n)[outer][inner]
+    if r.step < 0:
+        raise IndexError("CompensatedData: negative steps are not supported")
+    return CompensatedData._as_slice(r)
+
+
+def compensated_data(data, descan):
+    """``data`` itself when ``descan`` is zero, else a :class:`CompensatedData` view."""
+    return data if is_zero(descan) else CompensatedData(data, descan)
