@@ -44,7 +44,6 @@ def check_pass(
     progress: Callable[[float], object] | None = None,
     executor: str | None = None,
     source=None,
-    notes: list[str] | None = None,
 ) -> PassResult:
     """One pass over ``data`` (two when the beam walks beyond the tolerance) whose CoM,
     and then aperture images, follow the beam.
@@ -69,8 +68,6 @@ def check_pass(
         Fraction done; the first pass counts for half.
     source : optional
         What the passes read instead of ``data`` (a path for a cluster's workers).
-    notes : list, optional
-        Gets a line when the second pass could not be made.
 
     Returns
     -------
@@ -103,9 +100,8 @@ def check_pass(
     if first.disk_cy is not None:
         try:
             descan = fit_beam_walk(first.disk_cy, first.disk_cx)
-        except CalibrationFailedError as exc:
-            (notes if notes is not None else []).append(str(exc))
-            descan = None
+        except CalibrationFailedError:
+            descan = None  # the report fits again and says why not
         if descan is not None and descan.exceeds(descan_tolerance_px):
             result, descan = _second_pass(
                 first, descan, data, target, apertures, beam, executor, part

@@ -556,7 +556,6 @@ def check_dataset(
         progress=progress,
         executor=executor,
         source=source,
-        notes=notes,
     )
     pixel = metadata.get("detector_pixel_size")
     pixel = float(np.mean(pixel)) if pixel else None

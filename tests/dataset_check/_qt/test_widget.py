@@ -135,7 +135,7 @@ def test_descan_exchanged_with_overfocus_and_saved(dataset, qtbot, tmp_path):
     assert overfocus.twin.cy.value == pytest.approx(fit.centre[0], abs=0.01)
     assert overfocus.twin.cx.value == pytest.approx(fit.centre[1], abs=0.01)
     if "descan" in overfocus.twin.field_sources.fields:  # the twin's controls show it
-        np.testing.assert_allclose(overfocus.params().descan, fit.matrix, atol=1e-6)
+        np.testing.assert_allclose(overfocus.params().descan, fit.matrix, atol=1e-4)  # shown
     # the twin's descan comes back with the rotation and is compared in the report
     twin = overfocus.params().replace(descan=DESCAN)
     overfocus.params = lambda: twin
