@@ -32,8 +32,8 @@ class ToolDock(ScrollableDock, widgets.Container):
         self._footer.margins = (4, 2, 4, 2)
         self._footer.append(self.status)
         self._frame = _framed(self.root_native_widget, self._footer.native)
-        # napari hands an open dock back as its native widget's _magic_widget: the frame
-        # is what it docked (add_plugin_dock_widget then gives this dock, not the frame)
+        # napari hands an open dock back as what it docked: let that be this container
+        # (add_plugin_dock_widget on a dock already open), as for any magicgui widget
         self._frame._magic_widget = self
 
     @property
