@@ -112,7 +112,9 @@ def test_linear_descan_is_measured():
     )
     assert report.descan.shift_across_scan == pytest.approx(expected, rel=0.08)
     assert report.descan_exceeds
+    # a plain pass takes the CoM from a fixed centre: the walk is in it, and matters
     assert report.verdicts["CoM/DPC"][0] == "caution"
+    assert not report.com_follows_beam and report.walk["CoM/DPC"].matters
     assert report.descan.shift_map.shape == (2, 24, 32)
     centred = dataset_report(
         analyse(diffraction_dataset((24, 32), DETECTOR, seed=4), beam=beam), descan_tolerance_px=2.0

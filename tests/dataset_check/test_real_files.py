@@ -1,5 +1,6 @@
 """The dataset report on the real instrument files (skipped where they are absent)."""
 
+import numpy as np
 import pytest
 
 from napari_emcal.dataset_check.report import check_dataset
@@ -47,3 +48,52 @@ def test_merlin_file_without_a_beam_has_no_disk_and_nothing_suitable():
     )
     assert report.beam is None
     assert all(verdict == "not suitable" for verdict, _ in report.verdicts.values())
+
+
+@pytest.fixture(scope="module")
+def fpd():
+    """The FPD recording and its check (read once for the descan tests)."""
+    dataset = open_4d(real_file("4d/fpd_hdf5/FPD_HDF5.hdf5"))
+    return (dataset, *check_dataset(dataset.data, dataset.metadata))
+
+
+def test_fpd_descan_fit_with_an_uncertainty_that_holds_across_the_scan(fpd):
+    """The FPD recording's disk hardly walks (under half a pixel across its 16 x 16 scan);
+    its centres scatter about the plane by the specimen's deflection, correlated across
+    the scan, so the fit's errors allow for it: fits of either half of the scan agree
+    with each other within them (least squares' own errors, 3-5x smaller, would be
+    broken by 5σ)."""
+    from napari_emcal.dataset_check.analysis import fit_beam_walk
+
+    _, result, report = fpd
+    fit = report.descan
+    assert fit.shift_across_scan < 1.0 and fit.frames == 256
+    sigma = np.asarray(fit.matrix_sigma)
+    assert (sigma > 2e-3).all() and (sigma < 0.05).all()  # px per scan px
+    assert 0.02 < report.walk["CoM/DPC"].walk_px < 0.5  # px at the scan corners
+    assert result.com_follows_beam and not result.images_follow_beam
+    yy, xx = np.indices(result.disk_cy.shape)
+    for half in (xx < 8, yy < 8):
+        parts = [
+            fit_beam_walk(np.where(m, result.disk_cy, np.nan), np.where(m, result.disk_cx, np.nan))
+            for m in (half, ~half)
+        ]
+        combined = np.hypot(parts[0].matrix_sigma, parts[1].matrix_sigma)
+        assert (np.abs(parts[0].matrix - parts[1].matrix) < 3 * combined).all()
+
+
+def test_fpd_check_and_twin_agree_on_the_descan(fpd):
+    """The check (windowed centre of mass of the disk in every frame) and the overfocus
+    twin's own descan fit (the disk's edge in every frame, ``estimate_descan``) measure
+    the walk independently and fit it through the shared plane fit: their descan matrices
+    agree within 3 combined standard errors. Their beam centres are different
+    definitions on this small, uneven disk (intensity centre against edge midpoints:
+    0.5 px apart in y), so only the descan is compared strictly."""
+    from napari_emcal.overfocus.calibrate import estimate_descan
+
+    dataset, _, report = fpd
+    check, twin = report.descan, estimate_descan(dataset.data)
+    combined = np.hypot(check.matrix_sigma, twin.matrix_sigma)
+    assert (np.abs(check.matrix - twin.matrix) < 3 * combined).all(), (check, twin)
+    assert combined.max() < 0.03  # px per scan px: a comparison that can fail
+    assert np.hypot(*np.subtract(check.centre, twin.centre)) < 1.0

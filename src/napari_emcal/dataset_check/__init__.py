@@ -12,9 +12,12 @@ from .analysis import (
     analyse,
     estimate_beam,
     find_beam,
+    fit_beam_walk,
     fit_descan,
+    follow_beam,
     frame_sums,
 )
+from .follow import check_pass
 from .masks import annulus, disk, ellipse, mask_from_shape, polygon
 from .report import ANALYSES, DatasetReport, dataset_report, saturation_count
 from .simulate import diffraction_dataset
@@ -28,13 +31,16 @@ __all__ = [
     "PassResult",
     "analyse",
     "annulus",
+    "check_pass",
     "dataset_report",
     "diffraction_dataset",
     "disk",
     "ellipse",
     "estimate_beam",
     "find_beam",
+    "fit_beam_walk",
     "fit_descan",
+    "follow_beam",
     "frame_sums",
     "mask_from_shape",
     "polygon",

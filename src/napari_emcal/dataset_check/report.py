@@ -14,11 +14,25 @@ import numpy as np
 from ..engine import validate_4d
 from ..errors import CalibrationFailedError, InvalidDataError
 from ..units import from_si
-from .analysis import BeamDisk, Descan, PassResult, analyse, estimate_beam, find_beam, fit_descan
+from .analysis import (
+    BeamDisk,
+    Descan,
+    PassResult,
+    estimate_beam,
+    find_beam,
+    fit_beam_walk,
+)
 from .com_rotation import ComRotation, com_rotation
-from .masks import beam_masks
+from .follow import check_pass
+from .walk import WalkEffect, descan_lines, walk_effects, walk_sigma
 
-__all__ = ["ANALYSES", "DatasetReport", "dataset_report", "saturation_count"]
+__all__ = [
+    "ANALYSES",
+    "DatasetReport",
+    "check_pass",
+    "dataset_report",
+    "saturation_count",
+]
 
 ANALYSES = ("virtual imaging", "CoM/DPC", "strain", "ptychography")
 #: Verdict levels, best first.
@@ -102,6 +116,15 @@ class DatasetReport:
     negative_min: float | None = None
     #: scan rotation and flip that make the CoM field curl-free (a second opinion)
     com_rotation: ComRotation | None = None
+    #: whether the CoM is relative to the moving beam, and the aperture images too
+    com_follows_beam: bool = False
+    images_follow_beam: bool = False
+    #: with images that follow the beam: how far the disk still walks (px)
+    walk_after_compensation_px: float | None = None
+    #: RMS of the (beam-relative) CoM field about its mean, detector pixels
+    com_signal_px: float | None = None
+    #: whether the walk matters, per analysis (:func:`walk_effects`)
+    walk: dict[str, WalkEffect] = field(default_factory=dict)
 
     @property
     def descan_exceeds(self) -> bool:
@@ -110,13 +133,29 @@ class DatasetReport:
     def to_dict(self) -> dict[str, Any]:
         descan = None
         if self.descan is not None:
+            d = self.descan
+            sigma = walk_sigma(d, self.scan_shape) if self.scan_shape else None
             descan = {
-                "origin_px": list(self.descan.origin),
-                "px_per_scan_px": self.descan.matrix.tolist(),
-                "shift_across_scan_px": self.descan.shift_across_scan,
-                "residual_px": self.descan.residual_px,
+                "convention": "c(s) = centre + px_per_scan_px @ (s - s_c), s_c the scan "
+                "centre; rows (cy, cx), columns (sy, sx); detector px",
+                "centre_px": list(d.centre),
+                "centre_sigma_px": None if d.centre_sigma is None else list(d.centre_sigma),
+                "origin_px": list(d.origin),
+                "px_per_scan_px": d.matrix.tolist(),
+                "px_per_scan_px_sigma": None
+                if d.matrix_sigma is None
+                else np.asarray(d.matrix_sigma).tolist(),
+                "shift_across_scan_px": d.shift_across_scan,
+                "walk_sigma_px": sigma,
+                "residual_px": d.residual_px,
+                "frames": d.frames,
                 "tolerance_px": self.descan_tolerance_px,
                 "exceeds_tolerance": self.descan_exceeds,
+                "com_follows_beam": self.com_follows_beam,
+                "images_follow_beam": self.images_follow_beam,
+                "walk_after_compensation_px": self.walk_after_compensation_px,
+                "com_signal_px": self.com_signal_px,
+                "walk_effects": {k: v.to_dict() for k, v in self.walk.items()},
             }
         return {
             "beam": None
@@ -181,13 +220,7 @@ class DatasetReport:
             f"min {c['min']:.4g}, max {c['max']:.4g}"
         )
         if self.descan is not None:
-            m = self.descan.matrix
-            lines.append(
-                f"descan       {self.descan.shift_across_scan:.2f} px across the scan "
-                f"(tolerance {self.descan_tolerance_px:g} px); per scan px: "
-                f"dy/dsy {m[0, 0]:+.4f}, dy/dsx {m[0, 1]:+.4f}, dx/dsy {m[1, 0]:+.4f}, "
-                f"dx/dsx {m[1, 1]:+.4f}"
-            )
+            lines.extend(descan_lines(self))
         if self.com_rotation is not None:
             lines.append(f"rotation     {self.com_rotation.summary()}")
         for analysis, (level, reasons) in self.verdicts.items():
@@ -218,8 +251,11 @@ def dataset_report(
     """
     notes: list[str] = []
     beam = result.beam
+    # refined on all frames: those with the descan undone where the pass had them (a
+    # walking disk blurs the plain sum, and the radius with it)
+    summed = result.followed_sum if result.followed_sum is not None else result.aperture_sum
     try:
-        beam = find_beam(result.aperture_sum)  # refined on all frames
+        beam = find_beam(summed)
     except CalibrationFailedError as exc:
         if beam is not None:
             notes.append(str(exc))
@@ -258,10 +294,10 @@ def dataset_report(
         saturated_fraction = float(result.saturated.sum() / n_pixels)
         saturated_frames = float((result.saturated > 0).mean())
     edge_fraction = None if result.touches_edge is None else float(result.touches_edge.mean())
-    descan = None
-    if result.disk_cy is not None:
+    descan = result.descan
+    if descan is None and result.disk_cy is not None:
         try:
-            descan = fit_descan(result.disk_cy, result.disk_cx)
+            descan = fit_beam_walk(result.disk_cy, result.disk_cx)
         except CalibrationFailedError as exc:
             notes.append(str(exc))
     max_angle = disk_angle = None
@@ -288,7 +324,15 @@ def dataset_report(
         nonfinite_frames=nonfinite,
         first_nonfinite=first_bad,
         scan_shape=tuple(int(n) for n in np.shape(total)[:2]),
+        com_follows_beam=result.com_follows_beam,
+        images_follow_beam=result.images_follow_beam,
+        walk_after_compensation_px=result.walk_after_compensation_px,
     )
+    com = np.stack([result.com_y, result.com_x]).reshape(2, -1)
+    com = com[:, np.isfinite(com).all(axis=0)]
+    if com.shape[1] > 1:
+        report.com_signal_px = float(np.sqrt(com.var(axis=1).sum()))
+    report.walk = walk_effects(report)
     report.verdicts = _verdicts(report)
     if report.beam is not None and not nonfinite and result.rotation is not None:
         # the field in detector directions: undo the turn the pass applied
@@ -330,6 +374,13 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
     )
     stable = r.counts["relative_std"]
 
+    def walk(analysis):
+        """The beam's walk matters for the analysis (:func:`walk_effects`)."""
+        effect = r.walk.get(analysis)
+        if effect is None:
+            return (1, False, "")
+        return (1, effect.matters, f"the beam's walk matters: {effect.text}")
+
     def too_small(analysis):
         """The scan is smaller than the analysis needs (MIN_SCAN positions per side)."""
         need = MIN_SCAN[analysis]
@@ -353,6 +404,7 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
                     not unknown_sat and sat > 0.01,
                     f"{sat or 0:.1%} of pixels saturated: bright-field contrast is clipped",
                 ),
+                walk("virtual imaging"),
             ]
         ),
         "CoM/DPC": judge(
@@ -376,12 +428,7 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
                     not unknown_sat and sat > 1e-3,
                     f"{sat or 0:.2%} of pixels saturated: the disk's centre of mass is biased",
                 ),
-                (
-                    1,
-                    r.descan_exceeds,
-                    f"descan {r.descan.shift_across_scan if r.descan else 0:.1f} "
-                    f"px across the scan (> {r.descan_tolerance_px:g} px): subtract it first",
-                ),
+                walk("CoM/DPC"),
                 (1, unknown_sat, "saturation unknown"),
             ]
         ),
@@ -402,6 +449,7 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
                     "diffracted disks",
                 ),
                 (1, not unknown_sat and sat > 0.01, f"{sat or 0:.1%} of pixels saturated"),
+                walk("strain"),
             ]
         ),
         "ptychography": judge(
@@ -431,7 +479,7 @@ def _verdicts(r: DatasetReport) -> dict[str, tuple[str, list[str]]]:
                     angle_ratio is not None and angle_ratio < 1.5,
                     "little is recorded outside the bright-field disk",
                 ),
-                (1, r.descan_exceeds, "descan exceeds the tolerance"),
+                walk("ptychography"),
                 (
                     1,
                     stable is not None and stable > 0.1,
@@ -455,11 +503,15 @@ def check_dataset(
     executor: str | None = None,
     source=None,
 ) -> tuple[PassResult, DatasetReport]:
-    """Everything ``emcal check`` and the widget report, in one pass over the data.
+    """Everything ``emcal check`` and the widget report, in one pass over the data (two
+    when the beam walks beyond the tolerance).
 
     The disk is first estimated from 64 frames spread over the scan (read lazily), then one
     pass computes bright-field and annular dark-field images (the disk, and from 1.2 disk
     radii to the detector edge), the centre of mass, per-frame disk centres and saturation.
+    The CoM follows the beam (the descan fit subtracted), and the apertures too when the
+    walk exceeds ``descan_tolerance_px`` (:func:`~napari_emcal.dataset_check.follow.
+    check_pass`).
 
     Parameters
     ----------
@@ -491,20 +543,19 @@ def check_dataset(
     try:
         beam = estimate_beam(data)
     except CalibrationFailedError as exc:
-        beam, masks = None, {}
+        beam = None
         notes.append(f"{exc}: no aperture images, disk checks or descan")
-    else:
-        masks = beam_masks(detector_shape, beam)
     count, count_source = saturation_with_source(data.dtype, max_count, metadata)
-    result = analyse(
-        data if source is None else source,
-        masks=masks,
+    result = check_pass(
+        data,
         beam=beam,
         max_count=count,
         scan_rotation=scan_rotation,
         flip_y=flip_y,
+        descan_tolerance_px=descan_tolerance_px,
         progress=progress,
         executor=executor,
+        source=source,
     )
     pixel = metadata.get("detector_pixel_size")
     pixel = float(np.mean(pixel)) if pixel else None

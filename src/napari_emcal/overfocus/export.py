@@ -15,7 +15,8 @@
 - :func:`write_stem_hspy`: a 4D STEM dataset as a HyperSpy/pyxem signal written by
   RosettaSciIO (:mod:`napari_emcal.io.writers`), with its axes calibrated from the twin;
   HyperSpy's axes hold no rotation between scan and detector: the twin's
-  ``scan_rotation`` and ``flip_y`` go into the original metadata with their convention.
+  ``scan_rotation``, ``flip_y`` and the ``descan`` (the beam's walk, which the axes
+  cannot hold either) go into the original metadata with their convention.
 """
 
 from __future__ import annotations
@@ -155,6 +156,11 @@ def write_stem_hspy(
             overfocus_m=float(params.overfocus),
             convention="a detector vector turns into the scan frame by "
             "rotate_deg(scan_rotation) @ flip_y (LiberTEM's apply_correction)",
+            descan_px_per_px=[list(row) for row in params.descan],
+            descan_convention="the beam centre at scan position s = (sy, sx) is "
+            "(cy, cx) + descan @ (s - s_c), s_c = ((Ny - 1) / 2, (Nx - 1) / 2); rows (cy, "
+            "cx), columns (sy, sx), detector px per scan px; the detector axes' offset is "
+            "the centre at s_c",
         )
         if uncertainty:
             notes["standard_errors"] = uncertainty_document(uncertainty)

@@ -4,7 +4,7 @@ recording on the loopback address (issue 23)."""
 import numpy as np
 import pytest
 
-from napari_emcal.dataset_check import analyse
+from napari_emcal.dataset_check.report import check_dataset
 from napari_emcal.io.readers import open_4d
 
 pytestmark = pytest.mark.gui
@@ -24,7 +24,7 @@ def test_the_check_follows_the_frames_received(make_napari_viewer, qtbot, merlin
     assert live.received == 1 and widget.layer.value.name == live.layer.name
     assert "live: checked the 4 of 4 scan rows received" in widget.status.value
     recorded = np.asarray(open_4d(header, scan_shape=(4, 2)).data)
-    expected = analyse(recorded)
+    expected, _ = check_dataset(recorded, {})  # the CoM relative to the (moving) beam
     com_y = viewer.layers[f"{live.layer.name} · CoM y"].data
     np.testing.assert_allclose(com_y, expected.com_y, rtol=1e-9, atol=1e-9)
     assert widget.report is not None  # the report of the received scan

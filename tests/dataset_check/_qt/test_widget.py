@@ -47,7 +47,7 @@ def test_beam_check_layers_and_report(dataset, qtbot):
     assert widget.beam_controls.cy.value == pytest.approx(22.4, abs=0.2)
     assert widget.beam_controls.cx.value == pytest.approx(25.1, abs=0.2)
     assert widget.beam_controls.radius.value == pytest.approx(7.0, abs=0.4)
-    widget.settings.tolerance.value = 1.0
+    widget.settings.tolerance.value = 5.0  # the walk (2 px) within it: fixed apertures
     assert widget.run()
     wait(qtbot, widget)
     bf = viewer.layers["scan · aperture BF"].data
@@ -67,8 +67,21 @@ def test_beam_check_layers_and_report(dataset, qtbot):
         assert f"scan · {name}" in viewer.layers
     report = widget.report
     np.testing.assert_allclose(report.descan.matrix, DESCAN, atol=0.01)
-    assert report.descan_exceeds and "descan" in widget.report_label.value
+    assert not report.descan_exceeds and "descan" in widget.report_label.value
+    # 1 px of walk at the corners moves ~18 % of the 7 px disk out of the fixed BF aperture
+    assert "walk, virtual imaging: matters — apertures are fixed" in widget.report_label.value
+    assert "descan tolerance under" in widget.report_label.value
     assert "angles       up to" in widget.report_label.value
+    assert widget.result.com_follows_beam  # the CoM always: exact
+    # with a tolerance under the walk the apertures follow the beam (a second pass)
+    widget.settings.tolerance.value = 1.0
+    assert widget.run()
+    wait(qtbot, widget)
+    assert widget.result.images_follow_beam and widget.report.descan_exceeds
+    assert "walk, virtual imaging: ok — apertures follow the beam" in widget.report_label.value
+    followed = viewer.layers["scan · aperture BF"].data
+    assert not np.allclose(followed, bf)
+    widget.settings.tolerance.value = 5.0
     # running again updates the layers in place
     count = len(viewer.layers)
     widget.run()
@@ -78,6 +91,7 @@ def test_beam_check_layers_and_report(dataset, qtbot):
 
 def test_drawn_aperture_is_recomputed_when_edited(dataset, qtbot):
     viewer, layer, widget, data = dataset
+    widget.settings.tolerance.value = 5.0  # fixed apertures: images are plain sums
     widget.run()  # no beam yet: the pass still gives the aperture sum and finds the disk
     wait(qtbot, widget)
     assert widget.beam_controls.radius.value > 5
@@ -104,6 +118,39 @@ def test_send_beam_centre_to_overfocus(dataset, qtbot):
     overfocus = widget.beam_controls.send_to_overfocus()
     assert overfocus.twin.cy.value == pytest.approx(widget.beam_controls.cy.value, abs=0.01)
     assert overfocus.twin.cx.value == pytest.approx(widget.beam_controls.cx.value, abs=0.01)
+
+
+def test_descan_exchanged_with_overfocus_and_saved(dataset, qtbot, tmp_path):
+    import json
+
+    from napari_emcal.overfocus import TwinParams
+
+    viewer, layer, widget, data = dataset
+    assert widget.descan.send_to_overfocus() is None  # nothing fitted yet: said so
+    assert "Run the check first" in widget.status.value
+    widget.run()
+    wait(qtbot, widget)
+    fit = widget.report.descan
+    overfocus = widget.descan.send_to_overfocus()
+    assert overfocus.twin.cy.value == pytest.approx(fit.centre[0], abs=0.01)
+    assert overfocus.twin.cx.value == pytest.approx(fit.centre[1], abs=0.01)
+    if "descan" in overfocus.twin.field_sources.fields:  # the twin's controls show it
+        np.testing.assert_allclose(overfocus.params().descan, fit.matrix, atol=1e-4)  # shown
+    # the twin's descan comes back with the rotation and is compared in the report
+    twin = overfocus.params().replace(descan=DESCAN)
+    overfocus.params = lambda: twin
+    assert overfocus.actions.send_to_check() is widget
+    assert "vs the descan of the Overfocus calibration" in widget.report_label.value
+    widget.receive_descan(np.array(DESCAN) + 0.05, np.full((2, 2), 1e-3), "typed")
+    assert "DISAGREE" in widget.report_label.value
+    # saved for LiberTEM and py4DSTEM
+    widget.descan.save("libertem", tmp_path / "lt.json")
+    document = json.loads((tmp_path / "lt.json").read_text())
+    assert document["cy"] == pytest.approx(fit.centre[0]) and len(document["regression"]) == 3
+    widget.descan.save("py4dstem", tmp_path / "origin.npz")
+    with np.load(tmp_path / "origin.npz") as origin:
+        assert origin["qx0"].shape == data.shape[:2]
+    assert isinstance(twin, TwinParams)
 
 
 def test_a_pass_can_be_cancelled(make_napari_viewer, qtbot):
@@ -142,7 +189,8 @@ def test_executor_setting_is_used_and_kept(dataset, make_napari_viewer, qtbot):
     assert "threads" in widget.status.value
     widget.run()  # through LiberTEM's thread executor: the same images
     wait(qtbot, widget)
-    np.testing.assert_array_equal(viewer.layers["scan · aperture BF"].data, local)
+    # compensated frames are floats: sums in another block order differ in the last bit
+    np.testing.assert_allclose(viewer.layers["scan · aperture BF"].data, local, rtol=1e-12)
     _, other = make_napari_viewer().window.add_plugin_dock_widget(
         "napari-emcal", "4D dataset check"
     )

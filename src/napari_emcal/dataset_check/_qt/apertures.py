@@ -99,9 +99,15 @@ class DrawnApertures:
             return False
         executor = check_executor(host.executor.value)
         source = pass_source(layer, executor)
+        # drawn on the sum of the frames the last check's apertures saw: when those
+        # followed the beam, these do too
+        last = host.result
+        follow = last.descan.matrix if last is not None and last.images_follow_beam else None
 
         def work(report):
-            return analyse(source, masks=masks, progress=report, executor=executor).images
+            return analyse(
+                source, masks=masks, progress=report, executor=executor, descan=follow
+            ).images
 
         def finished():
             if self._again:

@@ -1,10 +1,11 @@
 """The "4D dataset check" dock widget: beam centre, virtual apertures, CoM, descan, report.
 
-Glue only: widget values -> :func:`~napari_emcal.dataset_check.analysis.analyse` and
+Glue only: widget values -> :func:`~napari_emcal.dataset_check.follow.check_pass` (the
+CoM, and beyond the descan tolerance the apertures, follow the beam) and
 :func:`~napari_emcal.dataset_check.report.dataset_report` in a worker (progress, cancel) ->
 layers named ``<layer> · aperture <name>``, ``· CoM y``, ``· CoM x``, ``· descan shift``
 and a report. The beam section is :mod:`.beam`; apertures drawn on ``<layer> ·
-apertures`` are :mod:`.apertures`.
+apertures`` are :mod:`.apertures`; the descan's exchange and exports :mod:`.descan`.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from ..._qt.source4d import Source4D
 from ..._qt.tasks import NewestWins
 from ...engine import check_executor
 from ...errors import EmcalError
-from ..analysis import analyse, estimate_beam
+from ..analysis import estimate_beam
 from ..com_rotation import compare_rotations
+from ..follow import check_pass
 from ..masks import beam_masks
 from ..report import dataset_report, saturation_with_source
 from .apertures import APERTURE_SUM, DrawnApertures
 from .beam import BeamControls
+from .descan import DescanActions
 from .settings import CheckSettings
 
 __all__ = ["DatasetCheckWidget"]
@@ -73,6 +76,7 @@ class DatasetCheckWidget(ToolDock):
         )
         self.task = self.long_task()
         self.report_label = message_label(value="Report: —")
+        self.descan = DescanActions(self)
         self.extend(
             [
                 self.source,
@@ -85,6 +89,7 @@ class DatasetCheckWidget(ToolDock):
                 self.progress,
                 self.cancel_button,
                 self.report_label,
+                self.descan,
                 self.status,
             ]
         )
@@ -137,6 +142,7 @@ class DatasetCheckWidget(ToolDock):
         self.result = self.report = None
         self.report_label.value = "Report: —"
         self.beam_controls.forget()
+        self.descan.received = None  # the twin's descan was of the previous data
         layer = self.layer.value
         metadata = layer.metadata.get("emcal", {}) if layer is not None else {}
         recorded = recorded_calibration(layer)
@@ -149,6 +155,13 @@ class DatasetCheckWidget(ToolDock):
         """Take the scan rotation (°) and flip that another dock calibrated."""
         self.settings.scan_rotation.value, self.settings.flip_y.value = scan_rotation, flip_y
         self.status.value = f"scan rotation and flip {source}"
+
+    def receive_descan(self, matrix, sigma, source: str) -> None:
+        """Take the descan (2x2 px per scan px, standard errors or None) that another dock
+        holds: the report compares the check's fit with it."""
+        self.descan.receive(matrix, sigma, source)
+        if self.report is not None:
+            self._show_report()
 
     @property
     def beam(self):
@@ -202,10 +215,12 @@ class DatasetCheckWidget(ToolDock):
         return started
 
     def _check_work(self, layer, data, source, executor):
-        """``work(report)`` of one check pass over ``data`` of ``layer`` (read from
-        ``source`` on ``executor``), with the dock's settings as they are now."""
+        """``work(report)`` of one check over ``data`` of ``layer`` (read from ``source`` on
+        ``executor``), with the dock's settings as they are now: one pass, two when the
+        beam walks beyond the tolerance (:func:`~napari_emcal.dataset_check.follow.
+        check_pass`)."""
         metadata = layer.metadata.get("emcal", {})
-        masks = self.masks()
+        drawn = self.apertures.masks()
         beam = self.beam
         count, count_source = saturation_with_source(
             data.dtype, self.settings.max_count.value or None, metadata
@@ -216,22 +231,24 @@ class DatasetCheckWidget(ToolDock):
         inner, outer = self.settings.adf_inner.value, self.settings.adf_outer.value
 
         def work(report):
-            if beam is None:  # find it first, so that the pass gives BF and ADF images too
+            disk = beam
+            if disk is None:  # found first: the pass gives BF and ADF images and the descan
                 try:
-                    found = estimate_beam(data)
+                    disk = estimate_beam(data)
                 except EmcalError:
-                    found = None  # the report says there is no disk
-                if found is not None:
-                    masks.update(beam_masks(data.shape[2:], found, inner, outer))
-            result = analyse(
-                source,
-                masks=masks,
-                beam=beam,
+                    disk = None  # the report says there is no disk
+            result = check_pass(
+                data,
+                beam=disk,
+                masks=drawn,
+                adf=(inner, outer),
                 max_count=count,
                 scan_rotation=rotation,
                 flip_y=flip,
+                descan_tolerance_px=tolerance,
                 progress=report,
                 executor=executor,
+                source=source,
             )
             checked = dataset_report(
                 result,
@@ -277,17 +294,32 @@ class DatasetCheckWidget(ToolDock):
             lambda exc: self.error(str(exc)),
         )
 
+    def _show_report(self) -> None:
+        """The report, with the comparisons with the overfocus calibration."""
+        report = self.report
+        summary = report.summary()
+        recorded = recorded_calibration(self.layer.value)
+        if recorded is not None and report.com_rotation is not None:
+            comparison = compare_rotations(
+                report.com_rotation, recorded["scan_rotation"], recorded["flip_y"]
+            )
+            summary += f"\nvs the overfocus calibration: {comparison}"
+        descan = self.descan.comparison()
+        if descan is not None:
+            summary += f"\n{descan}"
+        self.report_label.value = summary
+
     def _show_check(self, value, live: bool = False) -> None:
         result, report = value
         self.result, self.report = result, report
         self._show_images(result.images)
         layer = self.layer.value
         first = self.find_output(APERTURE_SUM) is None
+        # the sum of the frames the apertures saw: compensated ones when they followed
+        # the beam (apertures drawn on it then follow the beam too)
+        summed = result.followed_sum if result.images_follow_beam else result.aperture_sum
         self.put_output(
-            APERTURE_SUM,
-            result.aperture_sum,
-            contrast_limits=robust_limits(result.aperture_sum),
-            **detector_space(layer),
+            APERTURE_SUM, summed, contrast_limits=robust_limits(summed), **detector_space(layer)
         )
         for axis, com in (("y", result.com_y), ("x", result.com_x)):
             # a signed field: diverging colours, white at zero
@@ -306,14 +338,7 @@ class DatasetCheckWidget(ToolDock):
                 detector = {"aperture_sum": self.find_output(APERTURE_SUM)}
                 show_detector_view(self.viewer, layer, detector)
         show_result(self.viewer, main)
-        summary = report.summary()
-        recorded = recorded_calibration(self.layer.value)
-        if recorded is not None and report.com_rotation is not None:
-            comparison = compare_rotations(
-                report.com_rotation, recorded["scan_rotation"], recorded["flip_y"]
-            )
-            summary += f"\nvs the overfocus calibration: {comparison}"
-        self.report_label.value = summary
+        self._show_report()
         self._update_hint()
         self.status.value = "check done"
         if report.descan_exceeds and not live:  # said once, for the whole scan

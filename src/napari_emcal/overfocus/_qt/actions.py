@@ -173,6 +173,11 @@ class ParameterActions(widgets.Container):
         check.receive_rotation(
             params.scan_rotation, params.flip_y, "sent from the Overfocus calibration"
         )
+        if params.has_descan:  # the check compares its own fit with it
+            sigma = self.uncertainty().get("descan")
+            check.receive_descan(params.descan_matrix, sigma, "of the Overfocus calibration")
+            host.status.value = "scan rotation, flip and descan sent to the 4D dataset check"
+            return check
         host.status.value = "scan rotation and flip sent to the 4D dataset check"
         return check
 

@@ -9,6 +9,7 @@ controls show, the long task runner and the status line.
 
 from __future__ import annotations
 
+import numpy as np
 from magicgui import widgets
 
 from ..._qt.common import message_label, span
@@ -24,6 +25,7 @@ __all__ = ["CalibrationPanel", "describe"]
 
 CALIBRATED = ["scan_rotation", "flip_y", "overfocus"]
 CENTRE = ["cy", "cx"]
+DESCAN = ["descan"]
 
 
 class CalibrationPanel(widgets.Container):
@@ -36,6 +38,12 @@ class CalibrationPanel(widgets.Container):
         self.session = session
         self.fit_centre = widgets.CheckBox(
             label="Fit beam centre", value=True, tooltip="take cy, cx from the bright-field disk"
+        )
+        self.fit_descan = widgets.CheckBox(
+            label="Fit descan",
+            value=False,
+            tooltip="measure the beam's walk on the detector across the scan (the disk's "
+            "centre in every frame) and calibrate on frames with it undone",
         )
         self.estimate_button = widgets.PushButton(
             text="Estimate", tooltip="rotation, flip and overfocus from parallax (seconds)"
@@ -59,6 +67,7 @@ class CalibrationPanel(widgets.Container):
         self.extend(
             [
                 self.fit_centre,
+                self.fit_descan,
                 self.estimate_button,
                 self.optimise_button,
                 self.accept_button,
@@ -86,7 +95,11 @@ class CalibrationPanel(widgets.Container):
         return self.session.last_calibration
 
     def _free(self) -> list[str]:
-        return CALIBRATED + (CENTRE if self.fit_centre.value else [])
+        return (
+            CALIBRATED
+            + (CENTRE if self.fit_centre.value else [])
+            + (DESCAN if self.fit_descan.value else [])
+        )
 
     def _follow(self) -> None:
         self.accept_button.enabled = self.revert_button.enabled = self.pending
@@ -141,6 +154,8 @@ class CalibrationPanel(widgets.Container):
         # the twin as the controls hold it (rounded to their decimals): while it is
         # unchanged, what is saved is this calibration, with its standard errors
         self.session.mark_shown(self.host.params())
+        sigma = getattr(result, "uncertainty", None) or {}
+        self.host.twin.descan.show_sigma(sigma.get("descan"))
         self.host.show_result()
         self.status.value = describe(result)
 
@@ -187,6 +202,9 @@ def describe(result) -> str:
         f"rotation {params.scan_rotation:.3f}°, flip {params.flip_y}, "
         f"overfocus {format_si(params.overfocus, 'µm', 4)}"
     )
+    if params.has_descan:
+        (a, b), (c, d) = params.descan
+        summary += f", descan [[{a:.4f}, {b:.4f}], [{c:.4f}, {d:.4f}]] px/px"
     if isinstance(result, TwinParams):
         return f"estimate: {summary}. Accept, Revert or Optimise."
     sigma = result.uncertainty
@@ -195,6 +213,8 @@ def describe(result) -> str:
         errors.append(f"scan_rotation ± {sigma['scan_rotation']:.3f}°")
     if "overfocus" in sigma:
         errors.append(f"overfocus ± {format_si(sigma['overfocus'], 'µm', 4)}")
+    if "descan" in sigma:
+        errors.append(f"descan ± {np.max(sigma['descan']):.4f} px/px")
     margin = (
         f"; handedness {result.flip_margin:.0f} σ from the other"
         if result.flip_margin is not None

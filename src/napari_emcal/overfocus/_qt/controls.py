@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from magicgui import widgets
 from psygnal import Signal
+from qtpy.QtWidgets import QAbstractSpinBox
 
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.quantity import QuantitySpinBox
@@ -24,9 +25,72 @@ INSTRUMENT_NAMES = {
 }
 
 
+class DescanControls(widgets.Container):
+    """The descan matrix as a 2x2 block of boxes (detector px per scan px): the beam
+    centre's walk ``∂cy/∂sy, ∂cy/∂sx, ∂cx/∂sy, ∂cx/∂sx``, with the fitted value's standard
+    errors in the tooltip."""
+
+    NAMES = (("cy", "sy"), ("cy", "sx"), ("cx", "sy"), ("cx", "sx"))
+
+    def __init__(self):
+        super().__init__(layout="vertical", labels=False, label="Descan (px/px)")
+        self.margins = (0, 0, 0, 0)
+        self.boxes = [
+            widgets.FloatSpinBox(
+                value=0.0,
+                min=-1.0,
+                max=1.0,
+                step=0.001,
+                tooltip=f"∂{c}/∂{s}: detector px the beam centre moves per scan px along {s}",
+            )
+            for c, s in self.NAMES
+        ]
+        # the matrix as it is written: row cy above row cx
+        rows = [
+            widgets.Container(layout="horizontal", labels=False, widgets=self.boxes[i : i + 2])
+            for i in (0, 2)
+        ]
+        for row in rows:
+            row.margins = (0, 0, 0, 0)
+            row.native.layout().setSpacing(2)
+        self.extend(rows)
+        self.native.layout().setSpacing(2)
+        for box in self.boxes:
+            # compact: no arrows, just the digits (napari's style gives a spin box 90 px)
+            box.native.setDecimals(4)
+            box.native.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
+            box.native.setStyleSheet("QAbstractSpinBox { min-width: 52px; padding: 1px 3px; }")
+        self.tooltip = (
+            "descan: the beam centre at scan position s is (cy, cx) + D (s − s_c), s_c the "
+            "scan's centre; rows (cy, cx), columns (sy, sx), detector px per scan px. 0 = "
+            "the beam stays put"
+        )
+
+    @property
+    def value(self):
+        return (
+            (self.boxes[0].value, self.boxes[1].value),
+            (self.boxes[2].value, self.boxes[3].value),
+        )
+
+    @value.setter
+    def value(self, matrix) -> None:
+        flat = [float(v) for row in matrix for v in row]
+        for box, v in zip(self.boxes, flat):
+            box.value = v
+
+    def show_sigma(self, sigma) -> None:
+        """Show the standard errors (2x2, px/px) of a fitted descan on its boxes; None
+        clears them."""
+        flat = [None] * 4 if sigma is None else [float(v) for row in sigma for v in row]
+        for box, (c, s), error in zip(self.boxes, self.NAMES, flat):
+            tip = f"∂{c}/∂{s}: detector px the beam centre moves per scan px along {s}"
+            box.tooltip = tip if error is None else f"{tip}; fitted ± {error:.4f} px/px"
+
+
 class TwinControls(widgets.Container):
     """Overfocus, camera length, scan step, detector pixel, scan rotation (box and slider),
-    flip, beam centre and semi-convergence angle.
+    flip, beam centre, descan and semi-convergence angle.
 
     :attr:`edited` fires when the user changes a parameter, never while the program
     shows values (:meth:`show`, :meth:`prefill`).
@@ -124,6 +188,7 @@ class TwinControls(widgets.Container):
             tooltip="convergence semi-angle, limits the shadow image to the bright-field "
             "disk; 0 = use every pixel",
         )
+        self.descan = DescanControls()
         #: the controls that hold a parameter with a unit, by the parameter's name
         self.quantities = {
             "overfocus": self.overfocus,
@@ -140,6 +205,7 @@ class TwinControls(widgets.Container):
                 "cx": self.cx,
                 "scan_rotation": self.scan_rotation,
                 "flip_y": self.flip_y,
+                "descan": self.descan,
             }
         )
         self.extend(
@@ -153,10 +219,11 @@ class TwinControls(widgets.Container):
                 self.flip_y,
                 self.cy,
                 self.cx,
+                self.descan,
                 self.semiconv,
             ]
         )
-        for w in (*self.quantities.values(), self.flip_y, self.cy, self.cx):
+        for w in (*self.quantities.values(), self.flip_y, self.cy, self.cx, self.descan):
             w.changed.connect(self._changed)
         self.scan_rotation.changed.connect(self._rotation_from_box)
         self.rotation_slider.changed.connect(self._rotation_from_slider)
@@ -173,6 +240,7 @@ class TwinControls(widgets.Container):
             cx=self.cx.value,
             scan_rotation=self.scan_rotation.value,
             flip_y=self.flip_y.value,
+            descan=self.descan.value,
         )
 
     def show(self, params: TwinParams, *, source: str | None = None, names=None) -> None:
@@ -184,6 +252,7 @@ class TwinControls(widgets.Container):
             self.cy.value, self.cx.value = params.cy, params.cx
             self.scan_rotation.value = wrap_angle(params.scan_rotation)
             self.flip_y.value = params.flip_y
+            self.descan.value = params.descan
         if source is not None:
             for name in names or self.field_sources.fields:
                 self.field_sources.set(name, source)
@@ -204,6 +273,8 @@ class TwinControls(widgets.Container):
                     self.scan_rotation.value = wrap_angle(value)
                 elif name == "flip_y":
                     self.flip_y.value = bool(value)
+                elif name == "descan":
+                    self.descan.value = value
         if metadata.get("nominal"):
             sources = dict.fromkeys(known, "the sample's nominal twin (to be calibrated)")
         else:

@@ -212,6 +212,17 @@ class OverfocusWidget(ToolDock):
             return
         self.session.use(params.replace(cy=cy, cx=cx), source, ["cy", "cx"])
 
+    def receive_descan(self, descan, centre, source: str) -> None:
+        """Take the descan (2x2, detector px per scan px) and the beam centre at the scan
+        centre (cy, cx, px) that another dock fitted."""
+        params = self.valid_params()
+        if params is None:
+            return
+        cy, cx = (float(v) for v in centre)
+        descan = tuple(tuple(float(v) for v in row) for row in descan)
+        shown = [n for n in ("descan", "cy", "cx") if n in self.twin.field_sources.fields]
+        self.session.use(params.replace(descan=descan, cy=cy, cx=cx), source, shown)
+
     def _poll(self):
         """While a long task runs: show what it handed over (parameters, live frames)."""
         live = self.session.take_live()

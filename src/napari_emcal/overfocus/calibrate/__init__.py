@@ -40,6 +40,16 @@ bootstrap and standard errors).
    ``M`` it was sharpened with) is symmetric about the region's centroid, which lowers
    the peak but does not move it.
 
+Descan. When the beam walks on the detector (the twin's ``descan``), every stage reads the
+frames with the walk undone (:class:`~napari_emcal.engine.descan.CompensatedData`): a
+region's point image is then that of a fixed part of the beam, and the parallax measures
+``M`` itself; without compensation it would measure ``(I − M D)⁻¹ M`` and bias rotation and
+overfocus. With ``"descan"`` free, the walk is measured first: the disk's centre in every
+frame (of a regular subset), from its edge so the specimen's shadow inside it does not
+move it, fitted by a plane with standard errors
+(:func:`~napari_emcal.engine.disk_centres.measure_descan`); :func:`estimate_descan` does that
+alone, on data where the rest cannot be calibrated (a focused probe).
+
 ``shifted_sum`` does not depend on the beam centre except for a translation, so the
 centre comes from the bright-field disk, not from the sharpness. ``k`` and a rotation by
 180° cannot be told apart by the data (over- and underfocus look alike), so the sign of
@@ -53,8 +63,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from ...engine import validate_4d
+from ...engine.descan import Descan, compensated_data
+from ...engine.disk_centres import measure_descan
 from ...errors import CalibrationFailedError, InvalidParameterError
 from ..twin import TwinParams
 from .direct import DirectFit, check_direct_fit, direct_fit
@@ -71,12 +84,13 @@ __all__ = [
     "calibrate",
     "decompose",
     "estimate",
+    "estimate_descan",
     "history_values",
     "overfocus_for_magnification",
 ]
 
 #: Parameters :func:`calibrate` can determine.
-FREE_PARAMETERS = ("scan_rotation", "flip_y", "overfocus", "cy", "cx")
+FREE_PARAMETERS = ("scan_rotation", "flip_y", "overfocus", "cy", "cx", "descan")
 #: Scan positions needed along each axis to measure the parallax between detector regions.
 MIN_SCAN = 8
 #: Regions whose images a first fit shows blurred over more scan pixels than this are
@@ -124,8 +138,9 @@ class CalibrationResult:
     start: TwinParams
     details: dict = field(default_factory=dict)
     #: Standard errors of the free parameters, in their API units (degrees for
-    #: ``scan_rotation``, m for ``overfocus``, detector pixels for ``cy``/``cx``), from a
-    #: bootstrap over detector regions.
+    #: ``scan_rotation``, m for ``overfocus``, detector pixels for ``cy``/``cx``, a 2x2
+    #: array in px/px for ``descan``), from a bootstrap over detector regions (the descan's
+    #: from its plane fit).
     uncertainty: dict = field(default_factory=dict)
     #: How clearly the data choose the handedness: |det M| in standard errors of the
     #: bootstrap (the other handedness flips its sign). None when ``flip_y`` was not free.
@@ -152,7 +167,13 @@ class _Calibration:
             raise InvalidParameterError(f"start must be a TwinParams, got {type(start).__name__}.")
         self.start, self.free, self.progress = start, free, progress
         self.t0 = time.perf_counter()
-        self.data = data
+        self.descan_fit: Descan | None = None
+        descan = start.descan
+        if "descan" in free:
+            self.descan_fit = estimate_descan(data)
+            descan = self.descan_fit.matrix
+        # every stage reads frames with the beam's walk undone (free or known)
+        self.data = data = compensated_data(data, descan)
         self.disk = _find_disk(data)
         if min(sy, sx) < MIN_SCAN:
             raise CalibrationFailedError(
@@ -166,6 +187,12 @@ class _Calibration:
         )
         self.scan_shape = self.regions.images.shape[1:]
         self.details: dict = {"region_size_px": size, "regions": len(self.regions.images)}
+        if self.descan_fit is not None:
+            self.details.update(
+                descan=self.descan_fit.matrix.tolist(),
+                descan_residual_px=self.descan_fit.residual_px,
+                descan_frames=self.descan_fit.frames,
+            )
         self.bootstrap: Bootstrap | None = None
 
     def report(self, fraction: float, params: TwinParams | None) -> None:
@@ -186,10 +213,15 @@ class _Calibration:
             changes["scan_rotation"] = theta
         if "overfocus" in self.free:
             changes["overfocus"] = overfocus_for_magnification(k, self.start)
+        # the centre at the scan centre: from the descan's plane fit of the disk's edge
+        # when it was measured, else the compensated disk's centre
+        centre = self.disk.centre if self.descan_fit is None else self.descan_fit.centre
         if "cy" in self.free:
-            changes["cy"] = float(self.disk.centre[0])
+            changes["cy"] = float(centre[0])
         if "cx" in self.free:
-            changes["cx"] = float(self.disk.centre[1])
+            changes["cx"] = float(centre[1])
+        if self.descan_fit is not None:
+            changes["descan"] = self.descan_fit.matrix
         return self.start.replace(**changes)
 
     def _fit(self, span, matrix=None, sharpen_at=None) -> DirectFit:
@@ -235,6 +267,30 @@ class _Calibration:
         return self._accept(self._fit((SHARPENED_DONE, DIRECT_DONE), fit.matrix))
 
 
+def estimate_descan(data) -> Descan:
+    """The descan alone: the bright-field disk's centre in every frame (of a regular
+    subset of at most 64 per scan axis), from its edge, fitted by a plane.
+
+    Needs no twin and works on any data with a bright-field disk, a focused probe
+    included. ``Descan.matrix`` is the twin's ``descan`` (px/px), ``Descan.centre`` its
+    ``(cy, cx)``, with standard errors ``matrix_sigma``/``centre_sigma`` that allow for
+    errors shared by neighbouring frames (the specimen's shadow crossing the edge).
+
+    Raises
+    ------
+    InvalidDataError
+        Not 4D data, or frames with NaN or infinite values.
+    CalibrationFailedError
+        No bright-field disk, or too few frames where its edge is found.
+    """
+    validate_4d(data)
+    disk = _find_disk(data)
+    # where the disk can be: the mean frame's disk (widened by the walk) and a margin
+    margin = max(3, int(round(0.5 * disk.radius)))
+    window = ndimage.binary_dilation(disk.mask, iterations=margin)
+    return measure_descan(data, disk.mean_frame, window)
+
+
 def estimate(
     data,
     start: TwinParams,
@@ -276,9 +332,10 @@ def calibrate(
         be told apart from the data: they differ by a 180° rotation).
     free : sequence of str
         Parameters to determine, from ``"scan_rotation"``, ``"flip_y"``, ``"overfocus"``,
-        ``"cy"``, ``"cx"``. The beam centre comes from the bright-field disk's centroid
-        (the sharpness of ``shifted_sum`` does not depend on it). The others keep the
-        values of ``start``.
+        ``"cy"``, ``"cx"``, ``"descan"``. The beam centre comes from the bright-field
+        disk (the sharpness of ``shifted_sum`` does not depend on it); the descan from the
+        disk's centre in every frame (:func:`estimate_descan`). The others keep the
+        values of ``start``; a known ``start.descan`` is honoured (frames compensated).
     progress : callable, optional
         ``progress(fraction, params)``, called often: ``fraction`` done (0..1] and the
         best parameters so far (None while reading). It may raise
@@ -317,6 +374,8 @@ def calibrate(
         )
     run.details["seconds"] = time.perf_counter() - run.t0
     uncertainty, margin = standard_errors(params, first, run.bootstrap, run.free, run.disk.radius)
+    if run.descan_fit is not None:
+        _descan_uncertainty(uncertainty, run.descan_fit, run.free)
     run.report(1.0, params)
     return CalibrationResult(
         params,
@@ -329,6 +388,16 @@ def calibrate(
         uncertainty=uncertainty,
         flip_margin=margin,
     )
+
+
+def _descan_uncertainty(uncertainty: dict, fit: Descan, free) -> None:
+    """The descan's standard errors (and the centre's, measured with it) from its fit."""
+    if fit.matrix_sigma is not None:
+        uncertainty["descan"] = np.asarray(fit.matrix_sigma, dtype=float)
+    if fit.centre_sigma is not None:
+        for name, sigma in zip(("cy", "cx"), fit.centre_sigma):
+            if name in free:
+                uncertainty[name] = max(uncertainty.get(name, 0.0), float(sigma))
 
 
 def history_values(result) -> tuple[dict, dict]:
