@@ -46,9 +46,10 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import llvmlite
 import numba
 import numpy as np
-from llvmlite import ir
+from llvmlite import binding, ir
 from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
@@ -235,6 +236,32 @@ def _pointer(context, builder, array_type, array, indices, element, lanes):
     return builder.bitcast(address, ir.VectorType(element, lanes).as_pointer())
 
 
+#: Detector pixels ahead that :func:`filter_transpose` prefetches the frames it reads: at
+#: |k| 0.4 (80-pixel tiles) the pass's first stage ran 15-25 % faster with 128 than
+#: without (256 and 512 gained less), at |k| 1.5 (16-pixel tiles) it made no difference.
+PREFETCH_PIXELS = 128
+
+
+#: The intrinsic's name carries its pointer type: ``ptr`` since LLVM's opaque pointers
+_PREFETCH_NAME = (
+    "llvm.prefetch.p0"
+    if binding.llvm_version_info[0] >= 17
+    or not getattr(llvmlite, "ir_layer_typed_pointers_enabled", True)
+    else "llvm.prefetch.p0i8"
+)
+
+
+def _prefetch(builder, address):
+    """A hint to load the cache line at ``address`` (a pointer; never faults, even past
+    the array's end)."""
+    i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+    function = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), _PREFETCH_NAME
+    )
+    # read, high temporal locality (into every cache level), data cache
+    builder.call(function, [builder.bitcast(address, i8p), i32(0), i32(3), i32(1)])
+
+
 def _mask(values):
     return ir.Constant(ir.VectorType(ir.IntType(32), len(values)), list(values))
 
@@ -369,6 +396,13 @@ def filter_transpose(
             z.append(builder.fadd(gx, fx, flags=_CONTRACT))
             before = x[m]
         store(types_[5], prev_a, [local_v], x[-1])
+        # ask for the same frames PREFETCH_PIXELS further on, which a later tile reads:
+        # the hardware does not follow as many streams as a run has frames
+        ahead = builder.add(pixel_v, const(PREFETCH_PIXELS))
+        for m in range(lanes):
+            row = builder.add(frame_v, const(m))
+            address = cgutils.get_item_pointer(context, builder, types_[0], frames_a, [row, ahead])
+            _prefetch(builder, address)
         with builder.if_then(add_v):
             sums = x
             while len(sums) > 1:  # pairwise: (x0 + x1) + (x2 + x3) ...
