@@ -53,3 +53,30 @@ def test_float32_frames_on_a_256_detector_are_within_float32_rounding(k):
     for name in ("aperture_sum", "sum"):
         scale = np.abs(double[name]).max()
         assert np.abs(single[name] - double[name]).max() <= 8 * UNIT * scale, name
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float64])
+def test_tiles_outside_the_bright_field_disk_add_only_to_the_aperture_sum(dtype):
+    """A small bright-field disk on a large detector: the kernel skips the tiles with no
+    pixel in the disk for the shifted sum (they hold no kept pixel) but still adds them
+    to the aperture sum; both equal the definition."""
+    from napari_emcal.overfocus.kernels import _tile_width, make_plan, splat_frames
+
+    from .test_images import _naive_splat
+
+    rng = np.random.default_rng(11)
+    scan, det = (5, 37), (40, 44)
+    data = (rng.random(scan + det) * 1000).astype(dtype)
+    params = _twin(0.4, scan + det).replace(cy=21.3, cx=19.6, semiconv=2.2e-3)
+    plan = make_plan(params, scan, det)
+    n_det = det[0] * det[1]
+    tile = _tile_width(48, n_det, plan.pixel_step, 4)
+    kept = np.add.reduceat(plan.keep, np.arange(0, n_det, tile)) > 0
+    assert 0 < kept.sum() < kept.size / 2  # most tiles are skipped, some are not
+    flat = np.ascontiguousarray(data.reshape(-1, n_det))
+    sy, sx = np.divmod(np.arange(len(flat)), scan[1])
+    shifted, aperture = np.zeros((2, plan.padded_size)), np.zeros((2, n_det))
+    splat_frames(flat, sy, sx, plan, shifted, aperture)
+    expected = _naive_splat(data, params)
+    np.testing.assert_allclose(plan.crop(shifted.sum(axis=0)), expected, rtol=4 * UNIT)
+    np.testing.assert_allclose(aperture.sum(axis=0), flat.sum(axis=0, dtype=float), rtol=1e-12)
