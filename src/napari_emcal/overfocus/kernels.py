@@ -519,7 +519,6 @@ def _accumulate_runs(
     run_len,
     run_base,
     keep,
-    tile_kept,
     flat_offset,
     weight_x,
     weight_y,
@@ -549,15 +548,6 @@ def _accumulate_runs(
             first = run_start[r]
             length = run_len[r]
             ap = aperture[t]
-            if not tile_kept[u % n_tiles]:
-                # no pixel of the tile reaches the scan grid or lies in the bright-field
-                # disk: only the aperture sum wants its values
-                if do_aperture:
-                    for j in range(length):
-                        x0 = frames[first + j]
-                        for k in range(k0, k1):
-                            ap[k] += np.float64(x0[k])
-                continue
             # gather `lanes` frames at a time and filter, z[j] = g·x[j] + f·x[j−1]:
             # `lanes` pixels at a time in vector registers, the tile's last pixels
             # (a detector whose pixel count is no multiple of 8) one by one
@@ -703,8 +693,6 @@ def splat_frames(
         length,
         base,
         plan.keep,
-        # whether each tile has a pixel to splat
-        np.add.reduceat(plan.keep, np.arange(0, plan.keep.size, tile)) > 0,
         plan.flat_offset,
         weight_x,
         plan.weight_y,
