@@ -24,14 +24,12 @@ a numba intrinsic: a transpose written with scalars cost more than all the rest)
 too the aperture sum is added, across detector pixels. The adds into the rows are a
 second intrinsic (:func:`splat_eight`), on runs padded with zeros to whole eights.
 
-Precision: frames whose values float32 holds exactly (``SINGLE_DTYPES``: float32 and
-integers of up to 16 bits) are filtered in float32, eight values to a 256-bit vector,
-others (float64, 32-bit integers) in float64, four to a vector, 4x4. Every filtered value
-is then added in float64, so a float32 result is within float32's rounding of each
-value's share (a relative 2.4·10⁻⁷ of the total at most for data of one sign; tested on a
-256² detector) and does not grow with the number of frames. The aperture sum adds eight
-frames in float32 before float64 (exact for integers; float32 values beyond 4·10³⁷ could
-overflow there). NaN and inf propagate as in float64.
+Precision: frames whose values float32 holds exactly (``SINGLE_DTYPES``) are filtered in
+float32, eight values to a 256-bit vector, others in float64, 4x4. The filtered values are
+added in float64, so the error is float32's rounding of each value's share (2.4·10⁻⁷ of a
+total of one sign at most, tested on a 256² detector), whatever the number of frames. The
+aperture sum adds eight frames in float32 first (exact for integers; float32 values past
+4·10³⁷ could overflow there). NaN and inf propagate as in float64.
 (docs/science.md: what the kernel's layout gained.)
 
 The kernels take blocks of frames ``(n, dy·dx)`` with their scan positions, and add into
@@ -43,9 +41,6 @@ boundary cuts a run).
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
-
 import llvmlite
 import numba
 import numpy as np
@@ -54,161 +49,19 @@ from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
+from .plan import ShiftPlan, make_plan, plan_from_offsets
 from .twin import TwinParams
 
 __all__ = ["ShiftPlan", "make_plan", "plan_from_offsets", "splat_frames", "sample_specimen"]
 
 
-@dataclass(frozen=True)
-class ShiftPlan:
-    """Per-parameter-set precomputation for :func:`splat_frames`.
-
-    The shifted sum is accumulated in a padded, flattened buffer large enough that every
-    target of every kept detector pixel falls inside it, so the kernel needs no bounds
-    checks; :meth:`crop` cuts the scan grid out of it. Every array is indexed by the flat
-    detector pixel, so the kernel reads them contiguously along a tile of pixels.
-
-    Attributes
-    ----------
-    scan_shape, detector_shape : tuple of int
-        Shapes the plan was made for.
-    keep : ndarray of bool, shape (dy·dx,)
-        Pixels that contribute: inside the bright-field disk when ``semiconv`` is set,
-        and able to reach the scan grid at all.
-    flat_offset : ndarray of intp, shape (dy·dx,)
-        Flat offset in the padded buffer of each pixel's target ``floor(o_d)`` (0 where
-        not kept).
-    weight_x, weight_y : ndarray of float64, shape (2, dy·dx)
-        Bilinear weights ``(1 − f, f)`` of the fractional part of ``o_d`` along x and y;
-        the weight of target ``(a, b)`` relative to ``floor(o_d)`` is
-        ``weight_y[a] · weight_x[b]``. Zero where not kept.
-    padded_shape : tuple of int
-        Shape of the padded accumulator.
-    origin : tuple of int
-        Position of scan pixel (0, 0) in the padded accumulator.
-    """
-
-    scan_shape: tuple[int, int]
-    detector_shape: tuple[int, int]
-    keep: np.ndarray
-    flat_offset: np.ndarray
-    weight_x: np.ndarray
-    weight_y: np.ndarray
-    padded_shape: tuple[int, int]
-    origin: tuple[int, int]
-    #: Images stacked in the padded buffer (:func:`plan_from_offsets`).
-    groups: int = 1
-    #: How far (scan px) the target moves from one detector pixel to the next along a
-    #: detector row (median over the kept pixels): sets the kernel's tile width.
-    pixel_step: float = 1.0
-
-    @functools.cached_property
-    def weight_x_single(self) -> np.ndarray:
-        """``weight_x`` in float32, for frames filtered in float32."""
-        return self.weight_x.astype(np.float32)
-
-    @property
-    def padded_size(self) -> int:
-        return self.padded_shape[0] * self.padded_shape[1]
-
-    def frame_base(self, scan_y, scan_x) -> np.ndarray:
-        """Flat index in the padded buffer of each frame's scan position."""
-        return (
-            (np.asarray(scan_y) + self.origin[0]) * self.padded_shape[1]
-            + np.asarray(scan_x)
-            + self.origin[1]
-        ).astype(np.intp)
-
-    def crop(self, padded: np.ndarray) -> np.ndarray:
-        """The scan grid out of a flat padded accumulator: ``(sy, sx)``, or
-        ``(groups, sy, sx)`` for a plan with several groups."""
-        oy, ox = self.origin
-        sy, sx = self.scan_shape
-        stacked = padded.reshape(self.groups, -1, self.padded_shape[1])
-        images = stacked[:, oy : oy + sy, ox : ox + sx]
-        return images[0] if self.groups == 1 else images
-
-
-def make_plan(
-    params: TwinParams, scan_shape: tuple[int, int], detector_shape: tuple[int, int]
-) -> ShiftPlan:
-    """Precompute offsets and bilinear weights of every contributing detector pixel."""
-    sy, sx = scan_shape
-    dy, dx = detector_shape
-    py, px = np.divmod(np.arange(dy * dx), dx)
-    offsets = np.stack([py - params.cy, px - params.cx], axis=-1) @ params.matrix.T
-    floor = np.floor(offsets)
-    # A pixel whose target (and its +1 neighbour) never touches the grid adds nothing.
-    keep = (
-        (floor[:, 0] >= -sy)
-        & (floor[:, 0] <= sy - 1)
-        & (floor[:, 1] >= -sx)
-        & (floor[:, 1] <= sx - 1)
-    )
-    mask = params.bright_field_mask(detector_shape)
-    if mask is not None:
-        keep &= mask.ravel()
-    return plan_from_offsets(offsets, keep, scan_shape, detector_shape)
-
-
-def plan_from_offsets(
-    offsets: np.ndarray,
-    keep: np.ndarray,
-    scan_shape: tuple[int, int],
-    detector_shape: tuple[int, int],
-    group: np.ndarray | None = None,
-    n_groups: int = 1,
-) -> ShiftPlan:
-    """The plan that adds detector pixel ``d`` recorded at scan position ``s`` at
-    ``s + offsets[d]`` (scan px, (y, x), bilinear), for the pixels ``keep`` selects.
-
-    With ``group`` (each pixel's index below ``n_groups``) each group gets its own image,
-    stacked in the padded buffer; :meth:`ShiftPlan.crop` then returns ``(n_groups, sy,
-    sx)``.
-    """
-    sy, sx = scan_shape
-    dy, dx = detector_shape
-    keep = np.asarray(keep, bool)
-    floor = np.floor(offsets).astype(np.intp)
-    floor[~keep] = 0
-    frac = np.where(keep[:, None], offsets - floor, 0.0)
-    weight_y = np.where(keep, [1 - frac[:, 0], frac[:, 0]], 0.0)
-    weight_x = np.where(keep, [1 - frac[:, 1], frac[:, 1]], 0.0)
-    lo = np.minimum(floor.min(axis=0, initial=0), 0)
-    hi = np.maximum(floor.max(axis=0, initial=0), 0)
-    block = (int(sy + hi[0] - lo[0] + 1), int(sx + hi[1] - lo[1] + 1))
-    flat_offset = floor[:, 0] * block[1] + floor[:, 1]
-    if group is not None:
-        flat_offset = flat_offset + np.asarray(group, np.intp) * (block[0] * block[1])
-    # neighbours along a detector row, both kept (and in one group)
-    pairs = keep[:-1] & keep[1:] & (np.arange(dy * dx - 1) % dx != dx - 1)
-    if group is not None:
-        pairs &= np.diff(np.asarray(group)) == 0
-    steps = np.hypot(*(offsets[1:] - offsets[:-1])[pairs].T)
-    return ShiftPlan(
-        scan_shape=(int(sy), int(sx)),
-        detector_shape=(int(dy), int(dx)),
-        keep=keep,
-        flat_offset=np.where(keep, flat_offset, 0).astype(np.intp),
-        weight_x=np.ascontiguousarray(weight_x),
-        weight_y=np.ascontiguousarray(weight_y),
-        padded_shape=(block[0] * n_groups, block[1]),
-        origin=(int(-lo[0]), int(-lo[1])),
-        groups=int(n_groups),
-        pixel_step=float(np.median(steps)) if steps.size else 1.0,
-    )
-
-
 # -- a small transpose in vector registers ----------------------------------------------
-# Numba offers no shuffles, and LLVM does not vectorise a transpose written with scalars:
-# one value per load and per store, which cost as much as all the rest of the pass. So
-# the block is written in LLVM IR: vector loads (a few detector pixels of as many frames),
-# the 2-tap filter on whole vectors, the transpose by shuffles, vector stores. In float64
-# the block is 4x4 (a 256-bit vector holds four values), in float32 8x8: half the
-# instructions per value. The arithmetic and its order are those of the scalar code; the
-# vectors are generic LLVM vectors, lowered to AVX-512, AVX, SSE or NEON for the machine
-# at hand. (In this module, not its own: numba's cache of the kernel is invalidated only
-# by changes to the kernel's own file.)
+# Numba offers no shuffles, and LLVM does not vectorise a transpose written with scalars
+# (which cost as much as all the rest of the pass). So the block is LLVM IR: vector loads,
+# the 2-tap filter on whole vectors, the transpose by shuffles, vector stores; 4x4 in
+# float64, 8x8 in float32 (half the instructions per value). Generic LLVM vectors, lowered
+# to AVX-512, AVX, SSE or NEON. (In this module: numba's cache of the kernel is
+# invalidated only by changes to the kernel's own file.)
 
 _F64 = ir.DoubleType()
 _F32 = ir.FloatType()
@@ -222,9 +75,7 @@ def _widen(builder, vector, dtype, target):
         mine = 32 if isinstance(target.element, ir.FloatType) else 64
         if dtype.bitwidth == mine:
             return vector
-        if dtype.bitwidth < mine:
-            return builder.fpext(vector, target)
-        return builder.fptrunc(vector, target)
+        return (builder.fpext if dtype.bitwidth < mine else builder.fptrunc)(vector, target)
     if isinstance(dtype, types.Integer) and dtype.signed:
         return builder.sitofp(vector, target)
     return builder.uitofp(vector, target)  # unsigned integers and booleans (stored 0/1)
@@ -324,24 +175,16 @@ def filter_transpose(
     and ``previous`` have ``buf``'s dtype. All arrays must be C-contiguous; no bounds are
     checked (the caller's loops keep every index inside).
     """
-    arrays = {
-        "frames": frames,
-        "weight_x": weight_x,
-        "previous": previous,
-        "buf": buf,
-        "aperture": aperture,
-    }
-    for name, array_type in arrays.items():
+    arrays = {"frames": frames, "weight_x": weight_x, "previous": previous, "buf": buf}
+    for name, array_type in {**arrays, "aperture": aperture}.items():
         if not isinstance(array_type, types.Array) or array_type.layout != "C":
             raise TypingError(f"filter_transpose: {name} must be a C-contiguous array")
     if not isinstance(frames.dtype, (types.Integer, types.Float, types.Boolean)):
         raise TypingError(f"filter_transpose: frames of {frames.dtype}")
     if buf.dtype not in (types.float32, types.float64):
         raise TypingError(f"filter_transpose: buf of {buf.dtype}")
-    if weight_x.dtype != buf.dtype or previous.dtype != buf.dtype:
-        raise TypingError("filter_transpose: weight_x and previous must have buf's dtype")
-    if aperture.dtype != types.float64:
-        raise TypingError("filter_transpose: aperture must be float64")
+    if {weight_x.dtype, previous.dtype} != {buf.dtype} or aperture.dtype != types.float64:
+        raise TypingError("filter_transpose: weight_x, previous of buf's dtype; aperture f8")
     single = buf.dtype == types.float32
     lanes = 8 if single else 4
     real = _F32 if single else _F64
@@ -432,10 +275,9 @@ def splat_eight(typingctx, acc, start, stride, buf, row, column, w0, w1):
         acc[start + column + j] += w0·z
         acc[start + stride + column + j] += w1·z
 
-    The loop the compiler makes of this (written with slices) checks at run time that the
-    rows and the run do not overlap and ends in a scalar remainder, which cost as much as
-    the adds on runs of 33 values; here the caller pads the run with zeros to whole
-    eights. ``acc`` and ``buf`` must be C-contiguous; no bounds are checked.
+    The compiler's loop (slices) checked the rows for overlap and ended in a scalar
+    remainder, as costly as the adds on 33-value runs; the caller pads runs with zeros to
+    whole eights. ``acc`` and ``buf`` must be C-contiguous; no bounds are checked.
     """
     for name, array_type in {"acc": acc, "buf": buf}.items():
         if not isinstance(array_type, types.Array) or array_type.layout != "C":
@@ -463,23 +305,15 @@ def splat_eight(typingctx, acc, start, stride, buf, row, column, w0, w1):
         if types_[3].dtype == types.float32:
             z = builder.fpext(z, wide)
 
-        def splat(weight):
-            return builder.insert_element(
-                ir.Constant(wide, ir.Undefined), weight, ir.Constant(ir.IntType(32), 0)
-            )
-
+        undefined = ir.Constant(wide, ir.Undefined)
         for offset, weight in ((column_v, w0_v), (builder.add(column_v, stride_v), w1_v)):
             first = builder.add(start_v, offset)
             target = _pointer(context, builder, types_[0], acc_a, [first], _F64, lanes)
-            w = builder.shuffle_vector(
-                splat(weight), ir.Constant(wide, ir.Undefined), _mask([0] * lanes)
-            )
+            one = builder.insert_element(undefined, weight, ir.Constant(ir.IntType(32), 0))
+            w = builder.shuffle_vector(one, undefined, _mask([0] * lanes))
             product = builder.fmul(w, z, flags=_CONTRACT)
-            builder.store(
-                builder.fadd(builder.load(target, align=1), product, flags=_CONTRACT),
-                target,
-                align=1,
-            )
+            total = builder.fadd(builder.load(target, align=1), product, flags=_CONTRACT)
+            builder.store(total, target, align=1)
         return context.get_dummy_value()
 
     return signature, codegen
