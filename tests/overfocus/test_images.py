@@ -126,6 +126,7 @@ def test_numpy_memmap_dask_and_libertem_agree(noisy_counts, tmp_path):
 
     from napari_emcal.engine import PassUDF
     from napari_emcal.overfocus import OverfocusPass
+    from napari_emcal.overfocus.kernels import SINGLE_DTYPES
 
     p, data = noisy_counts
     reference = compute(data, p)
@@ -143,9 +144,13 @@ def test_numpy_memmap_dask_and_libertem_agree(noisy_counts, tmp_path):
     for name, variant in variants.items():
         images = variant if isinstance(variant, dict) else compute(variant, p)
         assert set(images) == set(OUTPUTS), name
+        # the kernel filters some dtypes in float32 (SINGLE_DTYPES), whose rounding then
+        # depends on where the blocks cut the scan rows
+        dtype = data.dtype if isinstance(variant, dict) else variant.dtype
+        rtol = 1e-6 if {dtype, data.dtype} & SINGLE_DTYPES else 1e-12
         for key in OUTPUTS:
             np.testing.assert_allclose(
-                images[key], reference[key], rtol=1e-12, atol=1e-9, err_msg=f"{name}: {key}"
+                images[key], reference[key], rtol=rtol, atol=1e-9, err_msg=f"{name}: {key}"
             )
 
 
@@ -163,8 +168,10 @@ def test_small_blocks_give_the_same_result(noisy_counts, monkeypatch):
     )
     chunked = compute(data, p)
     assert len(blocks) == data.shape[0]
+    # uint16 frames are filtered in float32 (kernels.SINGLE_DTYPES): their rounding
+    # depends on where the blocks cut the scan rows
     for key in OUTPUTS:
-        np.testing.assert_allclose(chunked[key], reference[key], rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(chunked[key], reference[key], rtol=1e-6, atol=1e-9)
 
 
 def test_outputs_restricts_and_progress_reports(noisy_counts):
@@ -281,8 +288,10 @@ KERNEL_GEOMETRIES = {
 def test_run_kernel_matches_the_definition_in_any_frame_order(dtype, geometry):
     """The splat over runs of a scan row equals frame-by-frame splatting, whatever the
     order and grouping of the frames (runs cut, single frames, rows out of order), for
-    every dtype and geometry; the aperture sum equals the plain sum."""
-    from napari_emcal.overfocus.kernels import RUN_FRAMES, make_plan, splat_frames
+    every dtype and geometry; the aperture sum equals the plain sum. Dtypes filtered in
+    float32 are within float32's rounding of each value's share (4 units of 2**-24 of
+    the sum of the shares' magnitudes), the rest within float64's."""
+    from napari_emcal.overfocus.kernels import RUN_FRAMES, SINGLE_DTYPES, make_plan, splat_frames
 
     rng = np.random.default_rng(5)
     scan, det = (5, RUN_FRAMES + 7), (9, 13)
@@ -299,6 +308,8 @@ def test_run_kernel_matches_the_definition_in_any_frame_order(dtype, geometry):
     )
     expected = _naive_splat(data, params)
     assert np.count_nonzero(expected) > scan[0] * scan[1] // 2  # the test sees the grid
+    unit = 2.0**-24 if np.dtype(dtype) in SINGLE_DTYPES else 0.0
+    magnitude = expected if low == 0 else _naive_splat(np.abs(data.astype(float)), params)
     plan = make_plan(params, scan, det)
     flat = data.reshape(-1, det[0] * det[1])
     sy, sx = np.divmod(np.arange(flat.shape[0]), scan[1])
@@ -312,9 +323,13 @@ def test_run_kernel_matches_the_definition_in_any_frame_order(dtype, geometry):
                     np.ascontiguousarray(flat[pick]), sy[pick], sx[pick], plan, shifted, aperture
                 )
             got = plan.crop(shifted.sum(axis=0))
-            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-9)
-            np.testing.assert_allclose(
-                aperture.sum(axis=0), flat.astype(float).sum(axis=0), rtol=1e-12
+            np.testing.assert_array_less(
+                np.abs(got - expected), 4 * unit * magnitude + 1e-12 * np.abs(expected) + 1e-9
+            )
+            exact = flat.astype(float).sum(axis=0)
+            np.testing.assert_array_less(
+                np.abs(aperture.sum(axis=0) - exact),
+                8 * unit * np.abs(flat.astype(float)).sum(axis=0) + 1e-12 * np.abs(exact) + 1e-9,
             )
 
 
