@@ -113,3 +113,23 @@ def test_real_fpd_descan_agrees_with_the_dataset_check():
     assert np.all(np.abs(ours.matrix - theirs.matrix) <= 3 * combined)
     # and both say the walk is small on this recording
     assert np.abs(ours.matrix).max() < 0.05
+
+
+def test_cli_fits_the_descan_with_its_standard_errors(tmp_path, capsys):
+    from napari_emcal.cli import main
+    from napari_emcal.overfocus.twin import load_uncertainty
+
+    descan = ((0.1, 0.05), (-0.08, 0.12))
+    truth = _truth(1.1e-6, -30.0, False, descan)
+    np.save(tmp_path / "d.npy", _data(truth, 7, 5e4))
+    truth.replace(overfocus=1.3e-6, scan_rotation=0.0, descan=ZERO).save(tmp_path / "start.json")
+    out_json = tmp_path / "twin.json"
+    free = ["scan_rotation", "flip_y", "overfocus", "descan"]
+    args = ["overfocus", str(tmp_path / "d.npy"), "--params", str(tmp_path / "start.json")]
+    assert main([*args, "--calibrate", "--free", *free, "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "descan (px/px)" in out and "descan ±" in out
+    fitted = TwinParams.load(out_json)
+    np.testing.assert_allclose(fitted.descan, descan, atol=0.003)
+    sigma = load_uncertainty(out_json)["descan"]
+    assert np.all(np.abs(np.array(fitted.descan) - descan) <= 3 * sigma)

@@ -69,3 +69,39 @@ def test_reduced_twin_is_the_same_instrument():
     np.testing.assert_allclose(
         2 * r.detector_to_specimen([8.5, 7.5], [0, 0]), p.detector_to_specimen([35.5, 31.5], [0, 0])
     )
+
+
+def test_reduced_twin_keeps_the_descan():
+    from napari_emcal.errors import InvalidParameterError
+    from napari_emcal.overfocus import TwinParams, compute, simulate
+    from napari_emcal.specimens import detailed_specimen
+
+    p = TwinParams(
+        overfocus=1e-6,
+        scan_pixel_size=1e-9,
+        camera_length=0.15,
+        detector_pixel_size=55e-6,
+        cy=31.5,
+        cx=30.5,
+        scan_rotation=10.0,
+        semiconv=10e-3,
+        descan=((0.12, -0.05), (0.04, 0.1)),
+    )
+    with pytest.raises(InvalidParameterError, match="scan_shape"):
+        reduce_params(p, 2, 3)
+    scan = (47, 40)  # a stride that divides neither axis
+    r = reduce_params(p, detector_bin=2, scan_stride=3, scan_shape=scan)
+    np.testing.assert_allclose(r.descan_matrix, p.descan_matrix * 3 / 2)
+    # the beam in the reduced data is where it is in the frames kept
+    reduced_shape = (16, 14)
+    for s in ([0, 0], [15, 13], [7, 4]):
+        full = p.centre_at(3 * np.array(s), scan)
+        np.testing.assert_allclose(r.centre_at(s, reduced_shape), (full - 0.5) / 2, atol=1e-12)
+    # and the reduced pass shows the same as the full one, sampled coarser
+    data = simulate(detailed_specimen((140, 140), seed=2), scan, (64, 64), p)
+    small = reduce_data(data, 2, 3)
+    assert small.shape[:2] == reduced_shape
+    coarse = compute(small, r, outputs=["shifted_sum"])["shifted_sum"]
+    fine = compute(data, p, outputs=["shifted_sum"])["shifted_sum"][::3, ::3]
+    inner = (slice(4, -4), slice(4, -4))
+    assert np.corrcoef(coarse[inner].ravel(), fine[inner].ravel())[0, 1] > 0.8

@@ -8,6 +8,9 @@ wherever it should run. It knows blocks, executors and passes, and nothing about
 - :mod:`.executors`: the executor names, LiberTEM contexts and datasets, and what a pass
   reads there (:func:`pass_source`).
 - :mod:`.udf`: :class:`PassUDF`, any pass as a LiberTEM UDF (imported when used).
+- :mod:`.descan`: the beam's walk on the detector (descan): its plane fit with standard
+  errors, the per-frame compensation, any pass or dataset read with it undone;
+  :mod:`.disk_centres`: the bright-field disk's centre in every frame, from its edge.
 """
 
 from .blocks import BLOCK_BYTES, is_dask, iter_blocks, native_contiguous, reduce_data, validate_4d

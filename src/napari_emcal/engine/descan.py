@@ -216,6 +216,9 @@ def fit_descan(disk_cy: np.ndarray, disk_cx: np.ndarray, weights=None) -> Descan
         variance = variance * _correlation_inflation(maps)
         inverse = np.linalg.inv((design * w[valid][:, None]).T @ design)
         matrix_sigma = np.sqrt(np.outer(variance, np.diag(inverse)[1:]))
+        jackknife = _block_jackknife(design, targets, w[valid], yy[valid], xx[valid], (sy, sx))
+        if jackknife is not None:
+            matrix_sigma = np.maximum(matrix_sigma, jackknife)
         origin_sigma = tuple(float(v) for v in np.sqrt(variance * inverse[0, 0]))
         at = np.array([1.0, centre[0], centre[1]])
         centre_sigma = tuple(float(v) for v in np.sqrt(variance * (at @ inverse @ at)))
@@ -232,6 +235,37 @@ def fit_descan(disk_cy: np.ndarray, disk_cx: np.ndarray, weights=None) -> Descan
         centre_sigma=centre_sigma,
         frames=n,
     )
+
+
+#: Blocks per scan axis of the delete-one-block jackknife of the descan fit.
+JACKKNIFE_BLOCKS = 4
+
+
+def _block_jackknife(design, targets, weights, sy, sx, scan_shape) -> np.ndarray | None:
+    """Standard errors of the descan matrix from refits that each leave out one block of
+    the scan (JACKKNIFE_BLOCKS per axis): errors shared by neighbouring frames (the
+    specimen's shadow crossing the disk's edge) leave whole blocks off, which the
+    residuals' spread alone understates. None with too few blocks."""
+    ny, nx = scan_shape
+    block = (np.minimum(sy * JACKKNIFE_BLOCKS // ny, JACKKNIFE_BLOCKS - 1) * JACKKNIFE_BLOCKS) + (
+        np.minimum(sx * JACKKNIFE_BLOCKS // nx, JACKKNIFE_BLOCKS - 1)
+    )
+    labels = np.unique(block)
+    if len(labels) < 6:
+        return None
+    root = np.sqrt(weights)[:, None]
+    fits = []
+    for label in labels:
+        keep = block != label
+        a, b = design[keep] * root[keep], targets[keep] * root[keep]
+        coefficients, _, rank, _ = np.linalg.lstsq(a, b, rcond=None)
+        if rank == 3:
+            fits.append(coefficients[1:].T)
+    if len(fits) < 6:
+        return None
+    fits = np.array(fits)
+    n = len(fits)
+    return np.sqrt((n - 1) / n * ((fits - fits.mean(axis=0)) ** 2).sum(axis=0))
 
 
 def _correlation_inflation(residual_maps: np.ndarray) -> np.ndarray:

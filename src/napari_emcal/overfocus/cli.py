@@ -35,6 +35,7 @@ def _format_params(p) -> str:
         ("beam centre (cy, cx)", f"({p.cy:.2f}, {p.cx:.2f}) px"),
         ("scan rotation", f"{p.scan_rotation:.3f}°"),
         ("flip y", str(p.flip_y)),
+        ("descan (px/px)", "[[{:.4f}, {:.4f}], [{:.4f}, {:.4f}]]".format(*np.ravel(p.descan))),
         ("semi-convergence", format_si(p.semiconv, "mrad", 2)),
         ("shadow magnification k", f"{p.magnification:.5f} scan px / detector px"),
     ]
@@ -80,6 +81,8 @@ def _calibrate(data, start, args):
             parts.append(f"overfocus ± {format_si(sigma['overfocus'], 'µm', 4)}")
         if "cy" in sigma:
             parts.append(f"beam centre ± {sigma['cy']:.2f} px")
+        if "descan" in sigma:
+            parts.append(f"descan ± {np.max(sigma['descan']):.4f} px/px")
         print(f"  standard errors: {', '.join(parts)}")
     if result.flip_margin is not None:
         print(
@@ -186,7 +189,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--free",
         nargs="+",
-        choices=["scan_rotation", "flip_y", "overfocus", "cy", "cx"],
+        choices=["scan_rotation", "flip_y", "overfocus", "cy", "cx", "descan"],
         help="parameters --calibrate determines (default: scan_rotation flip_y overfocus)",
     )
     p.add_argument(

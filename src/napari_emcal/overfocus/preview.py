@@ -12,20 +12,40 @@ data is then the same instrument, so the preview shows the same specimen at a co
 from __future__ import annotations
 
 from ..engine.blocks import check_factor, reduce_data
+from ..errors import InvalidParameterError
 from .twin import TwinParams
 
 __all__ = ["reduce_data", "reduce_params", "reduce_positions"]
 
 
-def reduce_params(params: TwinParams, detector_bin: int = 1, scan_stride: int = 1) -> TwinParams:
-    """The twin of :func:`reduce_data`'s output."""
+def reduce_params(
+    params: TwinParams, detector_bin: int = 1, scan_stride: int = 1, scan_shape=None
+) -> TwinParams:
+    """The twin of :func:`reduce_data`'s output.
+
+    A descan becomes ``D · s / b`` (reduced detector px per reduced scan step), and the
+    beam centre moves to where the beam is at the reduced scan's centre (which is not the
+    full scan's when the stride does not divide it): ``scan_shape``, the full data's, is
+    needed for that when the twin has a descan.
+    """
     b = check_factor("detector_bin", detector_bin)
     s = check_factor("scan_stride", scan_stride)
+    centre = params.centre
+    descan = params.descan_matrix
+    if params.has_descan:
+        if scan_shape is None:
+            raise InvalidParameterError(
+                "this twin has a descan: give the full data's scan_shape to reduce it"
+            )
+        reduced = [-(-int(n) // s) for n in scan_shape[:2]]
+        at = [s * (n - 1) / 2 for n in reduced]  # the reduced centre in full scan px
+        centre = params.centre_at(at, scan_shape[:2])
     return params.replace(
         detector_pixel_size=params.detector_pixel_size * b,
-        cy=(params.cy - (b - 1) / 2) / b,
-        cx=(params.cx - (b - 1) / 2) / b,
+        cy=(centre[0] - (b - 1) / 2) / b,
+        cx=(centre[1] - (b - 1) / 2) / b,
         scan_pixel_size=params.scan_pixel_size * s,
+        descan=descan * s / b,
     )
 
 

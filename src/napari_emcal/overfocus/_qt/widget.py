@@ -286,7 +286,7 @@ class OverfocusWidget(ToolDock):
             return None  # update_now runs again once the preview data are read
         select, point = self.outputs.select, self.outputs.point
         bin_, every = self.preview.factors
-        reduced_params = reduce_params(params, bin_, every)
+        reduced_params = reduce_params(params, bin_, every, layer.data.shape[:2])
 
         def work():
             data = read()
