@@ -105,7 +105,7 @@ def direct_fit(
             weights = _spectral_weights(cross, noise, predicted, scan_shape)
         shifts = _peak_shifts(cross, scan_shape, weights)
         previous = matrix
-        matrix, inliers, rms = _fit_matrix(dd, shifts)
+        matrix, inliers, rms = _fit_matrix(dd, shifts, previous)
         report((iteration + 1) / DIRECT_PASSES)
         moved = np.abs(matrix - previous).max() / max(np.abs(matrix).max(), 1e-300)
         blur = math.sqrt(abs(np.linalg.det(matrix))) * regions.size

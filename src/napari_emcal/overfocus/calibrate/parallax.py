@@ -25,6 +25,8 @@ WEIGHT_PAIRS = 1024
 MAX_PAIRS = 6000
 #: Rounds of the robust fit at most (each drops the pairs far from the last fit).
 FIT_ROUNDS = 10
+#: Random triples of pairs tried for the consensus start of the robust fit.
+CONSENSUS_SAMPLES = 512
 #: Pairs whose spectra are computed together (bounds the memory of one FFT).
 FFT_BLOCK = 256
 #: A pair is used when its predicted shift leaves its images this much of the scan per
@@ -204,9 +206,9 @@ def _vertex(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.where(denom < 0, np.clip(0.5 * (a - c) / safe, -0.5, 0.5), 0.0)
 
 
-def _fit_matrix(dd: np.ndarray, ds: np.ndarray):
-    """Robust least squares ``ds ≈ M dd``: (M, inlier mask, rms residual in scan px)."""
-    inliers = np.ones(len(dd), bool)
+def _refit(dd: np.ndarray, ds: np.ndarray, inliers: np.ndarray):
+    """Least squares on ``inliers``, then repeatedly on the pairs near the last fit:
+    (M, inlier mask, rms residual in scan px)."""
     for _ in range(FIT_ROUNDS):
         if inliers.sum() < 3:
             break
@@ -218,10 +220,58 @@ def _fit_matrix(dd: np.ndarray, ds: np.ndarray):
         if np.array_equal(new, inliers):
             break
         inliers = new
+    if inliers.sum() < 3:
+        return np.zeros((2, 2)), np.zeros(len(dd), bool), float("inf")
     mt, *_ = np.linalg.lstsq(dd[inliers], ds[inliers], rcond=None)
     residual = np.linalg.norm(ds - dd @ mt, axis=1)
     rms = float(np.sqrt(np.mean(residual[inliers] ** 2))) if inliers.any() else float("inf")
     return mt.T, inliers, rms
+
+
+def _consensus(dd: np.ndarray, ds: np.ndarray) -> np.ndarray:
+    """The pairs that agree with the matrix fitted to the best of CONSENSUS_SAMPLES random
+    triples of pairs (the most pairs within 3 INLIER_PX of it)."""
+    n = len(dd)
+    rng = np.random.default_rng(0)  # reproducible
+    triples = rng.integers(0, n, (CONSENSUS_SAMPLES, 3))
+    a, b = dd[triples], ds[triples]  # (m, 3, 2)
+    # normal equations of each triple's least squares: M^T = (A^T A)^-1 A^T B
+    ata = np.einsum("mki,mkj->mij", a, a)
+    atb = np.einsum("mki,mkj->mij", a, b)
+    ok = np.abs(np.linalg.det(ata)) > 1e-9 * np.einsum("mii->m", ata) ** 2
+    if not ok.any():
+        return np.ones(n, bool)
+    mts = np.linalg.solve(ata[ok], atb[ok])  # (m', 2, 2)
+    best, best_count = None, -1
+    for start in range(0, len(mts), 64):
+        block = mts[start : start + 64]
+        residual = np.linalg.norm(ds[None] - np.einsum("ni,mij->mnj", dd, block), axis=2)
+        counts = np.count_nonzero(residual <= 3 * INLIER_PX, axis=1)
+        top = int(np.argmax(counts))
+        if counts[top] > best_count:
+            best, best_count = residual[top] <= 3 * INLIER_PX, int(counts[top])
+    return best
+
+
+def _fit_matrix(dd: np.ndarray, ds: np.ndarray, previous: np.ndarray | None = None):
+    """Robust least squares ``ds ≈ M dd``: (M, inlier mask, rms residual in scan px).
+
+    Pairs whose windows hold no specimen detail (a sparse specimen, large flat areas)
+    give shifts anywhere, and an ordinary least-squares start on all pairs can lead the
+    trimming to a wrong subset. The trimming starts from each of: all pairs, the pairs
+    near the ``previous`` fit, and the best consensus of random triples of pairs; the
+    result with the most pairs in agreement is kept (ties: the smaller residual).
+    """
+    starts = [np.ones(len(dd), bool), _consensus(dd, ds)]
+    if previous is not None and np.any(previous):
+        residual = np.linalg.norm(ds - dd @ np.asarray(previous).T, axis=1)
+        starts.append(residual <= 3 * INLIER_PX)
+    best = None
+    for inliers in starts:
+        fit = _refit(dd, ds, inliers)
+        if best is None or (fit[1].sum(), -fit[2]) > (best[1].sum(), -best[2]):
+            best = fit
+    return best
 
 
 def decompose(matrix: np.ndarray, overfocus_sign: float = 1.0, flip_y: bool | None = None):
