@@ -308,3 +308,54 @@ def overfocus_for_magnification(k: float, params: TwinParams) -> float:
 def _usable(pairs, predicted, scan_shape) -> np.ndarray:
     """Pairs whose predicted shift leaves enough common area (MAX_PAIR_SHIFT per axis)."""
     return np.all(np.abs(predicted) <= MAX_PAIR_SHIFT * np.asarray(scan_shape), axis=1)
+
+
+def _repeat(images: np.ndarray) -> tuple[float, np.ndarray]:
+    """How nearly the point images repeat under a translation, and by which one.
+
+    The regions' mean autocorrelation (each image windowed, less its windowed mean, and the
+    result divided by the window's own autocorrelation so that far lags are not damped),
+    normalised to 1 at zero lag. Returns the highest secondary maximum that is a peak of
+    its own (the autocorrelation falls below half of it on the way from zero lag) and the
+    shortest lag (dy, dx, scan px) of those nearly as high (a lattice's period); 0 and
+    (0, 0) when there is none.
+    """
+    n, sy, sx = images.shape
+    window = np.outer(np.hanning(sy), np.hanning(sx))
+    norm = window.sum()
+    power = np.zeros((sy, sx // 2 + 1))
+    for start in range(0, n, FFT_BLOCK):
+        block = images[start : start + FFT_BLOCK].astype(np.float64)
+        mean = (block * window).sum(axis=(1, 2), keepdims=True) / norm
+        f = fft.rfft2((block - mean) * window, workers=-1)
+        power += np.sum(f.real**2 + f.imag**2, axis=0)
+    auto = fft.irfft2(power, s=(sy, sx), workers=-1)
+    wf = fft.rfft2(window)
+    envelope = fft.irfft2(wf.real**2 + wf.imag**2, s=(sy, sx))
+    valid = envelope > 0.25 * envelope[0, 0]
+    auto = np.where(valid, auto / np.where(valid, envelope, 1.0), 0.0)
+    if not auto[0, 0] > 0:
+        return 0.0, np.zeros(2)
+    auto = np.fft.fftshift(auto / auto[0, 0])
+    cy, cx = sy // 2, sx // 2
+    peak = np.ones_like(auto, bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                peak &= auto > np.roll(auto, (dy, dx), axis=(0, 1))
+    peak[cy, cx] = False
+    found = []  # (height, lag) of the secondary maxima that are peaks of their own
+    for y, x in np.argwhere(peak):
+        steps = max(abs(y - cy), abs(x - cx)) + 1
+        line = auto[
+            np.linspace(cy, y, 2 * steps).round().astype(int),
+            np.linspace(cx, x, 2 * steps).round().astype(int),
+        ]
+        if line.min() < 0.5 * auto[y, x]:
+            found.append((float(auto[y, x]), np.array([y - cy, x - cx], float)))
+    best = max((height for height, _ in found), default=0.0)
+    if best <= 0:
+        return 0.0, np.zeros(2)
+    # a lattice's shortest period, not the lag that falls best on the pixel grid
+    period = min((lag for height, lag in found if height >= 0.8 * best), key=np.linalg.norm)
+    return best, period
