@@ -46,3 +46,27 @@ def test_bad_input():
         simulate(np.ones((8, 8)), (4, 4), (8, 8), P, dose=-1)
     with pytest.raises(InvalidParameterError, match="scan_shape"):
         simulate(np.ones((8, 8)), (0, 4), (8, 8), P)
+
+
+def test_descan_moves_the_beam_and_the_disk_per_frame():
+    descan = ((0.12, -0.05), (0.04, 0.1))
+    p = P.replace(cy=31.5, cx=31.5, descan=descan)
+    specimen = np.random.default_rng(0).random((64, 64))
+    scan = (9, 11)
+    data = simulate(specimen, scan, (64, 64), p)
+    origin = np.array([(64 - 9) // 2, (64 - 11) // 2])
+    from scipy.ndimage import map_coordinates
+
+    for s in ([0, 0], [8, 10], [2, 7]):
+        # pixel d sees origin + s + M (d - c(s)): the mapping with the moving centre
+        t = origin + p.detector_to_specimen([30, 35], s, scan)
+        expected = map_coordinates(specimen, t.reshape(2, 1), order=1)[0]
+        assert data[s[0], s[1], 30, 35] == pytest.approx(expected, rel=1e-5)
+        # the bright-field disk sits around c(s)
+        mask = data[s[0], s[1]] > 0
+        yy, xx = np.nonzero(mask)
+        np.testing.assert_allclose([yy.mean(), xx.mean()], p.centre_at(s, scan), atol=0.15)
+        np.testing.assert_array_equal(mask, p.bright_field_mask((64, 64), s, scan))
+    # without descan, as before: the disk stays at (cy, cx)
+    still = simulate(specimen, scan, (64, 64), p.replace(descan=((0, 0), (0, 0))))
+    np.testing.assert_array_equal(still[0, 0] > 0, still[8, 10] > 0)

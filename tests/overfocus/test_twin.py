@@ -151,3 +151,89 @@ def test_absurd_parameters_are_refused(change, message):
     )
     with pytest.raises(InvalidParameterError, match=message):
         TwinParams(**{**base, **change})
+
+
+# -- descan ------------------------------------------------------------------------------
+DESCAN = ((0.1, -0.04), (0.02, 0.13))
+
+
+def test_descan_moves_the_beam_centre_by_hand():
+    p = TwinParams(**BASE, descan=[[0.1, -0.04], [0.02, 0.13]])
+    assert p.descan == DESCAN and isinstance(p.descan[0][0], float)
+    shape = (17, 21)  # s_c = (8, 10)
+    np.testing.assert_allclose(p.centre_at([8, 10], shape), [BASE["cy"], BASE["cx"]])
+    np.testing.assert_allclose(
+        p.centre_at([[10, 10], [8, 15]], shape),
+        [[BASE["cy"] + 0.2, BASE["cx"] + 0.04], [BASE["cy"] - 0.2, BASE["cx"] + 0.65]],
+    )
+    # the pixel at the moving centre sees the scan position itself
+    s = np.array([3.0, 19.0])
+    np.testing.assert_allclose(p.detector_to_specimen(p.centre_at(s, shape), s, shape), s)
+    rng = np.random.default_rng(2)
+    d, s = rng.uniform(0, 64, (50, 2)), rng.uniform(0, 16, (50, 2))
+    t = p.detector_to_specimen(d, s, shape)
+    np.testing.assert_allclose(p.specimen_to_detector(t, s, shape), d, atol=1e-9)
+    # the same map as the twin without descan, with the centre moved
+    moved = p.replace(descan=((0, 0), (0, 0)))
+    np.testing.assert_allclose(t, s + (d - p.centre_at(s, shape)) @ moved.matrix.T, atol=1e-12)
+
+
+def test_descan_needs_the_scan_shape():
+    p = TwinParams(**BASE, descan=DESCAN)
+    with pytest.raises(InvalidParameterError, match="scan_shape"):
+        p.detector_to_specimen([1, 2], [3, 4])
+    with pytest.raises(InvalidParameterError, match="scan_shape"):
+        p.specimen_to_detector([1, 2], [3, 4])
+    # without descan the scan shape is not needed, and ignored when given
+    q = TwinParams(**BASE)
+    np.testing.assert_allclose(
+        q.detector_to_specimen([1, 2], [3, 4]), q.detector_to_specimen([1, 2], [3, 4], (9, 9))
+    )
+
+
+def test_bright_field_mask_follows_the_beam():
+    p = TwinParams(**BASE, semiconv=5e-3, descan=DESCAN)
+    still = p.bright_field_mask((64, 64))
+    at = p.bright_field_mask((64, 64), scan_yx=(40, 40), scan_shape=(41, 41))
+    cy, cx = p.centre_at((40, 40), (41, 41))
+    yy, xx = np.indices((64, 64))
+    np.testing.assert_allclose([yy[at].mean(), xx[at].mean()], [cy, cx], atol=0.3)
+    np.testing.assert_allclose([yy[still].mean(), xx[still].mean()], [31.5, 30.25], atol=0.3)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ([[0.1, 0.2]], "2x2"),
+        ([[0.1, float("inf")], [0, 0]], "finite"),
+        ([[1.5, 0], [0, 0]], "px/px"),
+        ("0.1", "2x2"),
+    ],
+)
+def test_bad_descan_is_refused(bad, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        TwinParams(**BASE, descan=bad)
+
+
+def test_descan_json_round_trip_and_old_files(tmp_path):
+    from napari_emcal.overfocus.twin import load_uncertainty
+
+    p = TwinParams(**BASE, semiconv=4e-3, descan=DESCAN)
+    path = tmp_path / "twin.json"
+    sigma = np.array([[1e-3, 2e-3], [3e-3, 4e-3]])
+    p.save(path, uncertainty={"descan": sigma, "cy": 0.1})
+    doc = json.loads(path.read_text())
+    assert doc["parameters"]["descan"] == {"value": [list(r) for r in DESCAN], "unit": "px/px"}
+    assert doc["uncertainty"]["descan"]["unit"] == "px/px"
+    assert TwinParams.load(path) == p
+    loaded = load_uncertainty(path)
+    np.testing.assert_allclose(loaded["descan"], sigma)
+    assert loaded["cy"] == pytest.approx(0.1)
+    # a file written before descan existed loads with zero descan
+    del doc["parameters"]["descan"]
+    path.write_text(json.dumps(doc))
+    assert TwinParams.load(path).descan == ((0.0, 0.0), (0.0, 0.0))
+    doc["parameters"]["descan"] = {"value": [list(r) for r in DESCAN], "unit": "m"}
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InvalidParameterError, match="px/px"):
+        TwinParams.load(path)

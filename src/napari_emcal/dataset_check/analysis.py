@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from ..engine import Buffer, FramePass, run_pass, validate_4d
+from ..engine.descan import Descan, fit_descan  # shared with the overfocus twin
 from ..errors import CalibrationFailedError, InvalidDataError, InvalidParameterError
 from ..geometry import rotation_flip_matrix
 
@@ -410,64 +411,3 @@ def analyse(
         masks=masks, beam=beam, max_count=max_count, scan_rotation=scan_rotation, flip_y=flip_y
     )
     return run_pass(data, pass_, executor=executor, progress=progress)
-
-
-# -- descan -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Descan:
-    """A linear fit of the disk centre across the scan: ``c = origin + matrix @ (sy, sx)``.
-
-    Attributes
-    ----------
-    origin : (float, float)
-        Disk centre at scan position (0, 0), detector pixels.
-    matrix : ndarray (2, 2)
-        Detector pixels of disk shift per scan pixel: rows (cy, cx), columns (sy, sx).
-    shift_across_scan : float
-        The largest distance between the fitted disk centres anywhere in the scan,
-        detector pixels.
-    residual_px : float
-        RMS of the measured centres about the fit.
-    shift_map : ndarray (2, scan_y, scan_x)
-        Fitted shift (dy, dx) relative to the scan centre, detector pixels.
-    """
-
-    origin: tuple[float, float]
-    matrix: np.ndarray
-    shift_across_scan: float
-    residual_px: float
-    shift_map: np.ndarray = field(repr=False)
-
-    def exceeds(self, tolerance_px: float) -> bool:
-        return self.shift_across_scan > tolerance_px
-
-
-def fit_descan(disk_cy: np.ndarray, disk_cx: np.ndarray) -> Descan:
-    """Fit the disk centres (scan-shaped maps) with a plane each.
-
-    Raises
-    ------
-    CalibrationFailedError
-        Fewer than 3 frames with a disk.
-    """
-    sy, sx = disk_cy.shape
-    yy, xx = np.mgrid[:sy, :sx].astype(float)
-    valid = np.isfinite(disk_cy) & np.isfinite(disk_cx)
-    if valid.sum() < 3:
-        raise CalibrationFailedError("too few frames with a bright-field disk to fit the descan")
-    design = np.column_stack([np.ones(valid.sum()), yy[valid], xx[valid]])
-    targets = np.column_stack([disk_cy[valid], disk_cx[valid]])
-    coefficients, *_ = np.linalg.lstsq(design, targets, rcond=None)  # (3, 2)
-    residual = targets - design @ coefficients
-    matrix = coefficients[1:].T  # rows cy, cx; columns sy, sx
-    centre = np.array([(sy - 1) / 2, (sx - 1) / 2])
-    shift = np.einsum("ij,jyx->iyx", matrix, np.stack([yy - centre[0], xx - centre[1]]))
-    corners = np.array([[0, 0], [0, sx - 1], [sy - 1, 0], [sy - 1, sx - 1]], float) @ matrix.T
-    across = max(np.hypot(*(a - b)) for a in corners for b in corners)
-    return Descan(
-        origin=(float(coefficients[0, 0]), float(coefficients[0, 1])),
-        matrix=matrix,
-        shift_across_scan=float(across),
-        residual_px=float(np.sqrt((residual**2).sum(axis=1).mean())),
-        shift_map=shift,
-    )

@@ -23,6 +23,12 @@ darker. ``selected`` and ``sum`` are single images resampled onto the scan grid:
 scan pixel takes the bilinearly interpolated detector value that the twin maps onto it
 (0 outside the detector or the bright-field disk), so they have no holes at any
 magnification.
+
+Descan. When the twin has a descan (the beam walks on the detector), every frame is first
+resampled so the beam sits where it is at the scan centre
+(:func:`~napari_emcal.engine.descan.compensate_frames`, bilinear); the five images are
+then those of the compensated frames: ``point`` follows the beam, ``aperture_sum`` is the
+sum of compensated frames. With a zero descan the frames are used as they are (no cost).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..engine import Buffer, FramePass, native_contiguous, run_pass
+from ..engine.descan import compensate_frames, descan_shifts
 from ..errors import InvalidDataError, InvalidParameterError
 from .kernels import make_plan, splat_frames
 from .twin import TwinParams
@@ -160,10 +167,14 @@ class OverfocusPass(FramePass):
     def prepare(self, scan_shape, detector_shape):
         select, point = self._positions(scan_shape, detector_shape)
         plan = self._plan(scan_shape, detector_shape) if self.splat else None
-        return {"select": select, "point": point, "plan": plan}
+        return {"select": select, "point": point, "plan": plan, "scan": tuple(scan_shape)}
 
     def process(self, buffers, frames, scan_y, scan_x, task):
         n = frames.shape[0]
+        if self.params.has_descan:
+            # the beam back where it is at the scan centre: the twin's fixed centre holds
+            shifts = descan_shifts(self.params.descan, scan_y, scan_x, task["scan"])
+            frames = compensate_frames(frames, shifts)
         if "point" in buffers:
             buffers["point"][:] = frames[:, task["point"][0], task["point"][1]]
         if "selected_frame" in buffers:

@@ -515,20 +515,22 @@ def splat_frames(
 
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _sample_specimen(
-    specimen, origin_y, origin_x, step, matrix, cy, cx, mask, background, out
+    specimen, origin_y, origin_x, step, matrix, centres, radius2, background, out
 ):  # pragma: no cover - compiled
     sy_n, sx_n, dy_n, dx_n = out.shape
     h, w = specimen.shape
     m00, m01, m10, m11 = matrix[0, 0], matrix[0, 1], matrix[1, 0], matrix[1, 1]
     for sy in numba.prange(sy_n):
         for sx in range(sx_n):
+            cy = centres[sy, sx, 0]
+            cx = centres[sy, sx, 1]
             for dy in range(dy_n):
                 for dx in range(dx_n):
-                    if not mask[dy, dx]:
-                        out[sy, sx, dy, dx] = 0.0
-                        continue
                     ry = dy - cy
                     rx = dx - cx
+                    if ry * ry + rx * rx > radius2:
+                        out[sy, sx, dy, dx] = 0.0
+                        continue
                     ty = origin_y + step * sy + m00 * ry + m01 * rx
                     tx = origin_x + step * sx + m10 * ry + m11 * rx
                     iy = int(np.floor(ty))
@@ -544,23 +546,27 @@ def _sample_specimen(
 
 
 def sample_specimen(
-    specimen, origin, params: TwinParams, mask, background, out, *, oversample: int = 1
+    specimen, origin, params: TwinParams, background, out, *, oversample: int = 1
 ) -> None:
     """Fill ``out[sy, sx, dy, dx]`` with the specimen bilinearly sampled where the twin says.
 
     ``origin`` is the specimen-pixel position of scan position (0, 0); the specimen has
-    ``oversample`` pixels per scan step; ``mask`` selects the illuminated detector pixels
-    (others are 0); points outside the specimen get ``background``.
+    ``oversample`` pixels per scan step; detector pixels outside the bright-field disk
+    (centred on each frame's beam centre ``c(s)``, descan included) are 0; points outside
+    the specimen get ``background``.
     """
+    scan_shape = out.shape[:2]
+    yy, xx = np.mgrid[: scan_shape[0], : scan_shape[1]]
+    centres = params.centre_at(np.stack([yy, xx], axis=-1), scan_shape)
+    radius = params.disk_radius
     _sample_specimen(
         np.ascontiguousarray(specimen, dtype=np.float64),
         float(origin[0]),
         float(origin[1]),
         float(oversample),
         params.matrix * oversample,
-        params.cy,
-        params.cx,
-        mask,
+        np.ascontiguousarray(centres, dtype=np.float64),
+        np.inf if radius is None else float(radius) ** 2,
         float(background),
         out,
     )

@@ -74,9 +74,11 @@ def simulate(
 ) -> np.ndarray:
     """Simulate an overfocused 4D STEM dataset of a 2D specimen through the twin.
 
-    Frame ``data[sy, sx]`` pixel ``d`` shows the specimen at ``t = s + M (d − c)``
+    Frame ``data[sy, sx]`` pixel ``d`` shows the specimen at ``t = s + M (d − c(s))``
     (scan-pixel units, bilinear interpolation), the same mapping
-    :func:`~napari_emcal.overfocus.compute` inverts.
+    :func:`~napari_emcal.overfocus.compute` inverts. With a descan in ``params`` the beam
+    centre ``c(s)`` and the bright-field disk move from frame to frame
+    (:meth:`TwinParams.centre_at`).
 
     Parameters
     ----------
@@ -87,7 +89,8 @@ def simulate(
     scan_shape : (int, int)
     detector_shape : (int, int)
     params : TwinParams
-        With ``semiconv`` set, pixels outside the bright-field disk are 0.
+        With ``semiconv`` set, pixels outside the bright-field disk (around ``c(s)``)
+        are 0.
     dose : float, optional
         Mean number of electrons per frame. When given, the frames are scaled to it and
         Poisson noise is drawn; the result is an unsigned integer count array.
@@ -129,9 +132,6 @@ def simulate(
             f"dose must be a positive number of electrons per frame, got {dose}."
         )
 
-    mask = params.bright_field_mask(detector_shape)
-    if mask is None:
-        mask = np.ones(detector_shape, dtype=bool)
     out = np.empty(scan_shape + detector_shape, dtype=np.float32)
     origin = scan_origin_in_specimen(specimen.shape, scan_shape, oversample)
     background = specimen.mean()
@@ -143,7 +143,7 @@ def simulate(
                 f"px) is larger than the specimen {specimen.shape}."
             )
         specimen = ndimage.convolve(specimen, kernel, mode="reflect")
-    sample_specimen(specimen, origin, params, mask, background, out, oversample=oversample)
+    sample_specimen(specimen, origin, params, background, out, oversample=oversample)
     if dose is None:
         return out
     mean_frame_sum = float(out.sum(axis=(2, 3), dtype=np.float64).mean())

@@ -3,14 +3,16 @@
 A linear model of the instrument maps a detector pixel ``d = (dy, dx)`` recorded at scan
 position ``s = (sy, sx)`` to the specimen point it sees, in scan-pixel units::
 
-    t = s + k · R(θ) · F · (d − c)
+    t = s + k · R(θ) · F · (d − c(s))
     k = detector_pixel_size · overfocus / ((overfocus + camera_length) · scan_pixel_size)
+    c(s) = (cy, cx) + D · (s − s_c),   s_c = ((Ny − 1) / 2, (Nx − 1) / 2)
 
-with ``c = (cy, cx)``, ``R(θ) = [[cos θ, sin θ], [−sin θ, cos θ]]`` acting on (y, x)
-column vectors and ``F = diag(−1, 1)`` when ``flip_y``. ``R(θ)·F`` is the matrix of
-LiberTEM's ``libertem.udf.com.apply_correction(y, x, scan_rotation=θ, flip_y=...)``, so
-a calibrated ``scan_rotation``/``flip_y`` can be given to LiberTEM's centre-of-mass
-analysis unchanged.
+with ``D`` the descan matrix (detector px per scan px, rows (cy, cx), columns (sy, sx);
+zero when the descan undoes the scan exactly, so the beam stays at ``(cy, cx)``),
+``R(θ) = [[cos θ, sin θ], [−sin θ, cos θ]]`` acting on (y, x) column vectors and
+``F = diag(−1, 1)`` when ``flip_y``. ``R(θ)·F`` is the matrix of LiberTEM's
+``libertem.udf.com.apply_correction(y, x, scan_rotation=θ, flip_y=...)``, so a calibrated
+``scan_rotation``/``flip_y`` can be given to LiberTEM's centre-of-mass analysis unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import plausible, rotation_deg
+from ..engine.descan import check_descan, descan_shifts, is_zero
 from ..errors import InvalidParameterError
 from ..geometry import rotation_flip_matrix
 from ..units import dimension, from_si, to_si
@@ -42,7 +45,11 @@ PARAM_UNITS: dict[str, str] = {
     "scan_rotation": "deg",
     "flip_y": "",
     "semiconv": "rad",
+    "descan": "px/px",
 }
+
+#: The zero descan: the beam stays at ``(cy, cx)`` in every frame.
+NO_DESCAN = ((0.0, 0.0), (0.0, 0.0))
 
 _FILE_FORMAT = "napari-emcal twin parameters"
 #: Larger shadow magnifications (scan px per detector px) cannot be right.
@@ -75,6 +82,11 @@ class TwinParams:
         Convergence semi-angle in rad. When given, only detector pixels inside the
         bright-field disk (radius ``semiconv · |overfocus + camera_length| /
         detector_pixel_size`` pixels around ``(cy, cx)``) contribute.
+    descan : 2x2 array_like
+        The beam's walk on the detector per scan step, detector px per scan px, rows
+        (cy, cx), columns (sy, sx): the beam centre at scan position ``s`` is
+        ``(cy, cx) + descan @ (s − s_c)``, so ``(cy, cx)`` is the centre at the scan
+        centre ``s_c``. Stored as a tuple of tuples of floats; default zero.
 
     Raises
     ------
@@ -82,7 +94,8 @@ class TwinParams:
         On non-finite values, zero or negative pixel sizes or camera length,
         ``overfocus == 0`` or ``overfocus == -camera_length``, a non-positive
         ``semiconv``, or a length outside its plausible range (``_checks.PLAUSIBLE``: a
-        wrong unit). ``scan_rotation`` is wrapped into (-180°, 180°].
+        wrong unit), or a descan that is not a finite 2x2 matrix with entries of at most
+        1 px/px. ``scan_rotation`` is wrapped into (-180°, 180°].
     """
 
     overfocus: float
@@ -94,11 +107,15 @@ class TwinParams:
     scan_rotation: float = 0.0
     flip_y: bool = False
     semiconv: float | None = None
+    descan: tuple[tuple[float, float], tuple[float, float]] = NO_DESCAN
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             name = field.name
             value = getattr(self, name)
+            if name == "descan":
+                object.__setattr__(self, name, check_descan(value))
+                continue
             if name == "flip_y":
                 if not isinstance(value, (bool, np.bool_)):
                     raise InvalidParameterError(f"flip_y must be True or False, got {value!r}.")
@@ -182,13 +199,52 @@ class TwinParams:
         return np.array([self.cy, self.cx])
 
     @property
+    def descan_matrix(self) -> np.ndarray:
+        """The descan ``D`` as a 2x2 array (detector px per scan px)."""
+        return np.array(self.descan, dtype=float)
+
+    @property
+    def has_descan(self) -> bool:
+        """Whether the beam walks on the detector (a non-zero descan)."""
+        return not is_zero(self.descan)
+
+    def centre_at(self, scan_yx, scan_shape) -> np.ndarray:
+        """The beam centre ``c(s) = (cy, cx) + D (s − s_c)`` at scan position(s) ``s``.
+
+        Parameters
+        ----------
+        scan_yx : array_like, shape (..., 2)
+            Scan positions, scan pixels.
+        scan_shape : (int, int)
+            The scan's shape (it sets ``s_c``).
+
+        Returns
+        -------
+        ndarray, shape (..., 2)
+            Detector pixels (row, column).
+        """
+        s = np.asarray(scan_yx, dtype=float)
+        shifts = descan_shifts(self.descan, s[..., 0], s[..., 1], scan_shape)
+        return self.centre + shifts.reshape(s.shape)
+
+    def _centres(self, scan_yx, scan_shape) -> np.ndarray:
+        if not self.has_descan:
+            return self.centre
+        if scan_shape is None:
+            raise InvalidParameterError(
+                "this twin has a descan: the beam centre depends on the scan position "
+                "relative to the scan centre, so give scan_shape=(Ny, Nx)."
+            )
+        return self.centre_at(scan_yx, scan_shape)
+
+    @property
     def disk_radius(self) -> float | None:
         """Radius of the bright-field disk on the detector in pixels, or None."""
         if self.semiconv is None:
             return None
         return self.semiconv * abs(self.overfocus + self.camera_length) / self.detector_pixel_size
 
-    def detector_to_specimen(self, detector_yx, scan_yx) -> np.ndarray:
+    def detector_to_specimen(self, detector_yx, scan_yx, scan_shape=None) -> np.ndarray:
         """Specimen position ``t`` (scan pixels) seen by detector pixel(s) at scan position(s).
 
         Parameters
@@ -197,27 +253,43 @@ class TwinParams:
             Detector pixel coordinates (row, column).
         scan_yx : array_like, shape (..., 2)
             Scan positions in scan pixels; broadcast against ``detector_yx``.
+        scan_shape : (int, int), optional
+            The scan's shape; needed (for the beam centre ``c(s)``) when the twin has a
+            descan.
+
+        Raises
+        ------
+        InvalidParameterError
+            A descan without ``scan_shape``.
         """
         d = np.asarray(detector_yx, dtype=float)
         s = np.asarray(scan_yx, dtype=float)
-        return s + (d - self.centre) @ self.matrix.T
+        return s + (d - self._centres(s, scan_shape)) @ self.matrix.T
 
-    def specimen_to_detector(self, specimen_yx, scan_yx) -> np.ndarray:
+    def specimen_to_detector(self, specimen_yx, scan_yx, scan_shape=None) -> np.ndarray:
         """Detector pixel that sees specimen point(s) ``t`` at scan position(s) ``s``.
 
-        The inverse of :meth:`detector_to_specimen`.
+        The inverse of :meth:`detector_to_specimen` (``scan_shape`` as there).
         """
         t = np.asarray(specimen_yx, dtype=float)
         s = np.asarray(scan_yx, dtype=float)
-        return self.centre + (t - s) @ np.linalg.inv(self.matrix).T
+        return self._centres(s, scan_shape) + (t - s) @ np.linalg.inv(self.matrix).T
 
-    def bright_field_mask(self, detector_shape: tuple[int, int]) -> np.ndarray | None:
-        """Boolean mask of the detector pixels inside the bright-field disk, or None."""
+    def bright_field_mask(
+        self, detector_shape: tuple[int, int], scan_yx=None, scan_shape=None
+    ) -> np.ndarray | None:
+        """Boolean mask of the detector pixels inside the bright-field disk, or None.
+
+        The disk is centred on ``(cy, cx)`` (the beam at the scan centre, or on frames with
+        the descan compensated), or on ``c(s)`` when a scan position ``scan_yx`` and the
+        ``scan_shape`` are given.
+        """
         radius = self.disk_radius
         if radius is None:
             return None
+        cy, cx = self.centre if scan_yx is None else self._centres(scan_yx, scan_shape)
         yy, xx = np.ogrid[: detector_shape[0], : detector_shape[1]]
-        return (yy - self.cy) ** 2 + (xx - self.cx) ** 2 <= radius**2
+        return (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
 
     # -- convenience --------------------------------------------------------------
     def replace(self, **changes: Any) -> TwinParams:
@@ -240,6 +312,8 @@ class TwinParams:
             },
             "derived": {
                 "magnification_scan_px_per_detector_px": self.magnification,
+                "descan_convention": "beam centre (cy, cx) + descan @ (s - s_c), "
+                "s_c = ((Ny - 1) / 2, (Nx - 1) / 2); rows (cy, cx), columns (sy, sx)",
                 "bright_field_disk_radius_px": self.disk_radius,
             },
         }
@@ -269,6 +343,9 @@ class TwinParams:
                 raise InvalidParameterError(
                     f"{name}: the unit must be text such as {PARAM_UNITS[name]!r}; got {unit!r}"
                 )
+            if name == "descan":
+                values[name] = _descan_value(value, unit)
+                continue
             if name != "flip_y" and value is not None and not _is_number(value):
                 raise InvalidParameterError(f"{name} must be a number; got {value!r}")
             values[name] = _convert_to_field_unit(name, value, unit)
@@ -347,11 +424,16 @@ class TwinParams:
 def uncertainty_document(uncertainty: dict) -> dict:
     """Standard errors by parameter name as JSON: ``{name: {"value", "unit"}}`` in the
     parameters' units (what :meth:`TwinParams.save` and the ``.hspy`` export write)."""
-    return {
-        name: {"value": float(value), "unit": PARAM_UNITS[name]}
-        for name, value in uncertainty.items()
-        if value is not None and name in PARAM_UNITS
-    }
+    out = {}
+    for name, value in uncertainty.items():
+        if value is None or name not in PARAM_UNITS:
+            continue
+        if name == "descan":
+            value = np.asarray(value, dtype=float).reshape(2, 2).tolist()
+        else:
+            value = float(value)
+        out[name] = {"value": value, "unit": PARAM_UNITS[name]}
+    return out
 
 
 def load_uncertainty(path: str | os.PathLike) -> dict[str, float]:
@@ -364,10 +446,32 @@ def load_uncertainty(path: str | os.PathLike) -> dict[str, float]:
         return {}
     out = {}
     for name, entry in (doc.get("uncertainty") or {}).items():
+        if name == "descan" and isinstance(entry, dict):
+            try:
+                out[name] = np.asarray(
+                    _descan_value(entry.get("value"), entry.get("unit", "px/px"), bound=False)
+                )
+            except InvalidParameterError:
+                pass
+            continue
         if name in PARAM_UNITS and isinstance(entry, dict) and _is_number(entry.get("value")):
             unit = entry.get("unit", PARAM_UNITS[name])
             out[name] = float(_convert_to_field_unit(name, entry["value"], unit))
     return out
+
+
+def _descan_value(value, unit, bound: bool = True):
+    """A descan from JSON: a 2x2 list in px/px (the only unit it is written in)."""
+    if unit not in ("px/px", "pixel/pixel", "px per px"):
+        raise InvalidParameterError(
+            f"descan must be given in 'px/px' (detector pixels per scan pixel), got {unit!r}."
+        )
+    if bound:
+        return check_descan(value)
+    matrix = np.asarray(value, dtype=float) if isinstance(value, list) else None
+    if matrix is None or matrix.shape != (2, 2) or not np.isfinite(matrix).all():
+        raise InvalidParameterError("descan uncertainty must be a finite 2x2 list")
+    return matrix
 
 
 def _is_number(value) -> bool:
