@@ -103,6 +103,9 @@ MIN_SCAN = 8
 #: Regions whose images a first fit shows blurred over more scan pixels than this are
 #: sharpened (:func:`~.regions._sharp_regions`) and fitted again.
 SHARPEN_BLUR_PX = 1.0
+#: The regions are read again, smaller, when the first fit's |k| times this asks for
+#: smaller regions than the start's did.
+FIRST_FIT_MARGIN = 1.2
 #: Below this pair-averaged correlation at the optimum the data do not determine the twin.
 MIN_SCORE = 0.2
 #: Progress: reading the regions takes up to READ_DONE, the direct estimate up to
@@ -268,6 +271,16 @@ class _Calibration:
             self.details["sharpened"] = False
             return params
         self.details["sharpened"] = True
+        # a start whose |k| was too low gave regions too large for the fitted one (which
+        # stopped early, and may be up to FIRST_FIT_MARGIN short)
+        k = decompose(fit.matrix)[0] * self.overfocus_sign * FIRST_FIT_MARGIN
+        fitted = self.start.replace(overfocus=overfocus_for_magnification(k, self.start))
+        size = _region_size(self.disk, fitted, self.scan_shape)
+        if size < self.regions.size:
+            self.regions = _regions(
+                self.data, self.disk, size, progress=lambda f: self.report(SHARPENED_DONE, None)
+            )
+            self.details.update(region_size_px=size, regions=len(self.regions.images))
         self.regions = _sharp_regions(
             self.data, self.regions, fit.matrix, lambda f: self.report(SHARPENED_DONE, None)
         )

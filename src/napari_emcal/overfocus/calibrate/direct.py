@@ -18,6 +18,7 @@ from .parallax import (
     _fit_matrix,
     _pairs,
     _peak_shifts,
+    _repeat,
     _spectral_weights,
     _usable,
 )
@@ -37,6 +38,12 @@ NEAR_REACH, FAR_REACH = 2, 4
 #: The fit is worth its result (or sharpening the regions with) when this share of the
 #: pairs agrees with it.
 MIN_INLIER_FRACTION = 0.5
+#: The regions' images matching themselves under a translation to this level (their mean
+#: autocorrelation's highest secondary peak, 1 at zero lag) make the shifts between regions
+#: ambiguous by that translation: a lattice. A cross grating with a few particles on it
+#: repeats to about 0.8, a perfect lattice to 0.98; large particles, sparse points and
+#: textures to at most 0.15.
+REPEAT_LEVEL = 0.9
 
 
 @dataclass
@@ -105,7 +112,7 @@ def direct_fit(
             weights = _spectral_weights(cross, noise, predicted, scan_shape)
         shifts = _peak_shifts(cross, scan_shape, weights)
         previous = matrix
-        matrix, inliers, rms = _fit_matrix(dd, shifts)
+        matrix, inliers, rms = _fit_matrix(dd, shifts, previous)
         report((iteration + 1) / DIRECT_PASSES)
         moved = np.abs(matrix - previous).max() / max(np.abs(matrix).max(), 1e-300)
         blur = math.sqrt(abs(np.linalg.det(matrix))) * regions.size
@@ -128,10 +135,21 @@ def check_direct_fit(fit: DirectFit, regions: _Regions) -> float:
     Raises
     ------
     CalibrationFailedError
-        Too few pairs agree on a shift (no specimen detail), or the shifts are too small
-        to be told from their scatter (not overfocused).
+        The specimen repeats (a lattice: every shift is ambiguous by its period), too few
+        pairs agree on a shift (no specimen detail), or the shifts are too small to be told
+        from their scatter (not overfocused).
     """
     fraction, matrix, pairs = fit.inlier_fraction, fit.matrix, fit.pairs
+    height, lag = _repeat(regions.images)
+    if height >= REPEAT_LEVEL:
+        angle = math.degrees(math.atan2(lag[0], lag[1]))
+        raise CalibrationFailedError(
+            f"The specimen repeats: the images match themselves to {height:.0%} when shifted "
+            f"by {math.hypot(*lag):.1f} scan px (at {angle:.0f}° from +x towards +y), so the "
+            "shifts between detector regions are known only up to that period and the fit "
+            "could be off by one. Calibrate on an area with non-periodic detail (an edge, "
+            "particles, a defect)."
+        )
     if fraction < MIN_INLIER_FRACTION or not np.isfinite(matrix).all() or not np.any(matrix):
         raise CalibrationFailedError(
             "The images seen by different parts of the bright-field disk do not agree on "
