@@ -31,6 +31,7 @@ from ..twin import TwinParams
 from .actions import ParameterActions
 from .calibration import CalibrationPanel
 from .controls import TwinControls
+from .kernels import kernels_ready, wait_for_kernels
 from .outputs import OutputImages
 from .preview import PreviewControls
 
@@ -100,9 +101,11 @@ class OverfocusWidget(ToolDock):
         self.source.replaced.connect(self._layer_changed)
         self.full_button.changed.connect(self.run_full)
         self._layer_changed()
-        # the kernels compile (or load from numba's cache) while the user looks around:
-        # the first parameter change then does not wait ~2-5 s for them
-        start_worker(warm_up, lambda _done: None, lambda _exc: None)
+        # the kernels compile in a subprocess (into numba's cache) while the user looks
+        # around, then load here in a worker: the first parameter change does not wait
+        # ~2-5 s for them, and no compile holds this process's GIL (the window)
+        kernels_ready()
+        start_worker(_load_kernels, lambda _done: None, lambda _exc: None)
 
     # -- the dataset --------------------------------------------------------------------
     def set_layer(self, layer) -> None:
@@ -279,6 +282,7 @@ class OverfocusWidget(ToolDock):
 
         def work():
             data = read()
+            wait_for_kernels()
             sel, pt = reduce_positions(select, point, bin_, every, data.shape)
             images = compute(data, reduced_params, select=sel, point=pt)
             return images, reduced_params, data.shape[2:], (bin_, every)
@@ -339,6 +343,7 @@ class OverfocusWidget(ToolDock):
                     raise Cancelled  # the dock shows other data now: the result would be dropped
                 report(fraction)
 
+            wait_for_kernels()
             images = compute(
                 source, params, select=select, point=point, progress=progress, executor=executor
             )
@@ -363,3 +368,9 @@ class OverfocusWidget(ToolDock):
     @property
     def last_images(self):
         return self.session.last_images
+
+
+def _load_kernels():
+    """In a worker: the kernels from numba's cache once the subprocess has put them there."""
+    wait_for_kernels()
+    return warm_up()
