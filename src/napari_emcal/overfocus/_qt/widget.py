@@ -287,7 +287,8 @@ class OverfocusWidget(ToolDock):
             images = compute(data, reduced_params, select=sel, point=pt)
             return images, reduced_params, data.shape[2:], (bin_, every)
 
-        self.status.value = "computing…"
+        if not self.status.value.startswith("⚠"):  # a warning is news; "computing" is not
+            self.status.value = "computing…"
         token = self.session.run_token()
         return (
             work,
@@ -296,19 +297,20 @@ class OverfocusWidget(ToolDock):
         )
 
     def _show(self, token, result, params, label=None):
+        """Show a pass's result; returns the layer updates as steps (``tasks.Steps``)."""
         images, used_params, det_shape, factors = result
         if self.layer.value is None or self.layer.value not in self.viewer.layers:
             self.status.value = "the dataset layer was removed: its result is dropped"
-            return
+            return None
         if not self.session.images_computed(token, images, params):
-            return  # computed from the previous data
+            return None  # computed from the previous data
         self.sharpness.value = f"{blur(images['shifted_sum'], used_params, det_shape):.4f}"
         self.status.value = label or (
             f"preview: detector bin {factors[0]}, every {factors[1]} scan position(s)"
             if factors != (1, 1)
             else "full resolution"
         )
-        self.outputs.update(images, factors)
+        return self.outputs.updating(images, factors)
 
     # -- long tasks ------------------------------------------------------------------------
     def cancel(self, event=None):
@@ -351,7 +353,8 @@ class OverfocusWidget(ToolDock):
 
         def done(result):
             if self.updates.is_current(generation):  # else a newer change will draw
-                self._show(token, result, params, "full resolution")
+                return self._show(token, result, params, "full resolution")
+            return None
 
         if not self.task.start("full-resolution pass", work, done):
             self.status.value = "another task is running: cancel it first"

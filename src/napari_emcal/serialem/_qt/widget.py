@@ -389,15 +389,22 @@ class SerialEMWidget(ToolDock):
             return compute(series, kind, prior, defocused)
 
         self.save_button.enabled = self.accept_button.enabled = False
-        return self.task.start(f"Measuring {self.calibration.value.lower()}", work, self._show)
+        return self.task.start(f"Measuring {self.calibration.value.lower()}", work, self._showing)
 
     def _show(self, value) -> None:
+        for _ in self._showing(value):
+            pass
+
+    def _showing(self, value):
+        """:meth:`_show` as a generator, the records and the plot in separate turns of the
+        event loop (``tasks.Steps``): both at once would freeze the window."""
         kind, result, lines, entry = value
         self.result = value
         fit = result if kind in ("image_shift", "stage_shift") else None
         if kind == "high_defocus_is":
             fit = result.defocused
         self._show_records(fit)
+        yield
         text = summary(kind, result)
         self.result_label.value = text + ("\nSerialEM: " + " / ".join(lines) if lines else "")
         self.plot.show(kind, result)
