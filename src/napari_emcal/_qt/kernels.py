@@ -26,17 +26,21 @@ _lock = threading.Lock()
 _ready: dict[str, threading.Event] = {}
 
 
-def kernels_ready(module: str, steps: int, description: str) -> threading.Event:
+def kernels_ready(module: str, steps: int, description: str, cached=None) -> threading.Event:
     """Start (once per process) ``python -m module``, which compiles kernels into numba's
     cache in ``steps`` steps, shown as ``description`` in napari's activity dock. The
     returned event is set when it has ended, whether it succeeded or not (a failure only
-    means that the first use compiles in-process, as before)."""
+    means that the first use compiles in-process, as before). ``cached()`` true: numba's
+    cache holds the kernels already (loading them is quick): nothing to start."""
     from .tasks import start_worker
 
     with _lock:
         if module in _ready:
             return _ready[module]
         event = _ready[module] = threading.Event()
+    if cached is not None and cached():
+        event.set()
+        return event
 
     def compile_in_subprocess():
         try:
