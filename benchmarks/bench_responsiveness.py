@@ -9,7 +9,9 @@ then measures the main action from the click to its result on screen:
 - ``optimise``: *Optimise* on the overfocus sample; ``full pass``: *Full-resolution pass*;
 - ``dataset check``: *Run check* on the overfocus sample;
 - ``grating``: *Find* on the grating sample; ``high-defocus``: *Measure* on the sample pair;
-- ``dose``: adding the in situ series to the dose table.
+- ``dose``: adding the in situ series to the dose table;
+- ``diffraction``: *Calibrate* on the Au ring pattern; ``serialem``: *Measure* on the
+  SerialEM image-shift series.
 
 ``--cold`` runs every case in a new process with an empty numba cache (``NUMBA_CACHE_DIR``
 pointing at an empty folder), as on a new machine. Target: no gap over 100 ms warm, none
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 CASES = ("open overfocus", "optimise", "full pass", "dataset check", "grating")
-CASES += ("high-defocus", "dose")
+CASES += ("high-defocus", "dose", "diffraction", "serialem")
 
 
 def cpu_model() -> str:
@@ -58,10 +60,14 @@ def settle(until, timeout=300.0) -> None:
 
 
 def idle(widget) -> bool:
+    """Nothing running or being shown: the long task, live updates, a worker."""
     task = getattr(widget, "task", None)
     if task is not None and task.running:
         return False
-    return getattr(widget, "_worker", None) is None
+    updates = getattr(widget, "updates", None)
+    if updates is not None and not updates.idle:
+        return False
+    return getattr(widget, "_worker", None) is None and getattr(widget, "_reading", None) is None
 
 
 def docked(sample, dock):
@@ -87,6 +93,7 @@ def measure(case: str) -> tuple[float, float, int]:
         start = time.perf_counter()
         with beat:
             viewer.open_sample("napari-emcal", "overfocus_grating")
+            settle(lambda: True)  # the sample's first frame drawn before the dock opens
             _, widget = viewer.window.add_plugin_dock_widget(
                 "napari-emcal", "Overfocus calibration"
             )
@@ -125,6 +132,15 @@ def measure(case: str) -> tuple[float, float, int]:
 
         def action():
             widget.add_layers(list(viewer.layers))
+    elif case == "diffraction":
+        viewer, widget = docked("au_ring_pattern", "Camera length (rings)")
+        widget.set_layer(viewer.layers[0])
+        settle(lambda: idle(widget))
+        action = widget.run
+    elif case == "serialem":
+        viewer, widget = docked("serialem_series", "SerialEM calibrations")
+        settle(lambda: idle(widget))
+        action = widget.run
     else:
         raise SystemExit(f"unknown case {case!r}; choose from {', '.join(CASES)}")
     settle(lambda: True)

@@ -87,13 +87,13 @@ def _crop_contrast_limits(data, size: int = 512) -> tuple[float, float]:
     return robust_limits(crop)
 
 
-def _layer_data(data, metadata, name=None):
+def _layer_data(data, metadata, name=None, contrast_limits=None):
     from pathlib import Path
 
     kwargs = {
         "name": name or Path(metadata["source"]).stem,
         "metadata": {"emcal": metadata},
-        "contrast_limits": sample_contrast_limits(data),
+        "contrast_limits": contrast_limits or sample_contrast_limits(data),
         "axis_labels": ("scan_y", "scan_x", "det_y", "det_x"),
     }
     kwargs.update(stem_axes(metadata))
@@ -123,11 +123,15 @@ def stem_axes(metadata) -> dict:
 
 # -- sample data ------------------------------------------------------------------------
 def sample_overfocus_grating():
-    """Overfocused 4D STEM, simulated grating (known parameters in the metadata)."""
-    from ..samples import overfocus_grating
+    """Overfocused 4D STEM, simulated grating (known parameters in the metadata).
 
-    data, metadata = overfocus_grating()
-    return [_layer_data(data, metadata, name="overfocus grating (simulated)")]
+    Lazy (frames computed by scan row when first read, in NumPy) and imported without
+    the overfocus kernels: napari calls this on its GUI thread, which must not wait for
+    the whole dataset or for numba."""
+    from ..overfocus.sample import overfocus_grating_lazy
+
+    data, metadata, limits = overfocus_grating_lazy()
+    return [_layer_data(data, metadata, "overfocus grating (simulated)", limits)]
 
 
 def sample_grating_image():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .plots import ThemedPlot
@@ -22,6 +23,8 @@ from .plots import ThemedPlot
 __all__ = ["DetectorView", "detector_axes", "refresh_detector_view", "show_detector_view"]
 
 DOCK_NAME = "Detector space"
+#: Pause before redrawing after the images changed (ms): live updates come in bursts.
+REDRAW_PAUSE_MS = 250
 
 #: One view per viewer (weakly held: a closed viewer takes its view along).
 _VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -69,6 +72,17 @@ class DetectorView(QWidget):
         self.plot.canvas.mpl_connect("button_press_event", self._clicked)
         viewer.cursor.events.position.connect(self._cursor_moved)
         viewer.dims.events.current_step.connect(self._sliders_moved)
+        # refreshes in a burst (every image of every live update) draw once: a
+        # matplotlib figure takes tens of ms to draw, on the GUI thread
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_PAUSE_MS)
+        self._redraw_timer.timeout.connect(self.redraw)
+
+    def request_redraw(self) -> None:
+        """Redraw after a short pause (once for a burst of requests)."""
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
 
     # -- what it shows ------------------------------------------------------------------
     @property
@@ -227,7 +241,7 @@ def refresh_detector_view(viewer) -> None:
     """Redraw the viewer's detector-space dock, if it has one (its images changed)."""
     view = _VIEWS.get(viewer)
     if view is not None:
-        view.redraw()
+        view.request_redraw()
 
 
 def show_detector_view(

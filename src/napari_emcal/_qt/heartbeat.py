@@ -63,6 +63,22 @@ class Heartbeat:
         """The longest gap in seconds: how long the event loop was blocked at most."""
         return max(self.gaps, default=0.0)
 
+    def watch(self, action, done, timeout: float = 300.0) -> float:
+        """Run ``action()``, then the event loop until ``done()`` is true; the longest gap
+        (s) from the click to the result on screen. TimeoutError past ``timeout`` s."""
+        from qtpy.QtWidgets import QApplication
+
+        end = time.monotonic() + timeout
+        with self:
+            action()
+            while not done():
+                if time.monotonic() > end:
+                    raise TimeoutError(f"the action did not finish in {timeout:g} s")
+                QApplication.processEvents()
+                time.sleep(0.001)
+            QApplication.processEvents()  # what the result drew last
+        return self.longest
+
     def count_over(self, seconds: float) -> int:
         """How many gaps were longer than ``seconds``."""
         return sum(gap > seconds for gap in self.gaps)

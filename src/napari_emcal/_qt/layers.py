@@ -58,11 +58,44 @@ def upsert_layer(viewer, source, suffix: str, data, *, kind: str = "image", **pr
         add = {"image": viewer.add_image, "points": viewer.add_points}[kind]
         follow_renames(viewer, source)
         return add(data, name=f"{source.name}{suffix}", **properties)
+    # limits first: the new data are then drawn once, at the limits they come with
+    if "contrast_limits" in properties:
+        _set_if_changed(layer, "contrast_limits", properties["contrast_limits"])
     layer.data = data
     for key, value in properties.items():
-        if key not in _CREATE_ONLY:
-            setattr(layer, key, value)
+        if key not in _CREATE_ONLY and key != "contrast_limits":
+            _set_if_changed(layer, key, value)
     return layer
+
+
+def _unit_text(unit) -> str:
+    import pint
+
+    if isinstance(unit, str):
+        unit = pint.get_application_registry().Unit(unit)
+    return f"{unit:~}"
+
+
+def _set_if_changed(layer, key: str, value) -> None:
+    """Set a layer property only when it changes: each set emits events that redraw the
+    layer, its thumbnail and its controls (tens of ms per property on a slow machine,
+    for every image of every live update)."""
+    current = getattr(layer, key, None)
+    try:
+        if key == "metadata":
+            same = current == value
+        elif key == "units":
+            same = tuple(map(_unit_text, current)) == tuple(map(_unit_text, value))
+        elif key == "colormap":
+            same = getattr(current, "name", current) == value
+        elif isinstance(value, str | bool | int | float):
+            same = current == value
+        else:
+            same = np.shape(current) == np.shape(value) and np.allclose(current, value)
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        setattr(layer, key, value)
 
 
 def record_calibration(layer, scan_rotation: float, flip_y: bool, uncertainty: dict) -> None:
@@ -121,8 +154,8 @@ def while_present(viewer, layers, on_result, on_gone):
         if gone:
             name = getattr(gone[0], "name", "the layer")
             on_gone(f"'{name}' was removed while it was processed: the result is dropped")
-            return
-        on_result(value)
+            return None
+        return on_result(value)  # a generator is shown in steps (tasks.Steps)
 
     return run
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterator
 
 from napari.qt.threading import create_worker
 from napari.utils import progress as napari_progress
@@ -14,7 +15,7 @@ from qtpy.QtWidgets import QShortcut
 
 from ..errors import Cancelled
 
-__all__ = ["LongTask", "NewestWins", "debounced", "start_worker", "task_controls"]
+__all__ = ["LongTask", "NewestWins", "Steps", "debounced", "start_worker", "task_controls"]
 
 
 def start_worker(
@@ -67,6 +68,62 @@ def debounced(parent, interval_ms: int, callback: Callable[[], None]) -> QTimer:
     return timer
 
 
+class Steps:
+    """Shows a result in small steps, one per turn of the event loop, so that the window
+    repaints and reacts between them: a result handler that returns a generator (a
+    ``yield`` after each layer it adds or updates) is run this way. A new generator
+    replaces one still running (the newest result wins; it updates every layer again).
+    """
+
+    def __init__(self, parent):
+        self._parent = parent
+        self._steps: Iterator | None = None
+        self._then: list[Callable[[], None]] = []
+        self._timer = QTimer(parent)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._step)
+
+    @property
+    def busy(self) -> bool:
+        return self._steps is not None
+
+    def show(self, value) -> None:
+        """Run ``value``'s steps if it is a generator (what a result handler returned)."""
+        if inspect.isgenerator(value):
+            self._steps = value
+            self._timer.start()
+
+    def after(self, callback: Callable[[], None]) -> None:
+        """``callback()`` once the steps are done (at once when none run)."""
+        if self._steps is None:
+            callback()
+        else:
+            self._then.append(callback)
+
+    def _step(self) -> None:
+        if sip.isdeleted(self._parent):
+            return
+        try:
+            next(self._steps)
+        except StopIteration:
+            self._done()
+        except Exception as exc:
+            self._done()
+            show_error(f"showing the result failed: {exc}")
+
+    def _done(self) -> None:
+        self._timer.stop()
+        self._steps = None
+        then, self._then = self._then, []
+        for callback in then:
+            callback()
+
+    def finish(self) -> None:
+        """Run the remaining steps now (for scripts that need the layers at once)."""
+        while self._steps is not None:
+            self._step()
+
+
 class NewestWins:
     """Recompute on request, the newest request winning: requests arriving in a burst are
     debounced into one; at most one worker runs, and a request made while it runs starts
@@ -83,11 +140,17 @@ class NewestWins:
         self._worker = None
         self._again = False
         self._timer = debounced(parent, interval_ms, self.run_now)
+        self.steps = Steps(parent)
 
     @property
     def idle(self) -> bool:
-        """Nothing running, due or queued."""
-        return self._worker is None and not self._timer.isActive() and not self._again
+        """Nothing running, due, queued or being shown."""
+        return (
+            self._worker is None
+            and not self._timer.isActive()
+            and not self._again
+            and not self.steps.busy
+        )
 
     def request(self, invalidate: bool = True) -> None:
         """A new input: the run after a short pause uses it. With ``invalidate`` (a changed
@@ -115,7 +178,7 @@ class NewestWins:
         def returned(value):
             # a closed dock has nowhere to show it
             if self.is_current(generation) and not sip.isdeleted(self._parent):
-                on_result(value)
+                self.steps.show(on_result(value))  # a generator is shown in steps
 
         def errored(exc):
             if not sip.isdeleted(self._parent):
@@ -162,6 +225,7 @@ class LongTask:
         self._on_poll = on_poll
         self._report_error = report_error or self._show_error
         self.worker = None
+        self.steps = Steps(parent)  # a result handler's generator, shown in steps
         self._cancel_requested = False
         self._fraction = 0.0
         self._timer = QTimer(parent)
@@ -179,7 +243,8 @@ class LongTask:
 
     @property
     def running(self) -> bool:
-        return self.worker is not None
+        """A worker runs, or its result is still being shown (in steps)."""
+        return self.worker is not None or self.steps.busy
 
     def start(
         self,
@@ -192,9 +257,10 @@ class LongTask:
         """Start ``work``; False (nothing started) while another task runs.
 
         ``on_error(exc)`` runs after an error or a cancellation has been reported;
-        ``on_finished()`` after every end.
+        ``on_finished()`` after every end. ``on_result`` may return a generator: it is run
+        one step per turn of the event loop (:class:`Steps`), and the task ends after it.
         """
-        if self.worker is not None:
+        if self.running:
             return False
         self._cancel_requested, self._fraction = False, 0.0
 
@@ -209,6 +275,9 @@ class LongTask:
             return work(report)
 
         def finished():
+            self.steps.after(ended)  # once the result is shown
+
+        def ended():
             self.worker = None
             self._close_activity()
             if self._closed:
@@ -222,7 +291,7 @@ class LongTask:
 
         def returned(value):
             if not self._closed:  # a closed dock has nowhere to show it
-                on_result(value)
+                self.steps.show(on_result(value))
 
         def errored(exc):
             if not self._closed:

@@ -584,9 +584,8 @@ def sample_specimen(
     (centred on each frame's beam centre ``c(s)``, descan included) are 0; points outside
     the specimen get ``background``.
     """
-    scan_shape = out.shape[:2]
-    yy, xx = np.mgrid[: scan_shape[0], : scan_shape[1]]
-    centres = params.centre_at(np.stack([yy, xx], axis=-1), scan_shape)
+    yy, xx = np.mgrid[: out.shape[0], : out.shape[1]]
+    centres = params.centre_at(np.stack([yy, xx], axis=-1), out.shape[:2])
     radius = params.disk_radius
     _sample_specimen(
         np.ascontiguousarray(specimen, dtype=np.float64),

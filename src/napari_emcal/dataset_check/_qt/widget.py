@@ -207,7 +207,8 @@ class DatasetCheckWidget(ToolDock):
 
         def show(value):
             if generation == self._generation:  # else about data no longer in front
-                self._show_check(value)
+                return self._showing_check(value)  # in steps (tasks.Steps)
+            return None
 
         started = self.task.start("checking the dataset", work, self.while_present(show))
         if not started:
@@ -310,10 +311,21 @@ class DatasetCheckWidget(ToolDock):
         self.report_label.value = summary
 
     def _show_check(self, value, live: bool = False) -> None:
+        for _ in self._showing_check(value, live):
+            pass
+
+    def _showing_check(self, value, live: bool = False):
+        """:meth:`_show_check` as a generator, a step per layer: adding seven layers at
+        once would freeze the window (``tasks.Steps`` runs one step per event-loop turn)."""
         result, report = value
         self.result, self.report = result, report
-        self._show_images(result.images)
         layer = self.layer.value
+        for name, image in result.images.items():
+            self._scan_image(f" · aperture {name}", image)
+            yield
+            if self.layer.value is not layer:
+                return  # another dataset in front: the rest of this result is dropped
+        self.status.value = f"aperture images: {', '.join(result.images)}"
         first = self.find_output(APERTURE_SUM) is None
         # the sum of the frames the apertures saw: compensated ones when they followed
         # the beam (apertures drawn on it then follow the beam too)
@@ -321,12 +333,17 @@ class DatasetCheckWidget(ToolDock):
         self.put_output(
             APERTURE_SUM, summed, contrast_limits=robust_limits(summed), **detector_space(layer)
         )
+        yield
         for axis, com in (("y", result.com_y), ("x", result.com_x)):
             # a signed field: diverging colours, white at zero
             self.put_output(f" · CoM {axis}", com, **scan_space(layer), **diverging(com))
+            yield
         if report.descan is not None:
             magnitude = np.hypot(*report.descan.shift_map)
             self._scan_image(" · descan shift", magnitude, colormap="viridis")
+            yield
+        if self.layer.value is not layer:
+            return
         if self.beam is None and report.beam is not None:
             self.beam_controls.show(report.beam)
         main = self.find_output(" · aperture BF") or self.find_output(" · CoM y")

@@ -319,7 +319,7 @@ class CameraLengthWidget(ToolDock):
 
         def done(value):
             image, result = value
-            self._show(layer, image, result)
+            return self._showing(layer, image, result)  # in steps (tasks.Steps)
 
         def failed(exc):
             self.result_label.value = f"refused: {exc}" if str(exc) else "—"
@@ -336,6 +336,12 @@ class CameraLengthWidget(ToolDock):
         )
 
     def _show(self, layer, image, result: DiffractionCalibration) -> None:
+        for _ in self._showing(layer, image, result):
+            pass
+
+    def _showing(self, layer, image, result: DiffractionCalibration):
+        """:meth:`_show` as a generator, a step per layer and for the plot, one per turn
+        of the event loop (``tasks.Steps``): all at once would freeze the window."""
         self.result, self._result_layer, self._image = result, layer, image
         lines = result.summary_lines()[:4]
         lines.append(
@@ -349,6 +355,7 @@ class CameraLengthWidget(ToolDock):
         scale = list(layer.scale[-2:])
         translate = list(layer.translate[-2:])
         self._show_rings(layer, ellipse_paths(result), scale, translate)
+        yield
         self.put_output(
             CENTRE,
             np.array([result.centre]),
@@ -358,6 +365,7 @@ class CameraLengthWidget(ToolDock):
             scale=scale,
             translate=translate,
         )
+        yield
         self.plot.show(result)
 
     def _show_rings(self, layer, paths, scale, translate) -> None:

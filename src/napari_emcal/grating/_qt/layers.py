@@ -23,6 +23,7 @@ __all__ = [
     "place_marker",
     "rescale_lattice_layers",
     "show_lattice",
+    "showing_lattice",
 ]
 
 AUTOCORRELATION = " · autocorrelation"
@@ -52,6 +53,17 @@ def _units(layer) -> tuple:
 def show_lattice(viewer, layer, result: PixelSizeResult, on_click):
     """The autocorrelation of ``layer`` and its lattice peaks (the starting peak larger,
     white); ``on_click(lag)`` for a click on the autocorrelation. Returns its layer."""
+    steps = showing_lattice(viewer, layer, result, on_click)
+    acf = next(steps)
+    for _ in steps:
+        pass
+    return acf
+
+
+def showing_lattice(viewer, layer, result: PixelSizeResult, on_click):
+    """:func:`show_lattice` as a generator: yields the autocorrelation's layer once it is
+    shown, then the peaks follow in the next step (``tasks.Steps``: one layer per turn of
+    the event loop)."""
     binning = result.binning
     origin = np.asarray(result.origin, float)
     zero, pixel = lag_frame(layer, origin, binning)
@@ -78,6 +90,7 @@ def show_lattice(viewer, layer, result: PixelSizeResult, on_click):
     marked = (getattr(c, "_emcal_marker", None) for c in viewer.mouse_drag_callbacks)
     if not any(ref is not None and ref() is acf for ref in marked):
         viewer.mouse_drag_callbacks.append(_click_callback(viewer, acf, on_click))
+    yield acf
     colours = [SERIES_COLOURS[s] for s in result.peak_series]
     sizes = np.full(len(result.peaks), 3.0 * binning)
     peaks, start = result.peaks, result.start_peak
@@ -98,7 +111,6 @@ def show_lattice(viewer, layer, result: PixelSizeResult, on_click):
         translate=zero,
         units=_units(layer),
     )
-    return acf
 
 
 def rescale_lattice_layers(viewer, layer) -> None:
@@ -176,7 +188,11 @@ def place_marker(viewer, layer, lag, binning: int = 1) -> None:
 
 def _display_limits(image: np.ndarray) -> tuple[float, float]:
     """Contrast limits that show the lattice peaks, not only the central one."""
-    values = image[image != 0]
+    from ...display import LIMIT_SAMPLES
+
+    values = np.ravel(image)
+    values = values[:: -(-values.size // LIMIT_SAMPLES)]  # a regular subsample: enough
+    values = values[values != 0]
     if values.size == 0:
         return (0.0, 1.0)
     low, high = np.percentile(values, [1, 99.9])

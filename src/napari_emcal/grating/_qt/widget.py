@@ -16,7 +16,7 @@ from ..._qt.history import DriftView, keep_in_history
 from ..._qt.layers import calibration_of, with_calibration
 from ..._qt.provenance import FieldSources, instrument_sources
 from ..._qt.tables import SessionTable, TableExport
-from ..._qt.tasks import start_worker
+from ..._qt.tasks import Steps, start_worker
 from ...history import magnification_setting
 from ...io.images import find_magnification
 from ..export import write_serialem_pixel
@@ -27,7 +27,7 @@ from .layers import (
     marker_lag,
     place_marker,
     rescale_lattice_layers,
-    show_lattice,
+    showing_lattice,
 )
 
 SERIALEM_PIXEL = TableExport(
@@ -59,6 +59,7 @@ class GratingWidget(ToolDock):
         self.result: PixelSizeResult | None = None
         self._result_layer = None  # the image layer the result belongs to
         self._worker = None
+        self.steps = Steps(self.native)  # a result shown one layer per event-loop turn
 
         self.layer = self.layer_picker(
             "Image", "the image layer of the grating or crystal lattice", _measurable
@@ -259,7 +260,7 @@ class GratingWidget(ToolDock):
 
         def show(result):
             if generation == self._generation:  # else the dock shows another image now
-                self._show(layer, result, use_marker)
+                self.steps.show(self._showing(layer, result, use_marker))
 
         def work():  # reading a lazy plane happens here, off the GUI thread
             return find_pixel_size(np.asarray(plane), **kwargs)
@@ -275,6 +276,9 @@ class GratingWidget(ToolDock):
         return True
 
     def _finished(self):
+        self.steps.after(self._ended)  # once the result is on screen
+
+    def _ended(self):
         self._worker = None
         self.run_button.enabled = True
         self.marker_button.enabled = (
@@ -282,6 +286,11 @@ class GratingWidget(ToolDock):
         )
 
     def _show(self, layer, result: PixelSizeResult, retry: bool = False) -> None:
+        for _ in self._showing(layer, result, retry):
+            pass
+
+    def _showing(self, layer, result: PixelSizeResult, retry: bool = False):
+        """:meth:`_show` as a generator, one layer per turn of the event loop."""
         if retry and not result.found and self.result is not None and self.result.found:
             # a failed retry from a marker keeps the good result it started from
             self.status.value = f"{result.message}; the previous result is kept"
@@ -289,7 +298,8 @@ class GratingWidget(ToolDock):
         self.result, self._result_layer = result, layer
         self._update_hint()
         first = self.find_output(AUTOCORRELATION) is None
-        show_lattice(self.viewer, layer, result, self._clicked)
+        for _ in showing_lattice(self.viewer, layer, result, self._clicked):
+            yield
         if first:
             self.viewer.reset_view()  # the image and its autocorrelation beside it in view
         self.viewer.layers.selection.active = layer  # the image stays the one worked on

@@ -41,8 +41,9 @@ class AlignedView(widgets.Container):
         """The aligned image's layer, or None."""
         return output_layer(self.host.viewer, self._far(), ALIGNED_SUFFIX)
 
-    def show(self, near_layer, far_layer, aligned) -> None:
-        """The aligned image over the near-focus one, the defocused image hidden."""
+    def show(self, near_layer, far_layer, aligned, limits=None) -> None:
+        """The aligned image over the near-focus one, the defocused image hidden;
+        ``limits``: its contrast limits when known (else computed here)."""
         layer = upsert_layer(
             self.host.viewer,
             far_layer,
@@ -53,7 +54,7 @@ class AlignedView(widgets.Container):
             scale=near_layer.scale[-2:],
             translate=near_layer.translate[-2:],
             units=near_layer.units[-2:],
-            contrast_limits=robust_limits(aligned),
+            contrast_limits=limits or robust_limits(aligned),
             opacity=self.blend.value,
         )
         layer.visible = near_layer.visible = True

@@ -16,7 +16,8 @@ from ..._qt.common import displayed_plane, is_greyscale_image, message_label
 from ..._qt.dock import ToolDock
 from ..._qt.history import DriftView, keep_in_history
 from ..._qt.tables import SessionTable, TableExport
-from ..._qt.tasks import start_worker
+from ..._qt.tasks import Steps, start_worker
+from ...display import robust_limits
 from ...errors import EmcalError
 from ...history import high_defocus_setting
 from ..export import write_serialem_high_defocus
@@ -50,6 +51,7 @@ class HighDefocusWidget(ToolDock):
         self._measured: tuple | None = None  # (near layer, far layer) of the result
         self._stale = False  # the lines changed after the measurement
         self._worker = None
+        self.steps = Steps(self.native)  # a result shown one layer per event-loop turn
 
         self.near = self.layer_picker(
             "Near focus",
@@ -231,12 +233,15 @@ class HighDefocusWidget(ToolDock):
 
         def show(value):
             if generation == self._generation:  # else other images are chosen now
-                self._show(near_layer, far_layer, *value)
+                self.steps.show(self._showing(near_layer, far_layer, *value))
 
         def work():  # reading lazy planes happens here, off the GUI thread
             near, far = np.asarray(near_plane), np.asarray(far_plane)
             result = measure(near, far, near_line, far_line, refine=refine)
-            return result, aligned_far(far, result, near.shape)
+            # float32 and its display limits here: napari would convert a float64 image
+            # and the limits sort its values, both on the GUI thread
+            aligned = aligned_far(far, result, near.shape).astype(np.float32, copy=False)
+            return result, (aligned, robust_limits(aligned))
 
         self.measure_button.enabled = False
         self.status.value = f"measuring {far_layer.name} against {near_layer.name}…"
@@ -249,6 +254,9 @@ class HighDefocusWidget(ToolDock):
         return True
 
     def _finished(self):
+        self.steps.after(self._ended)  # once the result is on screen
+
+    def _ended(self):
         self._worker = None
         self.measure_button.enabled = True
 
@@ -262,6 +270,13 @@ class HighDefocusWidget(ToolDock):
         self.show_hint(text)
 
     def _show(self, near_layer, far_layer, result: HighDefocusResult, aligned) -> None:
+        for _ in self._showing(near_layer, far_layer, result, aligned):
+            pass
+
+    def _showing(self, near_layer, far_layer, result: HighDefocusResult, aligned):
+        """:meth:`_show` as a generator: the aligned image, the lines and the plot in
+        separate turns of the event loop (``tasks.Steps``). ``aligned``: the image, or
+        (image, contrast limits) computed in the worker."""
         self.result, self._measured, self._stale = result, (near_layer, far_layer), False
         self._update_hint()
         self.result_label.value = (
@@ -275,8 +290,11 @@ class HighDefocusWidget(ToolDock):
                 else "\n(not refined)"
             )
         )
-        self.aligned.show(near_layer, far_layer, aligned)
+        image, limits = aligned if isinstance(aligned, tuple) else (aligned, None)
+        self.aligned.show(near_layer, far_layer, image, limits)
+        yield
         self.lines.show_near_line_only()
+        yield
         self.accept_button.enabled = self.reject_button.enabled = True
         self.status.value = " ".join(
             [

@@ -20,6 +20,7 @@ from ...units import format_si
 from ..calibrate import calibrate, estimate, history_values
 from ..session import OverfocusSession
 from ..twin import TwinParams
+from .kernels import wait_for_kernels
 
 __all__ = ["CalibrationPanel", "describe"]
 
@@ -135,6 +136,7 @@ class CalibrationPanel(widgets.Container):
                 if params is not None:
                     session.offer_live(token, params)  # shown at the next poll
 
+            wait_for_kernels()  # compiled in a subprocess, never holding the window's GIL
             if refine:
                 return calibrate(data, start, free=free, progress=progress)
             return estimate(data, start, free=free, progress=progress)

@@ -35,6 +35,11 @@ class OutputImages:
         self.select: tuple[int, int] | None = None
         self.point: tuple[int, int] | None = None
 
+    def _aperture_changed(self, image) -> bool:
+        """Whether ``image`` differs from the ``aperture_sum`` last drawn (and keep it)."""
+        previous, self._last_aperture = getattr(self, "_last_aperture", None), image
+        return previous is None or not np.array_equal(previous, image)
+
     def forget_picks(self) -> None:
         self.select = self.point = None
 
@@ -44,6 +49,12 @@ class OutputImages:
 
     def update(self, images: dict, factors: tuple[int, int]) -> None:
         """Show ``images`` computed at (detector bin, scan every n-th) ``factors``."""
+        for _ in self.updating(images, factors):
+            pass
+
+    def updating(self, images: dict, factors: tuple[int, int]):
+        """:meth:`update` as a generator, a step per layer (see ``tasks.Steps``): adding
+        or refreshing five layers at once would freeze the window."""
         host, layer = self.host, self.host.layer.value
         created = False
         for name, image in images.items():
@@ -68,10 +79,16 @@ class OutputImages:
                     shown.mouse_drag_callbacks.append(click_only(self._clicked_point_image))
                 elif name == "aperture_sum":
                     shown.mouse_drag_callbacks.append(click_only(self._clicked_aperture))
+            yield
+            if host.layer.value is not layer or layer not in host.viewer.layers:
+                return  # the dataset changed between two steps: its images are gone
         if created:
             self._frame_views(layer)
             self.show_result()
-        elif "aperture_sum" in images:
+        elif "aperture_sum" in images and self._aperture_changed(images["aperture_sum"]):
+            # aperture_sum does not depend on the twin: a calibration's many updates
+            # leave it as it is, and redrawing the detector view's matplotlib figure for
+            # each of them froze the window
             from ..._qt.detector_view import refresh_detector_view
 
             refresh_detector_view(host.viewer)

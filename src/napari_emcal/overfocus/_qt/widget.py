@@ -31,6 +31,7 @@ from ..twin import TwinParams
 from .actions import ParameterActions
 from .calibration import CalibrationPanel
 from .controls import TwinControls
+from .kernels import kernels_ready, wait_for_kernels
 from .outputs import OutputImages
 from .preview import PreviewControls
 
@@ -100,9 +101,11 @@ class OverfocusWidget(ToolDock):
         self.source.replaced.connect(self._layer_changed)
         self.full_button.changed.connect(self.run_full)
         self._layer_changed()
-        # the kernels compile (or load from numba's cache) while the user looks around:
-        # the first parameter change then does not wait ~2-5 s for them
-        start_worker(warm_up, lambda _done: None, lambda _exc: None)
+        # the kernels compile in a subprocess (into numba's cache) while the user looks
+        # around, then load here in a worker: the first parameter change does not wait
+        # ~2-5 s for them, and no compile holds this process's GIL (the window)
+        kernels_ready()
+        start_worker(_load_kernels, lambda _done: None, lambda _exc: None)
 
     # -- the dataset --------------------------------------------------------------------
     def set_layer(self, layer) -> None:
@@ -290,11 +293,13 @@ class OverfocusWidget(ToolDock):
 
         def work():
             data = read()
+            wait_for_kernels()
             sel, pt = reduce_positions(select, point, bin_, every, data.shape)
             images = compute(data, reduced_params, select=sel, point=pt)
             return images, reduced_params, data.shape[2:], (bin_, every)
 
-        self.status.value = "computing…"
+        if not self.status.value.startswith("⚠"):  # a warning is news; "computing" is not
+            self.status.value = "computing…"
         token = self.session.run_token()
         return (
             work,
@@ -303,19 +308,20 @@ class OverfocusWidget(ToolDock):
         )
 
     def _show(self, token, result, params, label=None):
+        """Show a pass's result; returns the layer updates as steps (``tasks.Steps``)."""
         images, used_params, det_shape, factors = result
         if self.layer.value is None or self.layer.value not in self.viewer.layers:
             self.status.value = "the dataset layer was removed: its result is dropped"
-            return
+            return None
         if not self.session.images_computed(token, images, params):
-            return  # computed from the previous data
+            return None  # computed from the previous data
         self.sharpness.value = f"{blur(images['shifted_sum'], used_params, det_shape):.4f}"
         self.status.value = label or (
             f"preview: detector bin {factors[0]}, every {factors[1]} scan position(s)"
             if factors != (1, 1)
             else "full resolution"
         )
-        self.outputs.update(images, factors)
+        return self.outputs.updating(images, factors)
 
     # -- long tasks ------------------------------------------------------------------------
     def cancel(self, event=None):
@@ -350,6 +356,7 @@ class OverfocusWidget(ToolDock):
                     raise Cancelled  # the dock shows other data now: the result would be dropped
                 report(fraction)
 
+            wait_for_kernels()
             images = compute(
                 source, params, select=select, point=point, progress=progress, executor=executor
             )
@@ -357,7 +364,8 @@ class OverfocusWidget(ToolDock):
 
         def done(result):
             if self.updates.is_current(generation):  # else a newer change will draw
-                self._show(token, result, params, "full resolution")
+                return self._show(token, result, params, "full resolution")
+            return None
 
         if not self.task.start("full-resolution pass", work, done):
             self.status.value = "another task is running: cancel it first"
@@ -374,3 +382,9 @@ class OverfocusWidget(ToolDock):
     @property
     def last_images(self):
         return self.session.last_images
+
+
+def _load_kernels():
+    """In a worker: the kernels from numba's cache once the subprocess has put them there."""
+    wait_for_kernels()
+    return warm_up()

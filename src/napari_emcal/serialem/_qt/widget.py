@@ -10,6 +10,7 @@ with a warning when it drifted from the last one at the same setting.
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..._qt.dock import ToolDock
 from ..._qt.history import DriftView, keep_in_history
 from ..._qt.plots import ThemedPlot
 from ...errors import EmcalError, InvalidParameterError
+from ..measure import compute, summary
 from ..series import SERIES_KEY
 
 __all__ = ["SerialEMWidget", "SERIES_KEY"]
@@ -405,15 +407,21 @@ class SerialEMWidget(ToolDock):
             return compute(series, kind, prior, defocused)
 
         self.save_button.enabled = self.accept_button.enabled = self.table_button.enabled = False
-        return self.task.start(f"Measuring {self.calibration.value.lower()}", work, self._show)
+        return self.task.start(f"Measuring {self.calibration.value.lower()}", work, self._showing)
 
     def _show(self, value) -> None:
+        deque(self._showing(value), maxlen=0)
+
+    def _showing(self, value):
+        """:meth:`_show` as a generator, the records and the plot in separate turns of the
+        event loop (``tasks.Steps``): both at once would freeze the window."""
         kind, result, lines, entry = value
         self.result = value
         fit = result if kind in ("image_shift", "stage_shift") else None
         if kind == "high_defocus_is":
             fit = result.defocused
         self._show_records(fit)
+        yield
         text = summary(kind, result)
         self.result_label.value = text + ("\nSerialEM: " + " / ".join(lines) if lines else "")
         self.plot.show(kind, result)
@@ -470,129 +478,3 @@ class SerialEMWidget(ToolDock):
 
     def _history_setting(self):
         return None
-
-
-def compute(series, kind: str, prior=None, defocused=None):
-    """(kind, result, SerialEM lines, (history values, uncertainties, setting)) of a
-    calibration of ``series`` (pure: runs in the worker); ``defocused``: the second series
-    of a high-defocus image-shift calibration (else ``series`` holds both defoci)."""
-    from .. import lines as se
-    from ..intensity import beam_intensity, dead_time
-    from ..shifts import fit_shift_matrix, high_defocus_image_shift
-
-    records = series.records
-    first = records[0]
-    setting = ", ".join(f"{k}={v}" for k, v in first.setting().items() if v is not None)
-    if kind in ("image_shift", "stage_shift"):
-        groups = [g for g in series.groups().values() if len(g) >= 2]
-        if not groups:
-            from ...errors import InvalidDataError
-
-            raise InvalidDataError("no two records at one mag index, camera and binning")
-        group = max(groups, key=len)
-        fit = fit_shift_matrix(
-            group, "image_shift" if kind == "image_shift" else "stage", prior=prior
-        )
-        lines = _lines(
-            fit,
-            lambda: (
-                se.image_shift_lines([(fit, group[0])], series.row_is_camera_y)
-                if kind == "image_shift"
-                else se.stage_lines(fit, group[0], series.row_is_camera_y)
-            ),
-        )
-        names = (("dcol_dx", 0, 0), ("dcol_dy", 0, 1), ("drow_dx", 1, 0), ("drow_dy", 1, 1))
-        values = {n: float(fit.matrix[i, j]) for n, i, j in names}
-        sigma = {n: float(fit.sigma[i, j]) for n, i, j in names}
-        return kind, fit, lines, (values, sigma, setting)
-    if kind == "high_defocus_is":
-        from ..shifts import image_shift_matrix
-
-        if defocused is not None:
-            parts = [series.records, defocused.records]
-        else:
-            by_defocus = series.with_defocus()
-            if len(by_defocus) != 2 or None in by_defocus:
-                from ...errors import InvalidDataError
-
-                raise InvalidDataError(
-                    f"the series holds {len(by_defocus)} defocus value(s): a high-defocus "
-                    "image-shift calibration needs records at focus and at one defocus (or "
-                    "choose a defocused series)"
-                )
-            parts = [by_defocus[k] for k in sorted(by_defocus, key=abs)]
-        fits = [image_shift_matrix(p, prior=prior) for p in parts]
-        result = high_defocus_image_shift(
-            *fits,
-            focus_defocus_um=parts[0][0].defocus_um,
-            defocus_um=parts[1][0].defocus_um,
-            record=parts[1][0],
-        )
-        lines = _lines(
-            result, lambda: [se.high_focus_is_line(result, parts[1][0], series.row_is_camera_y)]
-        )
-        values = {"scale": result.scale, "rotation_deg": result.rotation_deg}
-        sigma = {"scale": result.scale_sigma, "rotation_deg": result.rotation_sigma_deg}
-        return kind, result, lines, (values, sigma, f"defocus_um={result.defocus_um:g}, {setting}")
-    if kind == "beam_intensity":
-        result = beam_intensity(records)
-        c, s = result.coefficients, result.sigma
-        values = {f"c{i}": float(c[i]) for i in range(3)}
-        sigma = {f"c{i}": float(s[i]) for i in range(3)}
-        lines = _lines(result, lambda: se.beam_intensity_lines(result, first))
-        return kind, result, lines, (values, sigma, setting)
-    if kind == "dead_time":
-        result = dead_time(records)
-        return (
-            kind,
-            result,
-            [se.dead_time_line(result)],
-            (
-                {"dead_time_s": result.dead_time_s},
-                {"dead_time_s": result.dead_time_sigma_s},
-                f"camera={first.camera}",
-            ),
-        )
-    raise InvalidParameterError(f"unknown calibration {kind!r}")
-
-
-def _lines(result, make) -> list[str]:
-    """SerialEM's lines, or none with the reason added to the result's notes."""
-    from ...errors import InvalidDataError
-
-    try:
-        return make()
-    except InvalidDataError as exc:
-        result.notes.append(f"no SerialEM lines: {exc}")
-        return []
-
-
-def summary(kind: str, result) -> str:
-    """The result in a few words, with its uncertainty and what to look at."""
-    if kind in ("image_shift", "stage_shift"):
-        m, s = result.matrix, result.sigma
-        unit = "px per IS unit" if kind == "image_shift" else "px per µm"
-        text = (
-            f"[[{m[0, 0]:.3f}±{s[0, 0]:.3f}, {m[0, 1]:.3f}±{s[0, 1]:.3f}], "
-            f"[{m[1, 0]:.3f}±{s[1, 0]:.3f}, {m[1, 1]:.3f}±{s[1, 1]:.3f}]] unbinned {unit} "
-            f"(col, row of the stored array); residual rms "
-            f"{np.sqrt(np.mean(result.residuals**2)):.3f} px; drift up to "
-            f"{result.drift_rate:.3g} px/{result.drift_axis}"
-        )
-    elif kind == "high_defocus_is":
-        text = (
-            f"defocus {result.defocus_um:g} µm: scale {result.scale:.5f}±{result.scale_sigma:.5f}, "
-            f"rotation {result.rotation_deg:+.3f}±{result.rotation_sigma_deg:.3f}°"
-        )
-    elif kind == "beam_intensity":
-        text = (
-            f"{len(result.currents)} intensities, currents {result.currents.min():.4g}–"
-            f"{result.currents.max():.4g} counts/px/s; quadratic fit rms {result.residual_rms:.2g}"
-        )
-    else:
-        text = (
-            f"dead time {result.dead_time_s * 1e3:.3f}±{result.dead_time_sigma_s * 1e3:.3f} ms "
-            f"({result.rate:.4g} counts/s)"
-        )
-    notes = getattr(result, "notes", [])
-    return text + ("".join(f"\nnote: {n}" for n in notes) if notes else "")
