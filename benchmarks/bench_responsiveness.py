@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_emcal._qt.heartbeat import dock_idle as idle
+
 CASES = ("open overfocus", "optimise", "full pass", "dataset check", "grating")
 CASES += ("high-defocus", "dose", "diffraction", "serialem")
 
@@ -57,17 +59,6 @@ def settle(until, timeout=300.0) -> None:
             return
         time.sleep(0.002)
     raise TimeoutError("the action did not finish")
-
-
-def idle(widget) -> bool:
-    """Nothing running or being shown: the long task, live updates, a worker."""
-    task = getattr(widget, "task", None)
-    if task is not None and task.running:
-        return False
-    updates = getattr(widget, "updates", None)
-    if updates is not None and not updates.idle:
-        return False
-    return getattr(widget, "_worker", None) is None and getattr(widget, "_reading", None) is None
 
 
 def docked(sample, dock):

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import time
 
+from napari_emcal._qt.heartbeat import dock_idle as idle
+
 #: Longest gap a test accepts (s): see the module's docstring. A box known to be more
 #: crowded than a CI runner may set ``NAPARI_EMCAL_FREEZE_BOUND_S``.
 FREEZE_BOUND_S = float(os.environ.get("NAPARI_EMCAL_FREEZE_BOUND_S", "1.0"))
@@ -29,17 +31,6 @@ def settle(qtbot, until, timeout_ms: int = 120000) -> None:
     """Run the event loop until ``until()`` (the dock idle before measuring)."""
     qtbot.waitUntil(until, timeout=timeout_ms)
     qtbot.wait(50)
-
-
-def idle(widget) -> bool:
-    """Nothing running or being shown: the long task, live updates, a worker."""
-    task = getattr(widget, "task", None)
-    if task is not None and task.running:
-        return False
-    updates = getattr(widget, "updates", None)
-    if updates is not None and not updates.idle:
-        return False
-    return getattr(widget, "_worker", None) is None and getattr(widget, "_reading", None) is None
 
 
 def one_layer_add(viewer) -> float:

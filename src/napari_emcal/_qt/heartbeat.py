@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["Heartbeat"]
+__all__ = ["Heartbeat", "dock_idle"]
 
 
 class Heartbeat:
@@ -82,3 +82,15 @@ class Heartbeat:
     def count_over(self, seconds: float) -> int:
         """How many gaps were longer than ``seconds``."""
         return sum(gap > seconds for gap in self.gaps)
+
+
+def dock_idle(widget) -> bool:
+    """Whether a dock has nothing running or being shown: its long task, its live updates, a
+    worker (what the responsiveness tests and benchmark wait for before and after an action)."""
+    task = getattr(widget, "task", None)
+    if task is not None and task.running:
+        return False
+    updates = getattr(widget, "updates", None)
+    if updates is not None and not updates.idle:
+        return False
+    return getattr(widget, "_worker", None) is None and getattr(widget, "_reading", None) is None
