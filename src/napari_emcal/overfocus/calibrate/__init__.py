@@ -59,6 +59,7 @@ the start's overfocus is kept.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -400,7 +401,7 @@ def calibrate(
     run.details["seconds"] = time.perf_counter() - run.t0
     uncertainty, margin = standard_errors(params, first, run.bootstrap, run.free, run.disk.radius)
     if run.descan_fit is not None:
-        _descan_uncertainty(uncertainty, run.descan_fit, run.free)
+        _descan_uncertainty(uncertainty, run.descan_fit, run.free, params)
     run.report(1.0, params)
     return CalibrationResult(
         params,
@@ -415,10 +416,44 @@ def calibrate(
     )
 
 
-def _descan_uncertainty(uncertainty: dict, fit: Descan, free) -> None:
-    """The descan's standard errors (and the centre's, measured with it) from its fit."""
-    if fit.matrix_sigma is not None:
-        uncertainty["descan"] = np.asarray(fit.matrix_sigma, dtype=float)
+def _descan_uncertainty(uncertainty: dict, fit: Descan, free, params: TwinParams) -> None:
+    """The descan's standard errors (and the centre's, measured with it) from its fit, and
+    what they add to the rotation's and the overfocus's.
+
+    Frames compensated with a descan off by ``δD`` keep a walk ``−δD (s − s_c)``, so the
+    parallax measures ``(I + M δD)⁻¹ M ≈ (I − M δD) M``: a relative change ``B = −M δD``
+    whose antisymmetric part turns the rotation by ``(B₀₁ − B₁₀) / 2`` rad and whose trace
+    scales ``k`` by ``(B₀₀ + B₁₁) / 2``. Each entry's error is propagated to first order
+    and added in quadrature (the bootstrap over regions cannot see it: every region shares
+    the same compensation).
+    """
+    if fit.centre_sigma is not None:
+        for name, centre_sigma in zip(("cy", "cx"), fit.centre_sigma):
+            if name in free:
+                uncertainty[name] = max(uncertainty.get(name, 0.0), float(centre_sigma))
+    if fit.matrix_sigma is None:
+        return
+    sigma = np.asarray(fit.matrix_sigma, dtype=float)
+    uncertainty["descan"] = sigma
+    m = params.matrix
+    turn = scale = 0.0
+    for a in range(2):
+        for b in range(2):
+            unit = np.zeros((2, 2))
+            unit[a, b] = 1.0
+            change = -m @ unit
+            turn += (sigma[a, b] * (change[0, 1] - change[1, 0]) / 2) ** 2
+            scale += (sigma[a, b] * (change[0, 0] + change[1, 1]) / 2) ** 2
+    if "scan_rotation" in uncertainty:
+        uncertainty["scan_rotation"] = math.hypot(
+            uncertainty["scan_rotation"], math.degrees(math.sqrt(turn))
+        )
+    if "overfocus" in uncertainty:
+        f, length = params.overfocus, params.camera_length
+        # k ∝ f / (f + L): dk/k = (df/f) · L / (f + L)
+        uncertainty["overfocus"] = math.hypot(
+            uncertainty["overfocus"], abs(f * (f + length) / length) * math.sqrt(scale)
+        )
     if fit.centre_sigma is not None:
         for name, sigma in zip(("cy", "cx"), fit.centre_sigma):
             if name in free:
