@@ -88,7 +88,11 @@ def test_dataset_check_outputs_carry_units(make_napari_viewer, qtbot):
         _, widget = viewer.window.add_plugin_dock_widget("napari-emcal", "4D dataset check")
         widget.set_layer(layer)
         widget.run()
-        qtbot.waitUntil(lambda: widget.result is not None, timeout=120000)
+        # the result's layers are shown over a few turns of the event loop: the task runs
+        # until the last is in place
+        qtbot.waitUntil(
+            lambda: widget.result is not None and not widget.task.running, timeout=120000
+        )
         for out in viewer.layers:
             if out is layer or out.ndim != 2 or not out.name.startswith(layer.name):
                 continue

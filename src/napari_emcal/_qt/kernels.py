@@ -42,37 +42,47 @@ def kernels_ready(module: str, steps: int, description: str, cached=None) -> thr
         event.set()
         return event
 
-    def compile_in_subprocess():
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=dict(os.environ),
+            # below the window's priority: on a machine with few cores the window keeps
+            # its share while the compiler runs
+            preexec_fn=_lower_priority if os.name == "posix" else None,
+        )
+    except OSError:  # no interpreter to run (a frozen application)
+        event.set()
+        return event
+
+    def watch():
+        # a thread of its own sets the event: a napari worker can be dropped unstarted or
+        # stopped between steps (a viewer closing), and waiting workers must never hang
         try:
-            try:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", module],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    text=True,
-                    env=dict(os.environ),
-                    # below the window's priority: on a machine with few cores the
-                    # window keeps its share while the compiler runs
-                    preexec_fn=_lower_priority if os.name == "posix" else None,
-                )
-            except OSError:  # no interpreter to run (a frozen application)
-                return False
-            for line in process.stdout:  # one line per step done
-                if line.startswith("done"):
-                    yield
-            return process.wait(timeout=TIMEOUT_S) == 0
-        finally:  # from the worker itself: waiting workers need no event loop to go on
+            process.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        finally:
             event.set()
+
+    threading.Thread(target=watch, name=f"wait for {module}", daemon=True).start()
+
+    def steps_done():  # only what the activity dock shows
+        for line in process.stdout:
+            if line.startswith("done"):
+                yield
 
     try:
         start_worker(
-            compile_in_subprocess,
-            lambda _ok: None,
+            steps_done,
+            lambda _result: None,
             lambda _exc: None,
             progress={"total": steps, "desc": description},
         )
-    except Exception:  # a worker that cannot start must not block the docks
-        event.set()
+    except Exception:  # no progress shown: the compile goes on all the same
+        pass
     return event
 
 
