@@ -37,7 +37,10 @@ def test_a_result_for_a_removed_layer_is_dropped_quietly(check, qtbot):
     assert widget.run()
     viewer.layers.remove(layer)
     qtbot.waitUntil(lambda: not widget.task.running, timeout=30000)
-    assert "was removed while it was processed" in widget.status.value
+    # dropped when it comes back, or cancelled at once when the dock notices the removal
+    # first (the dock follows its data): either way said, and no output for it
+    status = widget.status.value
+    assert "was removed while it was processed" in status or "cancelled" in status, status
     assert not any(name.endswith("CoM y") for name in (lyr.name for lyr in viewer.layers))
 
 
