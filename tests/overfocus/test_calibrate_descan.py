@@ -10,23 +10,15 @@ from napari_emcal.overfocus.calibrate import estimate_descan
 from napari_emcal.specimens import detailed_specimen
 from tests.conftest import real_file
 
+from .test_calibrate import _truth as calibrate_twin
+
 SCAN, DETECTOR = (48, 48), (64, 64)
 ZERO = ((0.0, 0.0), (0.0, 0.0))
 
 
 def _truth(overfocus, rotation, flip, descan):
-    return TwinParams(
-        overfocus=overfocus,
-        scan_pixel_size=1e-9,
-        camera_length=0.15,
-        detector_pixel_size=55e-6,
-        cy=31.6,
-        cx=32.3,
-        scan_rotation=rotation,
-        flip_y=flip,
-        semiconv=12e-3,
-        descan=descan,
-    )
+    """The geometry of test_calibrate's twin, with a descan."""
+    return calibrate_twin(overfocus, rotation, flip).replace(descan=descan)
 
 
 def _data(truth, seed, dose):
